@@ -1,0 +1,33 @@
+# Two commands for a fresh machine with Python 3.11:  make run  ·  make test
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test install lint bench clean
+
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check --require-hashes -r requirements.lock
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install  ## set up, upgrade both databases, load the demo on first run, serve on :8000
+	$(BIN)/pigeon db upgrade
+	$(BIN)/pigeon demo --if-empty
+	$(BIN)/pigeon serve
+
+test: install  ## set up and run the whole test suite
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check pigeon tests benchmarks
+	$(BIN)/ruff format --check pigeon tests benchmarks
+
+bench: install
+	$(BIN)/pigeon bench
+
+clean:
+	rm -rf $(VENV) data

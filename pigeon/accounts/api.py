@@ -1,0 +1,164 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+
+from pigeon.accounts import service as accounts
+from pigeon.accounts.schemas import (
+    CommunityCreate,
+    CommunityOut,
+    UserIdIn,
+    UserIdsIn,
+    UserOut,
+    UserUpdate,
+)
+from pigeon.accounts.views import community_dict, user_dict
+from pigeon.admin import service as admin
+from pigeon.core.deps import AdminUser, CurrentUser, Dbs
+from pigeon.core.errors import NotAllowed
+from pigeon.core.types import UserIdPath
+
+router = APIRouter(tags=["users"])
+
+
+@router.get("/users/search", response_model=list[UserOut])
+async def search(
+    user: CurrentUser,
+    dbs: Dbs,
+    q: Annotated[str, Query(max_length=100)] = "",
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> list[dict[str, Any]]:
+    async with dbs.app.read() as session:
+        found = await accounts.search_users(session, user, q=q, limit=limit)
+    return [user_dict(u, private=user.is_admin) for u in found]
+
+
+@router.get("/users/{user_id}", response_model=UserOut)
+async def get_user(user_id: UserIdPath, user: CurrentUser, dbs: Dbs) -> dict[str, Any]:
+    async with dbs.app.read() as session:
+        found = await accounts.visible_user(session, user, user_id)
+    return user_dict(found, private=user.is_admin or found.id == user.id)
+
+
+@router.put("/users/{user_id}", response_model=UserOut)
+async def update_user(
+    user_id: UserIdPath, body: UserUpdate, user: CurrentUser, dbs: Dbs
+) -> dict[str, Any]:
+    if user_id != user.id and not user.is_admin:
+        raise NotAllowed("You can only change your own profile.", code="not_your_profile")
+    if (body.tier is not None or body.role is not None) and not user.is_admin:
+        raise NotAllowed("Only admins change tiers and roles.", code="admin_only")
+    async with dbs.app.write() as session:
+        target = await accounts.get_user(session, user_id)
+        await accounts.update_profile(
+            session, target, display_name=body.display_name, bio=body.bio,
+            avatar_url=body.avatar_url,
+        )
+        changes = await accounts.set_tier_role(session, target, tier=body.tier, role=body.role)
+        for field, (before, after) in changes.items():
+            admin.audit(session, f"user.{field}", actor_id=user.id, actor_label=user.username,
+                        target_type="user", target_id=target.id,
+                        data={"before": before, "after": after, "username": target.username})
+    return user_dict(target, private=True)
+
+
+# --- contacts ---
+
+
+@router.get("/contacts", response_model=list[UserOut], tags=["contacts"])
+async def contacts(user: CurrentUser, dbs: Dbs) -> list[dict[str, Any]]:
+    async with dbs.app.read() as session:
+        return [user_dict(u) for u in await accounts.list_contacts(session, user.id)]
+
+
+@router.post("/contacts", status_code=201, response_model=UserOut, tags=["contacts"])
+async def add_contact(body: UserIdIn, user: CurrentUser, dbs: Dbs) -> dict[str, Any]:
+    async with dbs.app.write() as session:
+        return user_dict(await accounts.add_contact(session, user, body.user_id))
+
+
+@router.delete("/contacts/{user_id}", status_code=204, tags=["contacts"])
+async def remove_contact(user_id: UserIdPath, user: CurrentUser, dbs: Dbs) -> Response:
+    async with dbs.app.write() as session:
+        await accounts.remove_contact(session, user.id, user_id)
+    return Response(status_code=204)
+
+
+# --- blocks ---
+
+
+@router.get("/blocks", response_model=list[UserOut], tags=["blocks"])
+async def blocks(user: CurrentUser, dbs: Dbs) -> list[dict[str, Any]]:
+    async with dbs.app.read() as session:
+        return [user_dict(u) for u in await accounts.list_blocks(session, user.id)]
+
+
+@router.post("/blocks", status_code=201, response_model=UserOut, tags=["blocks"])
+async def add_block(body: UserIdIn, user: CurrentUser, dbs: Dbs) -> dict[str, Any]:
+    async with dbs.app.write() as session:
+        return user_dict(await accounts.add_block(session, user, body.user_id))
+
+
+@router.delete("/blocks/{user_id}", status_code=204, tags=["blocks"])
+async def remove_block(user_id: UserIdPath, user: CurrentUser, dbs: Dbs) -> Response:
+    async with dbs.app.write() as session:
+        await accounts.remove_block(session, user.id, user_id)
+    return Response(status_code=204)
+
+
+# --- communities ---
+
+
+@router.get("/communities", response_model=list[CommunityOut], tags=["communities"])
+async def communities(user: CurrentUser, dbs: Dbs) -> list[dict[str, Any]]:
+    async with dbs.app.read() as session:
+        return [community_dict(c) for c in await accounts.list_communities(session, user)]
+
+
+@router.post("/communities", status_code=201, response_model=CommunityOut, tags=["communities"])
+async def create_community(body: CommunityCreate, user: AdminUser, dbs: Dbs) -> dict[str, Any]:
+    async with dbs.app.write() as session:
+        community = await accounts.create_community(session, name=body.name, slug=body.slug)
+        admin.audit(session, "community.created", actor_id=user.id, actor_label=user.username,
+                    target_type="community", target_id=community.id, data={"slug": community.slug})
+    return community_dict(community)
+
+
+@router.get("/communities/{community_id}/members", response_model=list[UserOut],
+            tags=["communities"])
+async def members(community_id: UserIdPath, user: CurrentUser, dbs: Dbs) -> list[dict[str, Any]]:
+    accounts.check_manage_community(user, community_id)
+    async with dbs.app.read() as session:
+        await accounts.get_community(session, community_id)
+        found = await accounts.community_members(session, community_id)
+    return [user_dict(u, private=user.is_admin) for u in found]
+
+
+@router.post("/communities/{community_id}/members", tags=["communities"])
+async def add_members(
+    community_id: UserIdPath, body: UserIdsIn, user: CurrentUser, dbs: Dbs
+) -> dict[str, Any]:
+    accounts.check_manage_community(user, community_id)
+    async with dbs.app.write() as session:
+        await accounts.get_community(session, community_id)
+        added = await accounts.add_members(session, community_id, body.user_ids)
+        admin.audit(session, "community.members_added", actor_id=user.id,
+                    actor_label=user.username, target_type="community", target_id=community_id,
+                    data={"user_ids": sorted(set(body.user_ids))})
+    return {"added": added}
+
+
+@router.delete("/communities/{community_id}/members/{user_id}", status_code=204,
+               tags=["communities"])
+async def remove_member(
+    community_id: UserIdPath, user_id: UserIdPath, user: CurrentUser, dbs: Dbs
+) -> Response:
+    accounts.check_manage_community(user, community_id)
+    async with dbs.app.write() as session:
+        await accounts.get_community(session, community_id)
+        await accounts.remove_member(session, community_id, user_id)
+        admin.audit(session, "community.member_removed", actor_id=user.id,
+                    actor_label=user.username, target_type="community", target_id=community_id,
+                    data={"user_id": user_id})
+    return Response(status_code=204)

@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from pigeon.accounts import service as accounts
+from pigeon.accounts.schemas import UserOut
+from pigeon.accounts.views import user_dict
+from pigeon.admin import service as admin
+from pigeon.admin.schemas import AdminUserUpdate, AuditOut, MessagingSwitchIn, MessagingSwitchOut
+from pigeon.auth import service as auth
+from pigeon.core.deps import AdminUser, Dbs
+from pigeon.core.errors import NotAllowed
+from pigeon.core.types import INT32_MAX, INT64_MAX, UserIdPath
+
+router = APIRouter(prefix="/admin", tags=["admin"])
+
+
+async def switch_state(dbs: Dbs) -> dict[str, Any]:
+    row = await admin.setting_row(dbs.app, admin.MESSAGING_ENABLED)
+    return {
+        "enabled": bool(row and row.value),
+        "updated_at": row.updated_at if row else None,
+        "updated_by": row.updated_by if row else None,
+    }
+
+
+@router.get("/settings/messaging", response_model=MessagingSwitchOut)
+async def get_messaging(user: AdminUser, dbs: Dbs) -> dict[str, Any]:
+    return await switch_state(dbs)
+
+
+@router.put("/settings/messaging", response_model=MessagingSwitchOut)
+async def put_messaging(body: MessagingSwitchIn, user: AdminUser, dbs: Dbs) -> dict[str, Any]:
+    await admin.set_messaging(dbs, body.enabled, actor_id=user.id, actor_label=user.username)
+    return await switch_state(dbs)
+
+
+@router.get("/users", response_model=list[UserOut])
+async def users(
+    user: AdminUser,
+    dbs: Dbs,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=INT32_MAX)] = 0,
+) -> list[dict[str, Any]]:
+    async with dbs.app.read() as session:
+        found = await accounts.list_users(session, q=q, limit=limit, offset=offset)
+    return [user_dict(u, private=True) for u in found]
+
+
+@router.patch("/users/{user_id}", response_model=UserOut)
+async def update_user(
+    user_id: UserIdPath, body: AdminUserUpdate, user: AdminUser, dbs: Dbs
+) -> dict[str, Any]:
+    if user_id == user.id and (body.is_active is False or (body.role and body.role != "admin")):
+        raise NotAllowed("You cannot demote or disable yourself.", code="cannot_change_self")
+    async with dbs.app.write() as session:
+        target = await accounts.get_user(session, user_id)
+        changes = await accounts.set_tier_role(
+            session, target, tier=body.tier, role=body.role, is_active=body.is_active
+        )
+        if changes.get("is_active") == (True, False):
+            await auth.revoke_user(session, target.id)
+        for field, (before, after) in changes.items():
+            admin.audit(session, f"user.{field}", actor_id=user.id, actor_label=user.username,
+                        target_type="user", target_id=target.id,
+                        data={"before": before, "after": after, "username": target.username})
+    return user_dict(target, private=True)
+
+
+@router.get("/audit", response_model=list[AuditOut])
+async def audit_log(
+    user: AdminUser,
+    dbs: Dbs,
+    actor_id: Annotated[int | None, Query(ge=1, le=INT32_MAX)] = None,
+    action: Annotated[str | None, Query(max_length=64)] = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    before_id: Annotated[int | None, Query(ge=1, le=INT64_MAX)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> list[Any]:
+    def aware(v: dt.datetime | None) -> dt.datetime | None:
+        return v.replace(tzinfo=dt.UTC) if v is not None and v.tzinfo is None else v
+
+    async with dbs.app.read() as session:
+        return list(
+            await admin.list_audit(session, actor_id=actor_id, action=action, since=aware(since),
+                                   until=aware(until), before_id=before_id, limit=limit)
+        )

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, StrictBool
+
+from pigeon.accounts.schemas import Role, Tier
+from pigeon.core.schemas import In
+
+
+class MessagingSwitchIn(In):
+    enabled: StrictBool
+
+
+class MessagingSwitchOut(BaseModel):
+    enabled: bool
+    updated_at: dt.datetime | None = None
+    updated_by: int | None = None
+
+
+class AdminUserUpdate(In):
+    tier: Tier | None = None
+    role: Role | None = None
+    is_active: StrictBool | None = None
+
+
+class AuditOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    created_at: dt.datetime
+    actor_id: int | None
+    actor_label: str
+    action: str
+    target_type: str | None
+    target_id: int | None
+    data: dict[str, Any]

@@ -1,0 +1,163 @@
+"""The FastAPI application: routers, lifespan (databases, broker), error handlers, health."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+from prometheus_client import generate_latest
+from sqlalchemy import text
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from pigeon import __version__
+from pigeon.accounts import api as accounts_api
+from pigeon.admin import api as admin_api
+from pigeon.admin import service as admin
+from pigeon.auth import api as auth_api
+from pigeon.core import events, metrics, migrate, security
+from pigeon.core.db import Databases
+from pigeon.core.errors import error_response, install_error_handlers
+from pigeon.messaging import api as messaging_api
+from pigeon.settings import Settings, get_settings
+
+log = logging.getLogger("pigeon")
+MAX_BODY_BYTES = 1_000_000
+
+
+class BodyLimit:
+    """Refuse request bodies over a size before anything reads them (413, the envelope)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        for name, value in scope.get("headers", ()):
+            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+                response = error_response(413, "too_large", "The request body is too large.")
+                return await response(scope, receive, send)
+        return await self.app(scope, receive, send)
+
+
+async def on_control(channel: str, payload: bytes) -> None:
+    if channel != events.CONTROL_CHANNEL:
+        return
+    message = orjson.loads(payload)
+    if message.get("kind") == "settings.changed":
+        admin.invalidate(message["data"].get("key"))
+
+
+def make_broker(settings: Settings) -> events.Broker:
+    if settings.redis_url:
+        from pigeon.realtime.redis_broker import RedisBroker
+
+        return RedisBroker(settings.redis_url)
+    return events.InProcessBroker()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    security.configure_hashing(
+        time_cost=settings.password_hash_time_cost, memory_kib=settings.password_hash_memory_kib
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        dbs = Databases(settings.app_db_url, settings.messaging_db_url)
+        await migrate.upgrade(dbs.app)
+        await migrate.upgrade(dbs.messaging)
+        admin.configure_cache(settings.settings_cache_seconds)
+        admin.invalidate()
+        broker = make_broker(settings)
+        broker.add_listener(on_control)
+        await broker.start()
+        events.set_broker(broker)
+        app.state.dbs = dbs
+        app.state.broker = broker
+        try:
+            for hook in app.state.startup_hooks:
+                await hook(app)
+            yield
+        finally:
+            for hook in reversed(app.state.shutdown_hooks):
+                await hook(app)
+            await broker.stop()
+            events.set_broker(events.InProcessBroker())
+            await dbs.dispose()
+
+    app = FastAPI(
+        title="Pigeon",
+        version=__version__,
+        description="Community messaging: direct and group conversations, delivered live.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.startup_hooks = []
+    app.state.shutdown_hooks = []
+    install_error_handlers(app)
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+
+    api = APIRouter(prefix="/api/v1")
+    api.include_router(auth_api.router)
+    api.include_router(accounts_api.router)
+    api.include_router(messaging_api.router)
+    api.include_router(admin_api.router)
+    app.include_router(api)
+    _mount_optional(app, api)
+    _ops_routes(app)
+    return app
+
+
+def _mount_optional(app: FastAPI, api: APIRouter) -> None:
+    """Domains that plug in when present: live delivery and the web pages."""
+    try:
+        from pigeon.realtime import api as realtime_api
+    except ImportError:
+        realtime_api = None  # type: ignore[assignment]
+    if realtime_api is not None:
+        realtime_api.install(app)
+    try:
+        from pigeon.web import pages
+    except ImportError:
+        pages = None  # type: ignore[assignment]
+    if pages is not None:
+        pages.install(app)
+
+
+def _ops_routes(app: FastAPI) -> None:
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict[str, Any]:
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/readyz", tags=["ops"])
+    async def readyz(request: Request) -> Response:
+        dbs: Databases = request.app.state.dbs
+        checks: dict[str, bool] = {}
+        for db in (dbs.app, dbs.messaging):
+            try:
+                async with db.read() as session:
+                    await session.execute(text("SELECT 1"))
+                checks[db.name] = True
+            except Exception:
+                checks[db.name] = False
+        try:
+            checks["broker"] = await request.app.state.broker.ping()
+        except Exception:
+            checks["broker"] = False
+        ok = all(checks.values())
+        return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks},
+                              status_code=200 if ok else 503)
+
+    @app.get("/metrics", tags=["ops"], include_in_schema=False)
+    async def prometheus(request: Request) -> Response:
+        metrics.messaging_enabled.set(1 if await admin.messaging_enabled(request.app.state.dbs.app)
+                                      else 0)
+        return Response(generate_latest(metrics.registry),
+                        media_type="text/plain; version=0.0.4; charset=utf-8")

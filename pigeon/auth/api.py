@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from pigeon.accounts import service as accounts
+from pigeon.accounts.views import user_dict
+from pigeon.auth import service as auth
+from pigeon.auth.schemas import LoginIn, RefreshIn, RegisterIn, TokenOut
+from pigeon.core.deps import AppSettings, CurrentUser, Dbs
+from pigeon.core.errors import NotAllowed
+from pigeon.accounts.schemas import UserOut
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+def token_body(pair: auth.TokenPair) -> dict[str, Any]:
+    return {
+        "user": user_dict(pair.user, private=True),
+        "access_token": pair.access_token,
+        "refresh_token": pair.refresh_token,
+        "token_type": "bearer",
+    }
+
+
+@router.post("/register", status_code=201, response_model=TokenOut)
+async def register(body: RegisterIn, dbs: Dbs, settings: AppSettings) -> dict[str, Any]:
+    if not settings.open_registration:
+        raise NotAllowed("Registration is closed; ask for an invitation.", code="registration_closed")
+    async with dbs.app.write() as session:
+        user = await accounts.create_user(
+            session,
+            email=str(body.email),
+            username=body.username,
+            password=body.password,
+            display_name=body.display_name,
+        )
+        pair = await auth.issue_tokens(session, settings, user)
+    return token_body(pair)
+
+
+@router.post("/login", response_model=TokenOut)
+async def login(body: LoginIn, dbs: Dbs, settings: AppSettings) -> dict[str, Any]:
+    async with dbs.app.write() as session:
+        pair = await auth.login(session, settings, login=body.login, password=body.password)
+    return token_body(pair)
+
+
+@router.post("/refresh", response_model=TokenOut)
+async def refresh(body: RefreshIn, dbs: Dbs, settings: AppSettings) -> dict[str, Any]:
+    return token_body(await auth.refresh(dbs.app, settings, body.refresh_token))
+
+
+@router.post("/logout", status_code=204)
+async def logout(body: RefreshIn, dbs: Dbs) -> Response:
+    async with dbs.app.write() as session:
+        await auth.logout(session, body.refresh_token)
+    return Response(status_code=204)
+
+
+@router.get("/me", response_model=UserOut)
+async def me(user: CurrentUser, dbs: Dbs) -> dict[str, Any]:
+    async with dbs.app.read() as session:
+        row = await accounts.get_user(session, user.id)
+        communities = await accounts.list_communities(session, user)
+        if user.is_admin:  # admins see all communities in /communities, but "mine" here
+            communities = [c for c in communities if c.id in user.community_ids]
+    return user_dict(row, private=True, communities=communities)

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, EmailStr, Field
+
+from pigeon.accounts.schemas import UserOut
+from pigeon.core.schemas import In, Line
+
+USERNAME = r"^[A-Za-z0-9_.-]{3,32}$"
+
+
+class RegisterIn(In):
+    email: EmailStr = Field(max_length=254)
+    username: str = Field(
+        pattern=USERNAME,
+        description="3 to 32 letters, digits, '_', '.' or '-'",
+    )
+    password: str = Field(min_length=8, max_length=256)
+    display_name: Line(64, "display_name") | None = None  # type: ignore[valid-type]
+
+
+class LoginIn(In):
+    login: str = Field(min_length=1, max_length=254, description="email or username")
+    password: str = Field(min_length=1, max_length=256)
+
+
+class RefreshIn(In):
+    refresh_token: str = Field(min_length=1, max_length=200)
+
+
+class TokenOut(BaseModel):
+    user: UserOut
+    access_token: str
+    refresh_token: str
+    token_type: Literal["bearer"] = "bearer"

@@ -1,0 +1,268 @@
+"""`pigeon`: everything an operator does, on the same settings and services as the server."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pigeon.core.db import Databases
+from pigeon.core.errors import AppError
+from pigeon.settings import Settings, get_settings
+
+app = typer.Typer(help="Pigeon: community messaging server.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+admin_app = typer.Typer(help="Administrators.", no_args_is_help=True)
+users_app = typer.Typer(help="Users: tiers and roles.", no_args_is_help=True)
+messaging_app = typer.Typer(help="The messaging switch.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(admin_app, name="admin")
+app.add_typer(users_app, name="users")
+app.add_typer(messaging_app, name="messaging")
+
+console = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+
+
+def actor_label() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:
+        return "cli"
+
+
+def run(fn: Callable[[Databases, Settings], Awaitable[T]]) -> T:
+    """Run an async operation against both databases (upgraded first), with clean errors."""
+    settings = get_settings()
+
+    async def main() -> T:
+        from pigeon.core import migrate
+
+        dbs = Databases(settings.app_db_url, settings.messaging_db_url)
+        try:
+            await migrate.upgrade(dbs.app)
+            await migrate.upgrade(dbs.messaging)
+            return await fn(dbs, settings)
+        finally:
+            await dbs.dispose()
+
+    try:
+        return asyncio.run(main())
+    except AppError as exc:
+        err.print(f"[red]error:[/red] {exc.message}")
+        raise typer.Exit(1) from None
+    except OSError as exc:
+        err.print(f"[red]error:[/red] cannot reach the database: {exc}")
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="port to listen on")] = None,
+) -> None:
+    """Run the server. It upgrades the schema but never adds data."""
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run(
+        "pigeon.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        loop="uvloop",
+        http="httptools",
+        ws="websockets",
+        log_level=settings.log_level,
+        proxy_headers=True,
+        timeout_graceful_shutdown=5,
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or upgrade both databases to the latest schema."""
+
+    async def go(dbs: Databases, settings: Settings) -> None:
+        from pigeon.core import migrate
+
+        for db in (dbs.app, dbs.messaging):
+            current, head = await migrate.status(db)
+            console.print(f"{db.name}: at [bold]{current}[/bold] (latest {head})")
+
+    run(go)
+
+
+@admin_app.command("create")
+def admin_create(
+    email: Annotated[str | None, typer.Option(help="the admin's email")] = None,
+    username: Annotated[str | None, typer.Option(help="the admin's username")] = None,
+    password: Annotated[str | None, typer.Option(help="prompted for when left out")] = None,
+) -> None:
+    """Create an administrator (the only way to the first admin)."""
+    from pydantic import ValidationError
+
+    from pigeon.auth.schemas import RegisterIn
+
+    email = email or typer.prompt("Email")
+    username = username or typer.prompt("Username")
+    password = password or typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        RegisterIn(email=email, username=username, password=password)
+    except ValidationError as exc:
+        for e in exc.errors():
+            err.print(f"[red]error:[/red] {'.'.join(map(str, e['loc']))}: {e['msg']}")
+        raise typer.Exit(1) from None
+
+    async def go(dbs: Databases, settings: Settings) -> Any:
+        from pigeon.accounts import service as accounts
+        from pigeon.admin import service as admin
+
+        async with dbs.app.write() as session:
+            user = await accounts.create_user(
+                session, email=email, username=username, password=password,
+                tier="privileged_plus", role="admin",
+            )
+            admin.audit(session, "admin.created", actor_id=None, actor_label=actor_label(),
+                        target_type="user", target_id=user.id, data={"username": user.username})
+        return user
+
+    user = run(go)
+    console.print(f"Created admin [bold]{user.username}[/bold] (id {user.id}).")
+
+
+def _set_user_field(username: str, field: str, value: str) -> None:
+    async def go(dbs: Databases, settings: Settings) -> tuple[Any, Any]:
+        from pigeon.accounts import service as accounts
+        from pigeon.admin import service as admin
+
+        async with dbs.app.write() as session:
+            user = await accounts.find_by_login(session, username)
+            if user is None:
+                raise AppError(f"No user called {username!r}.")
+            changes = await accounts.set_tier_role(session, user, **{field: value})
+            for name, (before, after) in changes.items():
+                admin.audit(session, f"user.{name}", actor_id=None, actor_label=actor_label(),
+                            target_type="user", target_id=user.id,
+                            data={"before": before, "after": after, "username": user.username})
+        return changes.get(field, (value, value))
+
+    before, after = run(go)
+    console.print(f"{username}: {field} {before} → [bold]{after}[/bold]")
+
+
+@users_app.command("set-tier")
+def set_tier(
+    username: str,
+    tier: Annotated[str, typer.Argument(help="free | privileged | privileged_plus")],
+) -> None:
+    """Change a user's tier."""
+    from pigeon.accounts.models import TIERS
+
+    if tier not in TIERS:
+        err.print(f"[red]error:[/red] tier must be one of {', '.join(TIERS)}")
+        raise typer.Exit(2)
+    _set_user_field(username, "tier", tier)
+
+
+@users_app.command("set-role")
+def set_role(
+    username: str,
+    role: Annotated[str, typer.Argument(help="member | manager | owner | admin")],
+) -> None:
+    """Change a user's role."""
+    from pigeon.accounts.models import ROLES
+
+    if role not in ROLES:
+        err.print(f"[red]error:[/red] role must be one of {', '.join(ROLES)}")
+        raise typer.Exit(2)
+    _set_user_field(username, "role", role)
+
+
+@users_app.command("list")
+def users_list(
+    q: Annotated[str | None, typer.Option(help="filter by name or email")] = None,
+) -> None:
+    """List users with their tier and role."""
+
+    async def go(dbs: Databases, settings: Settings) -> Any:
+        from pigeon.accounts import service as accounts
+
+        async with dbs.app.read() as session:
+            return await accounts.list_users(session, q=q, limit=1000, offset=0)
+
+    table = Table("id", "username", "email", "tier", "role", "active")
+    for u in run(go):
+        table.add_row(str(u.id), u.username, u.email, u.tier, u.role, "yes" if u.is_active else "no")
+    console.print(table)
+
+
+def _switch(enabled: bool) -> None:
+    async def go(dbs: Databases, settings: Settings) -> bool:
+        from pigeon.admin import service as admin
+
+        return await admin.set_messaging(dbs, enabled, actor_id=None, actor_label=actor_label())
+
+    changed = run(go)
+    state = "on" if enabled else "off"
+    console.print(f"Messaging is [bold]{state}[/bold]" + ("" if changed else " (it already was)."))
+
+
+@messaging_app.command("enable")
+def messaging_enable() -> None:
+    """Switch messaging on (creates or upgrades the messaging database)."""
+    _switch(True)
+
+
+@messaging_app.command("disable")
+def messaging_disable() -> None:
+    """Switch messaging off; nothing is deleted."""
+    _switch(False)
+
+
+@messaging_app.command("status")
+def messaging_status() -> None:
+    """Show whether messaging is on, and who last changed it."""
+
+    async def go(dbs: Databases, settings: Settings) -> Any:
+        from pigeon.admin import service as admin
+
+        return await admin.setting_row(dbs.app, admin.MESSAGING_ENABLED)
+
+    row = run(go)
+    if row is None:
+        console.print("Messaging is [bold]off[/bold] (never switched on).")
+    else:
+        state = "on" if row.value else "off"
+        console.print(f"Messaging is [bold]{state}[/bold] since {row.updated_at:%Y-%m-%d %H:%M:%S} UTC.")
+
+
+@app.command()
+def demo(
+    if_empty: Annotated[bool, typer.Option("--if-empty", help="only when there are no users")] = False,
+) -> None:
+    """Load the demo community: an admin, a manager, members of every tier, conversations."""
+    from pigeon import demo as demo_data
+
+    async def go(dbs: Databases, settings: Settings) -> bool:
+        return await demo_data.load(dbs, settings, only_if_empty=if_empty)
+
+    if run(go):
+        console.print(demo_data.SUMMARY)
+    else:
+        console.print("There are users already; the demo was not loaded.")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,193 @@
+"""Domain errors and the one place that turns any error into the envelope.
+
+Every error a client sees is `{"error": {"code", "message", "fields"?}}`; nothing inside the
+server (stack traces, SQL, paths) leaks, and a 5xx is always a bug.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+log = logging.getLogger("pigeon.errors")
+
+
+class AppError(Exception):
+    status = 400
+    code = "bad_request"
+    message = "The request could not be processed."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        fields: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.message = message or self.message
+        self.code = code or self.code
+        self.status = status or self.status
+        self.fields = fields
+        self.headers = headers
+        super().__init__(self.message)
+
+
+class BadRequest(AppError):
+    pass
+
+
+class Unauthorized(AppError):
+    status = 401
+    code = "unauthorized"
+    message = "Sign in to continue."
+
+
+class NotAllowed(AppError):
+    status = 403
+    code = "forbidden"
+    message = "You are not allowed to do that."
+
+
+class NotFound(AppError):
+    status = 404
+    code = "not_found"
+    message = "Not found."
+
+
+class Conflict(AppError):
+    status = 409
+    code = "conflict"
+    message = "That conflicts with the current state."
+
+
+class Invalid(AppError):
+    status = 422
+    code = "validation_error"
+    message = "Some fields are not valid."
+
+
+class TooLarge(AppError):
+    status = 413
+    code = "too_large"
+    message = "That is too large."
+
+
+class UnsupportedType(AppError):
+    status = 415
+    code = "unsupported_media_type"
+    message = "That type of content is not accepted."
+
+
+class RateLimited(AppError):
+    status = 429
+    code = "rate_limited"
+    message = "Too many requests; try again shortly."
+
+    def __init__(self, retry_after: int, message: str | None = None) -> None:
+        self.retry_after = max(1, int(retry_after))
+        super().__init__(
+            message or f"Too many requests; try again in {self.retry_after} s.",
+            headers={"Retry-After": str(self.retry_after)},
+        )
+
+
+def envelope(code: str, message: str, fields: dict[str, str] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if fields:
+        body["fields"] = fields
+    return {"error": body}
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    fields: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    return Response(
+        orjson.dumps(envelope(code, message, fields)),
+        status_code=status,
+        media_type="application/json",
+        headers=headers,
+    )
+
+
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+}
+
+
+def _field_name(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "cookie")]
+    return ".".join(parts) or str(loc[0] if loc else "body")
+
+
+def validation_fields(exc: RequestValidationError) -> tuple[str, str, dict[str, str]]:
+    """Map FastAPI's validation errors to (code, message, fields)."""
+    fields: dict[str, str] = {}
+    for err in exc.errors():
+        if err.get("type") == "json_invalid":
+            return "malformed_json", "The request body is not valid JSON.", {}
+        msg = str(err.get("msg", "Invalid value."))
+        msg = msg.removeprefix("Value error, ")
+        fields.setdefault(_field_name(tuple(err.get("loc", ()))), msg)
+    first = next(iter(fields.items()), None)
+    message = f"{first[0]}: {first[1]}" if first else "Some fields are not valid."
+    return "validation_error", message, fields
+
+
+def install_error_handlers(app: FastAPI, html_handler: Any = None) -> None:
+    """Register handlers; `html_handler(request, status, code, message)` may render pages."""
+
+    def respond(request: Request, status: int, code: str, message: str, **kw: Any) -> Response:
+        if html_handler is not None:
+            page = html_handler(request, status, code, message)
+            if page is not None:
+                return page
+        return error_response(status, code, message, **kw)
+
+    @app.exception_handler(AppError)
+    async def _app_error(request: Request, exc: AppError) -> Response:
+        return respond(
+            request, exc.status, exc.code, exc.message, fields=exc.fields, headers=exc.headers
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        code, message, fields = validation_fields(exc)
+        status = 400 if code == "malformed_json" else 422
+        return respond(request, status, code, message, fields=fields or None)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        code = _STATUS_CODES.get(exc.status_code, "error")
+        message = exc.detail if isinstance(exc.detail, str) else "Request failed."
+        if exc.status_code == 404:
+            message = "Not found."
+        elif exc.status_code == 405:
+            message = "That method is not allowed here."
+        return respond(request, exc.status_code, code, message, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(500, "internal_error", "Something went wrong on our side.")

@@ -1,0 +1,79 @@
+"""Alembic, driven from code: one history per database, upgraded on a live async connection."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command, context
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import MetaData, text
+from sqlalchemy.engine import Connection
+
+from pigeon.core.db import Database
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+_LOCK_KEY = 0x5069676E  # PostgreSQL advisory lock: one migrator at a time
+
+
+def alembic_config(db: Database) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS / db.name))
+    cfg.set_main_option("sqlalchemy.url", db.url.replace("%", "%%"))
+    cfg.attributes["version_table"] = f"alembic_version_{db.name}"
+    return cfg
+
+
+def run_env(metadata: MetaData) -> None:
+    """The body of each history's env.py (online mode on a shared connection only)."""
+    cfg = context.config
+    connection: Connection | None = cfg.attributes.get("connection")
+    if connection is None:
+        raise RuntimeError("run migrations with `pigeon db upgrade`")
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        version_table=cfg.attributes["version_table"],
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def _run(connection: Connection, cfg: Config, action: str, args: dict[str, Any]) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+    cfg.attributes["connection"] = connection
+    getattr(command, action)(cfg, **args)
+
+
+async def upgrade(db: Database, revision: str = "head") -> None:
+    cfg = alembic_config(db)
+    async with db.write_engine.begin() as conn:
+        await conn.run_sync(_run, cfg, "upgrade", {"revision": revision})
+
+
+async def revision(db: Database, message: str) -> None:
+    """Autogenerate a new revision against the current schema (for developers)."""
+    cfg = alembic_config(db)
+    async with db.write_engine.begin() as conn:
+        await conn.run_sync(_run, cfg, "revision", {"message": message, "autogenerate": True})
+
+
+async def status(db: Database) -> tuple[str | None, str | None]:
+    """(current revision, head revision) of one database."""
+    cfg = alembic_config(db)
+    head = ScriptDirectory.from_config(cfg).get_current_head()
+
+    def _current(conn: Connection) -> str | None:
+        ctx = MigrationContext.configure(
+            conn, opts={"version_table": cfg.attributes["version_table"]}
+        )
+        return ctx.get_current_revision()
+
+    async with db.read_engine.connect() as conn:
+        current = await conn.run_sync(_current)
+    return current, head

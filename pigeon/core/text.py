@@ -1,0 +1,43 @@
+"""Text that people type: normalized, trimmed, free of control characters, within limits."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from pigeon.core.errors import Invalid
+
+# C0/C1 controls except tab, newline and carriage return; plus the bidi overrides and
+# isolates, which are never needed in chat text and are used to spoof what a message says.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def has_control(text: str) -> bool:
+    return bool(_CONTROL.search(text))
+
+
+def clean_text(value: str, *, field: str, max_chars: int, min_chars: int = 1) -> str:
+    """Normalize (NFC), trim, refuse control characters and enforce the length limits."""
+    text = unicodedata.normalize("NFC", value).strip()
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if has_control(text):
+        raise Invalid(
+            f"{field.capitalize()} must not contain control characters.",
+            fields={field: "contains control characters"},
+        )
+    if len(text) < min_chars:
+        raise Invalid(f"{field.capitalize()} must not be empty.", fields={field: "must not be empty"})
+    if len(text) > max_chars:
+        raise Invalid(
+            f"{field.capitalize()} must be at most {max_chars} characters.",
+            fields={field: f"at most {max_chars} characters"},
+        )
+    return text
+
+
+def single_line(value: str, *, field: str, max_chars: int) -> str:
+    """For names and titles: like clean_text, and no line breaks or tabs either."""
+    text = clean_text(value, field=field, max_chars=max_chars)
+    if any(ch in text for ch in "\n\t"):
+        raise Invalid(f"{field.capitalize()} must be a single line.", fields={field: "one line"})
+    return text

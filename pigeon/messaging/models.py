@@ -1,0 +1,109 @@
+"""Conversations, participants, messages and reports (messaging database).
+
+User ids here are plain integers: the users live in the other database and are never joined.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from pigeon.core.db import MessagingBase, UTCDateTime
+
+# SQLite only gives AUTOINCREMENT-like rowids to INTEGER PRIMARY KEY columns.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Conversation(MessagingBase):
+    __tablename__ = "conversation"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    title: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    created_by: Mapped[int] = mapped_column(Integer)
+    # "lo:hi" user ids of a direct conversation; unique, so a pair has exactly one.
+    direct_key: Mapped[str | None] = mapped_column(String(40), unique=True, nullable=True)
+    last_message_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (
+        Index("ix_conversation_updated_at", "updated_at"),
+        {"sqlite_autoincrement": True},
+    )
+
+
+class Participant(MessagingBase):
+    __tablename__ = "participant"
+
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversation.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    role: Mapped[str] = mapped_column(String(10), default="member")  # owner | admin | member
+    display_name: Mapped[str] = mapped_column(String(64), default="")
+    joined_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    last_read_message_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    unread_count: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (Index("ix_participant_user_id", "user_id"),)
+
+
+class Message(MessagingBase):
+    __tablename__ = "message"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversation.id", ondelete="CASCADE")
+    )
+    sender_id: Mapped[int] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text)
+    client_msg_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    reply_to_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    edited_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (
+        Index("ix_message_conversation_id_id", "conversation_id", "id"),
+        Index("ix_message_created_at", "created_at"),
+        UniqueConstraint("sender_id", "client_msg_id"),
+        {"sqlite_autoincrement": True},  # ids are never reused: clients resume from them
+    )
+
+
+class Report(MessagingBase):
+    """A report on a message, keeping a copy of it until a moderator resolves the report."""
+
+    __tablename__ = "report"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    message_id: Mapped[int] = mapped_column(BigInteger)
+    conversation_id: Mapped[int] = mapped_column(BigInteger)
+    reporter_id: Mapped[int] = mapped_column(Integer)
+    author_id: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(32))
+    details: Mapped[str] = mapped_column(Text, default="")
+    body_copy: Mapped[str] = mapped_column(Text)
+    message_created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | resolved
+    action: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    resolved_by: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+    __table_args__ = (
+        UniqueConstraint("message_id", "reporter_id"),
+        Index("ix_report_status", "status"),
+    )

@@ -1,0 +1,96 @@
+"""The messaging rules, in one place, as plain checks over plain facts.
+
+Each check raises `NotAllowed`/`Invalid` with the code a client sees. The services gather the
+facts (who is acting, the switch, memberships, blocks) and call these; nothing else decides.
+
+| rule | check | code |
+| --- | --- | --- |
+| 1 the switch | check_enabled | messaging_disabled |
+| - suspended or disabled accounts | check_active | account_suspended |
+| 2 who may start | check_can_start | initiation_not_allowed |
+| 3 community boundary | check_same_community | outside_community |
+| 4 blocks | check_not_blocked | blocked |
+| 5 one direct conversation per pair | direct_key (unique in the database) | - |
+| 7 content | clean_body, clean_title | validation_error |
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection, Iterable
+
+from pigeon.accounts.service import Principal
+from pigeon.core.errors import Invalid, NotAllowed
+from pigeon.core.text import clean_text, single_line
+
+INITIATOR_TIERS = frozenset({"privileged", "privileged_plus"})
+INITIATOR_ROLES = frozenset({"manager", "owner", "admin"})
+GROUP_MANAGER_ROLES = frozenset({"owner", "admin"})
+
+def check_enabled(enabled: bool) -> None:
+    if not enabled:
+        raise NotAllowed("Messaging is switched off on this server.", code="messaging_disabled")
+
+
+def check_active(actor: Principal, now: dt.datetime | None = None) -> None:
+    if actor.is_suspended(now):
+        raise NotAllowed("Your account is suspended.", code="account_suspended")
+
+
+def can_start(actor: Principal) -> bool:
+    return actor.tier in INITIATOR_TIERS or actor.role in INITIATOR_ROLES
+
+
+def check_can_start(actor: Principal) -> None:
+    if not can_start(actor):
+        raise NotAllowed(
+            "Free members can reply to conversations but not start them.",
+            code="initiation_not_allowed",
+        )
+
+
+def check_same_community(starter: Principal, others: Iterable[Principal]) -> None:
+    for other in others:
+        if other.id != starter.id and not (starter.community_ids & other.community_ids):
+            raise NotAllowed(
+                f"{other.display_name} is not in any of your communities.",
+                code="outside_community",
+            )
+
+
+def check_not_blocked(
+    user_id: int, others: Collection[int], blocks: Collection[tuple[int, int]]
+) -> None:
+    """`blocks` holds (blocker, blocked) pairs; any pair between user and others refuses."""
+    for blocker, blocked in blocks:
+        if (blocker == user_id and blocked in others) or (blocked == user_id and blocker in others):
+            raise NotAllowed("You cannot message this person.", code="blocked")
+
+
+def check_can_manage_group(participant_role: str | None) -> None:
+    if participant_role not in GROUP_MANAGER_ROLES:
+        raise NotAllowed("Only the group's owner and admins can do that.", code="not_group_admin")
+
+
+def check_group_size(count: int, maximum: int) -> None:
+    if count > maximum:
+        raise Invalid(
+            f"A group can have at most {maximum} members.",
+            code="group_too_large",
+            fields={"participant_ids": f"at most {maximum}"},
+        )
+
+
+def clean_body(body: str, max_chars: int) -> str:
+    return clean_text(body, field="body", max_chars=max_chars)
+
+
+def clean_title(title: str | None, max_chars: int) -> str | None:
+    if title is None or not title.strip():
+        return None
+    return single_line(title, field="title", max_chars=max_chars)
+
+
+def retention_cutoff(days: int, now: dt.datetime) -> dt.datetime:
+    """The oldest creation time a participant with a `days` window may still see."""
+    return now - dt.timedelta(days=days)

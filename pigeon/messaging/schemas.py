@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from pigeon.core.schemas import In
+from pigeon.core.types import RowId, UserId
+
+ClientMsgId = str
+
+
+class MessageOut(BaseModel):
+    id: int
+    conversation_id: int
+    sender_id: int
+    body: str
+    created_at: dt.datetime
+    edited_at: dt.datetime | None
+    deleted: bool
+    reply_to_id: int | None
+    attachments: list[dict[str, object]]
+    reactions: list[dict[str, object]]
+    client_msg_id: str | None
+
+
+class ParticipantOut(BaseModel):
+    id: int
+    username: str | None
+    display_name: str
+    avatar_url: str | None
+    role: str
+    last_read_message_id: int
+    last_seen_at: dt.datetime | None
+
+
+class ConversationOut(BaseModel):
+    id: int
+    kind: Literal["direct", "group"]
+    title: str | None
+    created_by: int
+    participants: list[ParticipantOut]
+    last_message: MessageOut | None
+    unread_count: int
+    last_read_message_id: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    retention_days: int = Field(description="messages older than this are removed for you")
+
+
+class ConversationCreate(In):
+    participant_ids: list[UserId] = Field(min_length=1, max_length=1000)
+    kind: Literal["direct", "group"] = "direct"
+    title: str | None = Field(default=None, max_length=1000)
+
+
+class ConversationUpdate(In):
+    title: str = Field(max_length=1000)
+
+
+_BODY = Field(max_length=100_000, description="1 to 4,000 characters after trimming")
+_CLIENT_ID = Field(
+    default=None, min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$",
+    description="your id for this send; a retry with the same id returns the original",
+)
+
+
+class MessageCreate(In):
+    body: str = _BODY
+    client_msg_id: str | None = _CLIENT_ID
+    reply_to_id: RowId | None = None
+    attachment_ids: list[RowId] = Field(default_factory=list, max_length=0,
+                                        description="not accepted yet")
+
+
+class MessageEdit(In):
+    body: str = _BODY
+
+
+class ReadIn(In):
+    message_id: RowId
+
+
+class DirectSend(In):
+    recipient_id: UserId
+    body: str = _BODY
+    client_msg_id: str | None = _CLIENT_ID
+
+
+class GroupCreate(In):
+    title: str = Field(max_length=1000)
+    member_ids: list[UserId] = Field(min_length=1, max_length=1000)
+
+
+class ReadState(BaseModel):
+    conversation_id: int
+    user_id: int
+    message_id: int
+    unread_count: int
+
+
+class UnreadOut(BaseModel):
+    total: int
+    conversations: dict[str, int]

@@ -1,0 +1,661 @@
+"""Conversations and messages: start, list, read, send, edit, delete, mark read.
+
+Every operation gathers its facts (the switch, who is acting, memberships, blocks) and hands them
+to `policy`; reads of people go to the primary database in one batched query per page.
+The send path is built for throughput: the checks read outside the write transaction, and the
+write itself is one insert and two updates, whatever the size of the conversation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Row, and_, case, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pigeon.accounts import service as accounts
+from pigeon.accounts.service import Principal
+from pigeon.admin import service as admin
+from pigeon.core.clock import clock
+from pigeon.core.db import Database, Databases
+from pigeon.core.errors import Invalid, NotFound
+from pigeon.core.events import emit
+from pigeon.messaging import policy
+from pigeon.messaging.models import Conversation, Message, Participant
+from pigeon.settings import Settings
+
+P = Participant.__table__
+M = Message.__table__
+C = Conversation.__table__
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Ctx:
+    """What every messaging operation needs: the databases, the settings, the actor."""
+
+    dbs: Databases
+    settings: Settings
+    viewer: Principal
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Member:
+    user_id: int
+    role: str
+    last_read_message_id: int
+    unread_count: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Convo:
+    id: int
+    kind: str
+    title: str | None
+    created_by: int
+    members: dict[int, Member]
+
+    def other_ids(self, user_id: int) -> list[int]:
+        return [uid for uid in self.members if uid != user_id]
+
+
+def _insert(db: Database, table: Any) -> Any:
+    return (sqlite.insert if db.is_sqlite else postgresql.insert)(table)
+
+
+def message_dict(row: Row[Any] | Message) -> dict[str, Any]:
+    deleted = row.deleted_at is not None
+    return {
+        "id": row.id,
+        "conversation_id": row.conversation_id,
+        "sender_id": row.sender_id,
+        "body": "" if deleted else row.body,
+        "created_at": row.created_at,
+        "edited_at": row.edited_at,
+        "deleted": deleted,
+        "reply_to_id": row.reply_to_id,
+        "attachments": [],
+        "reactions": [],
+        "client_msg_id": row.client_msg_id,
+    }
+
+
+# --- facts ---
+
+
+async def require_enabled(ctx: Ctx) -> None:
+    policy.check_enabled(await admin.messaging_enabled(ctx.dbs.app))
+    policy.check_active(ctx.viewer)
+
+
+async def load_convo(session: AsyncSession, conversation_id: int) -> Convo | None:
+    rows = (
+        await session.execute(
+            select(
+                C.c.kind, C.c.title, C.c.created_by, P.c.user_id, P.c.role,
+                P.c.last_read_message_id, P.c.unread_count,
+            )
+            .select_from(C.join(P, P.c.conversation_id == C.c.id))
+            .where(C.c.id == conversation_id, C.c.deleted_at.is_(None))
+        )
+    ).all()
+    if not rows:
+        return None
+    first = rows[0]
+    members = {
+        r.user_id: Member(r.user_id, r.role, r.last_read_message_id, r.unread_count) for r in rows
+    }
+    return Convo(conversation_id, first.kind, first.title, first.created_by, members)
+
+
+async def access_conversation(ctx: Ctx, conversation_id: int) -> Convo:
+    """The conversation, if the viewer takes part in it; not found and not allowed look alike."""
+    async with ctx.dbs.messaging.read() as session:
+        convo = await load_convo(session, conversation_id)
+    if convo is None or ctx.viewer.id not in convo.members:
+        raise NotFound("No such conversation.", code="conversation_not_found")
+    return convo
+
+
+def retention_days(settings: Settings, who: Principal) -> int:
+    return settings.retention_days(who.tier, who.role)
+
+
+def visible_since(ctx: Ctx) -> dt.datetime:
+    return policy.retention_cutoff(retention_days(ctx.settings, ctx.viewer), clock.now())
+
+
+async def hidden_senders(ctx: Ctx, convo: Convo) -> set[int]:
+    """In groups a blocker does not see the blocked person's messages."""
+    if convo.kind != "group":
+        return set()
+    async with ctx.dbs.app.read() as session:
+        return await accounts.blocked_by(session, ctx.viewer.id)
+
+
+# --- starting conversations ---
+
+
+def direct_key(a: int, b: int) -> str:
+    lo, hi = sorted((a, b))
+    return f"{lo}:{hi}"
+
+
+async def _check_people(
+    ctx: Ctx, user_ids: Iterable[int], *, kind: str
+) -> dict[int, Principal]:
+    """Everyone exists, shares a community with the viewer, and no block stands between."""
+    ids = set(user_ids) - {ctx.viewer.id}
+    async with ctx.dbs.app.read() as session:
+        people = await accounts.principals(session, ids)
+        missing = ids - people.keys()
+        if missing:
+            raise NotFound(f"No such user: {min(missing)}.", code="user_not_found")
+        policy.check_same_community(ctx.viewer, people.values())
+        blocks = await accounts.blocks_among(session, ctx.viewer.id, ids)
+    policy.check_not_blocked(ctx.viewer.id, ids, blocks)
+    for person in people.values():
+        if not person.is_active:
+            raise NotFound(f"No such user: {person.id}.", code="user_not_found")
+    return people
+
+
+async def find_direct(ctx: Ctx, other_id: int) -> int | None:
+    async with ctx.dbs.messaging.read() as session:
+        return await session.scalar(
+            select(C.c.id).where(
+                C.c.direct_key == direct_key(ctx.viewer.id, other_id), C.c.deleted_at.is_(None)
+            )
+        )
+
+
+async def start_direct(ctx: Ctx, other_id: int) -> tuple[int, bool]:
+    """The direct conversation with `other_id`: the existing one, or a new one (rule 5)."""
+    await require_enabled(ctx)
+    if other_id == ctx.viewer.id:
+        raise Invalid("You cannot start a conversation with yourself.",
+                      fields={"participant_ids": "must name someone else"})
+    existing = await find_direct(ctx, other_id)
+    if existing is not None:
+        async with ctx.dbs.app.read() as session:
+            blocks = await accounts.blocks_among(session, ctx.viewer.id, [other_id])
+        policy.check_not_blocked(ctx.viewer.id, [other_id], blocks)
+        return existing, False
+    policy.check_can_start(ctx.viewer)
+    people = await _check_people(ctx, [other_id], kind="direct")
+    db = ctx.dbs.messaging
+    now = clock.now()
+    async with db.write() as session:
+        conv_id = await session.scalar(
+            _insert(db, C)
+            .values(kind="direct", title=None, created_by=ctx.viewer.id,
+                    direct_key=direct_key(ctx.viewer.id, other_id), created_at=now, updated_at=now)
+            .on_conflict_do_nothing(index_elements=["direct_key"])
+            .returning(C.c.id)
+        )
+        if conv_id is None:  # the other person started it at the same moment
+            conv_id = await session.scalar(
+                select(C.c.id).where(C.c.direct_key == direct_key(ctx.viewer.id, other_id))
+            )
+            return int(conv_id), False
+        await _add_participants(session, conv_id, {ctx.viewer.id: ctx.viewer, **people},
+                                owner_id=ctx.viewer.id, now=now)
+        emit(session, "conversation.updated", {"conversation_id": conv_id, "change": "created"},
+             user_ids=[ctx.viewer.id, other_id])
+    return conv_id, True
+
+
+async def _add_participants(
+    session: AsyncSession,
+    conv_id: int,
+    people: dict[int, Principal],
+    *,
+    owner_id: int | None,
+    now: dt.datetime,
+) -> None:
+    last = await session.scalar(select(C.c.last_message_id).where(C.c.id == conv_id)) or 0
+    await session.execute(
+        P.insert(),
+        [
+            {
+                "conversation_id": conv_id,
+                "user_id": uid,
+                "role": "owner" if uid == owner_id else "member",
+                "display_name": p.display_name[:64],
+                "joined_at": now,
+                "last_read_message_id": last,
+                "unread_count": 0,
+            }
+            for uid, p in people.items()
+        ],
+    )
+
+
+async def start_group(ctx: Ctx, member_ids: Sequence[int], title: str | None) -> int:
+    await require_enabled(ctx)
+    policy.check_can_start(ctx.viewer)
+    title = policy.clean_title(title, ctx.settings.max_title_chars)
+    ids = set(member_ids) - {ctx.viewer.id}
+    if not ids:
+        raise Invalid("A group needs at least one other member.",
+                      fields={"participant_ids": "name at least one other person"})
+    policy.check_group_size(len(ids) + 1, ctx.settings.max_group_size)
+    people = await _check_people(ctx, ids, kind="group")
+    now = clock.now()
+    async with ctx.dbs.messaging.write() as session:
+        conv_id = await session.scalar(
+            C.insert()
+            .values(kind="group", title=title, created_by=ctx.viewer.id, direct_key=None,
+                    created_at=now, updated_at=now)
+            .returning(C.c.id)
+        )
+        await _add_participants(session, conv_id, {ctx.viewer.id: ctx.viewer, **people},
+                                owner_id=ctx.viewer.id, now=now)
+        emit(session, "conversation.updated", {"conversation_id": conv_id, "change": "created"},
+             user_ids=[ctx.viewer.id, *ids])
+    return int(conv_id)
+
+
+# --- reading ---
+
+
+async def conversation_views(
+    ctx: Ctx, rows: Sequence[Row[Any]]
+) -> list[dict[str, Any]]:
+    """Shape conversation rows for the viewer: participants, last message, unread count."""
+    if not rows:
+        return []
+    ids = [r.id for r in rows]
+    last_ids = [r.last_message_id for r in rows if r.last_message_id]
+    async with ctx.dbs.messaging.read() as session:
+        members = (await session.execute(select(P).where(P.c.conversation_id.in_(ids)))).all()
+        lasts = (
+            {m.id: m for m in (await session.execute(select(M).where(M.c.id.in_(last_ids)))).all()}
+            if last_ids else {}
+        )
+    by_conv: dict[int, list[Row[Any]]] = {}
+    for m in members:
+        by_conv.setdefault(m.conversation_id, []).append(m)
+    async with ctx.dbs.app.read() as session:
+        users = await accounts.users_by_ids(session, {m.user_id for m in members})
+    since = visible_since(ctx)
+    days = retention_days(ctx.settings, ctx.viewer)
+    views = []
+    for r in rows:
+        me = next((m for m in by_conv.get(r.id, []) if m.user_id == ctx.viewer.id), None)
+        last = lasts.get(r.last_message_id)
+        views.append(
+            {
+                "id": r.id,
+                "kind": r.kind,
+                "title": r.title,
+                "created_by": r.created_by,
+                "participants": [
+                    participant_dict(m, users.get(m.user_id)) for m in by_conv.get(r.id, [])
+                ],
+                "last_message": message_dict(last) if last and last.created_at >= since else None,
+                "unread_count": me.unread_count if me else 0,
+                "last_read_message_id": me.last_read_message_id if me else 0,
+                "created_at": r.created_at,
+                "updated_at": r.updated_at,
+                "retention_days": days,
+            }
+        )
+    return views
+
+
+def participant_dict(m: Row[Any], user: Any) -> dict[str, Any]:
+    return {
+        "id": m.user_id,
+        "username": user.username if user else None,
+        "display_name": user.display_name if user else m.display_name,
+        "avatar_url": user.avatar_url if user else None,
+        "role": m.role,
+        "last_read_message_id": m.last_read_message_id,
+        "last_seen_at": user.last_seen_at if user else None,
+    }
+
+
+async def list_conversations(
+    ctx: Ctx, *, limit: int, before: dt.datetime | None = None, kind: str | None = None
+) -> list[dict[str, Any]]:
+    await require_enabled(ctx)
+    stmt = (
+        select(C)
+        .select_from(C.join(P, P.c.conversation_id == C.c.id))
+        .where(P.c.user_id == ctx.viewer.id, C.c.deleted_at.is_(None))
+        .order_by(C.c.updated_at.desc(), C.c.id.desc())
+        .limit(limit)
+    )
+    if before is not None:
+        stmt = stmt.where(C.c.updated_at < before)
+    if kind is not None:
+        stmt = stmt.where(C.c.kind == kind)
+    async with ctx.dbs.messaging.read() as session:
+        rows = (await session.execute(stmt)).all()
+    return await conversation_views(ctx, rows)
+
+
+async def get_conversation(ctx: Ctx, conversation_id: int) -> dict[str, Any]:
+    await require_enabled(ctx)
+    await access_conversation(ctx, conversation_id)
+    async with ctx.dbs.messaging.read() as session:
+        rows = (await session.execute(select(C).where(C.c.id == conversation_id))).all()
+    return (await conversation_views(ctx, rows))[0]
+
+
+async def list_messages(
+    ctx: Ctx,
+    conversation_id: int,
+    *,
+    before_id: int | None = None,
+    after_id: int | None = None,
+    limit: int = 50,
+) -> list[dict[str, Any]]:
+    """A page of history, oldest first: the newest `limit`, or those before/after an id."""
+    await require_enabled(ctx)
+    convo = await access_conversation(ctx, conversation_id)
+    hidden = await hidden_senders(ctx, convo)
+    stmt = select(M).where(M.c.conversation_id == conversation_id,
+                           M.c.created_at >= visible_since(ctx))
+    if hidden:
+        stmt = stmt.where(M.c.sender_id.not_in(hidden))
+    if after_id is not None:
+        stmt = stmt.where(M.c.id > after_id).order_by(M.c.id.asc())
+    else:
+        if before_id is not None:
+            stmt = stmt.where(M.c.id < before_id)
+        stmt = stmt.order_by(M.c.id.desc())
+    async with ctx.dbs.messaging.read() as session:
+        rows = (await session.execute(stmt.limit(limit))).all()
+    if after_id is None:
+        rows.reverse()
+    return [message_dict(r) for r in rows]
+
+
+async def direct_history(
+    ctx: Ctx, other_id: int, *, before_id: int | None, after_id: int | None, limit: int
+) -> list[dict[str, Any]]:
+    await require_enabled(ctx)
+    conv_id = await find_direct(ctx, other_id)
+    if conv_id is None:
+        async with ctx.dbs.app.read() as session:
+            await accounts.visible_user(session, ctx.viewer, other_id)
+        return []
+    return await list_messages(ctx, conv_id, before_id=before_id, after_id=after_id, limit=limit)
+
+
+async def unread(ctx: Ctx) -> dict[str, Any]:
+    await require_enabled(ctx)
+    async with ctx.dbs.messaging.read() as session:
+        return await unread_for(session, ctx.viewer.id)
+
+
+async def unread_for(session: AsyncSession, user_id: int) -> dict[str, Any]:
+    rows = (
+        await session.execute(
+            select(P.c.conversation_id, P.c.unread_count)
+            .select_from(P.join(C, C.c.id == P.c.conversation_id))
+            .where(P.c.user_id == user_id, P.c.unread_count > 0, C.c.deleted_at.is_(None))
+        )
+    ).all()
+    counts = {str(r.conversation_id): r.unread_count for r in rows}
+    return {"total": sum(counts.values()), "conversations": counts}
+
+
+async def unread_totals(session: AsyncSession, user_ids: Iterable[int]) -> dict[int, int]:
+    ids = list(user_ids)
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(P.c.user_id, func.coalesce(func.sum(P.c.unread_count), 0))
+        .where(P.c.user_id.in_(ids))
+        .group_by(P.c.user_id)
+    )
+    return {uid: int(total) for uid, total in rows}
+
+
+# --- sending ---
+
+
+async def send_message(
+    ctx: Ctx,
+    conversation_id: int,
+    *,
+    body: str,
+    client_msg_id: str | None = None,
+    reply_to_id: int | None = None,
+) -> tuple[dict[str, Any], bool]:
+    """Send; returns (message, created). A repeated client_msg_id returns the original."""
+    await require_enabled(ctx)
+    body = policy.clean_body(body, ctx.settings.max_body_chars)
+    convo = await access_conversation(ctx, conversation_id)
+    db = ctx.dbs.messaging
+    if client_msg_id is not None:
+        async with db.read() as session:
+            original = await _by_client_id(session, ctx.viewer.id, client_msg_id)
+        if original is not None:
+            return _original(original, conversation_id), False
+    others = convo.other_ids(ctx.viewer.id)
+    async with ctx.dbs.app.read() as session:
+        if convo.kind == "direct":
+            policy.check_not_blocked(
+                ctx.viewer.id, others, await accounts.blocks_among(session, ctx.viewer.id, others)
+            )
+            blockers: set[int] = set()
+        else:
+            blockers = await accounts.blockers_of(session, ctx.viewer.id) & set(others)
+    if reply_to_id is not None:
+        await _check_reply(ctx, conversation_id, reply_to_id)
+
+    now = clock.now()
+    async with db.write() as session:
+        row = (
+            await session.execute(
+                _insert(db, M)
+                .values(conversation_id=conversation_id, sender_id=ctx.viewer.id, body=body,
+                        client_msg_id=client_msg_id, reply_to_id=reply_to_id, created_at=now)
+                .on_conflict_do_nothing(index_elements=["sender_id", "client_msg_id"])
+                .returning(*M.c)
+            )
+        ).first()
+        if row is None:  # a concurrent retry with the same client_msg_id won
+            original = await _by_client_id(session, ctx.viewer.id, client_msg_id or "")
+            return _original(original, conversation_id), False
+        mine = P.c.user_id == ctx.viewer.id
+        counted = P.c.conversation_id == conversation_id
+        if blockers:
+            counted = and_(counted, or_(mine, P.c.user_id.not_in(blockers)))
+        await session.execute(
+            update(P)
+            .where(counted)
+            .values(
+                unread_count=case((mine, 0), else_=P.c.unread_count + 1),
+                last_read_message_id=case((mine, row.id), else_=P.c.last_read_message_id),
+            )
+        )
+        await session.execute(
+            update(C).where(C.c.id == conversation_id).values(last_message_id=row.id, updated_at=now)
+        )
+        recipients = [uid for uid in others if uid not in blockers]
+        totals = await unread_totals(session, recipients)
+        message = message_dict(row)
+        emit(session, "message.new", message, user_ids=[ctx.viewer.id, *recipients], id=row.id)
+        for uid in recipients:
+            emit(session, "unread", {"total": totals.get(uid, 0), "conversation_id": conversation_id},
+                 user_ids=[uid])
+    return message, True
+
+
+async def _by_client_id(session: AsyncSession, sender_id: int, client_msg_id: str) -> Any:
+    return (
+        await session.execute(
+            select(M).where(M.c.sender_id == sender_id, M.c.client_msg_id == client_msg_id)
+        )
+    ).first()
+
+
+def _original(row: Any, conversation_id: int) -> dict[str, Any]:
+    if row.conversation_id != conversation_id:
+        raise Invalid(
+            "That client_msg_id was already used for a message in another conversation.",
+            code="client_msg_id_reused",
+            fields={"client_msg_id": "already used elsewhere"},
+        )
+    return message_dict(row)
+
+
+async def _check_reply(ctx: Ctx, conversation_id: int, reply_to_id: int) -> None:
+    async with ctx.dbs.messaging.read() as session:
+        target = await session.scalar(
+            select(M.c.conversation_id).where(M.c.id == reply_to_id)
+        )
+    if target != conversation_id:
+        raise Invalid("You can only reply to a message in the same conversation.",
+                      fields={"reply_to_id": "no such message in this conversation"})
+
+
+async def send_direct(
+    ctx: Ctx, recipient_id: int, *, body: str, client_msg_id: str | None
+) -> tuple[dict[str, Any], bool]:
+    """The original plan's `/messages/send`: start or reuse the direct conversation, then send."""
+    await require_enabled(ctx)
+    body = policy.clean_body(body, ctx.settings.max_body_chars)
+    conv_id, _ = await start_direct(ctx, recipient_id)
+    return await send_message(ctx, conv_id, body=body, client_msg_id=client_msg_id)
+
+
+# --- read state ---
+
+
+async def mark_read(ctx: Ctx, conversation_id: int, message_id: int) -> dict[str, Any]:
+    await require_enabled(ctx)
+    convo = await access_conversation(ctx, conversation_id)
+    db = ctx.dbs.messaging
+    async with db.write() as session:
+        found = await session.scalar(
+            select(M.c.id).where(M.c.id == message_id, M.c.conversation_id == conversation_id)
+        )
+        if found is None:
+            raise NotFound("No such message in this conversation.", code="message_not_found")
+        me = convo.members[ctx.viewer.id]
+        upto = max(me.last_read_message_id, message_id)
+        hidden = await hidden_senders(ctx, convo)
+        remaining_q = select(func.count()).select_from(M).where(
+            M.c.conversation_id == conversation_id, M.c.id > upto,
+            M.c.sender_id != ctx.viewer.id, M.c.deleted_at.is_(None),
+            M.c.created_at >= visible_since(ctx),
+        )
+        if hidden:
+            remaining_q = remaining_q.where(M.c.sender_id.not_in(hidden))
+        remaining = int(await session.scalar(remaining_q) or 0)
+        await session.execute(
+            update(P)
+            .where(P.c.conversation_id == conversation_id, P.c.user_id == ctx.viewer.id)
+            .values(last_read_message_id=upto, unread_count=remaining)
+        )
+        totals = await unread_totals(session, [ctx.viewer.id])
+        state = {"conversation_id": conversation_id, "user_id": ctx.viewer.id,
+                 "message_id": upto, "unread_count": remaining}
+        if upto > me.last_read_message_id:
+            emit(session, "receipt.read", state, user_ids=convo.other_ids(ctx.viewer.id))
+        emit(session, "unread", {"total": totals.get(ctx.viewer.id, 0),
+                                 "conversation_id": conversation_id, "count": remaining},
+             user_ids=[ctx.viewer.id])
+    return state
+
+
+async def mark_read_message(ctx: Ctx, message_id: int) -> dict[str, Any]:
+    """The original plan's `PUT /messages/{id}/read`."""
+    conv_id = await _conversation_of(ctx, message_id)
+    return await mark_read(ctx, conv_id, message_id)
+
+
+async def _conversation_of(ctx: Ctx, message_id: int) -> int:
+    async with ctx.dbs.messaging.read() as session:
+        row = (
+            await session.execute(
+                select(M.c.conversation_id)
+                .select_from(M.join(P, P.c.conversation_id == M.c.conversation_id))
+                .where(M.c.id == message_id, P.c.user_id == ctx.viewer.id)
+            )
+        ).first()
+    if row is None:
+        raise NotFound("No such message.", code="message_not_found")
+    return int(row.conversation_id)
+
+
+# --- edit and delete ---
+
+
+async def _own_message(session: AsyncSession, ctx: Ctx, message_id: int) -> Any:
+    row = (await session.execute(select(M).where(M.c.id == message_id))).first()
+    if row is None or row.sender_id != ctx.viewer.id:
+        # someone else's message: as good as absent unless one can see it
+        if row is not None and ctx.viewer.id in (
+            await load_convo(session, row.conversation_id) or Convo(0, "", None, 0, {})
+        ).members:
+            from pigeon.core.errors import NotAllowed
+
+            raise NotAllowed("You can only change your own messages.", code="not_message_author")
+        raise NotFound("No such message.", code="message_not_found")
+    if row.deleted_at is not None:
+        raise NotFound("That message was deleted.", code="message_deleted")
+    return row
+
+
+async def edit_message(ctx: Ctx, message_id: int, body: str) -> dict[str, Any]:
+    await require_enabled(ctx)
+    body = policy.clean_body(body, ctx.settings.max_body_chars)
+    async with ctx.dbs.messaging.write() as session:
+        row = await _own_message(session, ctx, message_id)
+        convo = await load_convo(session, row.conversation_id)
+        if convo is None or ctx.viewer.id not in convo.members:
+            raise NotFound("No such message.", code="message_not_found")
+        now = clock.now()
+        updated = (
+            await session.execute(
+                update(M).where(M.c.id == message_id).values(body=body, edited_at=now)
+                .returning(*M.c)
+            )
+        ).one()
+        message = message_dict(updated)
+        emit(session, "message.updated", message, user_ids=list(convo.members), id=message_id)
+    return message
+
+
+async def delete_message(ctx: Ctx, message_id: int) -> dict[str, Any]:
+    await require_enabled(ctx)
+    async with ctx.dbs.messaging.write() as session:
+        row = await _own_message(session, ctx, message_id)
+        convo = await load_convo(session, row.conversation_id)
+        message = await tombstone(session, row, members=list(convo.members) if convo else [])
+    return message
+
+
+async def tombstone(session: AsyncSession, row: Any, *, members: list[int]) -> dict[str, Any]:
+    """Remove a message's text, keep its place; unread counts that included it drop by one."""
+    now = clock.now()
+    updated = (
+        await session.execute(
+            update(M).where(M.c.id == row.id).values(body="", deleted_at=now).returning(*M.c)
+        )
+    ).one()
+    await session.execute(
+        update(P)
+        .where(
+            P.c.conversation_id == row.conversation_id,
+            P.c.user_id != row.sender_id,
+            P.c.last_read_message_id < row.id,
+            P.c.unread_count > 0,
+        )
+        .values(unread_count=P.c.unread_count - 1)
+    )
+    message = message_dict(updated)
+    emit(session, "message.deleted",
+         {"id": row.id, "conversation_id": row.conversation_id, "deleted": True},
+         user_ids=members, id=row.id)
+    return message

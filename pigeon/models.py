@@ -1,0 +1,10 @@
+"""Every table, imported once so each database's metadata is complete."""
+
+from pigeon.accounts import models as accounts_models  # noqa: F401
+from pigeon.admin import models as admin_models  # noqa: F401
+from pigeon.auth import models as auth_models  # noqa: F401
+from pigeon.core.db import AppBase, MessagingBase
+from pigeon.messaging import models as messaging_models  # noqa: F401
+
+app_metadata = AppBase.metadata
+messaging_metadata = MessagingBase.metadata

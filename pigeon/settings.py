@@ -1,0 +1,97 @@
+"""One settings object for the server and the CLI, read from PIGEON_* variables and `.env`."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PIGEON_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+    messaging_database_url: str | None = None
+    redis_url: str | None = None
+
+    secret_key: str | None = None
+    access_token_minutes: int = Field(default=15, ge=1)
+    refresh_token_days: int = Field(default=30, ge=1)
+    session_days: int = Field(default=14, ge=1)
+    open_registration: bool = True
+    password_hash_time_cost: int = Field(default=3, ge=1)
+    password_hash_memory_kib: int = Field(default=65536, ge=8)
+    default_community_name: str = "The Store"
+    default_community_slug: str = "store"
+
+    max_body_chars: int = Field(default=4000, ge=1)
+    max_title_chars: int = Field(default=120, ge=1)
+    max_group_size: int = Field(default=256, ge=2)
+    settings_cache_seconds: float = Field(default=1.0, ge=0)
+
+    rate_limits_enabled: bool = True
+    rate_send_per_minute: int = 60
+    rate_send_burst: int = 20
+    rate_login_per_minute: int = 10
+    rate_login_per_address_per_minute: int = 30
+    rate_register_per_hour: int = 20
+    rate_upload_per_minute: int = 20
+
+    retention_free_days: int = 30
+    retention_privileged_days: int = 180
+    retention_privileged_plus_days: int = 365
+    retention_staff_days: int = 365
+    retention_grace_days: int = 7
+    retention_interval_seconds: int = 3600
+
+    ws_queue_size: int = Field(default=256, ge=1)
+    ws_heartbeat_seconds: float = 20.0
+    typing_seconds: float = 5.0
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_level: str = "info"
+
+    @property
+    def app_db_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'app.db'}"
+
+    @property
+    def messaging_db_url(self) -> str:
+        return self.messaging_database_url or f"sqlite+aiosqlite:///{self.data_dir / 'messages.db'}"
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"
+
+    def signing_key(self) -> str:
+        """The configured secret, or one generated once and kept in the data folder."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret.key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        self.secret_key = path.read_text().strip()
+        return self.secret_key
+
+    def retention_days(self, tier: str, role: str) -> int:
+        if role in ("manager", "owner", "admin"):
+            return self.retention_staff_days
+        return {
+            "free": self.retention_free_days,
+            "privileged": self.retention_privileged_days,
+            "privileged_plus": self.retention_privileged_plus_days,
+        }[tier]
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,83 @@
+"""Named personas for tests: who they are is the point of the test, not random data."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from fastapi import FastAPI
+from httpx import AsyncClient
+
+from pigeon.accounts import service as accounts
+from pigeon.admin import service as admin
+from pigeon.core.security import create_access_token
+
+PASSWORD = "correct horse battery"
+
+PERSONAS = {
+    # name: (tier, role, communities)
+    "admin": ("privileged_plus", "admin", ("store",)),
+    "manager": ("privileged", "manager", ("store",)),
+    "plus": ("privileged_plus", "member", ("store",)),
+    "priv": ("privileged", "member", ("store",)),
+    "free": ("free", "member", ("store",)),
+    "free2": ("free", "member", ("store",)),
+    "outsider": ("privileged", "member", ("riverside",)),
+}
+
+
+@dataclasses.dataclass
+class Person:
+    id: int
+    username: str
+    tier: str
+    role: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+class People(dict[str, Person]):
+    def __getattr__(self, name: str) -> Person:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+async def make_people(app: FastAPI, client: AsyncClient, *, messaging_on: bool = True) -> People:
+    dbs = app.state.dbs
+    settings = app.state.settings
+    people = People()
+    async with dbs.app.write() as session:
+        await accounts.default_community(session)
+        riverside = await accounts.create_community(session, name="Riverside", slug="riverside")
+        for name, (tier, role, communities) in PERSONAS.items():
+            user = await accounts.create_user(
+                session, email=f"{name}@example.com", username=name, password=PASSWORD,
+                display_name=name.capitalize(), tier=tier, role=role,
+                join_default="store" in communities,
+            )
+            if "riverside" in communities:
+                await accounts.add_members(session, riverside.id, [user.id])
+            token = create_access_token(settings.signing_key(), user_id=user.id,
+                                        minutes=settings.access_token_minutes)
+            people[name] = Person(user.id, name, tier, role, token)
+    if messaging_on:
+        await admin.set_messaging(dbs, True, actor_id=people.admin.id, actor_label="admin")
+    return people
+
+
+async def dm(client: AsyncClient, a: Person, b: Person) -> dict[str, Any]:
+    """Start (or reuse) the direct conversation between a and b, as a."""
+    r = await client.post("/api/v1/conversations", json={"participant_ids": [b.id]},
+                          headers=a.headers)
+    assert r.status_code in (200, 201), r.text
+    return r.json()
+
+
+async def send(client: AsyncClient, who: Person, conv_id: int, body: str, **extra: Any) -> Any:
+    return await client.post(f"/api/v1/conversations/{conv_id}/messages",
+                             json={"body": body, **extra}, headers=who.headers)
