@@ -19,6 +19,7 @@ class Settings(BaseSettings):
     database_url: str | None = None
     messaging_database_url: str | None = None
     redis_url: str | None = None
+    redis_prefix: str = "pigeon"  # keys and channels; lets several deployments share a Redis
 
     secret_key: str | None = None
     access_token_minutes: int = Field(default=15, ge=1)
