@@ -1,0 +1,100 @@
+"""Bad input of every kind gets the envelope with a fitting status; never a 500."""
+
+import pytest
+
+API = "/api/v1"
+
+
+def assert_envelope(r, status, code=None):
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert set(body) == {"error"}
+    assert body["error"]["message"]
+    if code:
+        assert body["error"]["code"] == code
+
+
+async def test_unknown_routes_and_methods(client):
+    assert_envelope(await client.get(f"{API}/nothing/here"), 404, "not_found")
+    assert_envelope(await client.get("/nowhere"), 404, "not_found")
+    assert_envelope(await client.delete(f"{API}/auth/login"), 405, "method_not_allowed")
+
+
+async def test_malformed_and_wrong_bodies(client, people):
+    h = {**people.priv.headers, "content-type": "application/json"}
+    assert_envelope(
+        await client.post(f"{API}/conversations", content=b"{nope", headers=h),
+        400,
+        "malformed_json",
+    )
+    assert_envelope(
+        await client.post(f"{API}/conversations", content=b"\xff\xfe", headers=h),
+        400,
+        "malformed_json",
+    )
+    r = await client.post(f"{API}/conversations", json=[1, 2], headers=people.priv.headers)
+    assert_envelope(r, 422, "validation_error")
+    r = await client.post(
+        f"{API}/conversations", json={"participant_ids": "5"}, headers=people.priv.headers
+    )
+    assert_envelope(r, 422, "validation_error")
+    assert "participant_ids" in r.json()["error"]["fields"]
+    r = await client.post(
+        f"{API}/conversations", json={"participant_ids": [2**40]}, headers=people.priv.headers
+    )
+    assert_envelope(r, 422, "validation_error")
+    r = await client.post(
+        f"{API}/conversations", json={"participant_ids": [99999]}, headers=people.priv.headers
+    )
+    assert_envelope(r, 404, "user_not_found")
+    r = await client.post(
+        f"{API}/auth/login",
+        content=b"login=x&password=y",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert r.status_code in (400, 422) and "error" in r.json()
+
+
+async def test_oversized_body_is_refused(client, people):
+    r = await client.post(
+        f"{API}/conversations/1/messages",
+        content=b"x" * 2_000_001,
+        headers={**people.priv.headers, "content-type": "application/json"},
+    )
+    assert_envelope(r, 413, "too_large")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/conversations/0",
+        "/conversations/-1",
+        "/conversations/abc",
+        "/conversations/99999999999999999999",
+        "/users/2147483648",
+        "/conversations/1/messages?limit=0",
+        "/conversations/1/messages?before_id=x",
+        "/conversations?before=yesterday",
+    ],
+)
+async def test_bad_path_and_query_values(client, people, path):
+    r = await client.get(f"{API}{path}", headers=people.priv.headers)
+    assert_envelope(r, 422, "validation_error")
+
+
+async def test_unauthenticated(client):
+    assert_envelope(await client.get(f"{API}/conversations"), 401, "not_authenticated")
+    assert_envelope(await client.get(f"{API}/admin/users"), 401)
+
+
+async def test_unicode_and_odd_strings_never_break_search(client, people):
+    for q in ("%", "_", "'; DROP TABLE user; --", "\u0000", "🐦" * 30, "\\"):
+        r = await client.get(f"{API}/users/search", params={"q": q}, headers=people.priv.headers)
+        assert r.status_code in (200, 422), (q, r.text)
+
+
+async def test_nul_bytes_are_refused_not_crashing(client, people):
+    r = await client.post(f"{API}/auth/login", json={"login": "a\u0000b", "password": "x"})
+    assert_envelope(r, 422, "validation_error")
+    r = await client.get(f"{API}/admin/users", params={"q": "\u0000"}, headers=people.admin.headers)
+    assert_envelope(r, 422, "validation_error")
