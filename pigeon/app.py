@@ -18,12 +18,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from pigeon import __version__
 from pigeon.accounts import api as accounts_api
 from pigeon.admin import api as admin_api
+from pigeon.admin import moderation_api
 from pigeon.admin import service as admin
 from pigeon.auth import api as auth_api
-from pigeon.core import events, metrics, migrate, security
+from pigeon.core import events, metrics, migrate, ratelimit, security
 from pigeon.core.db import Databases
 from pigeon.core.errors import error_response, install_error_handlers
 from pigeon.messaging import api as messaging_api
+from pigeon.messaging import retention
 from pigeon.settings import Settings, get_settings
 
 log = logging.getLogger("pigeon")
@@ -109,7 +111,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(accounts_api.router)
     api.include_router(messaging_api.router)
     api.include_router(admin_api.router)
+    api.include_router(moderation_api.router)
     app.include_router(api)
+    ratelimit.install(app)
+    retention.install(app)
     _mount_optional(app, api)
     _ops_routes(app)
     return app

@@ -260,6 +260,88 @@ def demo(
         console.print("There are users already; the demo was not loaded.")
 
 
+retention_app = typer.Typer(help="Retention by tier.", no_args_is_help=True)
+app.add_typer(retention_app, name="retention")
+
+
+@retention_app.command("run")
+def retention_run(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="count, change nothing")] = False,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="run as if it were this date (YYYY-MM-DD)")
+    ] = None,
+) -> None:
+    """Soft-delete what left every participant's window; purge what was deleted long ago."""
+    import datetime as dt
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    when = None
+    if as_of:
+        try:
+            when = dt.datetime.fromisoformat(as_of)
+        except ValueError:
+            err.print(f"[red]error:[/red] --as-of: not a date: {as_of!r} (use YYYY-MM-DD)")
+            raise typer.Exit(2) from None
+        when = when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  console=console, transient=False) as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total or 1)
+            bar.update(tasks[stage], completed=done if total else 1, total=total or 1)
+
+        async def go(dbs: Databases, settings: Settings) -> Any:
+            from pigeon.messaging import retention
+
+            return await retention.run_exclusive(
+                dbs, settings, as_of=when, dry_run=dry_run, progress=progress,
+                actor_label=actor_label(),
+            )
+
+        result = run(go)
+    title = "Retention" + (" (dry run: nothing changed)" if dry_run else "")
+    table = Table("", "count", title=title)
+    table.add_row("as of", f"{result.as_of:%Y-%m-%d %H:%M} UTC")
+    table.add_row("conversations checked", str(result.conversations_checked))
+    table.add_row("messages soft-deleted", str(result.soft_deleted))
+    table.add_row("messages purged", str(result.purged))
+    table.add_row("attachments purged", str(result.attachments_purged))
+    table.add_row("kept for open reports", str(result.kept_for_reports))
+    table.add_row("report copies cleared", str(result.reports_cleared))
+    table.add_row("deleted conversations purged", str(result.conversations_purged))
+    console.print(table)
+
+
+@users_app.command("export")
+def users_export(
+    username: str,
+    output: Annotated[
+        str | None, typer.Option("--output", "-o", help="file to write (default: its own name)")
+    ] = None,
+) -> None:
+    """Export a user's profile, conversations and messages (JSON, or a zip with attachments)."""
+    from pathlib import Path
+
+    async def go(dbs: Databases, settings: Settings) -> tuple[str, bytes, str]:
+        from pigeon.accounts import export
+        from pigeon.accounts import service as accounts
+
+        async with dbs.app.read() as session:
+            user = await accounts.find_by_login(session, username)
+        if user is None:
+            raise AppError(f"No user called {username!r}.")
+        return await export.export_file(dbs, settings, user.id)
+
+    name, content, _ = run(go)
+    path = Path(output or name)
+    path.write_bytes(content)
+    console.print(f"Wrote [bold]{path}[/bold] ({len(content):,} bytes).")
+
+
 def main() -> None:
     app()
 

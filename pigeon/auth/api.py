@@ -2,12 +2,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from pigeon.accounts import service as accounts
 from pigeon.accounts.views import user_dict
 from pigeon.auth import service as auth
 from pigeon.auth.schemas import LoginIn, RefreshIn, RegisterIn, TokenOut
+from pigeon.core import ratelimit
 from pigeon.core.deps import AppSettings, CurrentUser, Dbs
 from pigeon.core.errors import NotAllowed
 from pigeon.accounts.schemas import UserOut
@@ -25,9 +26,12 @@ def token_body(pair: auth.TokenPair) -> dict[str, Any]:
 
 
 @router.post("/register", status_code=201, response_model=TokenOut)
-async def register(body: RegisterIn, dbs: Dbs, settings: AppSettings) -> dict[str, Any]:
+async def register(
+    body: RegisterIn, request: Request, dbs: Dbs, settings: AppSettings
+) -> dict[str, Any]:
     if not settings.open_registration:
         raise NotAllowed("Registration is closed; ask for an invitation.", code="registration_closed")
+    await ratelimit.check_register(settings, address=request.client and request.client.host)
     async with dbs.app.write() as session:
         user = await accounts.create_user(
             session,
@@ -41,7 +45,10 @@ async def register(body: RegisterIn, dbs: Dbs, settings: AppSettings) -> dict[st
 
 
 @router.post("/login", response_model=TokenOut)
-async def login(body: LoginIn, dbs: Dbs, settings: AppSettings) -> dict[str, Any]:
+async def login(body: LoginIn, request: Request, dbs: Dbs, settings: AppSettings) -> dict[str, Any]:
+    await ratelimit.check_login(
+        settings, login=body.login, address=request.client and request.client.host
+    )
     async with dbs.app.write() as session:
         pair = await auth.login(session, settings, login=body.login, password=body.password)
     return token_body(pair)

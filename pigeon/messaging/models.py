@@ -78,6 +78,7 @@ class Message(MessagingBase):
     __table_args__ = (
         Index("ix_message_conversation_id_id", "conversation_id", "id"),
         Index("ix_message_created_at", "created_at"),
+        Index("ix_message_deleted_at", "deleted_at"),  # the retention purge
         UniqueConstraint("sender_id", "client_msg_id"),
         {"sqlite_autoincrement": True},  # ids are never reused: clients resume from them
     )
@@ -93,6 +94,8 @@ class Report(MessagingBase):
     conversation_id: Mapped[int] = mapped_column(BigInteger)
     reporter_id: Mapped[int] = mapped_column(Integer)
     author_id: Mapped[int] = mapped_column(Integer)
+    # the community whose managers moderate it (one the reporter and the author share)
+    community_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     reason: Mapped[str] = mapped_column(String(32))
     details: Mapped[str] = mapped_column(Text, default="")
     body_copy: Mapped[str] = mapped_column(Text)
@@ -106,4 +109,5 @@ class Report(MessagingBase):
     __table_args__ = (
         UniqueConstraint("message_id", "reporter_id"),
         Index("ix_report_status", "status"),
+        Index("ix_report_community_id", "community_id"),
     )

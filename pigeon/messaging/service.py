@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pigeon.accounts import service as accounts
 from pigeon.accounts.service import Principal
 from pigeon.admin import service as admin
+from pigeon.core import ratelimit
 from pigeon.core.clock import clock
 from pigeon.core.db import Database, Databases
 from pigeon.core.errors import Invalid, NotFound
@@ -430,6 +431,7 @@ async def send_message(
     reply_to_id: int | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Send; returns (message, created). A repeated client_msg_id returns the original."""
+    await ratelimit.check_send(ctx.settings, ctx.viewer.id)
     await require_enabled(ctx)
     body = policy.clean_body(body, ctx.settings.max_body_chars)
     convo = await access_conversation(ctx, conversation_id)

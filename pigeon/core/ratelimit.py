@@ -1,0 +1,210 @@
+"""Rate limits: GCRA (a token bucket kept as one timestamp per key), in-process or in Redis.
+
+Each rule allows `burst` requests at once and then `rate` per `period`. A key's whole state is
+its "theoretical arrival time": a check reads it, moves it one emission interval forward and
+refuses when that would run more than `burst` intervals ahead of now. In-process that is one
+dict lookup; with `PIGEON_REDIS_URL` it is one Lua call, so the limit holds across processes.
+Time comes from the injectable clock, so tests move it instead of sleeping.
+`PIGEON_RATE_LIMITS_ENABLED=false` turns every limit off (load tests).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from typing import Any, Protocol
+
+from fastapi import FastAPI
+
+from pigeon.core.clock import clock
+from pigeon.core.errors import RateLimited
+from pigeon.settings import Settings
+
+log = logging.getLogger("pigeon.ratelimit")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Rule:
+    name: str
+    rate: int  # requests per period, steady state
+    period: float  # seconds
+    burst: int  # requests allowed at once
+
+    @property
+    def interval(self) -> float:
+        return self.period / self.rate
+
+
+def rules(settings: Settings) -> dict[str, Rule]:
+    s = settings
+    return {
+        "send": Rule("send", s.rate_send_per_minute, 60, s.rate_send_burst),
+        "login": Rule("login", s.rate_login_per_minute, 60, s.rate_login_per_minute),
+        "login_address": Rule(
+            "login_address",
+            s.rate_login_per_address_per_minute,
+            60,
+            s.rate_login_per_address_per_minute,
+        ),
+        "register": Rule("register", s.rate_register_per_hour, 3600, s.rate_register_per_hour),
+        "upload": Rule("upload", s.rate_upload_per_minute, 60, s.rate_upload_per_minute),
+    }
+
+
+MESSAGES = {
+    "send": "You are sending messages too fast",
+    "login": "Too many sign-in attempts for this account",
+    "login_address": "Too many sign-in attempts from your address",
+    "register": "Too many new accounts from your address",
+    "upload": "You are uploading too fast",
+}
+
+
+class Store(Protocol):
+    async def take(self, key: str, rule: Rule, now: float) -> float:
+        """Count one request; returns 0 when allowed, else the seconds until it would be."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class MemoryStore:
+    """One process's buckets: a dict of key -> theoretical arrival time."""
+
+    MAX_KEYS = 100_000
+
+    def __init__(self) -> None:
+        self._tat: dict[str, float] = {}
+
+    async def take(self, key: str, rule: Rule, now: float) -> float:
+        return self.take_now(key, rule, now)
+
+    def take_now(self, key: str, rule: Rule, now: float) -> float:
+        tat = self._tat.get(key, now)
+        if tat < now:
+            tat = now
+        new_tat = tat + rule.interval
+        wait = new_tat - rule.burst * rule.interval - now
+        if wait > 0:
+            return wait
+        if len(self._tat) >= self.MAX_KEYS:
+            self._prune(now)
+        self._tat[key] = new_tat
+        return 0.0
+
+    def _prune(self, now: float) -> None:
+        self._tat = {k: v for k, v in self._tat.items() if v > now}
+
+    async def close(self) -> None:
+        self._tat.clear()
+
+
+_GCRA = """
+local now = tonumber(ARGV[1])
+local interval = tonumber(ARGV[2])
+local burst = tonumber(ARGV[3])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local new_tat = tat + interval
+local wait = new_tat - burst * interval - now
+if wait > 0 then return wait end
+redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil(new_tat - now) + 1000)
+return 0
+"""
+
+
+class RedisStore:
+    """Buckets shared by every process using the same Redis and prefix (times in ms)."""
+
+    def __init__(self, url: str, prefix: str) -> None:
+        import redis.asyncio as redis
+
+        self._redis = redis.from_url(url)
+        self._script = self._redis.register_script(_GCRA)
+        self._prefix = f"{prefix}:rl:"
+
+    async def take(self, key: str, rule: Rule, now: float) -> float:
+        wait_ms = await self._script(
+            keys=[self._prefix + key],
+            args=[int(now * 1000), max(1, int(rule.interval * 1000)), rule.burst],
+        )
+        return int(wait_ms) / 1000
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+class Limiter:
+    def __init__(self, settings: Settings) -> None:
+        self.enabled = settings.rate_limits_enabled
+        self.rules = rules(settings)
+        self.store: Store = (
+            RedisStore(settings.redis_url, settings.redis_prefix)
+            if settings.redis_url
+            else MemoryStore()
+        )
+
+    async def hit(self, rule_name: str, key: Any) -> None:
+        """Count one request against `rule_name` for `key`; raise RateLimited when over."""
+        if not self.enabled:
+            return
+        rule = self.rules[rule_name]
+        if rule.rate <= 0:
+            return
+        try:
+            wait = await self.store.take(f"{rule_name}:{key}", rule, clock.now().timestamp())
+        except Exception:  # a limiter outage must not take the service down with it
+            log.warning("rate limiter unavailable; allowing %s", rule_name, exc_info=True)
+            return
+        if wait > 0:
+            seconds = max(1, math.ceil(wait))
+            raise RateLimited(seconds, f"{MESSAGES[rule_name]}; try again in {seconds} s.")
+
+
+# One limiter per settings object (that is, per app): tests run many apps in one process.
+_limiters: dict[int, tuple[Settings, Limiter]] = {}
+
+
+def limiter(settings: Settings) -> Limiter:
+    found = _limiters.get(id(settings))
+    if found is not None and found[0] is settings:
+        return found[1]
+    made = Limiter(settings)
+    _limiters[id(settings)] = (settings, made)
+    return made
+
+
+async def hit(settings: Settings, rule_name: str, key: Any) -> None:
+    if not settings.rate_limits_enabled:
+        return
+    await limiter(settings).hit(rule_name, key)
+
+
+async def check_send(settings: Settings, user_id: int) -> None:
+    await hit(settings, "send", user_id)
+
+
+async def check_upload(settings: Settings, user_id: int) -> None:
+    await hit(settings, "upload", user_id)
+
+
+async def check_login(settings: Settings, *, login: str, address: str | None) -> None:
+    await hit(settings, "login_address", address or "unknown")
+    await hit(settings, "login", login.strip().lower())
+
+
+async def check_register(settings: Settings, *, address: str | None) -> None:
+    await hit(settings, "register", address or "unknown")
+
+
+def install(app: FastAPI) -> None:
+    """Close this app's limiter (its Redis connection) when the app stops."""
+
+    async def close(app: FastAPI) -> None:
+        settings = app.state.settings
+        found = _limiters.pop(id(settings), None)
+        if found is not None and found[0] is settings:
+            await found[1].store.close()
+
+    app.state.shutdown_hooks.append(close)

@@ -1,0 +1,411 @@
+"""Retention by tier: what leaves every participant's window is soft-deleted, then purged.
+
+Each participant sees a message only while it is inside their own window (free 30 days,
+privileged 180, privileged_plus and staff 365 by default; `visible_since` applies that to every
+read). This job does the storage side: a message older than the *longest* window among its
+conversation's participants is seen by nobody, so it is soft-deleted; soft-deleted messages
+(by this job, by their authors or by moderators) are purged after a grace period, attachments
+included. Messages under an open report are never purged: moderators still need them.
+Resolved reports drop their copy of the message after the same grace period.
+
+One process at a time runs it, under a lease in the primary database (SQLite and PostgreSQL
+alike); the background task also keeps a schedule lease for most of its interval, so that a
+cluster runs it once per interval, whichever process gets there first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import datetime as dt
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy import and_, delete, func, select, update
+
+from pigeon.accounts import service as accounts
+from pigeon.admin import service as admin
+from pigeon.core.clock import clock
+from pigeon.core.db import Databases
+from pigeon.core.errors import Conflict
+from pigeon.messaging.reports import R, open_report_message_ids
+from pigeon.messaging.service import C, M, P
+from pigeon.settings import Settings
+
+log = logging.getLogger("pigeon.retention")
+
+LEASE = "retention"
+SCHEDULE_LEASE = "retention.schedule"
+CHUNK = 500
+
+# stage, done, total: the CLI draws its progress bar from these
+Progress = Callable[[str, int, int], None]
+# Media plugs in here: (dbs, settings, message ids about to be purged) -> attachments removed
+PurgeHook = Callable[[Databases, Settings, list[int]], Awaitable[int]]
+purge_hooks: list[PurgeHook] = []
+
+
+@dataclasses.dataclass
+class RunResult:
+    as_of: dt.datetime
+    dry_run: bool
+    conversations_checked: int = 0
+    soft_deleted: int = 0
+    purged: int = 0
+    attachments_purged: int = 0
+    kept_for_reports: int = 0
+    reports_cleared: int = 0
+    conversations_purged: int = 0
+
+    def counts(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["as_of"] = self.as_of.isoformat()
+        return data
+
+
+def holder_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _windows(settings: Settings) -> list[int]:
+    return [
+        settings.retention_free_days,
+        settings.retention_privileged_days,
+        settings.retention_privileged_plus_days,
+        settings.retention_staff_days,
+    ]
+
+
+async def run(
+    dbs: Databases,
+    settings: Settings,
+    *,
+    as_of: dt.datetime | None = None,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+    renew: Callable[[], Awaitable[None]] | None = None,
+    actor_label: str = "system",
+) -> RunResult:
+    """One pass: soft-delete what nobody may see, purge what has been deleted long enough."""
+    now = as_of or clock.now()
+    result = RunResult(as_of=now, dry_run=dry_run)
+    await _soft_delete(dbs, settings, now, result, progress, renew)
+    await _purge(dbs, settings, now, result, progress, renew)
+    async with dbs.app.write() as session:
+        admin.audit(
+            session,
+            "retention.run",
+            actor_id=None,
+            actor_label=actor_label,
+            target_type="retention",
+            data=result.counts(),
+        )
+    return result
+
+
+# --- soft delete ---
+
+
+async def _candidates(dbs: Databases, settings: Settings, now: dt.datetime) -> list[int]:
+    """Conversations holding a live message older than the shortest window, or deleted ones."""
+    oldest_visible = now - dt.timedelta(days=min(_windows(settings)))
+    async with dbs.messaging.read() as session:
+        old = set(
+            await session.scalars(
+                select(M.c.conversation_id)
+                .distinct()
+                .where(M.c.deleted_at.is_(None), M.c.created_at < oldest_visible)
+            )
+        )
+        gone = set(
+            await session.scalars(
+                select(C.c.id)
+                .where(C.c.deleted_at.is_not(None))
+                .where(
+                    select(M.c.id)
+                    .where(M.c.conversation_id == C.c.id, M.c.deleted_at.is_(None))
+                    .exists()
+                )
+            )
+        )
+    return sorted(old | gone)
+
+
+async def _cutoffs(
+    dbs: Databases,
+    settings: Settings,
+    now: dt.datetime,
+    conv_ids: Sequence[int],
+    days_of: dict[int, int],
+) -> dict[int, dt.datetime]:
+    """Per conversation, the creation time before which no participant may see a message."""
+    async with dbs.messaging.read() as session:
+        rows = (
+            await session.execute(
+                select(P.c.conversation_id, P.c.user_id, C.c.deleted_at)
+                .select_from(C.outerjoin(P, P.c.conversation_id == C.c.id))
+                .where(C.c.id.in_(conv_ids))
+            )
+        ).all()
+    unknown = {r.user_id for r in rows if r.user_id is not None} - days_of.keys()
+    if unknown:
+        async with dbs.app.read() as session:
+            users = await accounts.users_by_ids(session, unknown)
+        for uid in unknown:
+            u = users.get(uid)
+            days_of[uid] = settings.retention_days(u.tier, u.role) if u else 0
+    longest: dict[int, int] = {cid: 0 for cid in conv_ids}  # nobody left: nobody sees it
+    deleted = set()
+    for r in rows:
+        if r.deleted_at is not None:
+            deleted.add(r.conversation_id)
+        elif r.user_id is not None:
+            longest[r.conversation_id] = max(longest[r.conversation_id], days_of[r.user_id])
+    return {
+        cid: now if cid in deleted else now - dt.timedelta(days=days)
+        for cid, days in longest.items()
+    }
+
+
+async def _soft_delete(
+    dbs: Databases,
+    settings: Settings,
+    now: dt.datetime,
+    result: RunResult,
+    progress: Progress | None,
+    renew: Callable[[], Awaitable[None]] | None,
+) -> None:
+    conv_ids = await _candidates(dbs, settings, now)
+    days_of: dict[int, int] = {}
+    total = len(conv_ids)
+    if progress:
+        progress("soft-delete", 0, total)
+    for start in range(0, total, CHUNK):
+        chunk = conv_ids[start : start + CHUNK]
+        cutoffs = await _cutoffs(dbs, settings, now, chunk, days_of)
+        by_cutoff: dict[dt.datetime, list[int]] = {}
+        for cid, cutoff in cutoffs.items():
+            by_cutoff.setdefault(cutoff, []).append(cid)
+        async with dbs.messaging.write() as session:
+            touched: list[int] = []
+            for cutoff, ids in by_cutoff.items():
+                expired = and_(
+                    M.c.conversation_id.in_(ids), M.c.created_at < cutoff, M.c.deleted_at.is_(None)
+                )
+                if result.dry_run:
+                    n = await session.scalar(select(func.count()).select_from(M).where(expired))
+                else:
+                    n = (
+                        await session.execute(update(M).where(expired).values(deleted_at=now))
+                    ).rowcount
+                if n:
+                    result.soft_deleted += int(n or 0)
+                    touched += ids
+            if touched and not result.dry_run:
+                await _recount_unread(session, touched, days_of, now)
+        result.conversations_checked += len(chunk)
+        if progress:
+            progress("soft-delete", result.conversations_checked, total)
+        if renew:
+            await renew()
+
+
+async def _recount_unread(
+    session: Any, conv_ids: list[int], days_of: dict[int, int], now: dt.datetime
+) -> None:
+    """Unread counts must not include messages that just left their reader's window."""
+    rows = (
+        await session.execute(
+            select(
+                P.c.conversation_id, P.c.user_id, P.c.last_read_message_id, P.c.unread_count
+            ).where(P.c.conversation_id.in_(conv_ids), P.c.unread_count > 0)
+        )
+    ).all()
+    for r in rows:
+        since = now - dt.timedelta(days=days_of.get(r.user_id, 0))
+        left = await session.scalar(
+            select(func.count())
+            .select_from(M)
+            .where(
+                M.c.conversation_id == r.conversation_id,
+                M.c.id > r.last_read_message_id,
+                M.c.sender_id != r.user_id,
+                M.c.deleted_at.is_(None),
+                M.c.created_at >= since,
+            )
+        )
+        if int(left or 0) < r.unread_count:
+            await session.execute(
+                update(P)
+                .where(P.c.conversation_id == r.conversation_id, P.c.user_id == r.user_id)
+                .values(unread_count=int(left or 0))
+            )
+
+
+# --- purge ---
+
+
+async def _purge(
+    dbs: Databases,
+    settings: Settings,
+    now: dt.datetime,
+    result: RunResult,
+    progress: Progress | None,
+    renew: Callable[[], Awaitable[None]] | None,
+) -> None:
+    before = now - dt.timedelta(days=settings.retention_grace_days)
+    due = and_(M.c.deleted_at.is_not(None), M.c.deleted_at < before)
+    reported = open_report_message_ids()
+    async with dbs.messaging.read() as session:
+        total = int(
+            await session.scalar(
+                select(func.count()).select_from(M).where(due, M.c.id.not_in(reported))
+            )
+            or 0
+        )
+        result.kept_for_reports = int(
+            await session.scalar(
+                select(func.count()).select_from(M).where(due, M.c.id.in_(reported))
+            )
+            or 0
+        )
+    if progress:
+        progress("purge", 0, total)
+    if result.dry_run:
+        result.purged = total
+        if progress:
+            progress("purge", total, total)
+    else:
+        after = 0
+        while True:
+            async with dbs.messaging.read() as session:
+                ids = list(
+                    await session.scalars(
+                        select(M.c.id)
+                        .where(due, M.c.id > after, M.c.id.not_in(reported))
+                        .order_by(M.c.id)
+                        .limit(CHUNK)
+                    )
+                )
+            if not ids:
+                break
+            after = ids[-1]
+            for hook in purge_hooks:
+                result.attachments_purged += await hook(dbs, settings, ids)
+            async with dbs.messaging.write() as session:
+                gone = await session.execute(
+                    delete(M).where(M.c.id.in_(ids), due, M.c.id.not_in(reported))
+                )
+            result.purged += int(gone.rowcount or 0)
+            if progress:
+                progress("purge", min(result.purged, total), total)
+            if renew:
+                await renew()
+    await _purge_reports_and_conversations(dbs, before, result)
+
+
+async def _purge_reports_and_conversations(
+    dbs: Databases, before: dt.datetime, result: RunResult
+) -> None:
+    stale_copy = and_(R.c.status == "resolved", R.c.resolved_at < before, R.c.body_copy != "")
+    empty_deleted = and_(
+        C.c.deleted_at.is_not(None),
+        C.c.deleted_at < before,
+        ~select(M.c.id).where(M.c.conversation_id == C.c.id).exists(),
+    )
+    async with dbs.messaging.write() as session:
+        if result.dry_run:
+            result.reports_cleared = int(
+                await session.scalar(select(func.count()).select_from(R).where(stale_copy)) or 0
+            )
+            result.conversations_purged = int(
+                await session.scalar(select(func.count()).select_from(C).where(empty_deleted)) or 0
+            )
+            return
+        cleared = await session.execute(update(R).where(stale_copy).values(body_copy=""))
+        result.reports_cleared = int(cleared.rowcount or 0)
+        await session.execute(
+            delete(P).where(P.c.conversation_id.in_(select(C.c.id).where(empty_deleted)))
+        )
+        purged = await session.execute(delete(C).where(empty_deleted))
+        result.conversations_purged = int(purged.rowcount or 0)
+
+
+# --- one at a time ---
+
+
+async def run_exclusive(
+    dbs: Databases,
+    settings: Settings,
+    *,
+    holder: str | None = None,
+    lease_seconds: float = 300,
+    **kwargs: Any,
+) -> RunResult:
+    """`run` under the lease; Conflict when another process is running it."""
+    holder = holder or holder_id()
+    if not await admin.acquire_lease(dbs.app, LEASE, holder, lease_seconds):
+        raise Conflict("Another process is running retention right now.", code="retention_running")
+
+    async def renew() -> None:
+        await admin.acquire_lease(dbs.app, LEASE, holder, lease_seconds)
+
+    try:
+        return await run(dbs, settings, renew=renew, **kwargs)
+    finally:
+        await admin.release_lease(dbs.app, LEASE, holder)
+
+
+async def scheduled_run(dbs: Databases, settings: Settings, holder: str) -> RunResult | None:
+    """The background task's turn: at most one run per interval across every process.
+
+    A second lease, kept for most of the interval, spaces the runs out; the running lease
+    above still keeps a scheduled run and a CLI run from overlapping.
+    """
+    interval = settings.retention_interval_seconds
+    if not await admin.acquire_lease(dbs.app, SCHEDULE_LEASE, holder, max(interval * 0.9, 1)):
+        return None
+    return await run_exclusive(dbs, settings, holder=holder)
+
+
+def install(app: FastAPI) -> None:
+    """Run retention every `retention_interval_seconds` (0 turns it off) in the background."""
+    settings: Settings = app.state.settings
+    interval = settings.retention_interval_seconds
+    if interval <= 0:
+        return
+    state: dict[str, asyncio.Task[None]] = {}
+
+    async def loop() -> None:
+        holder = holder_id()
+        delay = min(interval, 300)  # not at once: a restart loop must not run it every time
+        while True:
+            await asyncio.sleep(delay)
+            delay = interval
+            try:
+                found = await scheduled_run(app.state.dbs, settings, holder)
+                if found is not None:
+                    log.info("retention run: %s", found.counts())
+            except Conflict:
+                log.debug("retention is running elsewhere")
+            except Exception:
+                log.exception("retention run failed")
+
+    async def start(app: FastAPI) -> None:
+        state["task"] = asyncio.create_task(loop(), name="retention")
+
+    async def stop(app: FastAPI) -> None:
+        task = state.pop("task", None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    app.state.startup_hooks.append(start)
+    app.state.shutdown_hooks.append(stop)

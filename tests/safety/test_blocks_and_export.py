@@ -1,0 +1,89 @@
+"""Blocks inside groups, and a member's export of their own data."""
+
+from __future__ import annotations
+
+import json
+
+from tests.support.people import dm, send
+
+API = "/api/v1"
+
+
+async def block(client, who, whom):  # type: ignore[no-untyped-def]
+    r = await client.post(f"{API}/blocks", json={"user_id": whom.id}, headers=who.headers)
+    assert r.status_code == 201, r.text
+
+
+async def test_a_blocker_does_not_see_the_blocked_persons_group_messages(client, people):
+    group = (
+        await client.post(
+            f"{API}/groups",
+            headers=people.priv.headers,
+            json={"title": "Readers", "member_ids": [people.free.id, people.free2.id]},
+        )
+    ).json()
+    await send(client, people.free2, group["id"], "before the block")
+    await block(client, people.free, people.free2)
+    await send(client, people.free2, group["id"], "after the block")
+    await send(client, people.priv, group["id"], "from the owner")
+
+    def bodies(r):  # type: ignore[no-untyped-def]
+        return [m["body"] for m in r.json()]
+
+    r = await client.get(f"{API}/conversations/{group['id']}/messages", headers=people.free.headers)
+    assert bodies(r) == ["from the owner"]
+    r = await client.get(f"{API}/conversations/{group['id']}/messages", headers=people.priv.headers)
+    assert bodies(r) == ["before the block", "after the block", "from the owner"]
+    unread = (await client.get(f"{API}/unread", headers=people.free.headers)).json()
+    assert unread["conversations"][str(group["id"])] == 2  # the one after the block not counted
+
+
+async def test_the_blocked_person_cannot_add_their_blocker_to_a_group(client, people):
+    await block(client, people.free, people.priv)
+    r = await client.post(
+        f"{API}/groups",
+        headers=people.priv.headers,
+        json={"title": "Sneaky", "member_ids": [people.free.id, people.free2.id]},
+    )
+    assert r.status_code == 403 and r.json()["error"]["code"] == "blocked"
+
+    group = (
+        await client.post(
+            f"{API}/groups",
+            headers=people.priv.headers,
+            json={"title": "Plain", "member_ids": [people.free2.id]},
+        )
+    ).json()
+    r = await client.post(
+        f"{API}/groups/{group['id']}/members",
+        json={"user_ids": [people.free.id]},
+        headers=people.priv.headers,
+    )
+    assert r.status_code == 403 and r.json()["error"]["code"] == "blocked"
+
+
+async def test_a_member_exports_their_own_data(client, people):
+    conv = await dm(client, people.priv, people.free)
+    await send(client, people.priv, conv["id"], "hello free")
+    await send(client, people.free, conv["id"], "hello priv")
+    other = await dm(client, people.priv, people.free2)
+    await send(client, people.priv, other["id"], "not for free")
+
+    r = await client.get(f"{API}/me/export", headers=people.free.headers)
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("application/json")
+    assert "attachment" in r.headers["content-disposition"]
+    data = json.loads(r.content)
+    assert data["profile"]["username"] == "free" and data["profile"]["email"]
+    assert data["retention_days"] == 30
+    [exported] = data["conversations"]
+    assert exported["id"] == conv["id"]
+    assert {p["username"] for p in exported["participants"]} == {"priv", "free"}
+    assert [(m["body"], m["mine"]) for m in exported["messages"]] == [
+        ("hello free", False),
+        ("hello priv", True),
+    ]
+    assert "not for free" not in r.text
+
+    r = await client.get(f"{API}/me/export")
+    assert r.status_code == 401

@@ -1,0 +1,71 @@
+"""The operator's commands: `pigeon retention run` and `pigeon users export`."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import os
+import subprocess
+from pathlib import Path
+
+from tests.safety.test_ratelimit_processes import PIGEON, prepare
+
+
+def pigeon(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PIGEON_DATA_DIR": str(data), "COLUMNS": "120"}
+    env = {k: v for k, v in env.items() if not k.startswith("PIGEON_") or k == "PIGEON_DATA_DIR"}
+    return subprocess.run(
+        [str(PIGEON), *args], env=env, cwd=data.parent, capture_output=True, text=True, timeout=60
+    )
+
+
+def say_hello(data: Path, ids: dict[str, int]) -> None:
+    from pigeon.accounts import service as accounts
+    from pigeon.core.db import Databases
+    from pigeon.messaging import service as messaging
+    from pigeon.settings import Settings
+
+    async def go() -> None:
+        settings = Settings(data_dir=data, _env_file=None)  # type: ignore[call-arg]
+        dbs = Databases(settings.app_db_url, settings.messaging_db_url)
+        try:
+            async with dbs.app.read() as session:
+                pat = await accounts.principal(session, ids["pat"])
+            assert pat is not None
+            ctx = messaging.Ctx(dbs=dbs, settings=settings, viewer=pat)
+            conv_id, _ = await messaging.start_direct(ctx, ids["fay"])
+            await messaging.send_message(ctx, conv_id, body="hello fay")
+        finally:
+            await dbs.dispose()
+
+    asyncio.run(go())
+
+
+def test_retention_run_and_users_export(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    ids = prepare(data)
+    say_hello(data, ids)
+
+    out = pigeon(data, "users", "export", "fay", "--output", str(tmp_path / "fay.json"))
+    assert out.returncode == 0, out.stderr
+    exported = json.loads((tmp_path / "fay.json").read_text())
+    assert exported["profile"]["username"] == "fay"
+    assert [m["body"] for m in exported["conversations"][0]["messages"]] == ["hello fay"]
+
+    later = (dt.datetime.now(dt.UTC) + dt.timedelta(days=200)).date().isoformat()
+    out = pigeon(data, "retention", "run", "--dry-run", "--as-of", later)
+    assert out.returncode == 0, out.stderr
+    assert "dry run" in out.stdout
+    assert "messages soft-deleted" in out.stdout and "│ 1" in out.stdout
+
+    out = pigeon(data, "retention", "run", "--as-of", later)
+    assert out.returncode == 0, out.stderr
+    out = pigeon(data, "users", "export", "fay", "--output", str(tmp_path / "after.json"))
+    assert json.loads((tmp_path / "after.json").read_text())["conversations"][0]["messages"] == []
+
+    out = pigeon(data, "retention", "run", "--as-of", "not-a-date")
+    assert out.returncode == 2 and "not a date" in out.stderr
+    out = pigeon(data, "users", "export", "nobody")
+    assert out.returncode == 1 and "nobody" in out.stderr

@@ -1,0 +1,117 @@
+"""Rate limits through the API: sends, sign-ins, sign-ups; in-process and in Redis."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from tests.conftest import REDIS_URL
+from tests.safety.conftest import travel
+from tests.support.people import dm, send
+
+API = "/api/v1"
+
+
+@pytest.fixture(params=["memory", "redis"])
+def settings(request, settings):  # type: ignore[no-untyped-def]
+    """Limits on, small enough to reach, in this process or in Redis."""
+    values = {
+        "rate_limits_enabled": True,
+        "rate_send_per_minute": 6,
+        "rate_send_burst": 3,
+        "rate_login_per_minute": 4,
+        "rate_login_per_address_per_minute": 6,
+        "rate_register_per_hour": 2,
+    }
+    if request.param == "redis":
+        if not REDIS_URL:
+            pytest.skip("PIGEON_TEST_REDIS_URL is not set")
+        values |= {"redis_url": REDIS_URL, "redis_prefix": f"pigeon-test-{uuid.uuid4().hex}"}
+    return settings.model_copy(update=values)
+
+
+def assert_limited(r, code_hint: str = "") -> int:  # type: ignore[no-untyped-def]
+    assert r.status_code == 429, r.text
+    assert r.json()["error"]["code"] == "rate_limited"
+    assert code_hint in r.json()["error"]["message"]
+    retry = int(r.headers["Retry-After"])
+    assert retry >= 1
+    return retry
+
+
+async def test_sends_allow_a_burst_then_the_steady_rate(app, client, people):
+    conv = await dm(client, people.priv, people.free)
+    for i in range(3):
+        assert (await send(client, people.priv, conv["id"], f"m{i}")).status_code == 201
+    retry = assert_limited(await send(client, people.priv, conv["id"], "too fast"), "sending")
+    assert retry <= 10
+    # someone else is not slowed down by it
+    assert (await send(client, people.free, conv["id"], "my turn")).status_code == 201
+
+    travel(app, people, seconds=retry)
+    assert (await send(client, people.priv, conv["id"], "again")).status_code == 201
+    assert_limited(await send(client, people.priv, conv["id"], "and again"))
+    travel(app, people, seconds=30)  # 6 a minute: three more have trickled in
+    for i in range(3):
+        assert (await send(client, people.priv, conv["id"], f"n{i}")).status_code == 201
+    assert_limited(await send(client, people.priv, conv["id"], "no"))
+
+
+async def test_sign_ins_are_limited_per_account_and_per_address(app, client, people):
+    for _ in range(4):
+        r = await client.post(f"{API}/auth/login", json={"login": "free", "password": "wrong"})
+        assert r.status_code == 401
+    # the account is held, even with the right password, and by email too
+    r = await client.post(
+        f"{API}/auth/login", json={"login": "FREE", "password": "correct horse battery"}
+    )
+    assert_limited(r, "account")
+    # another account from the same address: the address allows six a minute in all
+    r = await client.post(
+        f"{API}/auth/login", json={"login": "priv", "password": "correct horse battery"}
+    )
+    assert r.status_code == 200
+    r = await client.post(f"{API}/auth/login", json={"login": "plus", "password": "nope"})
+    assert_limited(r, "address")
+
+    travel(app, people, minutes=1)
+    r = await client.post(
+        f"{API}/auth/login", json={"login": "free", "password": "correct horse battery"}
+    )
+    assert r.status_code == 200
+
+
+async def test_registrations_are_limited_per_address(app, client, people):
+    def body(n: int) -> dict[str, str]:
+        return {
+            "email": f"new{n}@example.com",
+            "username": f"new{n}",
+            "password": "a long enough password",
+        }
+
+    for n in range(2):
+        assert (await client.post(f"{API}/auth/register", json=body(n))).status_code == 201
+    retry = assert_limited(await client.post(f"{API}/auth/register", json=body(2)), "accounts")
+    assert 60 < retry <= 1800
+    travel(app, people, seconds=retry)
+    assert (await client.post(f"{API}/auth/register", json=body(2))).status_code == 201
+
+
+async def test_one_setting_turns_every_limit_off(settings, tmp_path):  # type: ignore[no-untyped-def]
+    from httpx import ASGITransport, AsyncClient
+
+    from pigeon.app import create_app
+    from tests.support.people import make_people
+
+    application = create_app(settings.model_copy(update={"rate_limits_enabled": False}))
+    async with application.router.lifespan_context(application):
+        transport = ASGITransport(app=application)
+        async with AsyncClient(transport=transport, base_url="http://testserver") as c:
+            people = await make_people(application, c)
+            conv = await dm(c, people.priv, people.free)
+            for i in range(12):
+                assert (await send(c, people.priv, conv["id"], f"m{i}")).status_code == 201
+            for _ in range(8):
+                r = await c.post(f"{API}/auth/login", json={"login": "free", "password": "x"})
+                assert r.status_code == 401
