@@ -1,0 +1,83 @@
+"""Whom the viewer may message, and if not, why — asked before showing a button that would fail.
+
+Nothing here decides anything new: it gathers the same facts `service.start_direct` gathers (the
+switch, the viewer's tier and role, shared communities, blocks, an existing direct conversation)
+and runs the same checks from `policy`, in the same order, turning the refusal into a reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+
+from pigeon.accounts import service as accounts
+from pigeon.accounts.service import Principal
+from pigeon.admin import service as admin
+from pigeon.core.errors import NotAllowed
+from pigeon.messaging import policy
+from pigeon.messaging import service as messaging
+from pigeon.messaging.service import Ctx
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Eligibility:
+    user_id: int
+    allowed: bool
+    code: str | None = None
+    reason: str | None = None
+    conversation_id: int | None = None  # the existing direct conversation, if any
+
+
+async def viewer_can_start(ctx: Ctx) -> Eligibility:
+    """Whether the viewer may start conversations at all (the switch, suspension, tier)."""
+    try:
+        policy.check_enabled(await admin.messaging_enabled(ctx.dbs.app))
+        policy.check_active(ctx.viewer)
+        policy.check_can_start(ctx.viewer)
+    except NotAllowed as refusal:
+        return Eligibility(ctx.viewer.id, False, refusal.code, refusal.message)
+    return Eligibility(ctx.viewer.id, True)
+
+
+async def for_people(ctx: Ctx, user_ids: Iterable[int]) -> dict[int, Eligibility]:
+    """For each person: may the viewer open or start a direct conversation with them?"""
+    ids = set(user_ids) - {ctx.viewer.id}
+    if not ids:
+        return {}
+    enabled = await admin.messaging_enabled(ctx.dbs.app)
+    async with ctx.dbs.app.read() as session:
+        people = await accounts.principals(session, ids)
+        blocks = await accounts.blocks_among(session, ctx.viewer.id, ids)
+    result: dict[int, Eligibility] = {}
+    for uid in ids:
+        existing = await messaging.find_direct(ctx, uid) if enabled else None
+        try:
+            _check_one(ctx.viewer, people.get(uid), enabled, existing, blocks)
+        except NotAllowed as refusal:
+            result[uid] = Eligibility(uid, False, refusal.code, refusal.message, existing)
+        else:
+            result[uid] = Eligibility(uid, True, None, None, existing)
+    return result
+
+
+def _check_one(
+    viewer: Principal,
+    other: Principal | None,
+    enabled: bool,
+    existing: int | None,
+    blocks: set[tuple[int, int]],
+) -> None:
+    """The checks of `service.start_direct`, in its order."""
+    policy.check_enabled(enabled)
+    policy.check_active(viewer)
+    if other is None or not other.is_active:
+        raise NotAllowed("This account is not available.", code="user_not_found")
+    if existing is None:
+        policy.check_can_start(viewer)
+        policy.check_same_community(viewer, [other])
+    policy.check_not_blocked(viewer.id, [other.id], blocks)
+
+
+async def for_person(ctx: Ctx, user_id: int) -> Eligibility | None:
+    """One person; None for oneself."""
+    return (await for_people(ctx, [user_id])).get(user_id)

@@ -1,0 +1,344 @@
+/* Pigeon: the one small script. Every page works without it; with it, the open thread, the
+   conversation list and the unread badge stay live over the WebSocket (or, when that is not
+   available, by asking the server every few seconds), and replies send without a reload.
+   Message HTML always comes from the server's templates (escaped there); this script only
+   moves it into place and never builds markup from message text. */
+(function () {
+  "use strict";
+  var body = document.body;
+  var me = Number(body.dataset.userId || 0);
+  var messagingOn = body.dataset.messaging === "on";
+  var meta = document.querySelector('meta[name="csrf-token"]');
+  var csrf = meta ? meta.content : "";
+  var thread = document.getElementById("thread");
+  var convId = thread ? Number(thread.dataset.conversationId) : 0;
+  var kind = thread ? thread.dataset.kind : "";
+  var live = !!thread && thread.dataset.live === "1";
+  var list = document.getElementById("messages");
+  var scroller = document.getElementById("scroller");
+  var form = document.getElementById("reply-form");
+  var box = document.getElementById("reply-body");
+  var errorEl = document.getElementById("reply-error");
+  var typingEl = document.getElementById("typing");
+  var jump = document.getElementById("jump");
+  var names = {};
+  var lastId = thread ? Number(thread.dataset.lastId || 0) : 0;
+  var globalLast = 0, readSent = 0, ws = null, wsTries = 0, pollTimer = null, stopped = false;
+  var typingTimer = null, typingSent = 0, fetching = false, again = false, listTimer = null;
+
+  try { names = JSON.parse(thread ? thread.dataset.people || "{}" : "{}"); } catch (e) { names = {}; }
+
+  function api(method, url, data) {
+    return fetch(url, {
+      method: method, credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "Accept": "application/json", "X-CSRF-Token": csrf },
+      body: data ? JSON.stringify(data) : undefined
+    }).then(function (r) {
+      if (r.status === 204) return { ok: true, status: 204, data: null, headers: r.headers };
+      return r.json().catch(function () { return null; }).then(function (d) {
+        return { ok: r.ok, status: r.status, data: d, headers: r.headers };
+      });
+    });
+  }
+
+  function getHTML(url) {
+    return fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+      .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.text(); });
+  }
+
+  function fragment(html) {
+    var t = document.createElement("template");
+    t.innerHTML = html;
+    return t.content;
+  }
+
+  /* --- times in the reader's zone --- */
+  function localize(root) {
+    var nodes = (root || document).querySelectorAll("time[data-format]");
+    var today = new Date().toDateString();
+    for (var i = 0; i < nodes.length; i++) {
+      var el = nodes[i], d = new Date(el.getAttribute("datetime"));
+      if (isNaN(d)) continue;
+      var hm = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+      if (el.dataset.format === "time" || d.toDateString() === today) el.textContent = hm;
+      else if (Date.now() - d < 6 * 864e5) el.textContent = d.toLocaleDateString([], { weekday: "short" });
+      else el.textContent = d.toLocaleDateString([], { month: "short", day: "numeric" });
+      el.title = d.toLocaleString();
+    }
+  }
+
+  /* --- the badge --- */
+  function setBadge(total) {
+    if (typeof total !== "number" || total < 0) return;
+    var badge = document.getElementById("nav-unread");
+    if (badge) {
+      badge.hidden = total === 0;
+      var count = badge.querySelector(".badge-count");
+      if (count) count.textContent = String(total);
+    }
+    document.title = document.title.replace(/^\(\d+\) /, "") ;
+    if (total > 0) document.title = "(" + total + ") " + document.title;
+  }
+
+  /* --- the conversation list --- */
+  function refreshList() {
+    var wrap = document.getElementById("convlist-wrap");
+    if (!wrap || /[?&]before=/.test(location.search)) return;
+    clearTimeout(listTimer);
+    listTimer = setTimeout(function () {
+      getHTML("/messages?partial=1&current=" + (convId || 0)).then(function (html) {
+        wrap.replaceChildren(fragment(html));
+        localize(wrap);
+      }).catch(function () {});
+    }, 250);
+  }
+
+  /* --- scrolling: the thread opens at the bottom; readers who scrolled up stay put --- */
+  function distanceFromBottom() { return scroller ? Math.abs(scroller.scrollTop) : 0; }
+  function atBottom() { return distanceFromBottom() < 80; }
+  function toBottom() { if (scroller) scroller.scrollTop = 0; if (jump) jump.hidden = true; }
+
+  function keepPlace(change) {
+    if (!scroller) { change(); return false; }
+    var stick = atBottom();
+    var fromTop = scroller.scrollHeight - scroller.clientHeight - distanceFromBottom();
+    change();
+    if (stick) { toBottom(); return false; }
+    scroller.scrollTop = -Math.max(0, scroller.scrollHeight - scroller.clientHeight - fromTop);
+    return true;
+  }
+
+  /* --- messages in the open thread --- */
+  function wire(root) {
+    var forms = root.querySelectorAll("form[data-confirm]");
+    for (var i = 0; i < forms.length; i++) {
+      forms[i].addEventListener("submit", function (e) {
+        if (!window.confirm(this.dataset.confirm)) e.preventDefault();
+      });
+    }
+    localize(root);
+  }
+
+  function insert(html) {
+    var frag = fragment(html);
+    var items = Array.prototype.slice.call(frag.children);
+    var added = [], theirs = false;
+    var moved = keepPlace(function () {
+      items.forEach(function (li) {
+        if (li.classList.contains("day")) {
+          var days = list.querySelectorAll("li.day");
+          var lastDay = days.length ? days[days.length - 1].dataset.day : null;
+          if (lastDay !== li.dataset.day) list.appendChild(li);
+          return;
+        }
+        var id = Number(li.dataset.id);
+        var old = document.getElementById(li.id);
+        if (old) { old.replaceWith(li); return; }
+        list.appendChild(li);
+        added.push(li);
+        if (id > lastId) lastId = id;
+        if (Number(li.dataset.sender) !== me) theirs = true;
+        else document.querySelectorAll(".msg .seen").forEach(function (s) { s.remove(); });
+      });
+      var empty = document.querySelector(".empty-thread");
+      if (empty && list.querySelector(".msg")) empty.remove();
+    });
+    added.forEach(wire);
+    if (moved && theirs && jump) jump.hidden = false;
+    if (theirs) { clearTyping(); markRead(); }
+  }
+
+  function catchUp() {
+    if (!live || !list) return;
+    if (fetching) { again = true; return; }
+    fetching = true;
+    getHTML("/messages/" + convId + "/after/" + lastId).then(insert).catch(function () {})
+      .then(function () { fetching = false; if (again) { again = false; catchUp(); } });
+  }
+
+  function refreshOne(id) {
+    if (!list || !document.getElementById("m" + id)) return;
+    getHTML("/messages/" + convId + "/m/" + id).then(function (html) {
+      var li = fragment(html).querySelector("li.msg");
+      var old = document.getElementById("m" + id);
+      if (li && old) {
+        var seen = old.querySelector(".seen");
+        if (seen) li.appendChild(seen);
+        old.replaceWith(li); wire(li);
+      }
+    }).catch(function () {});
+  }
+
+  function markRead() {
+    if (!live || document.visibilityState !== "visible" || lastId <= readSent) return;
+    readSent = lastId;
+    api("POST", "/api/v1/conversations/" + convId + "/read", { message_id: lastId }).catch(function () {});
+  }
+
+  function markSeen(messageId) {
+    if (kind !== "direct" || !list) return;
+    var mine = list.querySelectorAll("li.msg.mine:not(.deleted)");
+    var last = mine.length ? mine[mine.length - 1] : null;
+    if (!last || Number(last.dataset.id) > messageId || last.querySelector(".seen")) return;
+    document.querySelectorAll(".msg .seen").forEach(function (s) { s.remove(); });
+    var p = document.createElement("p");
+    p.className = "seen"; p.textContent = "Seen";
+    keepPlace(function () { last.appendChild(p); });
+  }
+
+  function showTyping(userId) {
+    if (!typingEl) return;
+    var who = names[String(userId)] || "Someone";
+    typingEl.textContent = who + " is typing…";
+    clearTimeout(typingTimer);
+    typingTimer = setTimeout(clearTyping, 6000);
+  }
+  function clearTyping() { if (typingEl) typingEl.textContent = ""; clearTimeout(typingTimer); }
+
+  function messagingSwitchedOff() {
+    stopped = true;
+    var nav = document.getElementById("nav-messages");
+    if (nav && nav.parentNode) nav.parentNode.remove();
+    var btn = document.getElementById("message-button");
+    if (btn) (btn.closest("form") || btn).remove();
+    if (form) { var b = form.querySelector("button"); if (b) b.disabled = true; }
+    banner("An admin has switched messaging off. Your conversations are kept.");
+  }
+
+  function banner(text) {
+    var el = document.getElementById("live-banner");
+    if (!el) return;
+    el.textContent = text || "";
+    el.hidden = !text;
+  }
+
+  /* --- live events --- */
+  function handle(frame) {
+    var type = frame && frame.type, data = (frame && frame.data) || {};
+    if (type === "hello") {
+      var total = [data.unread, data.unread_total, data.total].filter(function (v) { return typeof v === "number"; })[0];
+      if (typeof total === "number") setBadge(total);
+      var latest = data.last_message_id || data.latest_message_id || 0;
+      if (latest > globalLast) globalLast = latest;
+      catchUp(); refreshList();
+    } else if (type === "message.new") {
+      if (data.id > globalLast) globalLast = data.id;
+      if (data.conversation_id === convId) { if (data.sender_id !== me) clearTyping(); catchUp(); }
+      refreshList();
+    } else if (type === "message.updated" || type === "message.deleted") {
+      if (data.conversation_id === convId) refreshOne(data.id || frame.id);
+      refreshList();
+    } else if (type === "conversation.updated") {
+      if (data.conversation_id === convId && data.change === "deleted") { location.href = "/messages"; return; }
+      refreshList();
+    } else if (type === "receipt.read") {
+      if (data.conversation_id === convId && data.user_id !== me) markSeen(data.message_id);
+    } else if (type === "typing") {
+      if (data.conversation_id === convId && data.user_id !== me) showTyping(data.user_id);
+    } else if (type === "unread") {
+      setBadge(data.total);
+      refreshList();
+    } else if (type === "messaging.disabled") {
+      messagingSwitchedOff();
+    }
+  }
+
+  function connect() {
+    if (stopped) return;
+    if (!("WebSocket" in window)) { startPolling(); return; }
+    var proto = location.protocol === "https:" ? "wss:" : "ws:";
+    try { ws = new WebSocket(proto + "//" + location.host + "/api/v1/ws"); }
+    catch (e) { ws = null; reconnectLater(); return; }
+    ws.onopen = function () {
+      var wasDown = wsTries > 0;
+      wsTries = 0; stopPolling(); banner(null);
+      if (globalLast) ws.send(JSON.stringify({ type: "resume", last_message_id: globalLast }));
+      if (wasDown) { catchUp(); refreshList(); }
+    };
+    ws.onmessage = function (ev) {
+      var frame; try { frame = JSON.parse(ev.data); } catch (e) { return; }
+      handle(frame);
+    };
+    ws.onclose = function () { ws = null; if (!stopped) reconnectLater(); };
+  }
+
+  function reconnectLater() {
+    wsTries += 1;
+    if (wsTries >= 2) startPolling();
+    var delay = Math.min(30000, 1000 * Math.pow(2, Math.min(wsTries - 1, 5))) + Math.random() * 500;
+    setTimeout(connect, delay);
+  }
+
+  /* without a WebSocket: ask the server now and then, so the page still stays current */
+  function poll() {
+    catchUp();
+    api("GET", "/api/v1/unread").then(function (r) {
+      if (r.ok && r.data) setBadge(r.data.total);
+      else if (r.data && r.data.error && r.data.error.code === "messaging_disabled") messagingSwitchedOff();
+    }).catch(function () {});
+    refreshList();
+  }
+  function startPolling() {
+    if (pollTimer || stopped) return;
+    pollTimer = setInterval(function () { if (document.visibilityState === "visible") poll(); }, live ? 3000 : 10000);
+  }
+  function stopPolling() { if (pollTimer) { clearInterval(pollTimer); pollTimer = null; } }
+
+  /* --- the reply form --- */
+  function newClientId() {
+    var a = new Uint8Array(12); crypto.getRandomValues(a);
+    return Array.prototype.map.call(a, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+  }
+  function showError(text) { if (errorEl) { errorEl.textContent = text || ""; errorEl.hidden = !text; } }
+  function grow() { if (!box) return; box.style.height = "auto"; box.style.height = Math.min(box.scrollHeight + 2, 144) + "px"; }
+
+  if (form && box && live) {
+    var idField = form.querySelector('input[name="client_msg_id"]');
+    var button = form.querySelector('button[type="submit"]');
+    form.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var text = box.value;
+      if (!text.trim()) { showError("Write something first."); box.focus(); return; }
+      button.disabled = true;
+      api("POST", "/api/v1/conversations/" + convId + "/messages", { body: text, client_msg_id: idField.value })
+        .then(function (r) {
+          if (r.ok) {
+            if (box.value === text) box.value = "";
+            idField.value = newClientId(); showError(null); grow();
+            toBottom(); catchUp();
+          } else {
+            var msg = r.data && r.data.error ? r.data.error.message : "The message could not be sent. Try again.";
+            showError(msg);
+            if (r.data && r.data.error && r.data.error.code === "messaging_disabled") messagingSwitchedOff();
+          }
+        })
+        .catch(function () { showError("No connection right now. Your message is kept here; try again."); })
+        .then(function () { button.disabled = stopped; box.focus(); });
+    });
+    var coarse = window.matchMedia && window.matchMedia("(pointer: coarse)").matches;
+    box.addEventListener("keydown", function (e) {
+      if (e.key === "Enter" && !e.shiftKey && !coarse && !e.isComposing) { e.preventDefault(); form.requestSubmit(); }
+    });
+    box.addEventListener("input", function () {
+      grow();
+      var now = Date.now();
+      if (ws && ws.readyState === 1 && now - typingSent > 3000 && box.value.trim()) {
+        typingSent = now;
+        ws.send(JSON.stringify({ type: "typing", conversation_id: convId }));
+      }
+    });
+    grow();
+  }
+
+  if (scroller) {
+    scroller.addEventListener("scroll", function () { if (atBottom() && jump) jump.hidden = true; });
+    if (location.hash === "#latest" || !location.hash) toBottom();
+  }
+  if (jump) jump.addEventListener("click", toBottom);
+  var refresh = document.getElementById("refresh-form");
+  if (refresh && live) refresh.addEventListener("submit", function (e) { e.preventDefault(); catchUp(); toBottom(); });
+  document.addEventListener("visibilitychange", markRead);
+  wire(document);
+
+  if (me && messagingOn) connect();
+})();

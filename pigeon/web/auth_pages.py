@@ -1,0 +1,112 @@
+"""Sign in, register, sign out: the same services as `/api/v1/auth`, with a cookie session."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse
+from pydantic import ValidationError
+from starlette.responses import Response
+
+from pigeon.accounts import service as accounts
+from pigeon.auth import service as auth
+from pigeon.auth.schemas import LoginIn, RegisterIn
+from pigeon.core.deps import SESSION_COOKIE, AppSettings, Dbs
+from pigeon.core.errors import AppError
+from pigeon.web.deps import Form, MaybeUser, field, nav, safe_next
+from pigeon.web.render import render
+from pigeon.web.session import clear_session, end_session, session_token, set_session
+
+router = APIRouter()
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    name = ".".join(str(p) for p in err.get("loc", ())) or "value"
+    msg = str(err.get("msg", "is not valid")).removeprefix("Value error, ")
+    labels = {"username": "Username", "email": "Email", "password": "Password",
+              "display_name": "Display name", "login": "Username or email"}
+    return f"{labels.get(name, name)}: {msg}"
+
+
+def _signed_in(request: Request, settings: Any, pair: auth.TokenPair, target: str) -> Response:
+    response = RedirectResponse(target, status_code=303)
+    set_session(response, request, settings, session_token(settings, pair.user.id, pair.family_id))
+    return response
+
+
+@router.get("/")
+async def home(user: MaybeUser) -> Response:
+    return RedirectResponse("/messages" if user else "/login", status_code=303)
+
+
+@router.get("/login")
+async def login_page(request: Request, user: MaybeUser, next: str | None = None) -> Response:
+    if user is not None:
+        return RedirectResponse(safe_next(next), status_code=303)
+    return render(request, "login.html", {**await nav(request, None), "title": "Sign in",
+                                          "next": safe_next(next), "values": {}})
+
+
+@router.post("/login")
+async def login(request: Request, form: Form, dbs: Dbs, settings: AppSettings) -> Response:
+    values = {"login": field(form, "login").strip()}
+    target = safe_next(field(form, "next"))
+    try:
+        body = LoginIn(login=values["login"], password=field(form, "password"))
+        async with dbs.app.write() as session:
+            pair = await auth.login(session, settings, login=body.login, password=body.password)
+    except ValidationError:
+        error = "Enter your username or email and your password."
+    except AppError as exc:
+        error = exc.message
+    else:
+        return _signed_in(request, settings, pair, target)
+    context = {**await nav(request, None), "title": "Sign in", "next": target, "values": values,
+               "error": error}
+    return render(request, "login.html", context, status=400)
+
+
+@router.get("/register")
+async def register_page(request: Request, user: MaybeUser, settings: AppSettings) -> Response:
+    if user is not None:
+        return RedirectResponse("/messages", status_code=303)
+    context = {**await nav(request, None), "title": "Create an account", "values": {},
+               "closed": not settings.open_registration}
+    return render(request, "register.html", context, status=200)
+
+
+@router.post("/register")
+async def register(request: Request, form: Form, dbs: Dbs, settings: AppSettings) -> Response:
+    values = {k: field(form, k).strip() for k in ("email", "username", "display_name")}
+    context = {**await nav(request, None), "title": "Create an account", "values": values,
+               "closed": not settings.open_registration}
+    if not settings.open_registration:
+        context["error"] = "Registration is closed; ask for an invitation."
+        return render(request, "register.html", context, status=403)
+    try:
+        body = RegisterIn(email=values["email"], username=values["username"],
+                          password=field(form, "password"),
+                          display_name=values["display_name"] or None)
+        async with dbs.app.write() as session:
+            user = await accounts.create_user(
+                session, email=str(body.email), username=body.username, password=body.password,
+                display_name=body.display_name,
+            )
+            pair = await auth.issue_tokens(session, settings, user)
+    except ValidationError as exc:
+        context["error"] = _first_error(exc)
+    except AppError as exc:
+        context["error"] = exc.message
+    else:
+        return _signed_in(request, settings, pair, "/messages")
+    return render(request, "register.html", context, status=400)
+
+
+@router.post("/logout")
+async def logout(request: Request, form: Form, dbs: Dbs, settings: AppSettings) -> Response:
+    await end_session(dbs, settings, request.cookies.get(SESSION_COOKIE))
+    response = RedirectResponse("/login?signed_out=1", status_code=303)
+    clear_session(response, request)
+    return response

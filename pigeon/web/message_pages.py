@@ -1,0 +1,201 @@
+"""The conversation list and the thread: read, reply, edit, delete — plus the HTML fragments the
+script fetches to stay live (rendered by the same templates, so escaping has one path)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import RedirectResponse
+from pydantic import ValidationError
+from starlette.responses import Response
+
+from pigeon.core.errors import AppError, Invalid
+from pigeon.core.types import INT64_MAX, RowIdPath
+from pigeon.messaging import service as messaging
+from pigeon.messaging.schemas import MessageCreate, MessageEdit
+from pigeon.web.deps import Form, PageUser, ctx_of, field, nav
+from pigeon.web.render import render
+from pigeon.web.views import convo_label, convo_row, people_by_id, seen_marker
+
+router = APIRouter()
+AfterId = Annotated[int, Path(ge=0, le=INT64_MAX)]
+PAGE = 50
+LIST_PAGE = 20
+
+
+def _before(value: str | None) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise Invalid("That page link is not valid.", fields={"before": "not a time"}) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+async def conversation_list(
+    ctx: messaging.Ctx, before: dt.datetime | None = None
+) -> tuple[list[dict[str, Any]], str | None]:
+    page = await messaging.list_conversations(ctx, limit=LIST_PAGE, before=before)
+    rows = [convo_row(c, ctx.viewer.id) for c in page]
+    older = page[-1]["updated_at"].isoformat() if len(page) == LIST_PAGE else None
+    return rows, older
+
+
+@router.get("/messages")
+async def inbox(
+    request: Request, user: PageUser, before: str | None = None, partial: int = 0,
+    current: int = 0,
+) -> Response:
+    ctx = ctx_of(request, user)
+    rows, older = await conversation_list(ctx, _before(before))
+    context = {"rows": rows, "older": older, "current": current, "paged": bool(before)}
+    if partial:
+        return render(request, "messages/_list.html", context)
+    context.update(await nav(request, user), title="Messages", section="messages")
+    return render(request, "messages/list.html", context)
+
+
+async def render_thread(
+    request: Request,
+    ctx: messaging.Ctx,
+    conversation_id: int,
+    *,
+    before: int | None = None,
+    edit: int | None = None,
+    draft: str = "",
+    error: str | None = None,
+    edit_error: str | None = None,
+    status: int = 200,
+) -> Response:
+    convo = await messaging.get_conversation(ctx, conversation_id)
+    page = await messaging.list_messages(ctx, conversation_id, before_id=before, limit=PAGE + 1)
+    has_older = len(page) > PAGE
+    messages = page[1:] if has_older else page
+    if before is None and messages and messages[-1]["id"] > convo["last_read_message_id"]:
+        await messaging.mark_read(ctx, conversation_id, messages[-1]["id"])
+        convo = await messaging.get_conversation(ctx, conversation_id)
+    rows, older = await conversation_list(ctx)
+    context = {
+        **await nav(request, ctx.viewer),
+        "title": convo_label(convo, ctx.viewer.id),
+        "section": "messages",
+        "convo": convo,
+        "label": convo_label(convo, ctx.viewer.id),
+        "people": people_by_id(convo),
+        "names": {str(p["id"]): p["display_name"] for p in convo["participants"]},
+        "messages": messages,
+        "older_id": messages[0]["id"] if has_older and messages else None,
+        "paged": before is not None,
+        "seen_id": seen_marker(convo, messages, ctx.viewer.id),
+        "edit_id": edit,
+        "edit_error": edit_error,
+        "draft": draft,
+        "error": error,
+        "client_msg_id": secrets.token_urlsafe(12),
+        "rows": rows,
+        "older": older,
+        "current": conversation_id,
+        "max_chars": ctx.settings.max_body_chars,
+    }
+    return render(request, "messages/thread.html", context, status=status)
+
+
+@router.get("/messages/{conversation_id}")
+async def thread(
+    request: Request, conversation_id: RowIdPath, user: PageUser,
+    before: int | None = None, edit: int | None = None,
+) -> Response:
+    return await render_thread(request, ctx_of(request, user), conversation_id, before=before,
+                               edit=edit)
+
+
+def _refusal(exc: AppError) -> bool:
+    """Errors the reply form explains in place (the rest get the error page)."""
+    return exc.status in (403, 409, 413, 422, 429) and exc.code != "messaging_disabled"
+
+
+@router.post("/messages/{conversation_id}/send")
+async def send(
+    request: Request, conversation_id: RowIdPath, user: PageUser, form: Form
+) -> Response:
+    ctx = ctx_of(request, user)
+    body = field(form, "body")
+    try:
+        data = MessageCreate(body=body, client_msg_id=field(form, "client_msg_id") or None)
+        message, _ = await messaging.send_message(
+            ctx, conversation_id, body=data.body, client_msg_id=data.client_msg_id
+        )
+    except ValidationError:
+        return await render_thread(request, ctx, conversation_id, draft=body, status=422,
+                                   error="That message is too long to send.")
+    except AppError as exc:
+        if not _refusal(exc):
+            request.state.draft = body  # the error page shows it, so nothing typed is lost
+            raise
+        response = await render_thread(request, ctx, conversation_id, draft=body,
+                                       error=exc.message, status=exc.status)
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
+    return RedirectResponse(f"/messages/{conversation_id}#m{message['id']}", status_code=303)
+
+
+@router.post("/messages/{conversation_id}/m/{message_id}/edit")
+async def edit(
+    request: Request, conversation_id: RowIdPath, message_id: RowIdPath, user: PageUser, form: Form
+) -> Response:
+    ctx = ctx_of(request, user)
+    try:
+        data = MessageEdit(body=field(form, "body"))
+        await messaging.edit_message(ctx, message_id, data.body)
+    except (ValidationError, AppError) as exc:
+        if isinstance(exc, AppError) and not _refusal(exc):
+            raise
+        message = exc.message if isinstance(exc, AppError) else "That message is too long."
+        return await render_thread(request, ctx, conversation_id, edit=message_id,
+                                   edit_error=message, status=422)
+    return RedirectResponse(f"/messages/{conversation_id}#m{message_id}", status_code=303)
+
+
+@router.post("/messages/{conversation_id}/m/{message_id}/delete")
+async def delete(
+    request: Request, conversation_id: RowIdPath, message_id: RowIdPath, user: PageUser, form: Form
+) -> Response:
+    await messaging.delete_message(ctx_of(request, user), message_id)
+    return RedirectResponse(f"/messages/{conversation_id}#m{message_id}", status_code=303)
+
+
+# --- fragments for the script ---
+
+
+async def _fragment(
+    request: Request, ctx: messaging.Ctx, conversation_id: int, messages: list[dict[str, Any]]
+) -> Response:
+    convo = await messaging.get_conversation(ctx, conversation_id)
+    context = {"convo": convo, "people": people_by_id(convo), "messages": messages,
+               "viewer": ctx.viewer, "seen_id": None, "edit_id": None}
+    return render(request, "messages/_messages.html", context)
+
+
+@router.get("/messages/{conversation_id}/after/{message_id}")
+async def after(
+    request: Request, conversation_id: RowIdPath, message_id: AfterId, user: PageUser
+) -> Response:
+    ctx = ctx_of(request, user)
+    messages = await messaging.list_messages(ctx, conversation_id, after_id=max(message_id, 0),
+                                             limit=200)
+    return await _fragment(request, ctx, conversation_id, messages)
+
+
+@router.get("/messages/{conversation_id}/m/{message_id}")
+async def one(
+    request: Request, conversation_id: RowIdPath, message_id: RowIdPath, user: PageUser
+) -> Response:
+    ctx = ctx_of(request, user)
+    found = await messaging.list_messages(ctx, conversation_id, after_id=message_id - 1, limit=1)
+    return await _fragment(request, ctx, conversation_id,
+                           [m for m in found if m["id"] == message_id])

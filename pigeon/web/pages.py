@@ -1,0 +1,90 @@
+"""The web UI: server-rendered pages over the same services as the JSON API.
+
+`install(app)` adds the page routers, the static files, friendly HTML error pages for everything
+outside `/api`, the CSRF guard for cookie-authenticated API writes, and security headers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from pigeon.core.errors import install_error_handlers
+from pigeon.web import admin_pages, auth_pages, message_pages, people_pages
+from pigeon.web.deps import login_url
+from pigeon.web.render import STATIC, templates
+from pigeon.web.session import ApiCsrfGuard, csrf_token
+
+NOT_PAGES = ("/api/", "/static/", "/metrics", "/healthz", "/readyz", "/docs", "/openapi.json",
+             "/redoc")
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; "
+    "object-src 'none'"
+)
+
+
+def is_page(path: str) -> bool:
+    return not any(path == p.rstrip("/") or path.startswith(p) for p in NOT_PAGES)
+
+
+def html_error(request: Request, status: int, code: str, message: str) -> Response | None:
+    """HTML for page paths (the JSON envelope stays for the API); 401 sends people to sign in."""
+    if not is_page(request.url.path):
+        return None
+    if status == 401:
+        target = login_url(request) if request.method == "GET" else "/login"
+        response = RedirectResponse(target, status_code=303)
+        if code == "invalid_token":
+            response.delete_cookie("pigeon_session", path="/")
+        return response
+    viewer = getattr(request.state, "viewer", None)
+    context: dict[str, Any] = {
+        "status": status, "code": code, "message": message, "viewer": viewer,
+        "messaging_enabled": False, "unread_total": 0, "csrf": csrf_token(request),
+        "title": "Something is not right", "draft": getattr(request.state, "draft", None),
+    }
+    return templates.TemplateResponse(request, "error.html", context, status_code=status)
+
+
+class SecurityHeaders:
+    """CSP and friends on pages: even if markup slipped through, inline script would not run."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not is_page(scope["path"]):
+            return await self.app(scope, receive, send)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers += [
+                    (b"content-security-policy", CSP.encode()),
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"same-origin"),
+                    (b"x-frame-options", b"DENY"),
+                ]
+                if not any(k.lower() == b"cache-control" for k, _ in headers):
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
+            await send(message)
+
+        return await self.app(scope, receive, send_with_headers)
+
+
+def install(app: FastAPI) -> None:
+    settings = app.state.settings
+    install_error_handlers(app, html_handler=html_error)
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(ApiCsrfGuard, settings=settings)
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+    for module in (auth_pages, people_pages, message_pages, admin_pages):  # /messages/new first
+        app.include_router(module.router, include_in_schema=False)

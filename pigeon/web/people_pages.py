@@ -1,0 +1,128 @@
+"""Starting conversations and profiles: who I may message (and why not), block and unblock."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import RedirectResponse
+from starlette.responses import Response
+
+from pigeon.accounts import service as accounts
+from pigeon.accounts.views import user_dict
+from pigeon.core.errors import AppError, NotFound
+from pigeon.messaging import eligibility
+from pigeon.messaging import service as messaging
+from pigeon.web.deps import Form, PageUser, ctx_of, field, int_field, nav
+from pigeon.web.render import render
+
+router = APIRouter()
+Username = Annotated[str, Path(min_length=1, max_length=32)]
+NOTICES = {
+    "blocked": "Blocked. They can no longer message you, and you cannot message them.",
+    "unblocked": "Unblocked.",
+}
+
+
+async def render_new(
+    request: Request, user: Any, *, q: str = "", error: str | None = None,
+    picked: set[int] | None = None, title: str = "", status: int = 200,
+) -> Response:
+    ctx = ctx_of(request, user)
+    await messaging.require_enabled(ctx)
+    can = await eligibility.viewer_can_start(ctx)
+    async with ctx.dbs.app.read() as session:
+        found = await accounts.search_users(session, user, q=q, limit=30)
+    allowed = await eligibility.for_people(ctx, [u.id for u in found])
+    people = [{"user": user_dict(u), "may": allowed[u.id]} for u in found if u.id in allowed]
+    context = {
+        **await nav(request, user), "title": "New conversation", "section": "new",
+        "q": q, "people": people, "can": can, "error": error, "picked": picked or set(),
+        "group_title": title,
+    }
+    return render(request, "messages/new.html", context, status=status)
+
+
+@router.get("/messages/new")
+async def new(
+    request: Request, user: PageUser, q: Annotated[str, Query(max_length=100)] = ""
+) -> Response:
+    return await render_new(request, user, q=q)
+
+
+@router.post("/messages/new")
+async def start_direct(request: Request, user: PageUser, form: Form) -> Response:
+    other = int_field(form, "user_id")
+    try:
+        if other is None:
+            raise NotFound("Pick someone to message.", code="user_not_found")
+        conv_id, _ = await messaging.start_direct(ctx_of(request, user), other)
+    except AppError as exc:
+        if exc.code == "messaging_disabled":
+            raise
+        return await render_new(request, user, q=field(form, "q"), error=exc.message,
+                                status=exc.status)
+    return RedirectResponse(f"/messages/{conv_id}", status_code=303)
+
+
+@router.post("/messages/new/group")
+async def start_group(request: Request, user: PageUser, form: Form) -> Response:
+    ids = {int(v) for v in form.getlist("member") if isinstance(v, str) and v.isdigit()
+           and len(v) < 11}
+    title = field(form, "title")
+    try:
+        conv_id = await messaging.start_group(ctx_of(request, user), sorted(ids), title)
+    except AppError as exc:
+        if exc.code == "messaging_disabled":
+            raise
+        return await render_new(request, user, q=field(form, "q"), error=exc.message,
+                                picked=ids, title=title, status=exc.status)
+    return RedirectResponse(f"/messages/{conv_id}", status_code=303)
+
+
+async def _profile_user(request: Request, viewer: Any, username: str) -> Any:
+    async with request.app.state.dbs.app.read() as session:
+        found = await accounts.find_by_login(session, username)
+        if found is None or found.username != accounts.normalize_username(username):
+            raise NotFound("No such person.", code="user_not_found")
+        return await accounts.visible_user(session, viewer, found.id)
+
+
+@router.get("/u/{username}")
+async def profile(
+    request: Request, username: Username, user: PageUser, notice: str | None = None
+) -> Response:
+    target = await _profile_user(request, user, username)
+    ctx = ctx_of(request, user)
+    may = await eligibility.for_person(ctx, target.id)
+    async with ctx.dbs.app.read() as session:
+        blocks = await accounts.blocks_among(session, user.id, [target.id])
+    context = {
+        **await nav(request, user), "title": target.display_name, "person": user_dict(target),
+        "me": target.id == user.id, "may": may, "i_blocked": (user.id, target.id) in blocks,
+        "notice": NOTICES.get(notice or ""),
+    }
+    return render(request, "profile.html", context)
+
+
+@router.post("/u/{username}/message")
+async def message(request: Request, username: Username, user: PageUser, form: Form) -> Response:
+    target = await _profile_user(request, user, username)
+    conv_id, _ = await messaging.start_direct(ctx_of(request, user), target.id)
+    return RedirectResponse(f"/messages/{conv_id}", status_code=303)
+
+
+@router.post("/u/{username}/block")
+async def block(request: Request, username: Username, user: PageUser, form: Form) -> Response:
+    target = await _profile_user(request, user, username)
+    async with request.app.state.dbs.app.write() as session:
+        await accounts.add_block(session, user, target.id)
+    return RedirectResponse(f"/u/{target.username}?notice=blocked", status_code=303)
+
+
+@router.post("/u/{username}/unblock")
+async def unblock(request: Request, username: Username, user: PageUser, form: Form) -> Response:
+    target = await _profile_user(request, user, username)
+    async with request.app.state.dbs.app.write() as session:
+        await accounts.remove_block(session, user.id, target.id)
+    return RedirectResponse(f"/u/{target.username}?notice=unblocked", status_code=303)

@@ -1,0 +1,128 @@
+"""Templates and the filters they use: escaped bodies with safe links, initials, times, days.
+
+Every member-written string goes through Jinja's autoescape; `linkify` is the one filter that
+returns markup, and it builds it from escaped pieces only (http and https links, nothing else).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import zlib
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+from markupsafe import Markup, escape
+
+from pigeon.core.clock import clock
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+STATIC = Path(__file__).resolve().parent.parent / "static"
+
+_URL = re.compile(r"\bhttps?://[^\s<>\"'`]+", re.IGNORECASE)
+_TRAILING = ".,;:!?)]}'\""
+
+
+def linkify(text: str | None) -> Markup:
+    """Escape `text`; turn http(s) URLs into links that cannot run script or leak the referrer."""
+    if not text:
+        return Markup("")
+    out: list[str] = []
+    pos = 0
+    for match in _URL.finditer(text):
+        url = match.group(0)
+        trimmed = url.rstrip(_TRAILING)
+        end = match.start() + len(trimmed)
+        out.append(escape(text[pos : match.start()]))
+        out.append(
+            Markup('<a href="{0}" rel="noopener noreferrer nofollow" target="_blank">{0}</a>')
+            .format(trimmed)
+        )
+        pos = end
+    out.append(escape(text[pos:]))
+    return Markup("").join(out)
+
+
+def initials(name: str | None) -> str:
+    words = [w for w in (name or "?").split() if w[:1].isalnum()]
+    letters = "".join(w[0] for w in words[:2]) or (name or "?")[:1]
+    return letters.upper()
+
+
+def avatar_hue(seed: int | str | None) -> int:
+    return zlib.crc32(str(seed).encode()) % 360
+
+
+def short_time(value: dt.datetime | None) -> str:
+    """HH:MM today, the weekday within a week, the date otherwise (UTC; the script localizes)."""
+    if value is None:
+        return ""
+    now = clock.now()
+    if value.date() == now.date():
+        return value.strftime("%H:%M")
+    if (now - value).days < 6:
+        return value.strftime("%a")
+    return f"{value:%b} {value.day}" + ("" if value.year == now.year else f", {value.year}")
+
+
+def day_label(day: dt.date) -> str:
+    today = clock.now().date()
+    if day == today:
+        return "Today"
+    if day == today - dt.timedelta(days=1):
+        return "Yesterday"
+    label = f"{day:%A}, {day:%B} {day.day}"
+    return label if day.year == today.year else f"{label}, {day.year}"
+
+
+def by_day(messages: Iterable[dict[str, Any]]) -> Iterator[tuple[dt.date, list[dict[str, Any]]]]:
+    day: dt.date | None = None
+    group: list[dict[str, Any]] = []
+    for m in messages:
+        d = m["created_at"].date()
+        if d != day and group:
+            assert day is not None
+            yield day, group
+            group = []
+        day = d
+        group.append(m)
+    if group and day is not None:
+        yield day, group
+
+
+def iso(value: dt.datetime | None) -> str:
+    return value.isoformat() if value else ""
+
+
+def preview(text: str | None, limit: int = 90) -> str:
+    one_line = " ".join((text or "").split())
+    return one_line if len(one_line) <= limit else one_line[: limit - 1] + "…"
+
+
+def make_templates() -> Jinja2Templates:
+    templates = Jinja2Templates(directory=str(TEMPLATES))
+    env = templates.env
+    env.autoescape = True
+    env.trim_blocks = True
+    env.lstrip_blocks = True
+    env.filters.update(
+        linkify=linkify, initials=initials, hue=avatar_hue, short_time=short_time,
+        day_label=day_label, iso=iso, preview=preview,
+    )
+    env.globals["by_day"] = by_day
+    return templates
+
+
+templates = make_templates()
+
+
+def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Any:
+    from pigeon.web.session import attach_anon_cookie, csrf_token
+
+    context.setdefault("csrf", csrf_token(request))
+    response = templates.TemplateResponse(request, name, context, status_code=status)
+    attach_anon_cookie(request, response)
+    return response
