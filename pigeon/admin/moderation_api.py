@@ -1,4 +1,8 @@
-"""Reporting a message, the moderation queue, suspensions, and a member's data export."""
+"""Safety routes: reporting, the moderation queue, suspensions, search, a member's export.
+
+Search lives here because it must honour the same limits as the rest of this module's
+concerns: each viewer's retention window and their blocks.
+"""
 
 from __future__ import annotations
 
@@ -13,8 +17,9 @@ from pigeon.admin import moderation
 from pigeon.core.deps import AppSettings, CurrentUser, Dbs, StaffUser
 from pigeon.core.schemas import In, Paragraph
 from pigeon.core.types import INT64_MAX, RowIdPath, UserIdPath
-from pigeon.messaging import reports
+from pigeon.messaging import reports, search
 from pigeon.messaging.api import Ctx
+from pigeon.messaging.schemas import MessageOut
 
 router = APIRouter()
 
@@ -94,6 +99,20 @@ async def report(message_id: RowIdPath, body: ReportIn, ctx: Ctx, response: Resp
     )
     response.status_code = 201 if created else 200
     return found
+
+
+@router.get("/messages/search", response_model=list[MessageOut], tags=["messaging"])
+async def search_messages(
+    ctx: Ctx,
+    q: Annotated[str, Query(max_length=200, pattern=r"^[^\x00]*$")] = "",
+    conversation_id: Annotated[int | None, Query(ge=1, le=INT64_MAX)] = None,
+    before_id: Annotated[int | None, Query(ge=1, le=INT64_MAX)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Any:
+    """My messages containing `q`, newest first (page with `before_id`)."""
+    return await search.search_messages(
+        ctx, q, conversation_id=conversation_id, before_id=before_id, limit=limit
+    )
 
 
 @router.get("/admin/reports", response_model=list[QueueItemOut], tags=["admin"])

@@ -87,3 +87,43 @@ async def test_a_member_exports_their_own_data(client, people):
 
     r = await client.get(f"{API}/me/export")
     assert r.status_code == 401
+
+
+async def test_search_sees_what_history_shows_and_no_more(app, client, people):
+    from tests.safety.conftest import travel
+
+    conv = await dm(client, people.plus, people.free)
+    await send(client, people.plus, conv["id"], "The Hobbit is back in stock")
+    travel(app, people, days=40)
+    await send(client, people.plus, conv["id"], "the hobbit, signed copy")
+    group = (
+        await client.post(
+            f"{API}/groups",
+            headers=people.priv.headers,
+            json={"title": "Readers", "member_ids": [people.free.id, people.free2.id]},
+        )
+    ).json()
+    await send(client, people.free2, group["id"], "hobbit fan here")
+    await block(client, people.free, people.free2)
+    other = await dm(client, people.priv, people.free2)
+    await send(client, people.priv, other["id"], "a hobbit secret")
+
+    async def found(who, **params):  # type: ignore[no-untyped-def]
+        r = await client.get(
+            f"{API}/messages/search", params={"q": "HOBBIT", **params}, headers=who.headers
+        )
+        assert r.status_code == 200, r.text
+        return [m["body"] for m in r.json()]
+
+    assert await found(people.plus) == ["the hobbit, signed copy", "The Hobbit is back in stock"]
+    # free: 30 days of history, and not the person they blocked in the group
+    assert await found(people.free) == ["the hobbit, signed copy"]
+    assert await found(people.free2) == ["a hobbit secret", "hobbit fan here"]
+    assert await found(people.free2, conversation_id=group["id"]) == ["hobbit fan here"]
+    r = await client.get(
+        f"{API}/messages/search",
+        params={"q": "x", "conversation_id": other["id"]},
+        headers=people.free.headers,
+    )
+    assert r.status_code == 404
+    assert await found(people.plus, q="100%") == []
