@@ -60,7 +60,7 @@ def make_broker(settings: Settings) -> events.Broker:
     if settings.redis_url:
         from pigeon.realtime.redis_broker import RedisBroker
 
-        return RedisBroker(settings.redis_url)
+        return RedisBroker(settings.redis_url, prefix=settings.redis_prefix)
     return events.InProcessBroker()
 
 
@@ -107,9 +107,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
 
     api = APIRouter(prefix="/api/v1")
+    api.include_router(messaging_api.router)  # first: the send path is matched most often
     api.include_router(auth_api.router)
     api.include_router(accounts_api.router)
-    api.include_router(messaging_api.router)
     api.include_router(admin_api.router)
     api.include_router(moderation_api.router)
     app.include_router(api)

@@ -15,8 +15,9 @@ from pigeon.core.db import Databases
 from pigeon.core.errors import AppError
 from pigeon.settings import Settings, get_settings
 
-app = typer.Typer(help="Pigeon: community messaging server.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Pigeon: community messaging server.", no_args_is_help=True, pretty_exceptions_enable=False
+)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 admin_app = typer.Typer(help="Administrators.", no_args_is_help=True)
 users_app = typer.Typer(help="Users: tiers and roles.", no_args_is_help=True)
@@ -79,7 +80,10 @@ def serve(
         port=port or settings.port,
         loop="uvloop",
         http="httptools",
-        ws="websockets",
+        ws="websockets-sansio",
+        ws_ping_interval=settings.ws_heartbeat_seconds,
+        ws_ping_timeout=settings.ws_heartbeat_seconds,
+        ws_per_message_deflate=False,  # small frames gain little; a zlib state per socket costs
         log_level=settings.log_level,
         proxy_headers=True,
         timeout_graceful_shutdown=5,
@@ -127,11 +131,22 @@ def admin_create(
 
         async with dbs.app.write() as session:
             user = await accounts.create_user(
-                session, email=email, username=username, password=password,
-                tier="privileged_plus", role="admin",
+                session,
+                email=email,
+                username=username,
+                password=password,
+                tier="privileged_plus",
+                role="admin",
             )
-            admin.audit(session, "admin.created", actor_id=None, actor_label=actor_label(),
-                        target_type="user", target_id=user.id, data={"username": user.username})
+            admin.audit(
+                session,
+                "admin.created",
+                actor_id=None,
+                actor_label=actor_label(),
+                target_type="user",
+                target_id=user.id,
+                data={"username": user.username},
+            )
         return user
 
     user = run(go)
@@ -149,9 +164,15 @@ def _set_user_field(username: str, field: str, value: str) -> None:
                 raise AppError(f"No user called {username!r}.")
             changes = await accounts.set_tier_role(session, user, **{field: value})
             for name, (before, after) in changes.items():
-                admin.audit(session, f"user.{name}", actor_id=None, actor_label=actor_label(),
-                            target_type="user", target_id=user.id,
-                            data={"before": before, "after": after, "username": user.username})
+                admin.audit(
+                    session,
+                    f"user.{name}",
+                    actor_id=None,
+                    actor_label=actor_label(),
+                    target_type="user",
+                    target_id=user.id,
+                    data={"before": before, "after": after, "username": user.username},
+                )
         return changes.get(field, (value, value))
 
     before, after = run(go)
@@ -200,7 +221,9 @@ def users_list(
 
     table = Table("id", "username", "email", "tier", "role", "active")
     for u in run(go):
-        table.add_row(str(u.id), u.username, u.email, u.tier, u.role, "yes" if u.is_active else "no")
+        table.add_row(
+            str(u.id), u.username, u.email, u.tier, u.role, "yes" if u.is_active else "no"
+        )
     console.print(table)
 
 
@@ -241,12 +264,16 @@ def messaging_status() -> None:
         console.print("Messaging is [bold]off[/bold] (never switched on).")
     else:
         state = "on" if row.value else "off"
-        console.print(f"Messaging is [bold]{state}[/bold] since {row.updated_at:%Y-%m-%d %H:%M:%S} UTC.")
+        console.print(
+            f"Messaging is [bold]{state}[/bold] since {row.updated_at:%Y-%m-%d %H:%M:%S} UTC."
+        )
 
 
 @app.command()
 def demo(
-    if_empty: Annotated[bool, typer.Option("--if-empty", help="only when there are no users")] = False,
+    if_empty: Annotated[
+        bool, typer.Option("--if-empty", help="only when there are no users")
+    ] = False,
 ) -> None:
     """Load the demo community: an admin, a manager, members of every tier, conversations."""
     from pigeon import demo as demo_data

@@ -21,7 +21,7 @@ PEOPLE = [
     ("olga", "Olga Other", "privileged", "member", ["riverside"]),
 ]
 
-SUMMARY = f"""[bold]Demo community loaded.[/bold] Every account's password is [bold]{PASSWORD}[/bold]:
+SUMMARY = f"""[bold]Demo community loaded.[/bold] Every password is [bold]{PASSWORD}[/bold]:
   admin  (admin)          maria (manager)        priya (privileged_plus)
   pete   (privileged)     fran  (free)           felix (free)
   olga   (privileged, in the second community "Riverside Readers" only)
@@ -33,13 +33,19 @@ async def load(dbs: Databases, settings: Settings, *, only_if_empty: bool) -> bo
         if only_if_empty and await accounts.count_users(session):
             return False
         store = await accounts.default_community(session)
-        riverside = await accounts.create_community(session, name="Riverside Readers",
-                                                    slug="riverside")
+        riverside = await accounts.create_community(
+            session, name="Riverside Readers", slug="riverside"
+        )
         ids: dict[str, int] = {}
         for username, name, tier, role, communities in PEOPLE:
             user = await accounts.create_user(
-                session, email=f"{username}@demo.pigeon.test", username=username,
-                password=PASSWORD, display_name=name, tier=tier, role=role,
+                session,
+                email=f"{username}@demo.pigeon.test",
+                username=username,
+                password=PASSWORD,
+                display_name=name,
+                tier=tier,
+                role=role,
                 join_default="store" in communities,
             )
             ids[username] = user.id

@@ -138,3 +138,11 @@ async def people(app, client):  # type: ignore[no-untyped-def]
     from tests.support.people import make_people
 
     return await make_people(app, client)
+
+
+@pytest.fixture
+async def people_off(app, client):  # type: ignore[no-untyped-def]
+    """The personas on a fresh install: messaging never switched on."""
+    from tests.support.people import make_people
+
+    return await make_people(app, client, messaging_on=False)

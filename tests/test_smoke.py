@@ -11,5 +11,7 @@ async def test_people_can_talk(client, people):
     conv = await dm(client, people.priv, people.free)
     r = await send(client, people.priv, conv["id"], "hello")
     assert r.status_code == 201
-    r = await client.get(f"/api/v1/conversations/{conv['id']}/messages", headers=people.free.headers)
+    r = await client.get(
+        f"/api/v1/conversations/{conv['id']}/messages", headers=people.free.headers
+    )
     assert [m["body"] for m in r.json()] == ["hello"]

@@ -17,16 +17,16 @@ from pigeon.accounts.views import community_dict, user_dict
 from pigeon.admin import service as admin
 from pigeon.core.deps import AdminUser, CurrentUser, Dbs
 from pigeon.core.errors import NotAllowed
-from pigeon.core.types import UserIdPath
+from pigeon.core.types import NO_NUL, UserIdPath
 
 router = APIRouter(tags=["users"])
 
 
-@router.get("/users/search", response_model=list[UserOut])
+@router.get("/users/search", response_model=list[UserOut], response_model_exclude_unset=True)
 async def search(
     user: CurrentUser,
     dbs: Dbs,
-    q: Annotated[str, Query(max_length=100)] = "",
+    q: Annotated[str, Query(max_length=100, pattern=NO_NUL)] = "",
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> list[dict[str, Any]]:
     async with dbs.app.read() as session:
@@ -34,14 +34,14 @@ async def search(
     return [user_dict(u, private=user.is_admin) for u in found]
 
 
-@router.get("/users/{user_id}", response_model=UserOut)
+@router.get("/users/{user_id}", response_model=UserOut, response_model_exclude_unset=True)
 async def get_user(user_id: UserIdPath, user: CurrentUser, dbs: Dbs) -> dict[str, Any]:
     async with dbs.app.read() as session:
         found = await accounts.visible_user(session, user, user_id)
     return user_dict(found, private=user.is_admin or found.id == user.id)
 
 
-@router.put("/users/{user_id}", response_model=UserOut)
+@router.put("/users/{user_id}", response_model=UserOut, response_model_exclude_unset=True)
 async def update_user(
     user_id: UserIdPath, body: UserUpdate, user: CurrentUser, dbs: Dbs
 ) -> dict[str, Any]:
@@ -52,27 +52,44 @@ async def update_user(
     async with dbs.app.write() as session:
         target = await accounts.get_user(session, user_id)
         await accounts.update_profile(
-            session, target, display_name=body.display_name, bio=body.bio,
+            session,
+            target,
+            display_name=body.display_name,
+            bio=body.bio,
             avatar_url=body.avatar_url,
         )
         changes = await accounts.set_tier_role(session, target, tier=body.tier, role=body.role)
         for field, (before, after) in changes.items():
-            admin.audit(session, f"user.{field}", actor_id=user.id, actor_label=user.username,
-                        target_type="user", target_id=target.id,
-                        data={"before": before, "after": after, "username": target.username})
+            admin.audit(
+                session,
+                f"user.{field}",
+                actor_id=user.id,
+                actor_label=user.username,
+                target_type="user",
+                target_id=target.id,
+                data={"before": before, "after": after, "username": target.username},
+            )
     return user_dict(target, private=True)
 
 
 # --- contacts ---
 
 
-@router.get("/contacts", response_model=list[UserOut], tags=["contacts"])
+@router.get(
+    "/contacts", response_model=list[UserOut], response_model_exclude_unset=True, tags=["contacts"]
+)
 async def contacts(user: CurrentUser, dbs: Dbs) -> list[dict[str, Any]]:
     async with dbs.app.read() as session:
         return [user_dict(u) for u in await accounts.list_contacts(session, user.id)]
 
 
-@router.post("/contacts", status_code=201, response_model=UserOut, tags=["contacts"])
+@router.post(
+    "/contacts",
+    status_code=201,
+    response_model=UserOut,
+    response_model_exclude_unset=True,
+    tags=["contacts"],
+)
 async def add_contact(body: UserIdIn, user: CurrentUser, dbs: Dbs) -> dict[str, Any]:
     async with dbs.app.write() as session:
         return user_dict(await accounts.add_contact(session, user, body.user_id))
@@ -88,13 +105,21 @@ async def remove_contact(user_id: UserIdPath, user: CurrentUser, dbs: Dbs) -> Re
 # --- blocks ---
 
 
-@router.get("/blocks", response_model=list[UserOut], tags=["blocks"])
+@router.get(
+    "/blocks", response_model=list[UserOut], response_model_exclude_unset=True, tags=["blocks"]
+)
 async def blocks(user: CurrentUser, dbs: Dbs) -> list[dict[str, Any]]:
     async with dbs.app.read() as session:
         return [user_dict(u) for u in await accounts.list_blocks(session, user.id)]
 
 
-@router.post("/blocks", status_code=201, response_model=UserOut, tags=["blocks"])
+@router.post(
+    "/blocks",
+    status_code=201,
+    response_model=UserOut,
+    response_model_exclude_unset=True,
+    tags=["blocks"],
+)
 async def add_block(body: UserIdIn, user: CurrentUser, dbs: Dbs) -> dict[str, Any]:
     async with dbs.app.write() as session:
         return user_dict(await accounts.add_block(session, user, body.user_id))
@@ -120,13 +145,24 @@ async def communities(user: CurrentUser, dbs: Dbs) -> list[dict[str, Any]]:
 async def create_community(body: CommunityCreate, user: AdminUser, dbs: Dbs) -> dict[str, Any]:
     async with dbs.app.write() as session:
         community = await accounts.create_community(session, name=body.name, slug=body.slug)
-        admin.audit(session, "community.created", actor_id=user.id, actor_label=user.username,
-                    target_type="community", target_id=community.id, data={"slug": community.slug})
+        admin.audit(
+            session,
+            "community.created",
+            actor_id=user.id,
+            actor_label=user.username,
+            target_type="community",
+            target_id=community.id,
+            data={"slug": community.slug},
+        )
     return community_dict(community)
 
 
-@router.get("/communities/{community_id}/members", response_model=list[UserOut],
-            tags=["communities"])
+@router.get(
+    "/communities/{community_id}/members",
+    response_model=list[UserOut],
+    response_model_exclude_unset=True,
+    tags=["communities"],
+)
 async def members(community_id: UserIdPath, user: CurrentUser, dbs: Dbs) -> list[dict[str, Any]]:
     accounts.check_manage_community(user, community_id)
     async with dbs.app.read() as session:
@@ -143,14 +179,21 @@ async def add_members(
     async with dbs.app.write() as session:
         await accounts.get_community(session, community_id)
         added = await accounts.add_members(session, community_id, body.user_ids)
-        admin.audit(session, "community.members_added", actor_id=user.id,
-                    actor_label=user.username, target_type="community", target_id=community_id,
-                    data={"user_ids": sorted(set(body.user_ids))})
+        admin.audit(
+            session,
+            "community.members_added",
+            actor_id=user.id,
+            actor_label=user.username,
+            target_type="community",
+            target_id=community_id,
+            data={"user_ids": sorted(set(body.user_ids))},
+        )
     return {"added": added}
 
 
-@router.delete("/communities/{community_id}/members/{user_id}", status_code=204,
-               tags=["communities"])
+@router.delete(
+    "/communities/{community_id}/members/{user_id}", status_code=204, tags=["communities"]
+)
 async def remove_member(
     community_id: UserIdPath, user_id: UserIdPath, user: CurrentUser, dbs: Dbs
 ) -> Response:
@@ -158,7 +201,13 @@ async def remove_member(
     async with dbs.app.write() as session:
         await accounts.get_community(session, community_id)
         await accounts.remove_member(session, community_id, user_id)
-        admin.audit(session, "community.member_removed", actor_id=user.id,
-                    actor_label=user.username, target_type="community", target_id=community_id,
-                    data={"user_id": user_id})
+        admin.audit(
+            session,
+            "community.member_removed",
+            actor_id=user.id,
+            actor_label=user.username,
+            target_type="community",
+            target_id=community_id,
+            data={"user_id": user_id},
+        )
     return Response(status_code=204)

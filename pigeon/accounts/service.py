@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import time
 from collections.abc import Iterable, Sequence
 
 from sqlalchemy import delete, func, or_, select
@@ -60,6 +59,7 @@ def forget(user_id: int) -> None:
 
 def forget_all() -> None:
     _principals.clear()
+    _edges.clear()
 
 
 async def load_principals(session: AsyncSession, user_ids: Iterable[int]) -> dict[int, Principal]:
@@ -73,7 +73,7 @@ async def load_principals(session: AsyncSession, user_ids: Iterable[int]) -> dic
     communities: dict[int, set[int]] = {}
     for user_id, community_id in rows:
         communities.setdefault(user_id, set()).add(community_id)
-    now = time.monotonic()
+    now = clock.monotonic()
     found = {}
     for u in users:
         p = Principal(
@@ -93,13 +93,13 @@ async def load_principals(session: AsyncSession, user_ids: Iterable[int]) -> dic
 
 async def principal(session: AsyncSession, user_id: int) -> Principal | None:
     hit = _principals.get(user_id)
-    if hit and hit[0] > time.monotonic():
+    if hit and hit[0] > clock.monotonic():
         return hit[1]
     return (await load_principals(session, [user_id])).get(user_id)
 
 
 async def principals(session: AsyncSession, user_ids: Iterable[int]) -> dict[int, Principal]:
-    now = time.monotonic()
+    now = clock.monotonic()
     found: dict[int, Principal] = {}
     missing = []
     for uid in set(user_ids):
@@ -174,7 +174,9 @@ async def create_user(
     try:
         await session.flush()
     except IntegrityError as exc:  # a concurrent registration won the race
-        raise Conflict("That email or username is already registered.", code="username_taken") from exc
+        raise Conflict(
+            "That email or username is already registered.", code="username_taken"
+        ) from exc
     if join_default:
         community = await default_community(session)
         session.add(Membership(community_id=community.id, user_id=user.id, joined_at=clock.now()))
@@ -250,8 +252,11 @@ async def list_users(
     if q:
         pattern = f"%{q.strip().lower()}%"
         stmt = stmt.where(
-            or_(User.username.like(pattern), User.email.like(pattern),
-                func.lower(User.display_name).like(pattern))
+            or_(
+                User.username.like(pattern),
+                User.email.like(pattern),
+                func.lower(User.display_name).like(pattern),
+            )
         )
     return (await session.scalars(stmt)).all()
 
@@ -375,7 +380,9 @@ async def remove_member(session: AsyncSession, community_id: int, user_id: int) 
 
 async def list_contacts(session: AsyncSession, user_id: int) -> Sequence[User]:
     ids = select(Contact.contact_id).where(Contact.user_id == user_id)
-    return (await session.scalars(select(User).where(User.id.in_(ids)).order_by(User.username))).all()
+    return (
+        await session.scalars(select(User).where(User.id.in_(ids)).order_by(User.username))
+    ).all()
 
 
 async def add_contact(session: AsyncSession, viewer: Principal, contact_id: int) -> User:
@@ -413,7 +420,9 @@ async def visible_user(session: AsyncSession, viewer: Principal, user_id: int) -
 
 async def list_blocks(session: AsyncSession, user_id: int) -> Sequence[User]:
     ids = select(Block.blocked_id).where(Block.blocker_id == user_id)
-    return (await session.scalars(select(User).where(User.id.in_(ids)).order_by(User.username))).all()
+    return (
+        await session.scalars(select(User).where(User.id.in_(ids)).order_by(User.username))
+    ).all()
 
 
 async def add_block(session: AsyncSession, viewer: Principal, user_id: int) -> User:
@@ -425,6 +434,7 @@ async def add_block(session: AsyncSession, viewer: Principal, user_id: int) -> U
     if not await session.get(Block, (viewer.id, user_id)):
         session.add(Block(blocker_id=viewer.id, blocked_id=user_id, created_at=clock.now()))
         await session.flush()
+    _forget_edges(viewer.id, user_id)
     return user
 
 
@@ -434,6 +444,7 @@ async def remove_block(session: AsyncSession, viewer_id: int, user_id: int) -> N
     )
     if not result.rowcount:
         raise NotFound("You have not blocked that person.", code="block_not_found")
+    _forget_edges(viewer_id, user_id)
 
 
 async def blocks_among(
@@ -457,6 +468,33 @@ async def blocks_among(
 async def blockers_of(session: AsyncSession, user_id: int) -> set[int]:
     """Everyone who blocked `user_id` (they do not see that person's group messages)."""
     return set(await session.scalars(select(Block.blocker_id).where(Block.blocked_id == user_id)))
+
+
+_edges: dict[int, tuple[float, frozenset[tuple[int, int]]]] = {}
+
+
+async def block_edges(session: AsyncSession, user_id: int) -> frozenset[tuple[int, int]]:
+    """Every (blocker, blocked) pair that involves `user_id`, cached like principals (1 s).
+
+    The send path reads this on every message, so it is served from memory; a block made
+    in this process applies at once, one made in another process within a second.
+    """
+    hit = _edges.get(user_id)
+    if hit and hit[0] > clock.monotonic():
+        return hit[1]
+    rows = await session.execute(
+        select(Block.blocker_id, Block.blocked_id).where(
+            or_(Block.blocker_id == user_id, Block.blocked_id == user_id)
+        )
+    )
+    edges = frozenset((a, b) for a, b in rows)
+    _edges[user_id] = (clock.monotonic() + _CACHE_SECONDS, edges)
+    return edges
+
+
+def _forget_edges(*user_ids: int) -> None:
+    for uid in user_ids:
+        _edges.pop(uid, None)
 
 
 async def blocked_by(session: AsyncSession, user_id: int) -> set[int]:

@@ -13,7 +13,7 @@ from pigeon.admin.schemas import AdminUserUpdate, AuditOut, MessagingSwitchIn, M
 from pigeon.auth import service as auth
 from pigeon.core.deps import AdminUser, Dbs
 from pigeon.core.errors import NotAllowed
-from pigeon.core.types import INT32_MAX, INT64_MAX, UserIdPath
+from pigeon.core.types import INT32_MAX, INT64_MAX, NO_NUL, UserIdPath
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
@@ -42,7 +42,7 @@ async def put_messaging(body: MessagingSwitchIn, user: AdminUser, dbs: Dbs) -> d
 async def users(
     user: AdminUser,
     dbs: Dbs,
-    q: Annotated[str | None, Query(max_length=100)] = None,
+    q: Annotated[str | None, Query(max_length=100, pattern=NO_NUL)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=INT32_MAX)] = 0,
 ) -> list[dict[str, Any]]:
@@ -65,9 +65,15 @@ async def update_user(
         if changes.get("is_active") == (True, False):
             await auth.revoke_user(session, target.id)
         for field, (before, after) in changes.items():
-            admin.audit(session, f"user.{field}", actor_id=user.id, actor_label=user.username,
-                        target_type="user", target_id=target.id,
-                        data={"before": before, "after": after, "username": target.username})
+            admin.audit(
+                session,
+                f"user.{field}",
+                actor_id=user.id,
+                actor_label=user.username,
+                target_type="user",
+                target_id=target.id,
+                data={"before": before, "after": after, "username": target.username},
+            )
     return user_dict(target, private=True)
 
 
@@ -76,7 +82,7 @@ async def audit_log(
     user: AdminUser,
     dbs: Dbs,
     actor_id: Annotated[int | None, Query(ge=1, le=INT32_MAX)] = None,
-    action: Annotated[str | None, Query(max_length=64)] = None,
+    action: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
     before_id: Annotated[int | None, Query(ge=1, le=INT64_MAX)] = None,
@@ -87,6 +93,13 @@ async def audit_log(
 
     async with dbs.app.read() as session:
         return list(
-            await admin.list_audit(session, actor_id=actor_id, action=action, since=aware(since),
-                                   until=aware(until), before_id=before_id, limit=limit)
+            await admin.list_audit(
+                session,
+                actor_id=actor_id,
+                action=action,
+                since=aware(since),
+                until=aware(until),
+                before_id=before_id,
+                limit=limit,
+            )
         )

@@ -8,7 +8,6 @@ message arrives from any process.
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,8 +16,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pigeon.admin.models import AuditLog, JobLease, Setting
-from pigeon.core.clock import clock
 from pigeon.core import migrate
+from pigeon.core.clock import clock
 from pigeon.core.db import Database, Databases
 from pigeon.core.events import emit_control
 
@@ -42,12 +41,12 @@ def invalidate(key: str | None = None) -> None:
 
 async def get_setting(db: Database, key: str, default: Any = None) -> Any:
     hit = _cache.get(key)
-    if hit and hit[0] > time.monotonic():
+    if hit and hit[0] > clock.monotonic():
         return hit[1]
     async with db.read() as session:
         row = await session.get(Setting, key)
     value = default if row is None else row.value
-    _cache[key] = (time.monotonic() + _cache_seconds, value)
+    _cache[key] = (clock.monotonic() + _cache_seconds, value)
     return value
 
 
@@ -55,9 +54,7 @@ async def messaging_enabled(db: Database) -> bool:
     return bool(await get_setting(db, MESSAGING_ENABLED, False))
 
 
-async def set_setting(
-    session: AsyncSession, key: str, value: Any, *, actor_id: int | None
-) -> Any:
+async def set_setting(session: AsyncSession, key: str, value: Any, *, actor_id: int | None) -> Any:
     """Store a setting; returns the previous value. Other processes hear of it after commit."""
     row = await session.get(Setting, key)
     before = None if row is None else row.value

@@ -5,13 +5,13 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from pigeon.accounts import service as accounts
+from pigeon.accounts.schemas import UserOut
 from pigeon.accounts.views import user_dict
 from pigeon.auth import service as auth
 from pigeon.auth.schemas import LoginIn, RefreshIn, RegisterIn, TokenOut
 from pigeon.core import ratelimit
 from pigeon.core.deps import AppSettings, CurrentUser, Dbs
 from pigeon.core.errors import NotAllowed
-from pigeon.accounts.schemas import UserOut
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -30,7 +30,9 @@ async def register(
     body: RegisterIn, request: Request, dbs: Dbs, settings: AppSettings
 ) -> dict[str, Any]:
     if not settings.open_registration:
-        raise NotAllowed("Registration is closed; ask for an invitation.", code="registration_closed")
+        raise NotAllowed(
+            "Registration is closed; ask for an invitation.", code="registration_closed"
+        )
     await ratelimit.check_register(settings, address=request.client and request.client.host)
     async with dbs.app.write() as session:
         user = await accounts.create_user(

@@ -6,6 +6,7 @@ from pydantic import BaseModel, EmailStr, Field
 
 from pigeon.accounts.schemas import UserOut
 from pigeon.core.schemas import In, Line
+from pigeon.core.types import NO_NUL
 
 USERNAME = r"^[A-Za-z0-9_.-]{3,32}$"
 
@@ -21,7 +22,9 @@ class RegisterIn(In):
 
 
 class LoginIn(In):
-    login: str = Field(min_length=1, max_length=254, description="email or username")
+    login: str = Field(
+        min_length=1, max_length=254, pattern=NO_NUL, description="email or username"
+    )
     password: str = Field(min_length=1, max_length=256)
 
 

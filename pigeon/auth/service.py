@@ -67,7 +67,9 @@ async def issue_tokens(
     return TokenPair(user=user, access_token=access, refresh_token=refresh, family_id=family)
 
 
-async def login(session: AsyncSession, settings: Settings, *, login: str, password: str) -> TokenPair:
+async def login(
+    session: AsyncSession, settings: Settings, *, login: str, password: str
+) -> TokenPair:
     user = await accounts.authenticate(session, login, password)
     if user is None:
         raise Unauthorized("Wrong login or password.", code="invalid_credentials")
@@ -138,9 +140,9 @@ async def family_active(session: AsyncSession, family_id: str) -> bool:
     if family_id in _revoked_families:
         return False
     revoked = await session.scalar(
-        select(RefreshToken.id).where(
-            RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_not(None)
-        ).limit(1)
+        select(RefreshToken.id)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_not(None))
+        .limit(1)
     )
     if revoked:
         _revoked_families.add(family_id)

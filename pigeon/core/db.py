@@ -16,7 +16,12 @@ from typing import Any
 
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
@@ -99,7 +104,9 @@ class Database:
             path = parsed.database
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            self.write_engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=60)
+            self.write_engine = create_async_engine(
+                url, pool_size=1, max_overflow=0, pool_timeout=60
+            )
             self.read_engine = create_async_engine(url, pool_size=8, max_overflow=8)
             _sqlite_pragmas(self.write_engine, immediate=True)
             _sqlite_pragmas(self.read_engine, immediate=False)
@@ -108,6 +115,8 @@ class Database:
                 url, pool_size=10, max_overflow=20, pool_pre_ping=True
             )
             self.read_engine = self.write_engine
+        self.path = parsed.database if self.is_sqlite else None
+        self.resources: dict[str, Any] = {}  # per-database helpers closed on dispose
         self._writer = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self._reader = async_sessionmaker(self.read_engine, expire_on_commit=False)
 
@@ -134,6 +143,9 @@ class Database:
             yield session
 
     async def dispose(self) -> None:
+        for resource in self.resources.values():
+            resource.close()
+        self.resources.clear()
         await self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             await self.read_engine.dispose()

@@ -19,11 +19,11 @@ SESSION_COOKIE = "pigeon_session"
 _bearer = HTTPBearer(auto_error=False, description="An access token from /auth/login")
 
 
-def get_dbs(request: Request) -> Databases:
+async def get_dbs(request: Request) -> Databases:
     return request.app.state.dbs
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 

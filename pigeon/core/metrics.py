@@ -16,7 +16,9 @@ live_connections = Gauge(
     "pigeon_live_connections", "WebSocket connections held by this process", registry=registry
 )
 events_delivered = Counter(
-    "pigeon_events_delivered", "Events handed to WebSocket connections", ["type"],
+    "pigeon_events_delivered",
+    "Events handed to WebSocket connections",
+    ["type"],
     registry=registry,
 )
 delivery_latency = Histogram(
@@ -26,6 +28,7 @@ delivery_latency = Histogram(
     registry=registry,
 )
 slow_consumers = Counter(
-    "pigeon_slow_consumers_disconnected", "Connections closed because they fell behind",
+    "pigeon_slow_consumers_disconnected",
+    "Connections closed because they fell behind",
     registry=registry,
 )

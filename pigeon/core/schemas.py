@@ -28,7 +28,9 @@ def _as_value_error(fn, **kw):  # type: ignore[no-untyped-def]
 
 def Line(max_chars: int, field: str = "value") -> object:  # noqa: N802 - a type factory
     """A single line of text: trimmed, no control characters, 1..max_chars."""
-    return Annotated[str, AfterValidator(_as_value_error(single_line, field=field, max_chars=max_chars))]
+    return Annotated[
+        str, AfterValidator(_as_value_error(single_line, field=field, max_chars=max_chars))
+    ]
 
 
 def Paragraph(max_chars: int, field: str = "value", min_chars: int = 0) -> object:  # noqa: N802

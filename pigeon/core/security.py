@@ -23,6 +23,8 @@ def configure_hashing(*, time_cost: int, memory_kib: int) -> None:
     if (_hasher.time_cost, _hasher.memory_cost) != (time_cost, memory_kib):
         _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib)
         _DUMMY_HASH = _hasher.hash("pigeon-timing-equaliser")
+
+
 ALGORITHM = "HS256"
 
 
@@ -39,7 +41,12 @@ def verify_password(password_hash: str | None, password: str) -> bool:
 
 
 def create_access_token(
-    key: str, *, user_id: int, minutes: int, kind: str = "access", extra: dict[str, Any] | None = None
+    key: str,
+    *,
+    user_id: int,
+    minutes: int,
+    kind: str = "access",
+    extra: dict[str, Any] | None = None,
 ) -> str:
     now = clock.now()
     claims: dict[str, Any] = {

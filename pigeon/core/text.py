@@ -26,7 +26,9 @@ def clean_text(value: str, *, field: str, max_chars: int, min_chars: int = 1) ->
             fields={field: "contains control characters"},
         )
     if len(text) < min_chars:
-        raise Invalid(f"{field.capitalize()} must not be empty.", fields={field: "must not be empty"})
+        raise Invalid(
+            f"{field.capitalize()} must not be empty.", fields={field: "must not be empty"}
+        )
     if len(text) > max_chars:
         raise Invalid(
             f"{field.capitalize()} must be at most {max_chars} characters.",

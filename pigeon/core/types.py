@@ -14,3 +14,6 @@ UserId = Annotated[int, Field(ge=1, le=INT32_MAX, strict=False)]
 RowId = Annotated[int, Field(ge=1, le=INT64_MAX)]
 UserIdPath = Annotated[int, Path(ge=1, le=INT32_MAX)]
 RowIdPath = Annotated[int, Path(ge=1, le=INT64_MAX)]
+
+# PostgreSQL text cannot hold NUL; refuse it at the edge for strings that reach a query.
+NO_NUL = r"^[^\x00]*$"

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
 
+from pigeon.accounts.schemas import UserIdsIn
 from pigeon.core.deps import AppSettings, CurrentUser, Dbs
 from pigeon.core.errors import Invalid
 from pigeon.core.types import INT64_MAX, RowIdPath, UserIdPath
@@ -25,12 +26,11 @@ from pigeon.messaging.schemas import (
     ReadState,
     UnreadOut,
 )
-from pigeon.accounts.schemas import UserIdsIn
 
 router = APIRouter(tags=["messaging"])
 
 
-def messaging_ctx(user: CurrentUser, dbs: Dbs, settings: AppSettings) -> messaging.Ctx:
+async def messaging_ctx(user: CurrentUser, dbs: Dbs, settings: AppSettings) -> messaging.Ctx:
     return messaging.Ctx(dbs=dbs, settings=settings, viewer=user)
 
 
@@ -54,8 +54,10 @@ async def start(body: ConversationCreate, ctx: Ctx, response: Response) -> dict[
     if body.kind == "direct":
         others = set(body.participant_ids) - {ctx.viewer.id}
         if len(others) != 1:
-            raise Invalid("A direct conversation has exactly one other participant.",
-                          fields={"participant_ids": "name exactly one other person"})
+            raise Invalid(
+                "A direct conversation has exactly one other participant.",
+                fields={"participant_ids": "name exactly one other person"},
+            )
         conv_id, was_created = await messaging.start_direct(ctx, others.pop())
         created(response, was_created)
     else:
@@ -100,13 +102,17 @@ async def history(
     )
 
 
-@router.post("/conversations/{conversation_id}/messages", status_code=201,
-             response_model=MessageOut)
+@router.post(
+    "/conversations/{conversation_id}/messages", status_code=201, response_model=MessageOut
+)
 async def send(
     conversation_id: RowIdPath, body: MessageCreate, ctx: Ctx, response: Response
 ) -> dict[str, Any]:
     message, was_created = await messaging.send_message(
-        ctx, conversation_id, body=body.body, client_msg_id=body.client_msg_id,
+        ctx,
+        conversation_id,
+        body=body.body,
+        client_msg_id=body.client_msg_id,
         reply_to_id=body.reply_to_id,
     )
     created(response, was_created)
@@ -146,8 +152,7 @@ async def send_direct(body: DirectSend, ctx: Ctx, response: Response) -> dict[st
     return message
 
 
-@router.get("/messages/conversation/{user_id}", response_model=list[MessageOut],
-            tags=["aliases"])
+@router.get("/messages/conversation/{user_id}", response_model=list[MessageOut], tags=["aliases"])
 async def direct_history(
     user_id: UserIdPath,
     ctx: Ctx,
@@ -198,14 +203,18 @@ async def remove_group_member(group_id: RowIdPath, user_id: UserIdPath, ctx: Ctx
     return Response(status_code=204)
 
 
-@router.post("/groups/{group_id}/messages", status_code=201, response_model=MessageOut,
-             tags=["groups"])
+@router.post(
+    "/groups/{group_id}/messages", status_code=201, response_model=MessageOut, tags=["groups"]
+)
 async def send_group(
     group_id: RowIdPath, body: MessageCreate, ctx: Ctx, response: Response
 ) -> dict[str, Any]:
     await groups.access_group(ctx, group_id)
     message, was_created = await messaging.send_message(
-        ctx, group_id, body=body.body, client_msg_id=body.client_msg_id,
+        ctx,
+        group_id,
+        body=body.body,
+        client_msg_id=body.client_msg_id,
         reply_to_id=body.reply_to_id,
     )
     created(response, was_created)

@@ -12,9 +12,9 @@ from pigeon.core.events import emit
 from pigeon.messaging import policy
 from pigeon.messaging.service import (
     C,
-    P,
     Convo,
     Ctx,
+    P,
     _add_participants,
     _check_people,
     access_conversation,
@@ -47,10 +47,16 @@ async def add_members(ctx: Ctx, conversation_id: int, user_ids: Sequence[int]) -
     async with ctx.dbs.messaging.write() as session:
         await _add_participants(session, conversation_id, people, owner_id=None, now=now)
         await session.execute(update(C).where(C.c.id == conversation_id).values(updated_at=now))
-        emit(session, "conversation.updated",
-             {"conversation_id": conversation_id, "change": "members_added",
-              "user_ids": sorted(new_ids)},
-             user_ids=[*convo.members, *new_ids])
+        emit(
+            session,
+            "conversation.updated",
+            {
+                "conversation_id": conversation_id,
+                "change": "members_added",
+                "user_ids": sorted(new_ids),
+            },
+            user_ids=[*convo.members, *new_ids],
+        )
     return sorted(new_ids)
 
 
@@ -70,17 +76,23 @@ async def remove_member(ctx: Ctx, conversation_id: int, user_id: int) -> None:
         )
         if _role(convo, user_id) == "owner":  # the owner left: the longest-standing member leads
             heir = await session.scalar(
-                select(P.c.user_id).where(P.c.conversation_id == conversation_id)
-                .order_by(P.c.joined_at, P.c.user_id).limit(1)
+                select(P.c.user_id)
+                .where(P.c.conversation_id == conversation_id)
+                .order_by(P.c.joined_at, P.c.user_id)
+                .limit(1)
             )
             if heir is not None:
                 await session.execute(
-                    update(P).where(P.c.conversation_id == conversation_id, P.c.user_id == heir)
+                    update(P)
+                    .where(P.c.conversation_id == conversation_id, P.c.user_id == heir)
                     .values(role="owner")
                 )
-        emit(session, "conversation.updated",
-             {"conversation_id": conversation_id, "change": "member_removed", "user_id": user_id},
-             user_ids=list(convo.members))
+        emit(
+            session,
+            "conversation.updated",
+            {"conversation_id": conversation_id, "change": "member_removed", "user_id": user_id},
+            user_ids=list(convo.members),
+        )
 
 
 async def rename(ctx: Ctx, conversation_id: int, title: str | None) -> None:
@@ -94,9 +106,12 @@ async def rename(ctx: Ctx, conversation_id: int, title: str | None) -> None:
         await session.execute(
             update(C).where(C.c.id == conversation_id).values(title=clean, updated_at=clock.now())
         )
-        emit(session, "conversation.updated",
-             {"conversation_id": conversation_id, "change": "title", "title": clean},
-             user_ids=list(convo.members))
+        emit(
+            session,
+            "conversation.updated",
+            {"conversation_id": conversation_id, "change": "title", "title": clean},
+            user_ids=list(convo.members),
+        )
 
 
 async def delete_group(ctx: Ctx, conversation_id: int) -> None:
@@ -109,6 +124,9 @@ async def delete_group(ctx: Ctx, conversation_id: int) -> None:
         await session.execute(
             update(C).where(C.c.id == conversation_id).values(deleted_at=clock.now())
         )
-        emit(session, "conversation.updated",
-             {"conversation_id": conversation_id, "change": "deleted"},
-             user_ids=list(convo.members))
+        emit(
+            session,
+            "conversation.updated",
+            {"conversation_id": conversation_id, "change": "deleted"},
+            user_ids=list(convo.members),
+        )

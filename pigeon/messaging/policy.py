@@ -27,6 +27,7 @@ INITIATOR_TIERS = frozenset({"privileged", "privileged_plus"})
 INITIATOR_ROLES = frozenset({"manager", "owner", "admin"})
 GROUP_MANAGER_ROLES = frozenset({"owner", "admin"})
 
+
 def check_enabled(enabled: bool) -> None:
     if not enabled:
         raise NotAllowed("Messaging is switched off on this server.", code="messaging_disabled")
@@ -65,6 +66,17 @@ def check_not_blocked(
     for blocker, blocked in blocks:
         if (blocker == user_id and blocked in others) or (blocked == user_id and blocker in others):
             raise NotAllowed("You cannot message this person.", code="blocked")
+
+
+def send_blockers(
+    kind: str, sender_id: int, others: Collection[int], edges: Collection[tuple[int, int]]
+) -> set[int]:
+    """Who must not receive a send: a direct message across a block is refused outright; in a
+    group, those who blocked the sender simply do not get it (rule 4)."""
+    if kind == "direct":
+        check_not_blocked(sender_id, others, edges)
+        return set()
+    return {blocker for blocker, blocked in edges if blocked == sender_id} & set(others)
 
 
 def check_can_manage_group(participant_role: str | None) -> None:

@@ -61,7 +61,10 @@ class ConversationUpdate(In):
 
 _BODY = Field(max_length=100_000, description="1 to 4,000 characters after trimming")
 _CLIENT_ID = Field(
-    default=None, min_length=1, max_length=64, pattern=r"^[\x21-\x7e]+$",
+    default=None,
+    min_length=1,
+    max_length=64,
+    pattern=r"^[\x21-\x7e]+$",
     description="your id for this send; a retry with the same id returns the original",
 )
 
@@ -70,8 +73,9 @@ class MessageCreate(In):
     body: str = _BODY
     client_msg_id: str | None = _CLIENT_ID
     reply_to_id: RowId | None = None
-    attachment_ids: list[RowId] = Field(default_factory=list, max_length=0,
-                                        description="not accepted yet")
+    attachment_ids: list[RowId] = Field(
+        default_factory=list, max_length=0, description="not accepted yet"
+    )
 
 
 class MessageEdit(In):

@@ -24,9 +24,11 @@ from pigeon.core import ratelimit
 from pigeon.core.clock import clock
 from pigeon.core.db import Database, Databases
 from pigeon.core.errors import Invalid, NotFound
-from pigeon.core.events import emit
+from pigeon.core import metrics
+from pigeon.core.events import Event, emit, publish
 from pigeon.messaging import policy
 from pigeon.messaging.models import Conversation, Message, Participant
+from pigeon.messaging.sqlite_sends import SendOp, SendResult, SqliteSendWriter
 from pigeon.settings import Settings
 
 P = Participant.__table__
@@ -67,20 +69,21 @@ def _insert(db: Database, table: Any) -> Any:
     return (sqlite.insert if db.is_sqlite else postgresql.insert)(table)
 
 
-def message_dict(row: Row[Any] | Message) -> dict[str, Any]:
-    deleted = row.deleted_at is not None
+def message_dict(row: Row[Any] | Message | dict[str, Any]) -> dict[str, Any]:
+    r = row if isinstance(row, dict) else row._asdict() if isinstance(row, Row) else vars(row)
+    deleted = r["deleted_at"] is not None
     return {
-        "id": row.id,
-        "conversation_id": row.conversation_id,
-        "sender_id": row.sender_id,
-        "body": "" if deleted else row.body,
-        "created_at": row.created_at,
-        "edited_at": row.edited_at,
+        "id": r["id"],
+        "conversation_id": r["conversation_id"],
+        "sender_id": r["sender_id"],
+        "body": "" if deleted else r["body"],
+        "created_at": r["created_at"],
+        "edited_at": r["edited_at"],
         "deleted": deleted,
-        "reply_to_id": row.reply_to_id,
+        "reply_to_id": r["reply_to_id"],
         "attachments": [],
         "reactions": [],
-        "client_msg_id": row.client_msg_id,
+        "client_msg_id": r["client_msg_id"],
     }
 
 
@@ -96,8 +99,13 @@ async def load_convo(session: AsyncSession, conversation_id: int) -> Convo | Non
     rows = (
         await session.execute(
             select(
-                C.c.kind, C.c.title, C.c.created_by, P.c.user_id, P.c.role,
-                P.c.last_read_message_id, P.c.unread_count,
+                C.c.kind,
+                C.c.title,
+                C.c.created_by,
+                P.c.user_id,
+                P.c.role,
+                P.c.last_read_message_id,
+                P.c.unread_count,
             )
             .select_from(C.join(P, P.c.conversation_id == C.c.id))
             .where(C.c.id == conversation_id, C.c.deleted_at.is_(None))
@@ -145,9 +153,7 @@ def direct_key(a: int, b: int) -> str:
     return f"{lo}:{hi}"
 
 
-async def _check_people(
-    ctx: Ctx, user_ids: Iterable[int], *, kind: str
-) -> dict[int, Principal]:
+async def _check_people(ctx: Ctx, user_ids: Iterable[int], *, kind: str) -> dict[int, Principal]:
     """Everyone exists, shares a community with the viewer, and no block stands between."""
     ids = set(user_ids) - {ctx.viewer.id}
     async with ctx.dbs.app.read() as session:
@@ -177,8 +183,10 @@ async def start_direct(ctx: Ctx, other_id: int) -> tuple[int, bool]:
     """The direct conversation with `other_id`: the existing one, or a new one (rule 5)."""
     await require_enabled(ctx)
     if other_id == ctx.viewer.id:
-        raise Invalid("You cannot start a conversation with yourself.",
-                      fields={"participant_ids": "must name someone else"})
+        raise Invalid(
+            "You cannot start a conversation with yourself.",
+            fields={"participant_ids": "must name someone else"},
+        )
     existing = await find_direct(ctx, other_id)
     if existing is not None:
         async with ctx.dbs.app.read() as session:
@@ -192,8 +200,14 @@ async def start_direct(ctx: Ctx, other_id: int) -> tuple[int, bool]:
     async with db.write() as session:
         conv_id = await session.scalar(
             _insert(db, C)
-            .values(kind="direct", title=None, created_by=ctx.viewer.id,
-                    direct_key=direct_key(ctx.viewer.id, other_id), created_at=now, updated_at=now)
+            .values(
+                kind="direct",
+                title=None,
+                created_by=ctx.viewer.id,
+                direct_key=direct_key(ctx.viewer.id, other_id),
+                created_at=now,
+                updated_at=now,
+            )
             .on_conflict_do_nothing(index_elements=["direct_key"])
             .returning(C.c.id)
         )
@@ -202,10 +216,15 @@ async def start_direct(ctx: Ctx, other_id: int) -> tuple[int, bool]:
                 select(C.c.id).where(C.c.direct_key == direct_key(ctx.viewer.id, other_id))
             )
             return int(conv_id), False
-        await _add_participants(session, conv_id, {ctx.viewer.id: ctx.viewer, **people},
-                                owner_id=ctx.viewer.id, now=now)
-        emit(session, "conversation.updated", {"conversation_id": conv_id, "change": "created"},
-             user_ids=[ctx.viewer.id, other_id])
+        await _add_participants(
+            session, conv_id, {ctx.viewer.id: ctx.viewer, **people}, owner_id=ctx.viewer.id, now=now
+        )
+        emit(
+            session,
+            "conversation.updated",
+            {"conversation_id": conv_id, "change": "created"},
+            user_ids=[ctx.viewer.id, other_id],
+        )
     return conv_id, True
 
 
@@ -241,31 +260,42 @@ async def start_group(ctx: Ctx, member_ids: Sequence[int], title: str | None) ->
     title = policy.clean_title(title, ctx.settings.max_title_chars)
     ids = set(member_ids) - {ctx.viewer.id}
     if not ids:
-        raise Invalid("A group needs at least one other member.",
-                      fields={"participant_ids": "name at least one other person"})
+        raise Invalid(
+            "A group needs at least one other member.",
+            fields={"participant_ids": "name at least one other person"},
+        )
     policy.check_group_size(len(ids) + 1, ctx.settings.max_group_size)
     people = await _check_people(ctx, ids, kind="group")
     now = clock.now()
     async with ctx.dbs.messaging.write() as session:
         conv_id = await session.scalar(
             C.insert()
-            .values(kind="group", title=title, created_by=ctx.viewer.id, direct_key=None,
-                    created_at=now, updated_at=now)
+            .values(
+                kind="group",
+                title=title,
+                created_by=ctx.viewer.id,
+                direct_key=None,
+                created_at=now,
+                updated_at=now,
+            )
             .returning(C.c.id)
         )
-        await _add_participants(session, conv_id, {ctx.viewer.id: ctx.viewer, **people},
-                                owner_id=ctx.viewer.id, now=now)
-        emit(session, "conversation.updated", {"conversation_id": conv_id, "change": "created"},
-             user_ids=[ctx.viewer.id, *ids])
+        await _add_participants(
+            session, conv_id, {ctx.viewer.id: ctx.viewer, **people}, owner_id=ctx.viewer.id, now=now
+        )
+        emit(
+            session,
+            "conversation.updated",
+            {"conversation_id": conv_id, "change": "created"},
+            user_ids=[ctx.viewer.id, *ids],
+        )
     return int(conv_id)
 
 
 # --- reading ---
 
 
-async def conversation_views(
-    ctx: Ctx, rows: Sequence[Row[Any]]
-) -> list[dict[str, Any]]:
+async def conversation_views(ctx: Ctx, rows: Sequence[Row[Any]]) -> list[dict[str, Any]]:
     """Shape conversation rows for the viewer: participants, last message, unread count."""
     if not rows:
         return []
@@ -275,7 +305,8 @@ async def conversation_views(
         members = (await session.execute(select(P).where(P.c.conversation_id.in_(ids)))).all()
         lasts = (
             {m.id: m for m in (await session.execute(select(M).where(M.c.id.in_(last_ids)))).all()}
-            if last_ids else {}
+            if last_ids
+            else {}
         )
     by_conv: dict[int, list[Row[Any]]] = {}
     for m in members:
@@ -360,8 +391,9 @@ async def list_messages(
     await require_enabled(ctx)
     convo = await access_conversation(ctx, conversation_id)
     hidden = await hidden_senders(ctx, convo)
-    stmt = select(M).where(M.c.conversation_id == conversation_id,
-                           M.c.created_at >= visible_since(ctx))
+    stmt = select(M).where(
+        M.c.conversation_id == conversation_id, M.c.created_at >= visible_since(ctx)
+    )
     if hidden:
         stmt = stmt.where(M.c.sender_id.not_in(hidden))
     if after_id is not None:
@@ -413,7 +445,8 @@ async def unread_totals(session: AsyncSession, user_ids: Iterable[int]) -> dict[
         return {}
     rows = await session.execute(
         select(P.c.user_id, func.coalesce(func.sum(P.c.unread_count), 0))
-        .where(P.c.user_id.in_(ids))
+        .select_from(P.join(C, C.c.id == P.c.conversation_id))
+        .where(P.c.user_id.in_(ids), C.c.deleted_at.is_(None))
         .group_by(P.c.user_id)
     )
     return {uid: int(total) for uid, total in rows}
@@ -430,45 +463,77 @@ async def send_message(
     client_msg_id: str | None = None,
     reply_to_id: int | None = None,
 ) -> tuple[dict[str, Any], bool]:
-    """Send; returns (message, created). A repeated client_msg_id returns the original."""
+    """Send; returns (message, created). A repeated client_msg_id returns the original.
+
+    Everything the rules need is cached in memory (the switch, the sender, the sender's
+    blocks); the conversation's membership is checked inside the write itself.
+    """
     await ratelimit.check_send(ctx.settings, ctx.viewer.id)
     await require_enabled(ctx)
     body = policy.clean_body(body, ctx.settings.max_body_chars)
-    convo = await access_conversation(ctx, conversation_id)
-    db = ctx.dbs.messaging
-    if client_msg_id is not None:
-        async with db.read() as session:
-            original = await _by_client_id(session, ctx.viewer.id, client_msg_id)
-        if original is not None:
-            return _original(original, conversation_id), False
-    others = convo.other_ids(ctx.viewer.id)
     async with ctx.dbs.app.read() as session:
-        if convo.kind == "direct":
-            policy.check_not_blocked(
-                ctx.viewer.id, others, await accounts.blocks_among(session, ctx.viewer.id, others)
+        edges = await accounts.block_edges(session, ctx.viewer.id)
+    op = SendOp(conversation_id, ctx.viewer.id, body, client_msg_id, reply_to_id, clock.now(), edges)
+    db = ctx.dbs.messaging
+    if db.is_sqlite:
+        writer = db.resources.get("sends")
+        if writer is None:
+            writer = db.resources["sends"] = SqliteSendWriter(str(db.path))
+        result = await writer.send(op)
+    else:
+        result = await _send(db, op)
+    message = message_dict(result.row)
+    if result.created:
+        metrics.messages_sent.inc()
+        await publish(
+            Event(type="message.new", data=message, id=message["id"]),
+            user_ids=[ctx.viewer.id, *result.recipients],
+        )
+        for uid in result.recipients:
+            await publish(
+                Event(type="unread", data={"total": result.totals.get(uid, 0),
+                                           "conversation_id": conversation_id}),
+                user_ids=[uid],
             )
-            blockers: set[int] = set()
-        else:
-            blockers = await accounts.blockers_of(session, ctx.viewer.id) & set(others)
-    if reply_to_id is not None:
-        await _check_reply(ctx, conversation_id, reply_to_id)
+    return message, result.created
 
-    now = clock.now()
+
+async def _send(db: Database, op: SendOp) -> SendResult:
+    """The send on PostgreSQL (and any async backend): the same steps as `sqlite_sends`."""
     async with db.write() as session:
+        convo = await load_convo(session, op.conversation_id)
+        if convo is None or op.sender_id not in convo.members:
+            raise NotFound("No such conversation.", code="conversation_not_found")
+        if op.client_msg_id is not None:
+            original = await _by_client_id(session, op.sender_id, op.client_msg_id)
+            if original is not None:
+                _original(original, op.conversation_id)
+                return SendResult(original._asdict(), False, [], {})
+        others = convo.other_ids(op.sender_id)
+        blockers = policy.send_blockers(convo.kind, op.sender_id, others, op.edges)
+        if op.reply_to_id is not None:
+            await _check_reply(session, op.conversation_id, op.reply_to_id)
         row = (
             await session.execute(
                 _insert(db, M)
-                .values(conversation_id=conversation_id, sender_id=ctx.viewer.id, body=body,
-                        client_msg_id=client_msg_id, reply_to_id=reply_to_id, created_at=now)
+                .values(
+                    conversation_id=op.conversation_id,
+                    sender_id=op.sender_id,
+                    body=op.body,
+                    client_msg_id=op.client_msg_id,
+                    reply_to_id=op.reply_to_id,
+                    created_at=op.now,
+                )
                 .on_conflict_do_nothing(index_elements=["sender_id", "client_msg_id"])
                 .returning(*M.c)
             )
         ).first()
         if row is None:  # a concurrent retry with the same client_msg_id won
-            original = await _by_client_id(session, ctx.viewer.id, client_msg_id or "")
-            return _original(original, conversation_id), False
-        mine = P.c.user_id == ctx.viewer.id
-        counted = P.c.conversation_id == conversation_id
+            original = await _by_client_id(session, op.sender_id, op.client_msg_id or "")
+            _original(original, op.conversation_id)
+            return SendResult(original._asdict(), False, [], {})
+        mine = P.c.user_id == op.sender_id
+        counted = P.c.conversation_id == op.conversation_id
         if blockers:
             counted = and_(counted, or_(mine, P.c.user_id.not_in(blockers)))
         await session.execute(
@@ -480,16 +545,13 @@ async def send_message(
             )
         )
         await session.execute(
-            update(C).where(C.c.id == conversation_id).values(last_message_id=row.id, updated_at=now)
+            update(C)
+            .where(C.c.id == op.conversation_id)
+            .values(last_message_id=row.id, updated_at=op.now)
         )
         recipients = [uid for uid in others if uid not in blockers]
         totals = await unread_totals(session, recipients)
-        message = message_dict(row)
-        emit(session, "message.new", message, user_ids=[ctx.viewer.id, *recipients], id=row.id)
-        for uid in recipients:
-            emit(session, "unread", {"total": totals.get(uid, 0), "conversation_id": conversation_id},
-                 user_ids=[uid])
-    return message, True
+    return SendResult(row._asdict(), True, recipients, totals)
 
 
 async def _by_client_id(session: AsyncSession, sender_id: int, client_msg_id: str) -> Any:
@@ -510,14 +572,13 @@ def _original(row: Any, conversation_id: int) -> dict[str, Any]:
     return message_dict(row)
 
 
-async def _check_reply(ctx: Ctx, conversation_id: int, reply_to_id: int) -> None:
-    async with ctx.dbs.messaging.read() as session:
-        target = await session.scalar(
-            select(M.c.conversation_id).where(M.c.id == reply_to_id)
-        )
+async def _check_reply(session: AsyncSession, conversation_id: int, reply_to_id: int) -> None:
+    target = await session.scalar(select(M.c.conversation_id).where(M.c.id == reply_to_id))
     if target != conversation_id:
-        raise Invalid("You can only reply to a message in the same conversation.",
-                      fields={"reply_to_id": "no such message in this conversation"})
+        raise Invalid(
+            "You can only reply to a message in the same conversation.",
+            fields={"reply_to_id": "no such message in this conversation"},
+        )
 
 
 async def send_direct(
@@ -546,10 +607,16 @@ async def mark_read(ctx: Ctx, conversation_id: int, message_id: int) -> dict[str
         me = convo.members[ctx.viewer.id]
         upto = max(me.last_read_message_id, message_id)
         hidden = await hidden_senders(ctx, convo)
-        remaining_q = select(func.count()).select_from(M).where(
-            M.c.conversation_id == conversation_id, M.c.id > upto,
-            M.c.sender_id != ctx.viewer.id, M.c.deleted_at.is_(None),
-            M.c.created_at >= visible_since(ctx),
+        remaining_q = (
+            select(func.count())
+            .select_from(M)
+            .where(
+                M.c.conversation_id == conversation_id,
+                M.c.id > upto,
+                M.c.sender_id != ctx.viewer.id,
+                M.c.deleted_at.is_(None),
+                M.c.created_at >= visible_since(ctx),
+            )
         )
         if hidden:
             remaining_q = remaining_q.where(M.c.sender_id.not_in(hidden))
@@ -560,13 +627,24 @@ async def mark_read(ctx: Ctx, conversation_id: int, message_id: int) -> dict[str
             .values(last_read_message_id=upto, unread_count=remaining)
         )
         totals = await unread_totals(session, [ctx.viewer.id])
-        state = {"conversation_id": conversation_id, "user_id": ctx.viewer.id,
-                 "message_id": upto, "unread_count": remaining}
+        state = {
+            "conversation_id": conversation_id,
+            "user_id": ctx.viewer.id,
+            "message_id": upto,
+            "unread_count": remaining,
+        }
         if upto > me.last_read_message_id:
             emit(session, "receipt.read", state, user_ids=convo.other_ids(ctx.viewer.id))
-        emit(session, "unread", {"total": totals.get(ctx.viewer.id, 0),
-                                 "conversation_id": conversation_id, "count": remaining},
-             user_ids=[ctx.viewer.id])
+        emit(
+            session,
+            "unread",
+            {
+                "total": totals.get(ctx.viewer.id, 0),
+                "conversation_id": conversation_id,
+                "count": remaining,
+            },
+            user_ids=[ctx.viewer.id],
+        )
     return state
 
 
@@ -597,9 +675,11 @@ async def _own_message(session: AsyncSession, ctx: Ctx, message_id: int) -> Any:
     row = (await session.execute(select(M).where(M.c.id == message_id))).first()
     if row is None or row.sender_id != ctx.viewer.id:
         # someone else's message: as good as absent unless one can see it
-        if row is not None and ctx.viewer.id in (
-            await load_convo(session, row.conversation_id) or Convo(0, "", None, 0, {})
-        ).members:
+        if (
+            row is not None
+            and ctx.viewer.id
+            in (await load_convo(session, row.conversation_id) or Convo(0, "", None, 0, {})).members
+        ):
             from pigeon.core.errors import NotAllowed
 
             raise NotAllowed("You can only change your own messages.", code="not_message_author")
@@ -620,7 +700,9 @@ async def edit_message(ctx: Ctx, message_id: int, body: str) -> dict[str, Any]:
         now = clock.now()
         updated = (
             await session.execute(
-                update(M).where(M.c.id == message_id).values(body=body, edited_at=now)
+                update(M)
+                .where(M.c.id == message_id)
+                .values(body=body, edited_at=now)
                 .returning(*M.c)
             )
         ).one()
@@ -657,7 +739,11 @@ async def tombstone(session: AsyncSession, row: Any, *, members: list[int]) -> d
         .values(unread_count=P.c.unread_count - 1)
     )
     message = message_dict(updated)
-    emit(session, "message.deleted",
-         {"id": row.id, "conversation_id": row.conversation_id, "deleted": True},
-         user_ids=members, id=row.id)
+    emit(
+        session,
+        "message.deleted",
+        {"id": row.id, "conversation_id": row.conversation_id, "deleted": True},
+        user_ids=members,
+        id=row.id,
+    )
     return message

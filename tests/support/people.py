@@ -56,14 +56,20 @@ async def make_people(app: FastAPI, client: AsyncClient, *, messaging_on: bool =
         riverside = await accounts.create_community(session, name="Riverside", slug="riverside")
         for name, (tier, role, communities) in PERSONAS.items():
             user = await accounts.create_user(
-                session, email=f"{name}@example.com", username=name, password=PASSWORD,
-                display_name=name.capitalize(), tier=tier, role=role,
+                session,
+                email=f"{name}@example.com",
+                username=name,
+                password=PASSWORD,
+                display_name=name.capitalize(),
+                tier=tier,
+                role=role,
                 join_default="store" in communities,
             )
             if "riverside" in communities:
                 await accounts.add_members(session, riverside.id, [user.id])
-            token = create_access_token(settings.signing_key(), user_id=user.id,
-                                        minutes=settings.access_token_minutes)
+            token = create_access_token(
+                settings.signing_key(), user_id=user.id, minutes=settings.access_token_minutes
+            )
             people[name] = Person(user.id, name, tier, role, token)
     if messaging_on:
         await admin.set_messaging(dbs, True, actor_id=people.admin.id, actor_label="admin")
@@ -72,12 +78,16 @@ async def make_people(app: FastAPI, client: AsyncClient, *, messaging_on: bool =
 
 async def dm(client: AsyncClient, a: Person, b: Person) -> dict[str, Any]:
     """Start (or reuse) the direct conversation between a and b, as a."""
-    r = await client.post("/api/v1/conversations", json={"participant_ids": [b.id]},
-                          headers=a.headers)
+    r = await client.post(
+        "/api/v1/conversations", json={"participant_ids": [b.id]}, headers=a.headers
+    )
     assert r.status_code in (200, 201), r.text
     return r.json()
 
 
 async def send(client: AsyncClient, who: Person, conv_id: int, body: str, **extra: Any) -> Any:
-    return await client.post(f"/api/v1/conversations/{conv_id}/messages",
-                             json={"body": body, **extra}, headers=who.headers)
+    return await client.post(
+        f"/api/v1/conversations/{conv_id}/messages",
+        json={"body": body, **extra},
+        headers=who.headers,
+    )

@@ -16,8 +16,10 @@ def _dsn(url: str, database: str | None = None) -> str:
 
 
 def async_url(url: str, database: str) -> str:
-    return make_url(url).set(drivername="postgresql+asyncpg", database=database).render_as_string(
-        hide_password=False
+    return (
+        make_url(url)
+        .set(drivername="postgresql+asyncpg", database=database)
+        .render_as_string(hide_password=False)
     )
 
 

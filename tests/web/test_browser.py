@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.web.conftest import PASSWORD, Server
@@ -266,26 +267,50 @@ def test_admin_switch_hides_messaging_for_members(open_as: Any) -> None:
     expect(pat.locator("#message-button")).to_be_visible()
 
 
-def test_screenshots_at_phone_and_desktop(open_as: Any) -> None:
+def _api(server: Server, username: str) -> httpx.Client:
+    client = httpx.Client(base_url=server.url + "/api/v1", timeout=10)
+    r = client.post("/auth/login", json={"login": username, "password": PASSWORD})
+    client.headers["Authorization"] = "Bearer " + r.json()["access_token"]
+    return client
+
+
+def test_screenshots_at_phone_and_desktop(open_as: Any, server: Server) -> None:
     """The list, the thread, the new-conversation page and the admin page at both sizes."""
-    lena = open_as("lena")
-    lena.goto("/messages/new?q=sam")
-    lena.get_by_role("button", name="Message Sam Reader").click()
-    lena.wait_for_url(re.compile(r"/messages/\d+"))
-    for text in ("Hi Sam! The signed copy of The Remains of the Day you ordered is here.",
-                 "We keep it at the counter until Saturday. See https://example.com/hours"):
-        lena.get_by_label("Write a message").fill(text)
-        lena.get_by_role("button", name="Send").click()
-        expect(lena.locator("#messages .msg.mine").last).to_contain_text(text[:20])
-    thread = lena.url.split("#")[0]
+    ids = server.ids
+    lena, pat, sam = _api(server, "lena"), _api(server, "pat"), _api(server, "sam")
+    try:
+        group = lena.post("/conversations", json={
+            "kind": "group", "title": "Saturday book club",
+            "participant_ids": [ids["sam"], ids["pat"], ids["maya"]]}).json()
+        lena.post(f"/conversations/{group['id']}/messages",
+                  json={"body": "This month: Piranesi. We meet at 10 by the café."})
+        pat.post(f"/conversations/{group['id']}/messages",
+                 json={"body": "I will bring the pastries!"})
+        direct = pat.post("/conversations", json={"participant_ids": [ids["sam"]]}).json()
+        pat.post(f"/conversations/{direct['id']}/messages",
+                 json={"body": "Did you finish the Le Guin? I would love to borrow it."})
+        sam.post(f"/conversations/{direct['id']}/messages", json={"body": "Almost! Friday?"})
+        thread = lena.post("/conversations", json={"participant_ids": [ids["sam"]]}).json()
+        for body in ("Hi Sam! The signed copy of The Remains of the Day you ordered is here.",
+                     "We keep it at the counter until Saturday. Opening hours: "
+                     "https://example.com/hours"):
+            lena.post(f"/conversations/{thread['id']}/messages", json={"body": body})
+        sam.post(f"/conversations/{thread['id']}/messages",
+                 json={"body": "Wonderful, thank you! I will come by on Friday afternoon."})
+        lena.post(f"/conversations/{thread['id']}/messages",
+                  json={"body": "See you then!"})
+    finally:
+        for client in (lena, pat, sam):
+            client.close()
     for size, viewport in (("mobile", PHONE), ("desktop", DESKTOP)):
-        sam = open_as("sam", viewport=viewport)
-        shot(sam, f"list-{size}")
-        sam.goto(thread)
-        expect(sam.locator("#messages .msg").last).to_contain_text("See https://example.com")
-        shot(sam, f"thread-{size}")
+        reader = open_as("sam", viewport=viewport)
+        expect(reader.locator(".convrow").first).to_be_visible()
+        shot(reader, f"list-{size}")
+        reader.goto(f"/messages/{thread['id']}")
+        expect(reader.locator("#messages .msg").last).to_contain_text("See you then")
+        shot(reader, f"thread-{size}")
         staff = open_as("lena", viewport=viewport)
-        staff.goto("/messages/new")
+        staff.goto("/messages/new?q=a")
         shot(staff, f"new-{size}")
         admin = open_as("admin", viewport=viewport)
         admin.goto("/admin")
