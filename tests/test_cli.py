@@ -187,3 +187,30 @@ def test_serve_alone_adds_no_data(tmp_path):
     db = sqlite3.connect(tmp_path / "data" / "app.db")
     assert db.execute("SELECT count(*) FROM user").fetchone()[0] == 0
     assert db.execute("SELECT count(*) FROM setting").fetchone()[0] == 0
+
+
+def test_enabling_creates_a_missing_messaging_database(pigeon, tmp_path):
+    assert pigeon("db", "upgrade").exit_code == 0
+    data = tmp_path / "data"
+    for path in data.glob("messages.db*"):
+        path.unlink()
+    import asyncio
+
+    from pigeon.admin import service as admin
+    from pigeon.core import migrate
+    from pigeon.core.db import Databases
+
+    async def enable() -> tuple[str | None, str | None]:
+        dbs = Databases(f"sqlite+aiosqlite:///{data}/app.db",
+                        f"sqlite+aiosqlite:///{data}/messages.db")
+        try:
+            await admin.set_messaging(dbs, True, actor_id=None, actor_label="test")
+            return await migrate.status(dbs.messaging)
+        finally:
+            await dbs.dispose()
+
+    current, head = asyncio.run(enable())
+    assert current == head is not None
+    tables = {r[0] for r in sqlite3.connect(data / "messages.db").execute(
+        "SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"conversation", "participant", "message"} <= tables
