@@ -1,0 +1,212 @@
+"""`/api/v1/ws`: the live connection, and the hooks that start and stop this process's hub.
+
+Frames from the server are JSON `{type, data, id?}`; from the client `resume`, `typing`, `read`
+and `ping`. Refusals happen after the handshake, as a close code and a reason a client can
+act on: 4401 (sign in again), 4403 (suspended, or messaging off), 4008 (slow consumer:
+reconnect and resume), 1001 (server going away: reconnect), 1012 (reconnect and resume).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from typing import Any
+
+import orjson
+from fastapi import FastAPI
+from starlette.websockets import WebSocket, WebSocketState
+
+from pigeon.accounts import service as accounts
+from pigeon.admin import service as admin
+from pigeon.core.deps import SESSION_COOKIE, principal_from_token
+from pigeon.core.errors import AppError, NotAllowed, Unauthorized
+from pigeon.messaging import catchup
+from pigeon.messaging import service as messaging
+from pigeon.realtime.connection import Close, Connection, Frame
+from pigeon.realtime.hub import Hub, encode
+from pigeon.realtime.typing import TypingThrottle, typing
+
+log = logging.getLogger("pigeon.realtime")
+
+
+def install(app: FastAPI) -> None:
+    app.add_api_websocket_route("/api/v1/ws", websocket_endpoint, name="ws")
+    app.state.startup_hooks.append(_start)
+    app.state.shutdown_hooks.append(_stop)
+
+
+async def _start(app: FastAPI) -> None:
+    hub = Hub(app.state.settings, app.state.dbs, app.state.broker)
+    await hub.start()
+    app.state.hub = hub
+    app.state.typing = TypingThrottle(app.state.settings.typing_seconds)
+    _close_before_server_stops(hub)
+
+
+async def _stop(app: FastAPI) -> None:
+    hub: Hub | None = getattr(app.state, "hub", None)
+    if hub is not None:
+        await hub.stop()
+
+
+def _close_before_server_stops(hub: Hub) -> None:
+    """On SIGTERM/SIGINT, send "going away" before the server drops its sockets on its own."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            previous = signal.getsignal(sig)
+        except ValueError:  # not the main thread
+            return
+        owner = getattr(previous, "__self__", None)
+        if not type(owner).__module__.startswith("uvicorn"):
+            continue  # only wrap a running server's own handler
+
+        def handler(signum: int, frame: Any, previous: Any = previous) -> None:
+            loop.call_soon_threadsafe(hub.going_away)
+            previous(signum, frame)
+
+        signal.signal(sig, handler)
+
+
+async def _refuse(ws: WebSocket, code: int, reason: str) -> None:
+    await ws.close(code=code, reason=reason)
+
+
+async def websocket_endpoint(ws: WebSocket) -> None:
+    app = ws.app
+    settings, dbs, hub = app.state.settings, app.state.dbs, app.state.hub
+    await ws.accept()
+    token = ws.query_params.get("token")
+    if not token:
+        auth = ws.headers.get("authorization", "")
+        token = auth[7:] if auth.lower().startswith("bearer ") else None
+    cookie = None if token else ws.cookies.get(SESSION_COOKIE)
+    try:
+        viewer = await principal_from_token(dbs, settings, token, cookie=cookie)
+    except Unauthorized as exc:
+        return await _refuse(ws, Close.UNAUTHORIZED, exc.code)
+    except NotAllowed as exc:
+        return await _refuse(ws, Close.FORBIDDEN, exc.code)
+    if hub.stopping:
+        return await _refuse(ws, *Close.GOING_AWAY)
+    if not await admin.messaging_enabled(dbs.app):
+        return await _refuse(ws, Close.FORBIDDEN, "messaging_disabled")
+
+    conn = Connection(ws, viewer.id, settings.ws_queue_size)
+    hub.register(conn)  # live events queue up from here on: nothing falls in a gap
+    try:
+        ctx = messaging.Ctx(dbs=dbs, settings=settings, viewer=viewer)
+        await conn.send_now(await _hello(ctx))
+        conn.start()
+        await _receive_loop(ws, conn, app)
+    except Exception:
+        if not conn.closed:
+            log.exception("live connection failed")
+    finally:
+        await conn.finish()
+        if not conn.closed and ws.application_state != WebSocketState.DISCONNECTED:
+            with contextlib.suppress(Exception):
+                await ws.close(1000)
+
+
+async def _hello(ctx: messaging.Ctx) -> str:
+    async with ctx.dbs.messaging.read() as session:
+        unread = await messaging.unread_for(session, ctx.viewer.id)
+    return encode(
+        "hello",
+        {
+            "user_id": ctx.viewer.id,
+            "unread_total": unread["total"],
+            "unread": unread["conversations"],
+            "latest_message_id": await catchup.latest_message_id(ctx),
+            "heartbeat_seconds": ctx.settings.ws_heartbeat_seconds,
+            "typing_seconds": ctx.settings.typing_seconds,
+        },
+    )
+
+
+async def _receive_loop(ws: WebSocket, conn: Connection, app: Any) -> None:
+    while True:
+        message = await ws.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        raw = message.get("text")
+        if raw is None:
+            raw = message.get("bytes") or b""
+        try:
+            frame = orjson.loads(raw)
+            kind = frame["type"]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            conn.offer(_error("bad_frame", "Frames are JSON objects with a type."))
+            continue
+        if conn.closed:
+            return
+        await _handle(kind, frame, conn, app)
+
+
+async def _handle(kind: str, frame: dict[str, Any], conn: Connection, app: Any) -> None:
+    if kind == "ping":
+        conn.offer(Frame("pong", encode("pong", {})))
+        return
+    if kind not in ("resume", "typing", "read"):
+        conn.offer(_error("unknown_frame", f"Unknown frame type: {str(kind)[:40]}."))
+        return
+    try:
+        ctx = await _ctx(conn, app)
+        if kind == "resume":
+            after = _int(frame, "last_message_id", minimum=0)
+            if conn.resumer is not None and not conn.resumer.done():
+                await asyncio.wait([conn.resumer])  # one catch-up at a time, in order
+            conn.resumer = asyncio.ensure_future(_resume(ctx, conn, after))
+        elif kind == "typing":
+            await typing(ctx, app.state.typing, _int(frame, "conversation_id"))
+        else:
+            await messaging.mark_read(
+                ctx, _int(frame, "conversation_id"), _int(frame, "message_id")
+            )
+    except AppError as exc:
+        conn.offer(_error(exc.code, exc.message, ref=frame.get("ref")))
+
+
+async def _ctx(conn: Connection, app: Any) -> messaging.Ctx:
+    dbs = app.state.dbs
+    async with dbs.app.read() as session:
+        viewer = await accounts.principal(session, conn.user_id)
+    if viewer is None or viewer.is_suspended():
+        app.state.hub.close_user(conn.user_id, Close.FORBIDDEN, "account_suspended")
+        raise NotAllowed("Your account is suspended.", code="account_suspended")
+    return messaging.Ctx(dbs=dbs, settings=app.state.settings, viewer=viewer)
+
+
+async def _resume(ctx: messaging.Ctx, conn: Connection, after: int) -> None:
+    """Replay what the client missed, then release the live events that arrived meanwhile."""
+    conn.begin_replay()
+    try:
+        async for message in catchup.replay(ctx, after):
+            frame = Frame(
+                "message.new", encode("message.new", message, message["id"]), message["id"]
+            )
+            if not await conn.put(frame):
+                return
+        await conn.end_replay()
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("catch-up failed")
+        conn.close(*Close.RESUME)
+
+
+def _int(frame: dict[str, Any], name: str, *, minimum: int = 1) -> int:
+    value = frame.get(name)
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value < 2**63:
+        raise AppError(f"{name} must be a positive integer.", code="validation_error", status=422)
+    return value
+
+
+def _error(code: str, message: str, ref: Any = None) -> Frame:
+    data: dict[str, Any] = {"code": code, "message": message}
+    if ref is not None:
+        data["ref"] = ref
+    return Frame("error", encode("error", data))

@@ -1,0 +1,216 @@
+"""One live WebSocket: a bounded outbound queue drained by its own sender task.
+
+Delivery into a connection never waits: `offer` either queues the frame or, when the queue is
+full, marks the connection as a slow consumer and closes it, so one stalled reader can never
+hold up anyone else. A client that was closed resumes from the last message id it saw.
+
+While a catch-up replay runs, live frames are parked in `pending` and released after the
+replayed messages, skipping any message the connection has already been given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from starlette.websockets import WebSocket
+
+from pigeon.core import metrics
+from pigeon.core.clock import clock
+
+log = logging.getLogger("pigeon.realtime")
+
+SEEN_LIMIT = 4096  # message ids remembered per connection, to drop replay/live overlap
+CLOSE_TIMEOUT = 60.0  # a stalled peer gets its close frame once it reads, or heartbeats end it
+
+
+class Close:
+    """Close codes and reasons a client sees."""
+
+    GOING_AWAY = (1001, "server shutting down")
+    RESUME = (1012, "reconnect and resume")
+    UNAUTHORIZED = 4401
+    FORBIDDEN = 4403
+    SLOW = (4008, "slow consumer")
+
+
+@dataclasses.dataclass(slots=True, frozen=True)
+class Frame:
+    type: str
+    text: str
+    message_id: int | None = None  # set for message.new: dedupe and latency
+    sent_at: float | None = None
+
+
+_delivered: dict[str, Any] = {}
+
+
+def _count(kind: str) -> None:
+    child = _delivered.get(kind)
+    if child is None:
+        child = _delivered[kind] = metrics.events_delivered.labels(type=kind)
+    child.inc()
+
+
+class Connection:
+    def __init__(self, ws: WebSocket, user_id: int, queue_size: int) -> None:
+        self.ws = ws
+        self.user_id = user_id
+        self.queue_size = queue_size
+        self.queue: asyncio.Queue[Frame] = asyncio.Queue(queue_size)
+        self.pending: deque[Frame] | None = None  # not None while a replay runs
+        self.closed = False
+        self._seen: set[int] | None = None
+        self._seen_order: deque[int] | None = None
+        self._sender: asyncio.Task[None] | None = None
+        self.closer: asyncio.Task[None] | None = None
+        self.resumer: asyncio.Task[None] | None = None  # a running catch-up
+        self.on_close: Callable[[Connection], None] | None = None
+
+    # --- inbound from the hub ---
+
+    def offer(self, frame: Frame) -> None:
+        """Queue a frame without waiting; a full queue closes the connection (slow consumer)."""
+        if self.closed:
+            return
+        if self.pending is not None:
+            if len(self.pending) >= self.queue_size * 4:
+                self._slow()
+            else:
+                self.pending.append(frame)
+            return
+        if frame.message_id is not None and not self.remember(frame.message_id):
+            return
+        try:
+            self.queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            self._slow()
+
+    def remember(self, message_id: int) -> bool:
+        """Note a message as given to this connection; False when it already was."""
+        if self._seen is None:
+            self._seen, self._seen_order = set(), deque()
+        assert self._seen_order is not None
+        if message_id in self._seen:
+            return False
+        self._seen.add(message_id)
+        self._seen_order.append(message_id)
+        if len(self._seen_order) > SEEN_LIMIT:
+            self._seen.discard(self._seen_order.popleft())
+        return True
+
+    def _slow(self) -> None:
+        metrics.slow_consumers.inc()
+        log.info("closing a slow consumer (user %s)", self.user_id)
+        self.close(*Close.SLOW)
+
+    # --- replay ---
+
+    def begin_replay(self) -> None:
+        """Park live frames from now on, including those queued but not yet sent.
+
+        Parked messages are forgotten so that the replay sends them in their place; when the
+        parked frames are released afterwards, whatever the replay already gave is skipped.
+        """
+        parked: deque[Frame] = deque()
+        while not self.queue.empty():
+            frame = self.queue.get_nowait()
+            if frame.message_id is not None and self._seen is not None:
+                self._seen.discard(frame.message_id)
+            parked.append(frame)
+        self.pending = parked
+
+    async def put(self, frame: Frame) -> bool:
+        """Queue a replayed frame, waiting for room; False once the connection is closed."""
+        if self.closed:
+            return False
+        if frame.message_id is not None and not self.remember(frame.message_id):
+            return True
+        await self.queue.put(frame)
+        return not self.closed
+
+    async def end_replay(self) -> None:
+        """Release the parked live frames after the replayed ones, in order, then go live."""
+        assert self.pending is not None
+        while self.pending:
+            frame = self.pending.popleft()
+            if frame.message_id is not None and not self.remember(frame.message_id):
+                continue
+            await self.queue.put(frame)
+            if self.closed:
+                return
+        self.pending = None  # no await between the last check and this: nothing slips by
+
+    # --- outbound to the socket ---
+
+    def start(self) -> None:
+        self._sender = asyncio.ensure_future(self._send_loop())
+
+    async def _send_loop(self) -> None:
+        ws, observe, queue = self.ws, metrics.delivery_latency.observe, self.queue
+        try:
+            while True:
+                frame = await queue.get()
+                await ws.send({"type": "websocket.send", "text": frame.text})
+                _count(frame.type)
+                if frame.sent_at is not None and frame.type == "message.new":
+                    observe(max(0.0, clock.now().timestamp() - frame.sent_at))
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the peer went away; the receiver notices and cleans up
+            self.close(1006, "")
+
+    async def send_now(self, data: str) -> None:
+        """Send directly, before the sender task runs (the hello frame)."""
+        await self.ws.send({"type": "websocket.send", "text": data})
+
+    def close(self, code: int, reason: str) -> None:
+        """Stop sending and close the socket in the background (idempotent, never waits)."""
+        if self.closed:
+            return
+        self.closed = True
+        if self.on_close is not None:
+            self.on_close(self)
+        for task in (self._sender, self.resumer):
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
+        self.closer = asyncio.ensure_future(self._close(code, reason))
+
+    async def _close(self, code: int, reason: str) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(
+                self.ws.send({"type": "websocket.close", "code": code, "reason": reason}),
+                CLOSE_TIMEOUT,
+            )
+
+    async def send_then_close(self, frame: Frame, code: int, reason: str) -> None:
+        """Tell the client why (after what is already queued), then close."""
+        if self.closed:
+            return
+        try:
+            self.queue.put_nowait(frame)
+        except asyncio.QueueFull:
+            pass
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wait_drained(), 1.0)
+        self.close(code, reason)
+
+    async def _wait_drained(self) -> None:
+        while not self.queue.empty() and not self.closed:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0)
+
+    async def finish(self) -> None:
+        """After the socket is gone: stop the tasks this connection started."""
+        self.closed = True
+        if self.on_close is not None:
+            self.on_close(self)
+        for task in (self._sender, self.resumer):
+            if task is not None and not task.done():
+                task.cancel()

@@ -1,0 +1,247 @@
+"""The process's hub: its live connections by user, and what reaches them from the broker.
+
+Every envelope on the events channel names its users; the hub hands the event to this
+process's connections of those users and to no one else. Control messages switch messaging
+off everywhere. A periodic check closes the connections of people who were suspended (or
+of everyone, should the switch be off and its control message have been missed), and keeps
+this process's presence alive in Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+
+from pigeon.accounts import service as accounts
+from pigeon.admin import service as admin
+from pigeon.core import events, metrics
+from pigeon.core.clock import clock
+from pigeon.core.db import Databases
+from pigeon.messaging import catchup
+from pigeon.realtime.connection import Close, Connection, Frame
+from pigeon.realtime.presence import LocalPresence, Presence, RedisPresence
+from pigeon.settings import Settings
+
+log = logging.getLogger("pigeon.realtime")
+
+CHECK_CHUNK = 1000
+
+
+def encode(type: str, data: dict[str, Any], id: int | None = None) -> str:
+    event: dict[str, Any] = {"type": type, "data": data}
+    if id is not None:
+        event["id"] = id
+    return orjson.dumps(event).decode()
+
+
+class Hub:
+    def __init__(self, settings: Settings, dbs: Databases, broker: Any) -> None:
+        self.settings = settings
+        self.dbs = dbs
+        self.broker = broker
+        self.by_user: dict[int, set[Connection]] = {}
+        self.check_interval = 1.0
+        self.presence: Presence
+        if getattr(broker, "redis", None) is not None:
+            self.presence = RedisPresence(
+                broker.redis,
+                settings.redis_prefix,
+                ttl_seconds=max(3.0, settings.ws_heartbeat_seconds * 3),
+            )
+        else:
+            self.presence = LocalPresence()
+        self._checker: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[Any]] = set()
+        self.stopping = False
+        self._closing: list[asyncio.Task[None]] = []
+
+    # --- lifecycle ---
+
+    async def start(self) -> None:
+        self.broker.add_listener(self.on_broker)
+        if hasattr(self.broker, "add_gap_listener"):
+            self.broker.add_gap_listener(self.on_gap)
+        self._checker = asyncio.ensure_future(self._check_loop())
+
+    async def stop(self) -> None:
+        """Close every connection with "going away" so clients reconnect elsewhere."""
+        self.going_away()
+        if self._checker is not None:
+            self._checker.cancel()
+        pending = [t for t in self._closing if not t.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=2.0)
+        for task in list(self._background):
+            task.cancel()
+        try:
+            await self.presence.close()
+        except Exception:
+            log.exception("presence cleanup failed")
+
+    def going_away(self) -> None:
+        self.stopping = True
+        for conn in self.connections():
+            conn.close(*Close.GOING_AWAY)
+            if conn.closer is not None:
+                self._closing.append(conn.closer)
+
+    def connections(self) -> list[Connection]:
+        return [c for conns in self.by_user.values() for c in conns]
+
+    def spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # --- connections ---
+
+    def register(self, conn: Connection) -> None:
+        conns = self.by_user.setdefault(conn.user_id, set())
+        conns.add(conn)
+        conn.on_close = self.unregister
+        metrics.live_connections.inc()
+        if len(conns) == 1:
+            self.spawn(self._online(conn.user_id))
+
+    def unregister(self, conn: Connection) -> None:
+        """Forget a connection (idempotent): as soon as it is closing, not when the peer is gone."""
+        conns = self.by_user.get(conn.user_id)
+        if conns is None or conn not in conns:
+            return
+        conns.discard(conn)
+        metrics.live_connections.dec()
+        if not conns:
+            del self.by_user[conn.user_id]
+            if not self.stopping:
+                self.spawn(self._offline(conn.user_id))
+
+    # --- delivery ---
+
+    async def on_broker(self, channel: str, payload: bytes) -> None:
+        if channel == events.EVENTS_CHANNEL:
+            self.deliver(payload)
+        elif channel == events.CONTROL_CHANNEL:
+            message = orjson.loads(payload)
+            data = message.get("data") or {}
+            if (
+                message.get("kind") == "settings.changed"
+                and data.get("key") == admin.MESSAGING_ENABLED
+                and not data.get("value")
+            ):
+                self.spawn(self.messaging_off())
+
+    def deliver(self, payload: bytes) -> None:
+        envelope = orjson.loads(payload)
+        by_user = self.by_user
+        targets = [c for uid in envelope["users"] for c in by_user.get(uid, ())]
+        if not targets:
+            return
+        event = envelope["event"]
+        kind = event["type"]
+        frame = Frame(
+            kind,
+            orjson.dumps(event).decode(),
+            event.get("id") if kind == "message.new" else None,
+            envelope.get("sent_at"),
+        )
+        for conn in targets:
+            conn.offer(frame)
+
+    async def messaging_off(self) -> None:
+        frame = Frame(
+            "messaging.disabled",
+            encode("messaging.disabled", {"reason": "Messaging was switched off."}),
+        )
+        conns = self.connections()
+        await asyncio.gather(
+            *(c.send_then_close(frame, Close.FORBIDDEN, "messaging_disabled") for c in conns),
+            return_exceptions=True,
+        )
+
+    async def on_gap(self) -> None:
+        """Events may have been missed: have every client reconnect and resume."""
+        for conn in self.connections():
+            conn.close(*Close.RESUME)
+
+    # --- presence ---
+
+    async def _online(self, user_id: int) -> None:
+        try:
+            if await self.presence.came_online(user_id):
+                await self._announce(user_id, "online", clock.now())
+        except Exception:
+            log.exception("presence (online) failed")
+
+    async def _offline(self, user_id: int) -> None:
+        try:
+            if user_id in self.by_user:  # came back meanwhile
+                return
+            if not await self.presence.went_offline(user_id):
+                return
+            async with self.dbs.app.write() as session:
+                seen = await accounts.touch_last_seen(session, user_id)
+            if user_id not in self.by_user:
+                await self._announce(user_id, "offline", seen)
+        except Exception:
+            log.exception("presence (offline) failed")
+
+    async def _announce(self, user_id: int, status: str, at: dt.datetime) -> None:
+        watchers = await self.watchers(user_id)
+        if watchers:
+            data = {"user_id": user_id, "status": status, "last_seen_at": at.isoformat()}
+            await events.publish(events.Event(type="presence", data=data), user_ids=watchers)
+
+    async def watchers(self, user_id: int) -> list[int]:
+        """People who share a conversation with the user, without anyone a block stands between."""
+        ids = await catchup.companions(self.dbs.messaging, user_id)
+        if not ids:
+            return []
+        async with self.dbs.app.read() as session:
+            blocks = await accounts.blocks_among(session, user_id, ids)
+        blocked = {a for a, _ in blocks} | {b for _, b in blocks}
+        return sorted(ids - blocked)
+
+    # --- the periodic check ---
+
+    async def _check_loop(self) -> None:
+        last_beat = 0.0
+        while True:
+            await asyncio.sleep(self.check_interval)
+            try:
+                await self.check()
+                now = asyncio.get_running_loop().time()
+                if now - last_beat >= self.settings.ws_heartbeat_seconds / 2:
+                    last_beat = now
+                    await self.presence.heartbeat(list(self.by_user))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("realtime check failed")
+
+    async def check(self) -> None:
+        if not self.by_user:
+            return
+        if not await admin.messaging_enabled(self.dbs.app):
+            await self.messaging_off()
+            return
+        user_ids = list(self.by_user)
+        for start in range(0, len(user_ids), CHECK_CHUNK):
+            chunk = user_ids[start : start + CHECK_CHUNK]
+            async with self.dbs.app.read() as session:
+                found = await accounts.principals(session, chunk)
+            for uid in chunk:
+                who = found.get(uid)
+                if who is None or who.is_suspended():
+                    self.close_user(uid, Close.FORBIDDEN, "account_suspended")
+
+    def close_user(self, user_id: int, code: int, reason: str) -> None:
+        for conn in list(self.by_user.get(user_id, ())):
+            conn.close(code, reason)
+
+    def local_users(self) -> Iterable[int]:
+        return self.by_user.keys()

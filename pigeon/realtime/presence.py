@@ -1,0 +1,105 @@
+"""Who is online: a user is online from their first live connection until their last closes.
+
+Each process counts its own connections per user. With one process that is the whole story
+(`LocalPresence`). With Redis (`RedisPresence`), each user has a set of the processes that hold
+a connection of theirs, and each process keeps a liveness key alive with its heartbeat; a
+process that dies stops counting once its key expires, so a user is never stuck online.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+
+class Presence(Protocol):
+    async def came_online(self, user_id: int) -> bool: ...
+    async def went_offline(self, user_id: int) -> bool: ...
+    async def heartbeat(self, user_ids: Iterable[int]) -> None: ...
+    async def is_online(self, user_id: int) -> bool: ...
+    async def close(self) -> None: ...
+
+
+class LocalPresence:
+    """One process: the hub's own counts are the truth; every local transition is global."""
+
+    def __init__(self) -> None:
+        self.online: set[int] = set()
+
+    async def came_online(self, user_id: int) -> bool:
+        self.online.add(user_id)
+        return True
+
+    async def went_offline(self, user_id: int) -> bool:
+        self.online.discard(user_id)
+        return True
+
+    async def heartbeat(self, user_ids: Iterable[int]) -> None:
+        return None
+
+    async def is_online(self, user_id: int) -> bool:
+        return user_id in self.online
+
+    async def close(self) -> None:
+        return None
+
+
+class RedisPresence:
+    """Across processes: `{prefix}:presence:{user}` holds the process ids serving that user."""
+
+    def __init__(self, redis: Any, prefix: str, *, ttl_seconds: float) -> None:
+        self.redis = redis
+        self.prefix = prefix
+        self.process = uuid.uuid4().hex[:12]
+        self.ttl_ms = max(1000, int(ttl_seconds * 1000))
+
+    def _user(self, user_id: int) -> str:
+        return f"{self.prefix}:presence:{user_id}"
+
+    def _alive(self, process: str) -> str:
+        return f"{self.prefix}:process:{process}"
+
+    async def _live_others(self, user_id: int) -> list[str]:
+        members = [
+            m.decode() if isinstance(m, bytes) else m
+            for m in await self.redis.smembers(self._user(user_id))
+        ]
+        others = [m for m in members if m != self.process]
+        if not others:
+            return []
+        alive = await self.redis.mget([self._alive(p) for p in others])
+        dead = [p for p, flag in zip(others, alive, strict=True) if flag is None]
+        if dead:
+            await self.redis.srem(self._user(user_id), *dead)
+        return [p for p, flag in zip(others, alive, strict=True) if flag is not None]
+
+    async def came_online(self, user_id: int) -> bool:
+        await self.redis.set(self._alive(self.process), b"1", px=self.ttl_ms)
+        others = await self._live_others(user_id)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.sadd(self._user(user_id), self.process)
+        pipe.pexpire(self._user(user_id), self.ttl_ms * 4)
+        await pipe.execute()
+        return not others
+
+    async def went_offline(self, user_id: int) -> bool:
+        await self.redis.srem(self._user(user_id), self.process)
+        return not await self._live_others(user_id)
+
+    async def heartbeat(self, user_ids: Iterable[int]) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.set(self._alive(self.process), b"1", px=self.ttl_ms)
+        for uid in user_ids:
+            pipe.sadd(self._user(uid), self.process)
+            pipe.pexpire(self._user(uid), self.ttl_ms * 4)
+        await pipe.execute()
+
+    async def is_online(self, user_id: int) -> bool:
+        members = await self.redis.smembers(self._user(user_id))
+        if any((m.decode() if isinstance(m, bytes) else m) == self.process for m in members):
+            return True
+        return bool(await self._live_others(user_id))
+
+    async def close(self) -> None:
+        await self.redis.delete(self._alive(self.process))

@@ -1,0 +1,59 @@
+"""Typing indicators: throttled on the way in, expiring on their own on the way out.
+
+A client sends `{type: "typing", conversation_id}` every few seconds while the person types.
+The server forwards at most one per person and conversation every half `typing_seconds`, and
+each forwarded event carries `expires_at` (`typing_seconds` later): a receiver shows the
+indicator until then unless another one arrives, so no "stopped typing" message is needed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pigeon.accounts import service as accounts
+from pigeon.core import events
+from pigeon.core.clock import clock
+from pigeon.messaging import policy
+from pigeon.messaging.service import Ctx, access_conversation, require_enabled
+
+
+class TypingThrottle:
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._last: dict[tuple[int, int], float] = {}
+
+    def allow(self, user_id: int, conversation_id: int) -> bool:
+        now = clock.monotonic()
+        key = (user_id, conversation_id)
+        last = self._last.get(key)
+        if last is not None and now - last < self.seconds / 2:
+            return False
+        self._last[key] = now
+        if len(self._last) > 50_000:  # forget stale entries now and then
+            cutoff = now - self.seconds
+            self._last = {k: v for k, v in self._last.items() if v >= cutoff}
+        return True
+
+
+async def typing(ctx: Ctx, throttle: TypingThrottle, conversation_id: int) -> bool:
+    """Tell the other participants that the viewer is typing; False when throttled."""
+    if not throttle.allow(ctx.viewer.id, conversation_id):
+        return False
+    await require_enabled(ctx)
+    convo = await access_conversation(ctx, conversation_id)
+    others = convo.other_ids(ctx.viewer.id)
+    async with ctx.dbs.app.read() as session:
+        if convo.kind == "direct":
+            policy.check_not_blocked(
+                ctx.viewer.id, others, await accounts.blocks_among(session, ctx.viewer.id, others)
+            )
+        else:
+            others = sorted(set(others) - await accounts.blockers_of(session, ctx.viewer.id))
+    expires = clock.now() + dt.timedelta(seconds=throttle.seconds)
+    data = {
+        "conversation_id": conversation_id,
+        "user_id": ctx.viewer.id,
+        "expires_at": expires.isoformat(),
+    }
+    await events.publish(events.Event(type="typing", data=data), user_ids=others)
+    return True

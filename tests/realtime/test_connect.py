@@ -1,0 +1,68 @@
+"""Connecting: who gets in, what they are told first, and how refusals look."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pigeon.core.clock import clock
+from tests.support.people import dm, send
+
+
+async def test_hello_carries_unread_total_and_latest_message_id(client, people, server):
+    conv = await dm(client, people.priv, people.free)
+    sent = [(await send(client, people.priv, conv["id"], f"m{i}")).json() for i in range(3)]
+    live = await server.connect(hello=False, token=people.free.token)
+    hello = await live.recv()
+    assert hello["type"] == "hello"
+    assert hello["data"]["user_id"] == people.free.id
+    assert hello["data"]["unread_total"] == 3
+    assert hello["data"]["unread"] == {str(conv["id"]): 3}
+    assert hello["data"]["latest_message_id"] == sent[-1]["id"]
+
+
+async def test_bad_token_is_refused_with_4401(people, server):
+    live = await server.connect(token="not-a-token", hello=False)
+    assert await live.closed() == (4401, "invalid_token")
+
+
+async def test_no_credentials_are_refused_with_4401(people, server):
+    live = await server.connect(hello=False)
+    assert await live.closed() == (4401, "not_authenticated")
+
+
+async def test_expired_token_is_refused_with_4401(people, server):
+    clock.advance(dt.timedelta(hours=2))
+    live = await server.connect(people.free, hello=False)
+    assert await live.closed() == (4401, "invalid_token")
+
+
+async def test_suspended_user_is_refused_with_4403(client, people, server):
+    r = await client.patch(
+        f"/api/v1/admin/users/{people.free.id}",
+        json={"is_active": False},
+        headers=people.admin.headers,
+    )
+    assert r.status_code == 200, r.text
+    live = await server.connect(people.free, hello=False)
+    code, _ = await live.closed()
+    assert code in (4401, 4403)
+
+
+async def test_messaging_off_refuses_with_4403(client, people, server):
+    r = await client.put(
+        "/api/v1/admin/settings/messaging", json={"enabled": False}, headers=people.admin.headers
+    )
+    assert r.status_code == 200
+    live = await server.connect(people.free, hello=False)
+    assert await live.closed() == (4403, "messaging_disabled")
+
+
+async def test_ping_gets_pong_and_bad_frames_get_an_error(people, server):
+    live = await server.connect(people.free)
+    await live.ws.send("not json")
+    assert (await live.recv())["data"]["code"] == "bad_frame"
+    await live.send(type="dance")
+    assert (await live.recv())["data"]["code"] == "unknown_frame"
+    await live.send(type="read", conversation_id="x", message_id=1)
+    assert (await live.recv())["data"]["code"] == "validation_error"
+    assert await live.drain() == []
