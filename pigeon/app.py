@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pigeon import __version__
 from pigeon.accounts import api as accounts_api
+from pigeon.accounts import service as accounts
 from pigeon.admin import api as admin_api
 from pigeon.admin import moderation_api
 from pigeon.admin import service as admin
@@ -54,6 +55,8 @@ async def on_control(channel: str, payload: bytes) -> None:
     message = orjson.loads(payload)
     if message.get("kind") == "settings.changed":
         admin.invalidate(message["data"].get("key"))
+    elif message.get("kind") in ("user.suspended", "user.unsuspended"):
+        accounts.forget(int(message["data"]["user_id"]))  # their tokens stop working at once
 
 
 def make_broker(settings: Settings) -> events.Broker:

@@ -45,13 +45,18 @@ def prepare(data: Path) -> dict[str, int]:
             await migrate.upgrade(dbs.messaging)
             ids = {}
             async with dbs.app.write() as session:
-                for name, tier in (("pat", "privileged"), ("fay", "free")):
+                for name, tier, role in (
+                    ("pat", "privileged", "member"),
+                    ("fay", "free", "member"),
+                    ("ada", "privileged_plus", "admin"),
+                ):
                     user = await accounts.create_user(
                         session,
                         email=f"{name}@example.com",
                         username=name,
                         password="a long enough password",
                         tier=tier,
+                        role=role,
                     )
                     ids[name] = user.id
             await admin.set_messaging(dbs, True, actor_id=None, actor_label="test")
@@ -62,10 +67,12 @@ def prepare(data: Path) -> dict[str, int]:
     return asyncio.run(go())
 
 
-@pytest.fixture
-def servers(tmp_path: Path) -> Iterator[tuple[list[str], dict[str, int]]]:
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[str], dict[str, int]]]:
+    """Two servers for the module's tests (each test uses its own people and limits)."""
     if not REDIS_URL:
         pytest.skip("PIGEON_TEST_REDIS_URL is not set")
+    tmp_path = tmp_path_factory.mktemp("two-processes")
     data = tmp_path / "data"
     data.mkdir()
     ids = prepare(data)
@@ -154,3 +161,26 @@ def test_limits_hold_across_processes(servers):  # type: ignore[no-untyped-def]
         assert [login(url).status_code for url in (a, b, a)] == [401] * 3
         assert login(b).status_code == 429
         assert login(a).status_code == 429
+
+
+def test_a_suspension_reaches_the_other_process_within_a_second(servers):  # type: ignore[no-untyped-def]
+    from pigeon.core.security import create_access_token
+
+    (a, b), ids = servers
+
+    def bearer(name: str) -> dict[str, str]:
+        token = create_access_token(SECRET, user_id=ids[name], minutes=15)
+        return {"Authorization": f"Bearer {token}"}
+
+    with httpx.Client(timeout=10) as http:
+        assert http.get(f"{b}/api/v1/auth/me", headers=bearer("fay")).status_code == 200
+        r = http.post(
+            f"{a}/api/v1/admin/users/{ids['fay']}/suspend", json={}, headers=bearer("ada")
+        )
+        assert r.status_code == 200, r.text
+        suspended_at = time.monotonic()
+        # a measured bound across processes, not a wait: poll until refused, at most 3 s
+        while http.get(f"{b}/api/v1/auth/me", headers=bearer("fay")).status_code != 403:
+            assert time.monotonic() - suspended_at < 3, "still accepted after 3 s"
+            time.sleep(0.02)
+        assert time.monotonic() - suspended_at < 0.5  # told at once, not at cache expiry
