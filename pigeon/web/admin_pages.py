@@ -42,23 +42,38 @@ def register_section(template: str, loader: Loader) -> None:
 
 
 async def render_admin(
-    request: Request, user: Principal, *, q: str = "", offset: int = 0,
-    notice: str | None = None, error: str | None = None, status: int = 200,
+    request: Request,
+    user: Principal,
+    *,
+    q: str = "",
+    offset: int = 0,
+    notice: str | None = None,
+    error: str | None = None,
+    status: int = 200,
 ) -> Response:
     dbs = request.app.state.dbs
     switch = await admin.setting_row(dbs.app, admin.MESSAGING_ENABLED)
     async with dbs.app.read() as session:
-        people = await accounts.list_users(session, q=q or None, limit=USERS_PAGE + 1,
-                                           offset=offset)
+        people = await accounts.list_users(
+            session, q=q or None, limit=USERS_PAGE + 1, offset=offset
+        )
         audit = await admin.list_audit(session, limit=50)
     sections = [(template, await loader(request, user)) for template, loader in SECTIONS]
     context = {
-        **await nav(request, user), "title": "Admin", "section": "admin",
-        "enabled": bool(switch and switch.value), "switch": switch,
+        **await nav(request, user),
+        "title": "Admin",
+        "section": "admin",
+        "enabled": bool(switch and switch.value),
+        "switch": switch,
         "people": [user_dict(u, private=True) for u in people[:USERS_PAGE]],
-        "more_people": len(people) > USERS_PAGE, "q": q, "offset": offset,
-        "audit": audit, "sections": sections, "notice": NOTICES.get(notice or ""),
-        "error": error, "tiers": ("free", "privileged", "privileged_plus"),
+        "more_people": len(people) > USERS_PAGE,
+        "q": q,
+        "offset": offset,
+        "audit": audit,
+        "sections": sections,
+        "notice": NOTICES.get(notice or ""),
+        "error": error,
+        "tiers": ("free", "privileged", "privileged_plus"),
         "roles": ("member", "manager", "owner", "admin"),
     }
     return render(request, "admin.html", context, status=status)
@@ -66,7 +81,8 @@ async def render_admin(
 
 @router.get("/admin")
 async def admin_page(
-    request: Request, user: PageAdmin,
+    request: Request,
+    user: PageAdmin,
     q: Annotated[str, Query(max_length=100)] = "",
     offset: Annotated[int, Query(ge=0, le=INT32_MAX)] = 0,
     notice: str | None = None,
@@ -77,8 +93,9 @@ async def admin_page(
 @router.post("/admin/messaging/toggle")
 async def toggle_messaging(request: Request, user: PageAdmin, form: Form) -> Response:
     enabled = field(form, "enabled") == "on"
-    await admin.set_messaging(request.app.state.dbs, enabled, actor_id=user.id,
-                              actor_label=user.username)
+    await admin.set_messaging(
+        request.app.state.dbs, enabled, actor_id=user.id, actor_label=user.username
+    )
     notice = "messaging_on" if enabled else "messaging_off"
     return RedirectResponse(f"/admin?notice={notice}", status_code=303)
 
@@ -92,8 +109,9 @@ async def update_user(
         body = AdminUserUpdate(tier=field(form, "tier") or None, role=field(form, "role") or None)
         await admin_api.update_user(user_id, body, user, request.app.state.dbs)
     except ValidationError:
-        return await render_admin(request, user, error="Pick a tier and a role from the lists.",
-                                  status=422)
+        return await render_admin(
+            request, user, error="Pick a tier and a role from the lists.", status=422
+        )
     except AppError as exc:
         if exc.status == 404:
             raise

@@ -25,8 +25,13 @@ def _first_error(exc: ValidationError) -> str:
     err = exc.errors()[0]
     name = ".".join(str(p) for p in err.get("loc", ())) or "value"
     msg = str(err.get("msg", "is not valid")).removeprefix("Value error, ")
-    labels = {"username": "Username", "email": "Email", "password": "Password",
-              "display_name": "Display name", "login": "Username or email"}
+    labels = {
+        "username": "Username",
+        "email": "Email",
+        "password": "Password",
+        "display_name": "Display name",
+        "login": "Username or email",
+    }
     return f"{labels.get(name, name)}: {msg}"
 
 
@@ -45,8 +50,11 @@ async def home(user: MaybeUser) -> Response:
 async def login_page(request: Request, user: MaybeUser, next: str | None = None) -> Response:
     if user is not None:
         return RedirectResponse(safe_next(next), status_code=303)
-    return render(request, "login.html", {**await nav(request, None), "title": "Sign in",
-                                          "next": safe_next(next), "values": {}})
+    return render(
+        request,
+        "login.html",
+        {**await nav(request, None), "title": "Sign in", "next": safe_next(next), "values": {}},
+    )
 
 
 @router.post("/login")
@@ -63,8 +71,13 @@ async def login(request: Request, form: Form, dbs: Dbs, settings: AppSettings) -
         error = exc.message
     else:
         return _signed_in(request, settings, pair, target)
-    context = {**await nav(request, None), "title": "Sign in", "next": target, "values": values,
-               "error": error}
+    context = {
+        **await nav(request, None),
+        "title": "Sign in",
+        "next": target,
+        "values": values,
+        "error": error,
+    }
     return render(request, "login.html", context, status=400)
 
 
@@ -72,26 +85,40 @@ async def login(request: Request, form: Form, dbs: Dbs, settings: AppSettings) -
 async def register_page(request: Request, user: MaybeUser, settings: AppSettings) -> Response:
     if user is not None:
         return RedirectResponse("/messages", status_code=303)
-    context = {**await nav(request, None), "title": "Create an account", "values": {},
-               "closed": not settings.open_registration}
+    context = {
+        **await nav(request, None),
+        "title": "Create an account",
+        "values": {},
+        "closed": not settings.open_registration,
+    }
     return render(request, "register.html", context, status=200)
 
 
 @router.post("/register")
 async def register(request: Request, form: Form, dbs: Dbs, settings: AppSettings) -> Response:
     values = {k: field(form, k).strip() for k in ("email", "username", "display_name")}
-    context = {**await nav(request, None), "title": "Create an account", "values": values,
-               "closed": not settings.open_registration}
+    context = {
+        **await nav(request, None),
+        "title": "Create an account",
+        "values": values,
+        "closed": not settings.open_registration,
+    }
     if not settings.open_registration:
         context["error"] = "Registration is closed; ask for an invitation."
         return render(request, "register.html", context, status=403)
     try:
-        body = RegisterIn(email=values["email"], username=values["username"],
-                          password=field(form, "password"),
-                          display_name=values["display_name"] or None)
+        body = RegisterIn(
+            email=values["email"],
+            username=values["username"],
+            password=field(form, "password"),
+            display_name=values["display_name"] or None,
+        )
         async with dbs.app.write() as session:
             user = await accounts.create_user(
-                session, email=str(body.email), username=body.username, password=body.password,
+                session,
+                email=str(body.email),
+                username=body.username,
+                password=body.password,
                 display_name=body.display_name,
             )
             pair = await auth.issue_tokens(session, settings, user)

@@ -56,8 +56,9 @@ Form = Annotated[FormData, Depends(csrf_form)]
 
 
 def ctx_of(request: Request, user: Principal) -> messaging.Ctx:
-    return messaging.Ctx(dbs=request.app.state.dbs, settings=request.app.state.settings,
-                         viewer=user)
+    return messaging.Ctx(
+        dbs=request.app.state.dbs, settings=request.app.state.settings, viewer=user
+    )
 
 
 def field(form: FormData, name: str, default: str = "") -> str:
@@ -90,5 +91,9 @@ async def nav(request: Request, user: Principal | None) -> dict[str, Any]:
     if user is not None and enabled and not user.is_suspended():
         async with dbs.messaging.read() as session:
             unread = (await messaging.unread_for(session, user.id))["total"]
-    return {"viewer": user, "messaging_enabled": enabled, "unread_total": unread,
-            "can_start": user is not None and policy.can_start(user)}
+    return {
+        "viewer": user,
+        "messaging_enabled": enabled,
+        "unread_total": unread,
+        "can_start": user is not None and policy.can_start(user),
+    }

@@ -47,7 +47,10 @@ async def conversation_list(
 
 @router.get("/messages")
 async def inbox(
-    request: Request, user: PageUser, before: str | None = None, partial: int = 0,
+    request: Request,
+    user: PageUser,
+    before: str | None = None,
+    partial: int = 0,
     current: int = 0,
 ) -> Response:
     ctx = ctx_of(request, user)
@@ -106,11 +109,15 @@ async def render_thread(
 
 @router.get("/messages/{conversation_id}")
 async def thread(
-    request: Request, conversation_id: RowIdPath, user: PageUser,
-    before: int | None = None, edit: int | None = None,
+    request: Request,
+    conversation_id: RowIdPath,
+    user: PageUser,
+    before: int | None = None,
+    edit: int | None = None,
 ) -> Response:
-    return await render_thread(request, ctx_of(request, user), conversation_id, before=before,
-                               edit=edit)
+    return await render_thread(
+        request, ctx_of(request, user), conversation_id, before=before, edit=edit
+    )
 
 
 def _refusal(exc: AppError) -> bool:
@@ -130,14 +137,21 @@ async def send(
             ctx, conversation_id, body=data.body, client_msg_id=data.client_msg_id
         )
     except ValidationError:
-        return await render_thread(request, ctx, conversation_id, draft=body, status=422,
-                                   error="That message is too long to send.")
+        return await render_thread(
+            request,
+            ctx,
+            conversation_id,
+            draft=body,
+            status=422,
+            error="That message is too long to send.",
+        )
     except AppError as exc:
         if not _refusal(exc):
             request.state.draft = body  # the error page shows it, so nothing typed is lost
             raise
-        response = await render_thread(request, ctx, conversation_id, draft=body,
-                                       error=exc.message, status=exc.status)
+        response = await render_thread(
+            request, ctx, conversation_id, draft=body, error=exc.message, status=exc.status
+        )
         if exc.headers:
             response.headers.update(exc.headers)
         return response
@@ -156,8 +170,9 @@ async def edit(
         if isinstance(exc, AppError) and not _refusal(exc):
             raise
         message = exc.message if isinstance(exc, AppError) else "That message is too long."
-        return await render_thread(request, ctx, conversation_id, edit=message_id,
-                                   edit_error=message, status=422)
+        return await render_thread(
+            request, ctx, conversation_id, edit=message_id, edit_error=message, status=422
+        )
     return RedirectResponse(f"/messages/{conversation_id}#m{message_id}", status_code=303)
 
 
@@ -176,8 +191,14 @@ async def _fragment(
     request: Request, ctx: messaging.Ctx, conversation_id: int, messages: list[dict[str, Any]]
 ) -> Response:
     convo = await messaging.get_conversation(ctx, conversation_id)
-    context = {"convo": convo, "people": people_by_id(convo), "messages": messages,
-               "viewer": ctx.viewer, "seen_id": None, "edit_id": None}
+    context = {
+        "convo": convo,
+        "people": people_by_id(convo),
+        "messages": messages,
+        "viewer": ctx.viewer,
+        "seen_id": None,
+        "edit_id": None,
+    }
     return render(request, "messages/_messages.html", context)
 
 
@@ -186,8 +207,9 @@ async def after(
     request: Request, conversation_id: RowIdPath, message_id: AfterId, user: PageUser
 ) -> Response:
     ctx = ctx_of(request, user)
-    messages = await messaging.list_messages(ctx, conversation_id, after_id=max(message_id, 0),
-                                             limit=200)
+    messages = await messaging.list_messages(
+        ctx, conversation_id, after_id=max(message_id, 0), limit=200
+    )
     return await _fragment(request, ctx, conversation_id, messages)
 
 
@@ -197,5 +219,6 @@ async def one(
 ) -> Response:
     ctx = ctx_of(request, user)
     found = await messaging.list_messages(ctx, conversation_id, after_id=message_id - 1, limit=1)
-    return await _fragment(request, ctx, conversation_id,
-                           [m for m in found if m["id"] == message_id])
+    return await _fragment(
+        request, ctx, conversation_id, [m for m in found if m["id"] == message_id]
+    )

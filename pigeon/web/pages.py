@@ -20,8 +20,16 @@ from pigeon.web.deps import login_url
 from pigeon.web.render import STATIC, templates
 from pigeon.web.session import ApiCsrfGuard, csrf_token
 
-NOT_PAGES = ("/api/", "/static/", "/metrics", "/healthz", "/readyz", "/docs", "/openapi.json",
-             "/redoc")
+NOT_PAGES = (
+    "/api/",
+    "/static/",
+    "/metrics",
+    "/healthz",
+    "/readyz",
+    "/docs",
+    "/openapi.json",
+    "/redoc",
+)
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; "
@@ -46,9 +54,15 @@ def html_error(request: Request, status: int, code: str, message: str) -> Respon
         return response
     viewer = getattr(request.state, "viewer", None)
     context: dict[str, Any] = {
-        "status": status, "code": code, "message": message, "viewer": viewer,
-        "messaging_enabled": False, "unread_total": 0, "csrf": csrf_token(request),
-        "title": "Something is not right", "draft": getattr(request.state, "draft", None),
+        "status": status,
+        "code": code,
+        "message": message,
+        "viewer": viewer,
+        "messaging_enabled": False,
+        "unread_total": 0,
+        "csrf": csrf_token(request),
+        "title": "Something is not right",
+        "draft": getattr(request.state, "draft", None),
     }
     return templates.TemplateResponse(request, "error.html", context, status_code=status)
 

@@ -25,8 +25,14 @@ NOTICES = {
 
 
 async def render_new(
-    request: Request, user: Any, *, q: str = "", error: str | None = None,
-    picked: set[int] | None = None, title: str = "", status: int = 200,
+    request: Request,
+    user: Any,
+    *,
+    q: str = "",
+    error: str | None = None,
+    picked: set[int] | None = None,
+    title: str = "",
+    status: int = 200,
 ) -> Response:
     ctx = ctx_of(request, user)
     await messaging.require_enabled(ctx)
@@ -36,8 +42,14 @@ async def render_new(
     allowed = await eligibility.for_people(ctx, [u.id for u in found])
     people = [{"user": user_dict(u), "may": allowed[u.id]} for u in found if u.id in allowed]
     context = {
-        **await nav(request, user), "title": "New conversation", "section": "new",
-        "q": q, "people": people, "can": can, "error": error, "picked": picked or set(),
+        **await nav(request, user),
+        "title": "New conversation",
+        "section": "new",
+        "q": q,
+        "people": people,
+        "can": can,
+        "error": error,
+        "picked": picked or set(),
         "group_title": title,
     }
     return render(request, "messages/new.html", context, status=status)
@@ -60,23 +72,32 @@ async def start_direct(request: Request, user: PageUser, form: Form) -> Response
     except AppError as exc:
         if exc.code == "messaging_disabled":
             raise
-        return await render_new(request, user, q=field(form, "q"), error=exc.message,
-                                status=exc.status)
+        return await render_new(
+            request, user, q=field(form, "q"), error=exc.message, status=exc.status
+        )
     return RedirectResponse(f"/messages/{conv_id}", status_code=303)
 
 
 @router.post("/messages/new/group")
 async def start_group(request: Request, user: PageUser, form: Form) -> Response:
-    ids = {int(v) for v in form.getlist("member") if isinstance(v, str) and v.isdigit()
-           and len(v) < 11}
+    ids = {
+        int(v) for v in form.getlist("member") if isinstance(v, str) and v.isdigit() and len(v) < 11
+    }
     title = field(form, "title")
     try:
         conv_id = await messaging.start_group(ctx_of(request, user), sorted(ids), title)
     except AppError as exc:
         if exc.code == "messaging_disabled":
             raise
-        return await render_new(request, user, q=field(form, "q"), error=exc.message,
-                                picked=ids, title=title, status=exc.status)
+        return await render_new(
+            request,
+            user,
+            q=field(form, "q"),
+            error=exc.message,
+            picked=ids,
+            title=title,
+            status=exc.status,
+        )
     return RedirectResponse(f"/messages/{conv_id}", status_code=303)
 
 
@@ -98,8 +119,12 @@ async def profile(
     async with ctx.dbs.app.read() as session:
         blocks = await accounts.blocks_among(session, user.id, [target.id])
     context = {
-        **await nav(request, user), "title": target.display_name, "person": user_dict(target),
-        "me": target.id == user.id, "may": may, "i_blocked": (user.id, target.id) in blocks,
+        **await nav(request, user),
+        "title": target.display_name,
+        "person": user_dict(target),
+        "me": target.id == user.id,
+        "may": may,
+        "i_blocked": (user.id, target.id) in blocks,
         "notice": NOTICES.get(notice or ""),
     }
     return render(request, "profile.html", context)

@@ -38,8 +38,9 @@ def linkify(text: str | None) -> Markup:
         end = match.start() + len(trimmed)
         out.append(escape(text[pos : match.start()]))
         out.append(
-            Markup('<a href="{0}" rel="noopener noreferrer nofollow" target="_blank">{0}</a>')
-            .format(trimmed)
+            Markup(
+                '<a href="{0}" rel="noopener noreferrer nofollow" target="_blank">{0}</a>'
+            ).format(trimmed)
         )
         pos = end
     out.append(escape(text[pos:]))
@@ -110,8 +111,13 @@ def make_templates() -> Jinja2Templates:
     env.trim_blocks = True
     env.lstrip_blocks = True
     env.filters.update(
-        linkify=linkify, initials=initials, hue=avatar_hue, short_time=short_time,
-        day_label=day_label, iso=iso, preview=preview,
+        linkify=linkify,
+        initials=initials,
+        hue=avatar_hue,
+        short_time=short_time,
+        day_label=day_label,
+        iso=iso,
+        preview=preview,
     )
     env.globals["by_day"] = by_day
     return templates

@@ -60,8 +60,9 @@ def set_session(response: Response, request: Request, settings: Settings, token:
 
 
 def clear_session(response: Response, request: Request) -> None:
-    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax",
-                           secure=_secure(request))
+    response.delete_cookie(
+        SESSION_COOKIE, path="/", httponly=True, samesite="lax", secure=_secure(request)
+    )
 
 
 async def end_session(dbs: Databases, settings: Settings, cookie: str | None) -> None:
@@ -109,8 +110,9 @@ def csrf_token(request: Request) -> str:
 def attach_anon_cookie(request: Request, response: Response) -> None:
     anon = getattr(request.state, "new_anon_cookie", None)
     if anon:
-        response.set_cookie(ANON_COOKIE, anon, httponly=True, samesite="lax",
-                            secure=_secure(request), path="/")
+        response.set_cookie(
+            ANON_COOKIE, anon, httponly=True, samesite="lax", secure=_secure(request), path="/"
+        )
 
 
 def check_csrf(request: Request, supplied: str | None) -> None:

@@ -26,8 +26,14 @@ from tests.conftest import IN_CI
 
 CHROMIUM = os.environ.get("PIGEON_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 PASSWORD = "browser pass 123"
 
@@ -70,8 +76,13 @@ async def _seed(env: dict[str, str]) -> dict[str, int]:
             await accounts.default_community(session)
             for username, (name, tier, role) in CAST.items():
                 user = await accounts.create_user(
-                    session, email=f"{username}@example.com", username=username,
-                    password=PASSWORD, display_name=name, tier=tier, role=role,
+                    session,
+                    email=f"{username}@example.com",
+                    username=username,
+                    password=PASSWORD,
+                    display_name=name,
+                    tier=tier,
+                    role=role,
                 )
                 ids[username] = user.id
         await admin.set_messaging(dbs, True, actor_id=ids["admin"], actor_label="admin")
@@ -92,21 +103,37 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     data.mkdir()
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PIGEON_")}
-    env.update({
-        "PIGEON_DATA_DIR": str(data),
-        "PIGEON_SECRET_KEY": "browser-" + uuid.uuid4().hex,
-        "PIGEON_RATE_LIMITS_ENABLED": "false",
-        "PIGEON_PASSWORD_HASH_TIME_COST": "1",
-        "PIGEON_PASSWORD_HASH_MEMORY_KIB": "64",
-        "PIGEON_REDIS_PREFIX": "browser-" + uuid.uuid4().hex[:8],
-    })
+    env.update(
+        {
+            "PIGEON_DATA_DIR": str(data),
+            "PIGEON_SECRET_KEY": "browser-" + uuid.uuid4().hex,
+            "PIGEON_RATE_LIMITS_ENABLED": "false",
+            "PIGEON_PASSWORD_HASH_TIME_COST": "1",
+            "PIGEON_PASSWORD_HASH_MEMORY_KIB": "64",
+            "PIGEON_REDIS_PREFIX": "browser-" + uuid.uuid4().hex[:8],
+        }
+    )
     with ThreadPoolExecutor(1) as pool:  # its own thread: the test runner may hold a loop here
         ids = pool.submit(lambda: asyncio.run(_seed(env))).result()
     log = (root / "server.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "pigeon.app:create_app", "--factory",
-         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "pigeon.app:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        cwd=root,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -29,8 +29,15 @@ async def browser(app: FastAPI) -> AsyncIterator[AsyncClient]:
 
 async def sign_in(c: AsyncClient, username: str, password: str = PASSWORD) -> Response:
     page = await c.get("/login")
-    r = await c.post("/login", data={"login": username, "password": password,
-                                     "csrf_token": csrf_of(page), "next": "/messages"})
+    r = await c.post(
+        "/login",
+        data={
+            "login": username,
+            "password": password,
+            "csrf_token": csrf_of(page),
+            "next": "/messages",
+        },
+    )
     assert r.status_code == 303, r.text
     return r
 

@@ -25,9 +25,15 @@ def open_as(chromium: Any, server: Server) -> Iterator[Any]:
     """open_as(username, js=True, viewport=PHONE) -> a signed-in page in its own context."""
     contexts: list[Any] = []
 
-    def _open(username: str, *, js: bool = True, viewport: dict[str, int] = DESKTOP) -> Any:
-        context = chromium.new_context(java_script_enabled=js, viewport=viewport,
-                                       base_url=server.url)
+    def _open(
+        username: str, *, js: bool = True, viewport: dict[str, int] = DESKTOP, dark: bool = False
+    ) -> Any:
+        context = chromium.new_context(
+            java_script_enabled=js,
+            viewport=viewport,
+            base_url=server.url,
+            color_scheme="dark" if dark else "light",
+        )
         context.set_default_timeout(8000)
         contexts.append(context)
         page = context.new_page()
@@ -279,26 +285,38 @@ def test_screenshots_at_phone_and_desktop(open_as: Any, server: Server) -> None:
     ids = server.ids
     lena, pat, sam = _api(server, "lena"), _api(server, "pat"), _api(server, "sam")
     try:
-        group = lena.post("/conversations", json={
-            "kind": "group", "title": "Saturday book club",
-            "participant_ids": [ids["sam"], ids["pat"], ids["maya"]]}).json()
-        lena.post(f"/conversations/{group['id']}/messages",
-                  json={"body": "This month: Piranesi. We meet at 10 by the café."})
-        pat.post(f"/conversations/{group['id']}/messages",
-                 json={"body": "I will bring the pastries!"})
+        group = lena.post(
+            "/conversations",
+            json={
+                "kind": "group",
+                "title": "Saturday book club",
+                "participant_ids": [ids["sam"], ids["pat"], ids["maya"]],
+            },
+        ).json()
+        lena.post(
+            f"/conversations/{group['id']}/messages",
+            json={"body": "This month: Piranesi. We meet at 10 by the café."},
+        )
+        pat.post(
+            f"/conversations/{group['id']}/messages", json={"body": "I will bring the pastries!"}
+        )
         direct = pat.post("/conversations", json={"participant_ids": [ids["sam"]]}).json()
-        pat.post(f"/conversations/{direct['id']}/messages",
-                 json={"body": "Did you finish the Le Guin? I would love to borrow it."})
+        pat.post(
+            f"/conversations/{direct['id']}/messages",
+            json={"body": "Did you finish the Le Guin? I would love to borrow it."},
+        )
         sam.post(f"/conversations/{direct['id']}/messages", json={"body": "Almost! Friday?"})
         thread = lena.post("/conversations", json={"participant_ids": [ids["sam"]]}).json()
-        for body in ("Hi Sam! The signed copy of The Remains of the Day you ordered is here.",
-                     "We keep it at the counter until Saturday. Opening hours: "
-                     "https://example.com/hours"):
+        for body in (
+            "Hi Sam! The signed copy of The Remains of the Day you ordered is here.",
+            "We keep it at the counter until Saturday. Opening hours: https://example.com/hours",
+        ):
             lena.post(f"/conversations/{thread['id']}/messages", json={"body": body})
-        sam.post(f"/conversations/{thread['id']}/messages",
-                 json={"body": "Wonderful, thank you! I will come by on Friday afternoon."})
-        lena.post(f"/conversations/{thread['id']}/messages",
-                  json={"body": "See you then!"})
+        sam.post(
+            f"/conversations/{thread['id']}/messages",
+            json={"body": "Wonderful, thank you! I will come by on Friday afternoon."},
+        )
+        lena.post(f"/conversations/{thread['id']}/messages", json={"body": "See you then!"})
     finally:
         for client in (lena, pat, sam):
             client.close()
@@ -316,3 +334,7 @@ def test_screenshots_at_phone_and_desktop(open_as: Any, server: Server) -> None:
         admin.goto("/admin")
         expect(admin.locator("#switch-state")).to_be_visible()
         shot(admin, f"admin-{size}")
+    night = open_as("sam", viewport=PHONE, dark=True)
+    night.goto(f"/messages/{thread['id']}")
+    expect(night.locator("#messages .msg").last).to_contain_text("See you then")
+    shot(night, "thread-mobile-dark")

@@ -30,9 +30,9 @@ async def test_list_shows_latest_first_with_preview_time_and_unread(app, client,
         page = (await c.get("/messages")).text
         assert page.index("Plus") < page.index("Priv")
         assert "and more" in page and "older news" in page
-        row = page[page.index(f'data-conversation-id="{second["id"]}"'):]
+        row = page[page.index(f'data-conversation-id="{second["id"]}"') :]
         assert re.search(r'class="badge">2<', row[:1500])
-        assert 'id="nav-unread"' in page and "badge-count\">3<" in page
+        assert 'id="nav-unread"' in page and 'badge-count">3<' in page
 
 
 async def test_list_pages_through_many_conversations(app, client, people) -> None:
@@ -59,7 +59,7 @@ async def test_thread_reads_oldest_first_marks_read_and_groups_by_day(app, clien
         await send(client, people.priv, conv["id"], text)
     async with signed_in(app, "free") as c:
         page = (await c.get(f"/messages/{conv['id']}")).text
-        thread = page[page.index('id="messages"'):]
+        thread = page[page.index('id="messages"') :]
         assert thread.index(">one<") < thread.index(">two<") < thread.index(">three<")
         assert 'class="day"' in page and "Today" in page
         assert 'id="nav-unread" hidden' in page  # opening the thread read it
@@ -85,15 +85,28 @@ async def test_free_member_replies_by_form_and_it_arrives(app, client, people) -
     await send(client, people.priv, conv["id"], "Your order is in")
     async with signed_in(app, "free") as c:
         page = await c.get(f"/messages/{conv['id']}")
-        r = await c.post(f"/messages/{conv['id']}/send", data={
-            "body": "Thanks, coming by", "csrf_token": csrf_of(page), "client_msg_id": "abc1"})
+        r = await c.post(
+            f"/messages/{conv['id']}/send",
+            data={
+                "body": "Thanks, coming by",
+                "csrf_token": csrf_of(page),
+                "client_msg_id": "abc1",
+            },
+        )
         assert r.status_code == 303
         assert r.headers["location"].startswith(f"/messages/{conv['id']}#m")
-        again = await c.post(f"/messages/{conv['id']}/send", data={
-            "body": "Thanks, coming by", "csrf_token": csrf_of(page), "client_msg_id": "abc1"})
+        again = await c.post(
+            f"/messages/{conv['id']}/send",
+            data={
+                "body": "Thanks, coming by",
+                "csrf_token": csrf_of(page),
+                "client_msg_id": "abc1",
+            },
+        )
         assert again.status_code == 303  # a double submit is the same message
-    history = await client.get(f"/api/v1/conversations/{conv['id']}/messages",
-                               headers=people.priv.headers)
+    history = await client.get(
+        f"/api/v1/conversations/{conv['id']}/messages", headers=people.priv.headers
+    )
     assert [m["body"] for m in history.json()] == ["Your order is in", "Thanks, coming by"]
 
 
@@ -102,13 +115,16 @@ async def test_a_failed_send_keeps_the_text_and_says_why(app, client, people) ->
     async with signed_in(app, "priv") as c:
         page = await c.get(f"/messages/{conv['id']}")
         long = "x" * 4001
-        r = await c.post(f"/messages/{conv['id']}/send",
-                         data={"body": long, "csrf_token": csrf_of(page)})
+        r = await c.post(
+            f"/messages/{conv['id']}/send", data={"body": long, "csrf_token": csrf_of(page)}
+        )
         assert r.status_code == 422
         assert "at most 4000 characters" in r.text and long in r.text
         await post_form(c, "/u/free", "/u/free/block", {})
-        r = await c.post(f"/messages/{conv['id']}/send",
-                         data={"body": "still there?", "csrf_token": csrf_of(page)})
+        r = await c.post(
+            f"/messages/{conv['id']}/send",
+            data={"body": "still there?", "csrf_token": csrf_of(page)},
+        )
         assert r.status_code == 403
         assert "You cannot message this person." in r.text and "still there?" in r.text
 
@@ -122,8 +138,9 @@ async def test_rate_limit_message_shows_in_the_reply_form(app, client, people, m
     async with signed_in(app, "priv") as c:
         page = await c.get(f"/messages/{conv['id']}")
         monkeypatch.setattr(messaging, "send_message", limited)
-        r = await c.post(f"/messages/{conv['id']}/send",
-                         data={"body": "quick one", "csrf_token": csrf_of(page)})
+        r = await c.post(
+            f"/messages/{conv['id']}/send", data={"body": "quick one", "csrf_token": csrf_of(page)}
+        )
         assert r.status_code == 429 and r.headers["retry-after"] == "7"
         assert "try again in 7 s" in r.text and "quick one" in r.text
 
@@ -134,8 +151,10 @@ async def test_messaging_off_keeps_what_was_typed(app, client, people) -> None:
         page = await c.get(f"/messages/{conv['id']}")
         async with signed_in(app, "admin") as admin:
             await post_form(admin, "/admin", "/admin/messaging/toggle", {"enabled": "off"})
-        r = await c.post(f"/messages/{conv['id']}/send",
-                         data={"body": "unsent words", "csrf_token": csrf_of(page)})
+        r = await c.post(
+            f"/messages/{conv['id']}/send",
+            data={"body": "unsent words", "csrf_token": csrf_of(page)},
+        )
         assert r.status_code == 403
         assert "Messaging is switched off" in r.text and "unsent words" in r.text
 
@@ -147,16 +166,20 @@ async def test_edit_and_delete_own_messages(app, client, people) -> None:
     async with signed_in(app, "priv") as c:
         page = await c.get(f"/messages/{conv['id']}?edit={mine['id']}")
         assert f'action="/messages/{conv["id"]}/m/{mine["id"]}/edit"' in page.text
-        assert f'/m/{theirs["id"]}/edit' not in page.text
-        r = await c.post(f"/messages/{conv['id']}/m/{mine['id']}/edit",
-                         data={"body": "typo fixed", "csrf_token": csrf_of(page)})
+        assert f"/m/{theirs['id']}/edit" not in page.text
+        r = await c.post(
+            f"/messages/{conv['id']}/m/{mine['id']}/edit",
+            data={"body": "typo fixed", "csrf_token": csrf_of(page)},
+        )
         assert r.status_code == 303
         assert "typo fixed" in (await c.get(f"/messages/{conv['id']}")).text
-        r = await c.post(f"/messages/{conv['id']}/m/{theirs['id']}/delete",
-                         data={"csrf_token": csrf_of(page)})
+        r = await c.post(
+            f"/messages/{conv['id']}/m/{theirs['id']}/delete", data={"csrf_token": csrf_of(page)}
+        )
         assert r.status_code == 403
-        r = await c.post(f"/messages/{conv['id']}/m/{mine['id']}/delete",
-                         data={"csrf_token": csrf_of(page)})
+        r = await c.post(
+            f"/messages/{conv['id']}/m/{mine['id']}/delete", data={"csrf_token": csrf_of(page)}
+        )
         assert r.status_code == 303
     async with signed_in(app, "free") as c:
         page = (await c.get(f"/messages/{conv['id']}")).text

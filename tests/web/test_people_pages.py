@@ -31,17 +31,23 @@ async def test_starting_a_direct_conversation_opens_it_and_reuses_it(app, people
     async with signed_in(app, "priv") as c:
         r = await post_form(c, "/messages/new", "/messages/new", {"user_id": str(people.free.id)})
         assert r.status_code == 303
-        again = await post_form(c, "/messages/new", "/messages/new",
-                                {"user_id": str(people.free.id)})
+        again = await post_form(
+            c, "/messages/new", "/messages/new", {"user_id": str(people.free.id)}
+        )
         assert again.headers["location"] == r.headers["location"]
 
 
 async def test_starting_a_group_with_a_title(app, people) -> None:
     async with signed_in(app, "priv") as c:
         page = await c.get("/messages/new")
-        r = await c.post("/messages/new/group", data={
-            "csrf_token": csrf_of(page), "member": [str(people.free.id), str(people.plus.id)],
-            "title": "Book club"})
+        r = await c.post(
+            "/messages/new/group",
+            data={
+                "csrf_token": csrf_of(page),
+                "member": [str(people.free.id), str(people.plus.id)],
+                "title": "Book club",
+            },
+        )
         assert r.status_code == 303
         thread = (await c.get(r.headers["location"])).text
         assert "Book club" in thread and "3 members" in thread
@@ -144,16 +150,22 @@ async def test_admin_edits_tier_and_role(app, client, people) -> None:
     async with signed_in(app, "admin") as c:
         page = (await c.get("/admin")).text
         assert re.search(rf'id="user-{people.free.id}"', page)
-        r = await c.post(f"/admin/users/{people.free.id}", data={
-            "tier": "privileged", "role": "member", "csrf_token": csrf_of(page)})
+        r = await c.post(
+            f"/admin/users/{people.free.id}",
+            data={"tier": "privileged", "role": "member", "csrf_token": csrf_of(page)},
+        )
         assert r.status_code == 303
         after = (await c.get("/admin")).text
         assert "user.tier" in after
-        bad = await c.post(f"/admin/users/{people.free.id}", data={
-            "tier": "gold", "role": "member", "csrf_token": csrf_of(page)})
+        bad = await c.post(
+            f"/admin/users/{people.free.id}",
+            data={"tier": "gold", "role": "member", "csrf_token": csrf_of(page)},
+        )
         assert bad.status_code == 422
-        me = await c.post(f"/admin/users/{people.admin.id}", data={
-            "tier": "privileged_plus", "role": "member", "csrf_token": csrf_of(page)})
+        me = await c.post(
+            f"/admin/users/{people.admin.id}",
+            data={"tier": "privileged_plus", "role": "member", "csrf_token": csrf_of(page)},
+        )
         assert me.status_code == 403 and "cannot demote" in me.text
     r = await client.get("/api/v1/auth/me", headers=people.free.headers)
     assert r.json()["tier"] == "privileged"

@@ -21,8 +21,9 @@ async def test_signing_in_sets_a_protected_session_cookie(app, people) -> None:
 async def test_wrong_password_keeps_the_login_and_says_why(app, people) -> None:
     async with browser(app) as c:
         page = await c.get("/login")
-        r = await c.post("/login", data={"login": "priv", "password": "nope-nope",
-                                         "csrf_token": csrf_of(page)})
+        r = await c.post(
+            "/login", data={"login": "priv", "password": "nope-nope", "csrf_token": csrf_of(page)}
+        )
         assert r.status_code == 400
         assert "Wrong login or password." in r.text
         assert 'value="priv"' in r.text
@@ -76,9 +77,16 @@ async def test_sign_out_ends_the_session_for_good(app, people) -> None:
 async def test_register_signs_the_new_member_in(app, people) -> None:
     async with browser(app) as c:
         page = await c.get("/register")
-        r = await c.post("/register", data={
-            "email": "new@example.com", "username": "newbie", "display_name": "New Bie",
-            "password": "long enough pass", "csrf_token": csrf_of(page)})
+        r = await c.post(
+            "/register",
+            data={
+                "email": "new@example.com",
+                "username": "newbie",
+                "display_name": "New Bie",
+                "password": "long enough pass",
+                "csrf_token": csrf_of(page),
+            },
+        )
         assert r.status_code == 303
         assert "New Bie" in (await c.get("/u/newbie")).text
 
@@ -86,9 +94,15 @@ async def test_register_signs_the_new_member_in(app, people) -> None:
 async def test_register_explains_bad_input_and_keeps_it(app, people) -> None:
     async with browser(app) as c:
         page = await c.get("/register")
-        r = await c.post("/register", data={
-            "email": "x@example.com", "username": "priv", "password": "long enough pass",
-            "csrf_token": csrf_of(page)})
+        r = await c.post(
+            "/register",
+            data={
+                "email": "x@example.com",
+                "username": "priv",
+                "password": "long enough pass",
+                "csrf_token": csrf_of(page),
+            },
+        )
         assert r.status_code == 400
         assert "That username is taken." in r.text
         assert 'value="x@example.com"' in r.text
@@ -99,9 +113,15 @@ async def test_closed_registration_is_respected(app, people) -> None:
     async with browser(app) as c:
         page = await c.get("/register")
         assert "Registration is closed" in page.text
-        r = await c.post("/register", data={
-            "email": "n@example.com", "username": "nobody", "password": "long enough pass",
-            "csrf_token": csrf_of(page)})
+        r = await c.post(
+            "/register",
+            data={
+                "email": "n@example.com",
+                "username": "nobody",
+                "password": "long enough pass",
+                "csrf_token": csrf_of(page),
+            },
+        )
         assert r.status_code == 403
     async with browser(app) as c:
         await c.get("/login")
