@@ -163,16 +163,14 @@ def _set_user_field(username: str, field: str, value: str) -> None:
             if user is None:
                 raise AppError(f"No user called {username!r}.")
             changes = await accounts.set_tier_role(session, user, **{field: value})
-            for name, (before, after) in changes.items():
-                admin.audit(
-                    session,
-                    f"user.{name}",
-                    actor_id=None,
-                    actor_label=actor_label(),
-                    target_type="user",
-                    target_id=user.id,
-                    data={"before": before, "after": after, "username": user.username},
-                )
+            admin.audit_user_changes(
+                session,
+                changes,
+                actor_id=None,
+                actor_label=actor_label(),
+                user_id=user.id,
+                username=user.username,
+            )
         return changes.get(field, (value, value))
 
     before, after = run(go)

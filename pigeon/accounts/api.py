@@ -59,16 +59,14 @@ async def update_user(
             avatar_url=body.avatar_url,
         )
         changes = await accounts.set_tier_role(session, target, tier=body.tier, role=body.role)
-        for field, (before, after) in changes.items():
-            admin.audit(
-                session,
-                f"user.{field}",
-                actor_id=user.id,
-                actor_label=user.username,
-                target_type="user",
-                target_id=target.id,
-                data={"before": before, "after": after, "username": target.username},
-            )
+        admin.audit_user_changes(
+            session,
+            changes,
+            actor_id=user.id,
+            actor_label=user.username,
+            user_id=target.id,
+            username=target.username,
+        )
     return user_dict(target, private=True)
 
 

@@ -64,16 +64,14 @@ async def update_user(
         )
         if changes.get("is_active") == (True, False):
             await auth.revoke_user(session, target.id)
-        for field, (before, after) in changes.items():
-            admin.audit(
-                session,
-                f"user.{field}",
-                actor_id=user.id,
-                actor_label=user.username,
-                target_type="user",
-                target_id=target.id,
-                data={"before": before, "after": after, "username": target.username},
-            )
+        admin.audit_user_changes(
+            session,
+            changes,
+            actor_id=user.id,
+            actor_label=user.username,
+            user_id=target.id,
+            username=target.username,
+        )
     return user_dict(target, private=True)
 
 

@@ -99,6 +99,28 @@ def audit(
     )
 
 
+def audit_user_changes(
+    session: AsyncSession,
+    changes: dict[str, tuple[object, object]],
+    *,
+    actor_id: int | None,
+    actor_label: str,
+    user_id: int,
+    username: str,
+) -> None:
+    """One audit entry per changed field of a user (tier, role, is_active, suspension)."""
+    for field, (before, after) in changes.items():
+        audit(
+            session,
+            f"user.{field}",
+            actor_id=actor_id,
+            actor_label=actor_label,
+            target_type="user",
+            target_id=user_id,
+            data={"before": before, "after": after, "username": username},
+        )
+
+
 async def list_audit(
     session: AsyncSession,
     *,
