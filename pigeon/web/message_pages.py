@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from pigeon.core.errors import AppError, Invalid
 from pigeon.core.types import INT64_MAX, RowIdPath
+from pigeon.messaging import eligibility
 from pigeon.messaging import service as messaging
 from pigeon.messaging.schemas import MessageCreate, MessageEdit
 from pigeon.web.deps import Form, PageUser, ctx_of, field, nav
@@ -82,7 +83,14 @@ async def render_thread(
         await messaging.mark_read(ctx, conversation_id, messages[-1]["id"])
         convo = await messaging.get_conversation(ctx, conversation_id)
     rows, older = await conversation_list(ctx)
+    others = [p["id"] for p in convo["participants"] if p["id"] != ctx.viewer.id]
+    may = (
+        await eligibility.for_person(ctx, others[0])
+        if convo["kind"] == "direct" and others
+        else None
+    )
     context = {
+        "blocked": may.reason if may is not None and may.code == "blocked" else None,
         **await nav(request, ctx.viewer),
         "title": convo_label(convo, ctx.viewer.id),
         "section": "messages",

@@ -52,6 +52,8 @@ def html_error(request: Request, status: int, code: str, message: str) -> Respon
         if code == "invalid_token":
             response.delete_cookie("pigeon_session", path="/")
         return response
+    if status == 422 and request.method == "GET":  # a mangled address, not a form to fix
+        status, code, message = 404, "not_found", "This page does not exist."
     viewer = getattr(request.state, "viewer", None)
     context: dict[str, Any] = {
         "status": status,

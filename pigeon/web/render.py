@@ -30,6 +30,8 @@ def linkify(text: str | None) -> Markup:
     """Escape `text`; turn http(s) URLs into links that cannot run script or leak the referrer."""
     if not text:
         return Markup("")
+    if "http" not in text.lower():
+        return escape(text)
     out: list[str] = []
     pos = 0
     for match in _URL.finditer(text):
@@ -108,6 +110,7 @@ def make_templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(TEMPLATES))
     env = templates.env
     env.autoescape = True
+    env.auto_reload = False  # templates ship with the package; no stat() per render
     env.trim_blocks = True
     env.lstrip_blocks = True
     env.filters.update(

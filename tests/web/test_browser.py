@@ -113,6 +113,18 @@ def test_live_chat_both_ways_privileged_and_free(open_as: Any) -> None:
     expect(pat.locator("#messages .msg").last).not_to_have_class(re.compile("mine"))
     expect(pat.locator("#typing")).to_have_text("")
     expect(fred.locator("#messages .msg.mine").last).to_contain_text("Yes, after work")
+
+    # Fred's connection drops; what was sent meanwhile arrives once he is back
+    fred.context.set_offline(True)
+    pat.get_by_label("Write a message").fill("Sent while you were offline")
+    pat.get_by_role("button", name="Send").click()
+    expect(pat.locator("#messages .msg.mine").last).to_contain_text("while you were offline")
+    fred.wait_for_timeout(1500)
+    expect(fred.locator("#messages")).not_to_contain_text("while you were offline")
+    fred.context.set_offline(False)
+    expect(fred.locator("#messages .msg").last).to_contain_text(
+        "Sent while you were offline", timeout=15000
+    )
     assert_no_reload(pat)
     assert_no_reload(fred)
 
@@ -260,6 +272,10 @@ def test_admin_switch_hides_messaging_for_members(open_as: Any) -> None:
     expect(admin.locator("#switch-state")).to_have_text("off")
     expect(admin.locator(".audit")).to_contain_text("messaging.disabled")
     try:
+        # live: the open page hears of it and hides the entry points at once
+        expect(pat.locator("#nav-messages")).to_have_count(0)
+        expect(pat.locator("#message-button")).to_have_count(0)
+        expect(pat.locator("#live-banner")).to_contain_text("switched messaging off")
         pat.reload()
         expect(pat.locator("#nav-messages")).to_have_count(0)
         expect(pat.locator("#message-button")).to_have_count(0)

@@ -127,6 +127,7 @@ async def test_a_failed_send_keeps_the_text_and_says_why(app, client, people) ->
         )
         assert r.status_code == 403
         assert "You cannot message this person." in r.text and "still there?" in r.text
+        assert 'id="blocked-note"' in (await c.get(f"/messages/{conv['id']}")).text
 
 
 async def test_rate_limit_message_shows_in_the_reply_form(app, client, people, monkeypatch) -> None:
