@@ -15,7 +15,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pigeon.core.errors import install_error_handlers
-from pigeon.web import admin_pages, auth_pages, message_pages, people_pages
+from pigeon.web import admin_pages, auth_pages, message_pages, moderation_pages, people_pages
 from pigeon.web.deps import login_url
 from pigeon.web.render import STATIC, templates
 from pigeon.web.session import ApiCsrfGuard, csrf_token
@@ -102,5 +102,11 @@ def install(app: FastAPI) -> None:
     app.add_middleware(SecurityHeaders)
     app.add_middleware(ApiCsrfGuard, settings=settings)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
-    for module in (auth_pages, people_pages, message_pages, admin_pages):  # /messages/new first
+    for module in (
+        auth_pages,
+        people_pages,
+        message_pages,
+        admin_pages,
+        moderation_pages,
+    ):  # /messages/new first
         app.include_router(module.router, include_in_schema=False)
