@@ -193,7 +193,6 @@ async def _soft_delete(
         for cid, cutoff in cutoffs.items():
             by_cutoff.setdefault(cutoff, []).append(cid)
         async with dbs.messaging.write() as session:
-            touched: list[int] = []
             for cutoff, ids in by_cutoff.items():
                 expired = and_(
                     M.c.conversation_id.in_(ids), M.c.created_at < cutoff, M.c.deleted_at.is_(None)
@@ -204,11 +203,9 @@ async def _soft_delete(
                     n = (
                         await session.execute(update(M).where(expired).values(deleted_at=now))
                     ).rowcount
-                if n:
-                    result.soft_deleted += int(n or 0)
-                    touched += ids
-            if touched and not result.dry_run:
-                await _recount_unread(session, touched, days_of, now)
+                result.soft_deleted += int(n or 0)
+            if not result.dry_run:
+                await _recount_unread(session, chunk, days_of, now)
         result.conversations_checked += len(chunk)
         if progress:
             progress("soft-delete", result.conversations_checked, total)
@@ -219,33 +216,52 @@ async def _soft_delete(
 async def _recount_unread(
     session: Any, conv_ids: list[int], days_of: dict[int, int], now: dt.datetime
 ) -> None:
-    """Unread counts must not include messages that just left their reader's window."""
+    """Unread counts must not include messages that left their reader's window.
+
+    One grouped count per window length (there are at most four), for the participants of these
+    conversations who have something unread; a count only ever goes down here.
+    """
     rows = (
-        await session.execute(
-            select(
-                P.c.conversation_id, P.c.user_id, P.c.last_read_message_id, P.c.unread_count
-            ).where(P.c.conversation_id.in_(conv_ids), P.c.unread_count > 0)
-        )
-    ).all()
-    for r in rows:
-        since = now - dt.timedelta(days=days_of.get(r.user_id, 0))
-        left = await session.scalar(
-            select(func.count())
-            .select_from(M)
-            .where(
-                M.c.conversation_id == r.conversation_id,
-                M.c.id > r.last_read_message_id,
-                M.c.sender_id != r.user_id,
-                M.c.deleted_at.is_(None),
-                M.c.created_at >= since,
-            )
-        )
-        if int(left or 0) < r.unread_count:
+        (
             await session.execute(
-                update(P)
-                .where(P.c.conversation_id == r.conversation_id, P.c.user_id == r.user_id)
-                .values(unread_count=int(left or 0))
+                select(P.c.user_id)
+                .where(P.c.conversation_id.in_(conv_ids), P.c.unread_count > 0)
+                .distinct()
             )
+        )
+        .scalars()
+        .all()
+    )
+    by_days: dict[int, list[int]] = {}
+    for uid in rows:
+        by_days.setdefault(days_of.get(uid, 0), []).append(uid)
+    for days, user_ids in by_days.items():
+        visible = and_(
+            M.c.conversation_id == P.c.conversation_id,
+            M.c.id > P.c.last_read_message_id,
+            M.c.sender_id != P.c.user_id,
+            M.c.deleted_at.is_(None),
+            M.c.created_at >= now - dt.timedelta(days=days),
+        )
+        counts = (
+            await session.execute(
+                select(P.c.conversation_id, P.c.user_id, P.c.unread_count, func.count(M.c.id))
+                .select_from(P.outerjoin(M, visible))
+                .where(
+                    P.c.conversation_id.in_(conv_ids),
+                    P.c.user_id.in_(user_ids),
+                    P.c.unread_count > 0,
+                )
+                .group_by(P.c.conversation_id, P.c.user_id, P.c.unread_count)
+            )
+        ).all()
+        for conv_id, uid, before, left in counts:
+            if left < before:
+                await session.execute(
+                    update(P)
+                    .where(P.c.conversation_id == conv_id, P.c.user_id == uid)
+                    .values(unread_count=left)
+                )
 
 
 # --- purge ---

@@ -78,12 +78,18 @@ async def test_the_job_removes_what_left_every_window_then_purges_it(app, client
     assert await stored(app) == 4
 
     travel(app, people, days=81)  # 181 days: past the privileged window, inside plus
+    assert (await client.get(f"{API}/unread", headers=people.free.headers)).json()["total"] == 3
     result = await run(app)
     assert (result.soft_deleted, result.purged) == (2, 0)
     assert await bodies(client, people.plus, plus_free["id"]) == ["a"]
     assert await bodies(client, people.priv, priv_free["id"]) == ["b2"]
     assert await bodies(client, people.priv, group["id"]) == []
     assert await stored(app) == 4  # soft-deleted, kept for the grace period
+    # the free member's badges no longer count what is outside their 30 days
+    unread = (await client.get(f"{API}/unread", headers=people.free.headers)).json()
+    assert unread["total"] == 0
+    unread = (await client.get(f"{API}/unread", headers=people.priv.headers)).json()
+    assert unread["conversations"] == {}  # priv sent everything priv could have unread
 
     travel(app, people, days=6)
     assert (await run(app)).purged == 0
