@@ -692,6 +692,8 @@ async def _own_message(session: AsyncSession, ctx: Ctx, message_id: int) -> Any:
 async def edit_message(ctx: Ctx, message_id: int, body: str) -> dict[str, Any]:
     await require_enabled(ctx)
     body = policy.clean_body(body, ctx.settings.max_body_chars)
+    async with ctx.dbs.app.read() as session:  # in groups, blockers do not see the new text
+        blockers = await accounts.blockers_of(session, ctx.viewer.id)
     async with ctx.dbs.messaging.write() as session:
         row = await _own_message(session, ctx, message_id)
         convo = await load_convo(session, row.conversation_id)
@@ -707,7 +709,8 @@ async def edit_message(ctx: Ctx, message_id: int, body: str) -> dict[str, Any]:
             )
         ).one()
         message = message_dict(updated)
-        emit(session, "message.updated", message, user_ids=list(convo.members), id=message_id)
+        audience = [u for u in convo.members if convo.kind != "group" or u not in blockers]
+        emit(session, "message.updated", message, user_ids=audience, id=message_id)
     return message
 
 

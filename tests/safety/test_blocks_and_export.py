@@ -127,3 +127,37 @@ async def test_search_sees_what_history_shows_and_no_more(app, client, people):
     )
     assert r.status_code == 404
     assert await found(people.plus, q="100%") == []
+
+
+async def test_live_events_of_a_blocked_person_do_not_reach_the_blocker(app, client, people):
+    import orjson
+
+    from pigeon.core.events import EVENTS_CHANNEL
+
+    heard: list[dict] = []  # type: ignore[type-arg]
+
+    async def listen(channel: str, payload: bytes) -> None:
+        if channel == EVENTS_CHANNEL:
+            heard.append(orjson.loads(payload))
+
+    app.state.broker.add_listener(listen)
+    group = (
+        await client.post(
+            f"{API}/groups",
+            headers=people.priv.headers,
+            json={"title": "Readers", "member_ids": [people.free.id, people.free2.id]},
+        )
+    ).json()
+    await block(client, people.free, people.free2)
+    msg = (await send(client, people.free2, group["id"], "hello all")).json()
+    r = await client.patch(
+        f"{API}/messages/{msg['id']}", json={"body": "hello, edited"}, headers=people.free2.headers
+    )
+    assert r.status_code == 200
+
+    def audience(kind: str) -> set[int]:
+        [envelope] = [e for e in heard if e["event"]["type"] == kind]
+        return set(envelope["users"])
+
+    assert audience("message.new") == {people.priv.id, people.free2.id}
+    assert audience("message.updated") == {people.priv.id, people.free2.id}
