@@ -12,6 +12,7 @@ from starlette.responses import Response
 from pigeon.accounts import service as accounts
 from pigeon.auth import service as auth
 from pigeon.auth.schemas import LoginIn, RegisterIn
+from pigeon.core import ratelimit
 from pigeon.core.deps import SESSION_COOKIE, AppSettings, Dbs
 from pigeon.core.errors import AppError
 from pigeon.web.deps import Form, MaybeUser, field, nav, safe_next
@@ -33,6 +34,10 @@ def _first_error(exc: ValidationError) -> str:
         "login": "Username or email",
     }
     return f"{labels.get(name, name)}: {msg}"
+
+
+def _address(request: Request) -> str | None:
+    return request.client.host if request.client else None
 
 
 def _signed_in(request: Request, settings: Any, pair: auth.TokenPair, target: str) -> Response:
@@ -61,14 +66,17 @@ async def login_page(request: Request, user: MaybeUser, next: str | None = None)
 async def login(request: Request, form: Form, dbs: Dbs, settings: AppSettings) -> Response:
     values = {"login": field(form, "login").strip()}
     target = safe_next(field(form, "next"))
+    status, headers = 400, None
     try:
         body = LoginIn(login=values["login"], password=field(form, "password"))
+        await ratelimit.check_login(settings, login=body.login, address=_address(request))
         async with dbs.app.write() as session:
             pair = await auth.login(session, settings, login=body.login, password=body.password)
     except ValidationError:
         error = "Enter your username or email and your password."
     except AppError as exc:
-        error = exc.message
+        error, headers = exc.message, exc.headers
+        status = 429 if exc.status == 429 else 400
     else:
         return _signed_in(request, settings, pair, target)
     context = {
@@ -78,7 +86,9 @@ async def login(request: Request, form: Form, dbs: Dbs, settings: AppSettings) -
         "values": values,
         "error": error,
     }
-    return render(request, "login.html", context, status=400)
+    response = render(request, "login.html", context, status=status)
+    response.headers.update(headers or {})
+    return response
 
 
 @router.get("/register")
@@ -106,6 +116,7 @@ async def register(request: Request, form: Form, dbs: Dbs, settings: AppSettings
     if not settings.open_registration:
         context["error"] = "Registration is closed; ask for an invitation."
         return render(request, "register.html", context, status=403)
+    status, headers = 400, None
     try:
         body = RegisterIn(
             email=values["email"],
@@ -113,6 +124,7 @@ async def register(request: Request, form: Form, dbs: Dbs, settings: AppSettings
             password=field(form, "password"),
             display_name=values["display_name"] or None,
         )
+        await ratelimit.check_register(settings, address=_address(request))
         async with dbs.app.write() as session:
             user = await accounts.create_user(
                 session,
@@ -125,10 +137,13 @@ async def register(request: Request, form: Form, dbs: Dbs, settings: AppSettings
     except ValidationError as exc:
         context["error"] = _first_error(exc)
     except AppError as exc:
-        context["error"] = exc.message
+        context["error"], headers = exc.message, exc.headers
+        status = 429 if exc.status == 429 else 400
     else:
         return _signed_in(request, settings, pair, "/messages")
-    return render(request, "register.html", context, status=400)
+    response = render(request, "register.html", context, status=status)
+    response.headers.update(headers or {})
+    return response
 
 
 @router.post("/logout")

@@ -158,3 +158,16 @@ async def test_a_mangled_page_address_is_a_friendly_not_found(app, people) -> No
     async with signed_in(app, "priv") as c:
         r = await c.get("/messages/not-a-number")
         assert r.status_code == 404 and "This page does not exist." in r.text
+
+
+async def test_page_sign_in_is_rate_limited_like_the_api(app, people) -> None:
+    settings = app.state.settings
+    settings.rate_limits_enabled, settings.rate_login_per_minute = True, 2
+    async with browser(app) as c:
+        page = await c.get("/login")
+        form = {"login": "priv", "password": "wrong-wrong", "csrf_token": csrf_of(page)}
+        assert (await c.post("/login", data=form)).status_code == 400
+        assert (await c.post("/login", data=form)).status_code == 400
+        r = await c.post("/login", data=form)
+        assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+        assert "Too many sign-in attempts" in r.text and 'value="priv"' in r.text
