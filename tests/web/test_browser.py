@@ -24,6 +24,7 @@ DESKTOP = {"width": 1280, "height": 800}
 def open_as(chromium: Any, server: Server) -> Iterator[Any]:
     """open_as(username, js=True, viewport=PHONE) -> a signed-in page in its own context."""
     contexts: list[Any] = []
+    problems: list[str] = []  # script errors and CSP violations on any page
 
     def _open(
         username: str, *, js: bool = True, viewport: dict[str, int] = DESKTOP, dark: bool = False
@@ -39,6 +40,15 @@ def open_as(chromium: Any, server: Server) -> Iterator[Any]:
         page = context.new_page()
         page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))
         page.dialogs = []
+        page.on("pageerror", lambda e: problems.append(f"{username}: {e}"))
+        page.on(
+            "console",
+            lambda m: (
+                problems.append(f"{username}: {m.text}")
+                if m.type == "error" and "Content Security Policy" in m.text
+                else None
+            ),
+        )
         page.goto("/login")
         page.get_by_label("Username or email").fill(username)
         page.get_by_label("Password").fill(PASSWORD)
@@ -49,6 +59,7 @@ def open_as(chromium: Any, server: Server) -> Iterator[Any]:
     yield _open
     for context in contexts:
         context.close()
+    assert problems == [], problems
 
 
 def expect(locator: Any) -> Any:
