@@ -308,6 +308,7 @@ async def conversation_views(ctx: Ctx, rows: Sequence[Row[Any]]) -> list[dict[st
             if last_ids
             else {}
         )
+    lasts = await _previews_without_blocked(ctx, rows, lasts)
     by_conv: dict[int, list[Row[Any]]] = {}
     for m in members:
         by_conv.setdefault(m.conversation_id, []).append(m)
@@ -337,6 +338,32 @@ async def conversation_views(ctx: Ctx, rows: Sequence[Row[Any]]) -> list[dict[st
             }
         )
     return views
+
+
+async def _previews_without_blocked(
+    ctx: Ctx, rows: Sequence[Row[Any]], lasts: dict[int, Any]
+) -> dict[int, Any]:
+    """In groups, a blocker's preview is the latest message not from someone they blocked."""
+    groups = [r for r in rows if r.kind == "group" and r.last_message_id in lasts]
+    if not groups:
+        return lasts
+    async with ctx.dbs.app.read() as session:
+        blocked = await accounts.blocked_by(session, ctx.viewer.id)
+    stale = [r for r in groups if lasts[r.last_message_id].sender_id in blocked]
+    if not stale:
+        return lasts
+    lasts = dict(lasts)
+    async with ctx.dbs.messaging.read() as session:
+        for r in stale:  # rare: one query per conversation whose last word was a blocked one
+            lasts[r.last_message_id] = (
+                await session.execute(
+                    select(M)
+                    .where(M.c.conversation_id == r.id, M.c.sender_id.not_in(blocked))
+                    .order_by(M.c.id.desc())
+                    .limit(1)
+                )
+            ).first()
+    return lasts
 
 
 def participant_dict(m: Row[Any], user: Any) -> dict[str, Any]:

@@ -161,3 +161,24 @@ async def test_live_events_of_a_blocked_person_do_not_reach_the_blocker(app, cli
 
     assert audience("message.new") == {people.priv.id, people.free2.id}
     assert audience("message.updated") == {people.priv.id, people.free2.id}
+
+
+async def test_a_blockers_conversation_list_previews_someone_else(client, people):
+    group = (
+        await client.post(
+            f"{API}/groups",
+            headers=people.priv.headers,
+            json={"title": "Readers", "member_ids": [people.free.id, people.free2.id]},
+        )
+    ).json()
+    await send(client, people.priv, group["id"], "welcome")
+    await block(client, people.free, people.free2)
+    await send(client, people.free2, group["id"], "blocked words")
+
+    def preview(who):  # type: ignore[no-untyped-def]
+        return client.get(f"{API}/conversations/{group['id']}", headers=who.headers)
+
+    assert (await preview(people.free)).json()["last_message"]["body"] == "welcome"
+    assert (await preview(people.priv)).json()["last_message"]["body"] == "blocked words"
+    listed = (await client.get(f"{API}/conversations", headers=people.free.headers)).json()
+    assert listed[0]["last_message"]["body"] == "welcome"
