@@ -367,6 +367,41 @@ def users_export(
     console.print(f"Wrote [bold]{path}[/bold] ({len(content):,} bytes).")
 
 
+@app.command()
+def bench(
+    scenario: Annotated[
+        list[str] | None, typer.Option(help="latency | load | throughput | idle (repeatable)")
+    ] = None,
+    clients: Annotated[int | None, typer.Option(help="WebSocket clients")] = None,
+    conversations: Annotated[int | None, typer.Option(help="direct conversations")] = None,
+    rate: Annotated[float | None, typer.Option(help="sends per second (0: closed loop)")] = None,
+    senders: Annotated[int | None, typer.Option(help="closed-loop senders")] = None,
+    duration: Annotated[float | None, typer.Option(help="seconds of sending")] = None,
+    idle: Annotated[int | None, typer.Option(help="idle connections to hold")] = None,
+    server_cpu: Annotated[str | None, typer.Option(help="pin the server (taskset -c)")] = "0",
+    client_cpu: Annotated[str | None, typer.Option(help="pin the load generator")] = "1",
+) -> None:
+    """Measure live delivery: a fresh server on the embedded default, WebSocket clients, sends."""
+    from pigeon import bench as runner
+
+    names = scenario or list(runner.SCENARIOS)
+    unknown = [n for n in names if n not in runner.SCENARIOS]
+    if unknown:
+        err.print(f"[red]error:[/red] unknown scenario {unknown[0]!r}")
+        raise typer.Exit(2)
+    overrides = {
+        "clients": clients,
+        "conversations": conversations,
+        "rate": rate,
+        "senders": senders,
+        "duration": duration,
+        "idle": idle,
+    }
+    runner.main(
+        names, server_cpu=server_cpu or None, client_cpu=client_cpu or None, overrides=overrides
+    )
+
+
 def main() -> None:
     app()
 

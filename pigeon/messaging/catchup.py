@@ -57,9 +57,9 @@ async def replay(
         cursor = batch[-1]["id"]
 
 
-async def latest_message_id(ctx: Ctx) -> int:
+async def latest_message_id(db: Database) -> int:
     """The newest message id on the server: a safe point to resume from for a fresh client."""
-    async with ctx.dbs.messaging.read() as session:
+    async with db.read() as session:
         return int(await session.scalar(select(func.max(M.c.id))) or 0)
 
 

@@ -72,12 +72,31 @@ def _close_before_server_stops(hub: Hub) -> None:
 
 async def _refuse(ws: WebSocket, code: int, reason: str) -> None:
     await ws.close(code=code, reason=reason)
+    return None
 
 
 async def websocket_endpoint(ws: WebSocket) -> None:
-    app = ws.app
-    settings, dbs, hub = app.state.settings, app.state.dbs, app.state.hub
     await ws.accept()
+    async with ws.app.state.hub.admission:
+        conn = await _admit(ws, ws.app)
+    if conn is None:
+        return
+    try:
+        conn.start()
+        await _receive_loop(ws, conn, ws.app)
+    except Exception:
+        if not conn.closed:
+            log.exception("live connection failed")
+    finally:
+        await conn.finish()
+        if not conn.closed and ws.application_state != WebSocketState.DISCONNECTED:
+            with contextlib.suppress(Exception):
+                await ws.close(1000)
+
+
+async def _admit(ws: WebSocket, app: Any) -> Connection | None:
+    """Authenticate, register for live events, say hello; None (and closed) when refused."""
+    settings, dbs, hub = app.state.settings, app.state.dbs, app.state.hub
     token = ws.query_params.get("token")
     if not token:
         auth = ws.headers.get("authorization", "")
@@ -98,20 +117,14 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     hub.register(conn)  # live events queue up from here on: nothing falls in a gap
     try:
         ctx = messaging.Ctx(dbs=dbs, settings=settings, viewer=viewer)
-        await conn.send_now(await _hello(ctx))
-        conn.start()
-        await _receive_loop(ws, conn, app)
-    except Exception:
-        if not conn.closed:
-            log.exception("live connection failed")
-    finally:
+        await conn.send_now(await _hello(ctx, hub))
+    except BaseException:
         await conn.finish()
-        if not conn.closed and ws.application_state != WebSocketState.DISCONNECTED:
-            with contextlib.suppress(Exception):
-                await ws.close(1000)
+        raise
+    return conn
 
 
-async def _hello(ctx: messaging.Ctx) -> str:
+async def _hello(ctx: messaging.Ctx, hub: Hub) -> str:
     async with ctx.dbs.messaging.read() as session:
         unread = await messaging.unread_for(session, ctx.viewer.id)
     return encode(
@@ -120,7 +133,7 @@ async def _hello(ctx: messaging.Ctx) -> str:
             "user_id": ctx.viewer.id,
             "unread_total": unread["total"],
             "unread": unread["conversations"],
-            "latest_message_id": await catchup.latest_message_id(ctx),
+            "latest_message_id": await hub.latest_message_id(ctx.dbs.messaging),
             "heartbeat_seconds": ctx.settings.ws_heartbeat_seconds,
             "typing_seconds": ctx.settings.typing_seconds,
         },
