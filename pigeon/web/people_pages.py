@@ -6,9 +6,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import RedirectResponse
+from pydantic import ValidationError
 from starlette.responses import Response
 
+from pigeon.accounts import api as accounts_api
 from pigeon.accounts import service as accounts
+from pigeon.accounts.schemas import UserUpdate
 from pigeon.accounts.views import user_dict
 from pigeon.core.errors import AppError, NotFound
 from pigeon.messaging import eligibility
@@ -21,6 +24,7 @@ Username = Annotated[str, Path(min_length=1, max_length=32)]
 NOTICES = {
     "blocked": "Blocked. They can no longer message you, and you cannot message them.",
     "unblocked": "Unblocked.",
+    "saved": "Your profile is saved.",
 }
 
 
@@ -113,6 +117,19 @@ async def _profile_user(request: Request, viewer: Any, username: str) -> Any:
 async def profile(
     request: Request, username: Username, user: PageUser, notice: str | None = None
 ) -> Response:
+    return await render_profile(request, user, username, notice=NOTICES.get(notice or ""))
+
+
+async def render_profile(
+    request: Request,
+    user: Any,
+    username: str,
+    *,
+    notice: str | None = None,
+    error: str | None = None,
+    values: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
     target = await _profile_user(request, user, username)
     ctx = ctx_of(request, user)
     may = await eligibility.for_person(ctx, target.id)
@@ -125,9 +142,33 @@ async def profile(
         "me": target.id == user.id,
         "may": may,
         "i_blocked": (user.id, target.id) in blocks,
-        "notice": NOTICES.get(notice or ""),
+        "notice": notice,
+        "error": error,
+        "values": values or {"display_name": target.display_name, "bio": target.bio or ""},
     }
-    return render(request, "profile.html", context)
+    return render(request, "profile.html", context, status=status)
+
+
+@router.post("/u/{username}/edit")
+async def edit_profile(
+    request: Request, username: Username, user: PageUser, form: Form
+) -> Response:
+    """One's own name and bio: the same code path as `PUT /api/v1/users/{id}`."""
+    values = {"display_name": field(form, "display_name"), "bio": field(form, "bio")}
+    try:
+        body = UserUpdate(display_name=values["display_name"], bio=values["bio"])
+        target = await _profile_user(request, user, username)
+        await accounts_api.update_user(target.id, body, user, request.app.state.dbs)
+    except ValidationError as exc:
+        error = str(exc.errors()[0].get("msg", "Not valid.")).removeprefix("Value error, ")
+        return await render_profile(request, user, username, error=error, values=values, status=422)
+    except AppError as exc:
+        if exc.status == 404:
+            raise
+        return await render_profile(
+            request, user, username, error=exc.message, values=values, status=exc.status
+        )
+    return RedirectResponse(f"/u/{target.username}?notice=saved", status_code=303)
 
 
 @router.post("/u/{username}/message")

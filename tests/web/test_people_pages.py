@@ -169,3 +169,17 @@ async def test_admin_edits_tier_and_role(app, client, people) -> None:
         assert me.status_code == 403 and "cannot demote" in me.text
     r = await client.get("/api/v1/auth/me", headers=people.free.headers)
     assert r.json()["tier"] == "privileged"
+
+
+async def test_members_edit_their_own_name_and_bio(app, people) -> None:
+    async with signed_in(app, "free") as c:
+        r = await post_form(
+            c, "/u/free", "/u/free/edit", {"display_name": "Frida F.", "bio": "Crime novels <3"}
+        )
+        assert r.headers["location"] == "/u/free?notice=saved"
+        page = (await c.get("/u/free")).text
+        assert "Frida F." in page and "Crime novels &lt;3" in page
+        bad = await post_form(c, "/u/free", "/u/free/edit", {"display_name": " ", "bio": ""})
+        assert bad.status_code == 422 and "must not be empty" in bad.text
+        other = await post_form(c, "/u/free", "/u/priv/edit", {"display_name": "X", "bio": ""})
+        assert other.status_code == 403 and "only change your own profile" in other.text
