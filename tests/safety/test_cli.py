@@ -69,3 +69,26 @@ def test_retention_run_and_users_export(tmp_path: Path) -> None:
     assert out.returncode == 2 and "not a date" in out.stderr
     out = pigeon(data, "users", "export", "nobody")
     assert out.returncode == 1 and "nobody" in out.stderr
+
+
+def test_retention_run_refuses_while_another_process_runs_it(tmp_path: Path) -> None:
+    from pigeon.admin import service as admin
+    from pigeon.core.db import Databases
+    from pigeon.messaging import retention
+
+    data = tmp_path / "data"
+    data.mkdir()
+    prepare(data)
+
+    async def hold() -> None:
+        dbs = Databases(
+            f"sqlite+aiosqlite:///{data}/app.db", f"sqlite+aiosqlite:///{data}/messages.db"
+        )
+        try:
+            assert await admin.acquire_lease(dbs.app, retention.LEASE, "elsewhere:1", 600)
+        finally:
+            await dbs.dispose()
+
+    asyncio.run(hold())
+    out = pigeon(data, "retention", "run")
+    assert out.returncode == 1 and "Another process is running retention" in out.stderr
