@@ -146,6 +146,14 @@ async def register(request: Request, form: Form, dbs: Dbs, settings: AppSettings
     return response
 
 
+@router.get("/logout")
+async def logout_page(request: Request, user: MaybeUser) -> Response:
+    """Signing out changes state, so it is a form (a link could be followed by anyone)."""
+    if user is None:
+        return RedirectResponse("/login", status_code=303)
+    return render(request, "logout.html", {**await nav(request, user), "title": "Sign out"})
+
+
 @router.post("/logout")
 async def logout(request: Request, form: Form, dbs: Dbs, settings: AppSettings) -> Response:
     await end_session(dbs, settings, request.cookies.get(SESSION_COOKIE))

@@ -171,3 +171,10 @@ async def test_page_sign_in_is_rate_limited_like_the_api(app, people) -> None:
         r = await c.post("/login", data=form)
         assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
         assert "Too many sign-in attempts" in r.text and 'value="priv"' in r.text
+
+
+async def test_typing_the_sign_out_address_asks_before_signing_out(app, people) -> None:
+    async with signed_in(app, "priv") as c:
+        page = await c.get("/logout")
+        assert page.status_code == 200 and 'action="/logout"' in page.text
+        assert (await c.get("/messages")).status_code == 200  # still signed in
