@@ -3,7 +3,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from pigeon.accounts import service as accounts
 from pigeon.accounts.schemas import UserOut
@@ -79,6 +79,7 @@ async def update_user(
 async def audit_log(
     user: AdminUser,
     dbs: Dbs,
+    response: Response,
     actor_id: Annotated[int | None, Query(ge=1, le=INT32_MAX)] = None,
     action: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
     since: dt.datetime | None = None,
@@ -90,7 +91,7 @@ async def audit_log(
         return v.replace(tzinfo=dt.UTC) if v is not None and v.tzinfo is None else v
 
     async with dbs.app.read() as session:
-        return list(
+        page = list(
             await admin.list_audit(
                 session,
                 actor_id=actor_id,
@@ -101,3 +102,6 @@ async def audit_log(
                 limit=limit,
             )
         )
+    if len(page) == limit:  # the next page: the same query with before_id set to this
+        response.headers["X-Next-Before-Id"] = str(page[-1].id)
+    return page

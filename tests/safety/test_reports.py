@@ -207,3 +207,32 @@ async def test_managers_cannot_suspend_staff(client, people):
     )
     assert r.status_code == 403 and r.json()["error"]["code"] == "admin_only"
     assert (await queue(client, people.admin)).json()[0]["status"] == "open"
+
+
+async def test_the_audit_log_pages_and_filters(client, people):
+    for n in range(3):
+        r = await client.post(
+            f"{API}/admin/users/{people.free.id}/suspend",
+            json={"reason": f"round {n}"},
+            headers=people.admin.headers,
+        )
+        assert r.status_code == 200
+        r = await client.delete(
+            f"{API}/admin/users/{people.free.id}/suspend", headers=people.admin.headers
+        )
+    seen: list[int] = []
+    params: dict[str, object] = {"action": "user.suspended", "limit": 2}
+    while True:
+        r = await client.get(f"{API}/admin/audit", params=params, headers=people.admin.headers)
+        seen += [e["id"] for e in r.json()]
+        assert all(e["action"] == "user.suspended" for e in r.json())
+        if "X-Next-Before-Id" not in r.headers:
+            break
+        params["before_id"] = r.headers["X-Next-Before-Id"]
+    assert len(seen) == 3 and seen == sorted(seen, reverse=True)
+    r = await client.get(
+        f"{API}/admin/audit", params={"actor_id": people.manager.id}, headers=people.admin.headers
+    )
+    assert r.json() == []
+    r = await client.get(f"{API}/admin/audit", headers=people.manager.headers)
+    assert r.status_code == 403
