@@ -1,0 +1,68 @@
+"""The moderation queue in the web UI, with script off: the admin page and the managers' page."""
+
+from __future__ import annotations
+
+from tests.support.people import dm, send
+from tests.web.support import post_form, signed_in
+
+API = "/api/v1"
+
+
+async def reported(client, people, body: str) -> dict:  # type: ignore[no-untyped-def, type-arg]
+    conv = await dm(client, people.priv, people.free)
+    msg = (await send(client, people.priv, conv["id"], body)).json()
+    r = await client.post(
+        f"{API}/messages/{msg['id']}/report",
+        json={"reason": "harassment", "details": "keeps doing it"},
+        headers=people.free.headers,
+    )
+    assert r.status_code == 201
+    return r.json()
+
+
+async def test_admins_resolve_reports_from_the_admin_page(app, client, people):
+    rep = await reported(client, people, "<b>rude</b> words")
+    async with signed_in(app, "admin") as c:
+        page = (await c.get("/admin")).text
+        assert f'id="report-{rep["id"]}"' in page
+        assert "&lt;b&gt;rude&lt;/b&gt; words" in page and "keeps doing it" in page
+        r = await post_form(
+            c,
+            "/admin",
+            f"/admin/reports/{rep['id']}/resolve",
+            {"action": "delete_message", "back": "/admin", "note": "over the line"},
+        )
+        assert r.status_code == 303 and r.headers["location"].startswith("/admin?notice=resolved")
+        page = (await c.get(r.headers["location"])).text
+        assert "Report resolved." in page and 'id="reports-empty"' in page
+    r = await client.get(f"{API}/admin/reports/{rep['id']}", headers=people.admin.headers)
+    assert r.json()["action"] == "delete_message" and r.json()["message_state"] == "deleted"
+
+
+async def test_managers_have_a_reports_page_and_members_do_not(app, client, people):
+    rep = await reported(client, people, "threatening")
+    async with signed_in(app, "manager") as c:
+        page = await c.get("/messages")
+        assert 'href="/admin/reports"' in page.text
+        page = await c.get("/admin/reports")
+        assert page.status_code == 200 and "threatening" in page.text
+        r = await post_form(
+            c,
+            "/admin/reports",
+            f"/admin/reports/{rep['id']}/resolve",
+            {"action": "suspend_author", "until": "not a day", "back": "/admin/reports"},
+        )
+        assert r.status_code == 422 and "Pick the day" in r.text
+        r = await post_form(
+            c,
+            "/admin/reports",
+            f"/admin/reports/{rep['id']}/resolve",
+            {"action": "suspend_author", "until": "2031-05-01", "back": "/admin/reports"},
+        )
+        assert r.status_code == 303
+        page = (await c.get("/admin/reports?status=resolved")).text
+        assert "suspend author" in page
+    r = await client.get(f"{API}/users/{people.priv.id}", headers=people.admin.headers)
+    assert r.json()["suspended_until"].startswith("2031-05-01T23:59:59")
+    async with signed_in(app, "free2") as c:
+        assert (await c.get("/admin/reports")).status_code == 403
