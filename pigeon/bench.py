@@ -266,6 +266,28 @@ async def send_one(
         tally.errors += 1
 
 
+async def server_delivery_quantiles(port: int) -> dict[float, float]:
+    """From the server's own histogram: commit -> hand-off to the socket, as bucket bounds (ms)."""
+    http = await RawHTTP.open(port)
+    try:
+        _, text = await http.request("GET", "/metrics")
+    finally:
+        http.close()
+    buckets: list[tuple[float, float]] = []
+    for line in text.decode().splitlines():
+        if line.startswith("pigeon_delivery_latency_seconds_bucket"):
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            buckets.append((float(le), float(line.rsplit(" ", 1)[1])))
+    total = buckets[-1][1] if buckets else 0
+    out = {}
+    for q in (0.5, 0.99):
+        for bound, count in buckets:
+            if total and count >= q * total:
+                out[q] = round(bound * 1000, 2) if bound != float("inf") else float("inf")
+                break
+    return out
+
+
 class ServerProbe:
     def __init__(self, pid: int) -> None:
         import psutil
@@ -351,6 +373,7 @@ async def run_live(
     deadline = time.perf_counter() + 5
     while time.perf_counter() < deadline and not tally.acked <= tally.received:
         await asyncio.sleep(0.05)
+    hand_off = await server_delivery_quantiles(port)
     for ws, reader in clients:
         reader.cancel()
         with contextlib.suppress(Exception):
@@ -376,6 +399,8 @@ async def run_live(
         "ack_p99_ms": round(pct(ack, 0.99), 2),
         "lost": len(tally.acked - tally.received),
         "duplicated": tally.duplicates,
+        "server_commit_to_socket_p50_ms": hand_off.get(0.5),
+        "server_commit_to_socket_p99_ms": hand_off.get(0.99),
         "server_cpu_pct": round(100 * cpu / elapsed, 1),
         "server_rss_mib": round(rss / 2**20, 1),
         "server_peak_rss_mib": round(probe.peak_rss / 2**20, 1),

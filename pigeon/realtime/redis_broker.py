@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -29,6 +30,7 @@ class RedisBroker:
     def __init__(self, url: str, prefix: str = "pigeon") -> None:
         self.url = url
         self.prefix = prefix
+        self.name = f"{prefix}:broker:{uuid.uuid4().hex[:8]}"  # shows in CLIENT LIST
         self.redis: Any = None
         self._listeners: list[Listener] = []
         self._gap_listeners: list[GapListener] = []
@@ -47,7 +49,7 @@ class RedisBroker:
         self._gap_listeners.append(listener)
 
     async def start(self) -> None:
-        self.redis = aioredis.from_url(self.url, health_check_interval=30)
+        self.redis = aioredis.from_url(self.url, health_check_interval=30, client_name=self.name)
         await self.redis.ping()
         await self._subscribe()
         self._reader = asyncio.ensure_future(self._read_loop())

@@ -1,0 +1,98 @@
+"""The Redis broker: every process hears every envelope under its prefix, and a dropped
+subscription is noticed and healed (live connections are then told to resume)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from pigeon.core.events import CONTROL_CHANNEL, EVENTS_CHANNEL
+from pigeon.realtime.presence import RedisPresence
+from pigeon.realtime.redis_broker import RedisBroker
+from tests.conftest import REDIS_URL
+
+pytestmark = [
+    pytest.mark.redis,
+    pytest.mark.skipif(not REDIS_URL, reason="PIGEON_TEST_REDIS_URL is not set"),
+]
+
+
+@pytest.fixture
+async def brokers():  # type: ignore[no-untyped-def]
+    prefix = f"pigeon-test-{uuid.uuid4().hex}"
+    made = [
+        RedisBroker(REDIS_URL, prefix=prefix),
+        RedisBroker(REDIS_URL, prefix=prefix),
+        RedisBroker(REDIS_URL, prefix=prefix + "-other"),
+    ]
+    for b in made:
+        await b.start()
+    yield made
+    for b in made:
+        await b.stop()
+
+
+def collector(broker):  # type: ignore[no-untyped-def]
+    got: asyncio.Queue = asyncio.Queue()
+
+    async def listener(channel, payload):  # type: ignore[no-untyped-def]
+        await got.put((channel, payload))
+
+    broker.add_listener(listener)
+    return got
+
+
+async def test_every_process_with_the_same_prefix_hears_every_envelope(brokers):
+    a, b, other = brokers
+    got_a, got_b, got_other = collector(a), collector(b), collector(other)
+    await a.publish(EVENTS_CHANNEL, b"event")
+    await b.publish(CONTROL_CHANNEL, b"control")
+    for got in (got_a, got_b):
+        assert await asyncio.wait_for(got.get(), 5) == (EVENTS_CHANNEL, b"event")
+        assert await asyncio.wait_for(got.get(), 5) == (CONTROL_CHANNEL, b"control")
+    assert got_other.empty()  # another deployment sharing the Redis hears nothing
+    assert await a.ping()
+
+
+async def test_a_dropped_subscription_is_healed_and_reported(brokers):
+    a, b, _ = brokers
+    got_b = collector(b)
+    gaps = asyncio.Event()
+
+    async def on_gap():  # type: ignore[no-untyped-def]
+        gaps.set()
+
+    b.add_gap_listener(on_gap)
+    await b._subscribed.wait()
+    # cut b's subscription at the server, as a network blip or a Redis restart would
+    clients = await a.redis.client_list()
+    subscriber = [c for c in clients if c.get("name") == b.name and int(c.get("sub", 0)) > 0]
+    assert len(subscriber) == 1
+    await a.redis.client_kill_filter(_id=subscriber[0]["id"])
+    await asyncio.wait_for(gaps.wait(), 10)
+    await a.publish(EVENTS_CHANNEL, b"after")
+    assert await asyncio.wait_for(got_b.get(), 5) == (EVENTS_CHANNEL, b"after")
+
+
+async def test_presence_spans_processes_and_forgets_a_dead_one():
+    from redis.asyncio import from_url
+
+    redis = from_url(REDIS_URL)
+    prefix = f"pigeon-test-{uuid.uuid4().hex}"
+    one = RedisPresence(redis, prefix, ttl_seconds=30)
+    two = RedisPresence(redis, prefix, ttl_seconds=30)
+    try:
+        assert await one.came_online(7) is True  # the first connection anywhere
+        assert await two.came_online(7) is False  # already online through the other process
+        assert await one.went_offline(7) is False  # still connected through `two`
+        assert await one.is_online(7)
+        await two.close()  # that process dies: its liveness key is gone
+        assert not await one.is_online(7)
+        assert await one.came_online(7) is True
+    finally:
+        keys = [k async for k in redis.scan_iter(f"{prefix}:*")]
+        if keys:
+            await redis.delete(*keys)
+        await redis.aclose()
