@@ -66,3 +66,12 @@ async def test_managers_have_a_reports_page_and_members_do_not(app, client, peop
     assert r.json()["suspended_until"].startswith("2031-05-01T23:59:59")
     async with signed_in(app, "free2") as c:
         assert (await c.get("/admin/reports")).status_code == 403
+
+
+async def test_a_thread_tells_each_participant_how_long_messages_stay(app, client, people):
+    conv = await dm(client, people.plus, people.free)
+    await send(client, people.plus, conv["id"], "hello")
+    for name, days in (("free", 30), ("plus", 365)):
+        async with signed_in(app, name) as c:
+            page = (await c.get(f"/messages/{conv['id']}")).text
+            assert f"Messages older than {days} days are removed." in page
