@@ -50,6 +50,7 @@ CAST = {
     "sam": ("Sam Reader", "free", "member"),
     "lena": ("Lena Bookseller", "privileged_plus", "manager"),
     "omar": ("Omar Other", "privileged", "member"),
+    "mallory": ("<img src=x onerror=\"window.__xss='name'\">", "privileged", "member"),
 }
 
 

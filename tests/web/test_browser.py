@@ -221,6 +221,32 @@ def test_hostile_messages_never_run(open_as: Any) -> None:
         assert page.evaluate("window.__xss") is None
 
 
+def test_hostile_names_and_bios_never_run(open_as: Any, server: Server) -> None:
+    mallory = _api(server, "mallory")
+    try:
+        mallory.put(
+            f"/users/{server.ids['mallory']}",
+            json={"bio": "<script>window.__xss='bio'</script> javascript:alert(1)"},
+        )
+        conv = mallory.post("/conversations", json={"participant_ids": [server.ids["vic"]]})
+        mallory.post(f"/conversations/{conv.json()['id']}/messages", json={"body": "hello"})
+    finally:
+        mallory.close()
+    vic = open_as("vic")
+    for url in (
+        "/messages",
+        f"/messages/{conv.json()['id']}",
+        "/messages/new?q=mallory",
+        "/u/mallory",
+    ):
+        vic.goto(url)
+        expect(vic.get_by_text("<img src=x onerror").first).to_be_visible()
+        assert vic.locator("main img, main script").count() == 0
+        assert vic.evaluate("window.__xss") is None
+    expect(vic.locator(".bio")).to_contain_text("<script>window.__xss='bio'</script>")
+    assert vic.dialogs == []
+
+
 def test_phone_viewport_is_usable_with_one_thumb(open_as: Any, server: Server) -> None:
     maya = open_as("maya", viewport=PHONE)
     sam = open_as("sam", viewport=PHONE)

@@ -178,3 +178,12 @@ async def test_typing_the_sign_out_address_asks_before_signing_out(app, people) 
         page = await c.get("/logout")
         assert page.status_code == 200 and 'action="/logout"' in page.text
         assert (await c.get("/messages")).status_code == 200  # still signed in
+
+
+async def test_the_session_cookie_is_secure_over_https(app, people) -> None:
+    from httpx import ASGITransport, AsyncClient
+
+    transport = ASGITransport(app=app)
+    async with AsyncClient(transport=transport, base_url="https://testserver") as c:
+        r = await sign_in(c, "priv")
+        assert "Secure" in r.headers["set-cookie"]
