@@ -290,6 +290,11 @@ def test_keyboard_only_reply(open_as: Any) -> None:
     lena.keyboard.type("Typed without a mouse")
     lena.keyboard.press("Enter")
     expect(lena.locator("#messages .msg.mine").last).to_contain_text("Typed without a mouse")
+    too_long = "y" * 4001
+    lena.get_by_label("Write a message").fill(too_long)
+    lena.keyboard.press("Enter")
+    expect(lena.locator("#reply-error")).to_have_text("Body must be at most 4000 characters.")
+    expect(lena.get_by_label("Write a message")).to_have_value(too_long)
     lena.keyboard.press("Shift+Tab")
     focused = lena.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     assert focused != "none"
