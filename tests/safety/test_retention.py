@@ -176,3 +176,24 @@ async def test_one_process_at_a_time(app, client, people):
     assert await retention.scheduled_run(dbs, settings, "process-2") is None
     travel(app, people, seconds=settings.retention_interval_seconds)
     assert await retention.scheduled_run(dbs, settings, "process-2") is not None
+
+
+async def test_purging_takes_attachments_with_it(app, client, people):
+    conv = await dm(client, people.priv, people.free)
+    msg = (await send(client, people.priv, conv["id"], "with a file")).json()
+    removed: list[int] = []
+
+    async def attachments(dbs, settings, message_ids):  # type: ignore[no-untyped-def]
+        removed.extend(message_ids)
+        return len(message_ids)
+
+    retention.purge_hooks.append(attachments)
+    try:
+        travel(app, people, days=181)
+        await run(app)
+        assert removed == []  # soft-deleted only: files stay through the grace period
+        travel(app, people, days=8)
+        result = await run(app)
+    finally:
+        retention.purge_hooks.remove(attachments)
+    assert removed == [msg["id"]] and result.attachments_purged == 1
