@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pigeon.accounts.models import STAFF_ROLES, Block, Community, Contact, Membership, User
 from pigeon.core.clock import clock
+from pigeon.core.db import Database
 from pigeon.core.errors import Conflict, NotAllowed, NotFound
 from pigeon.core.security import hash_password, verify_password
 
@@ -96,6 +97,15 @@ async def principal(session: AsyncSession, user_id: int) -> Principal | None:
     if hit and hit[0] > clock.monotonic():
         return hit[1]
     return (await load_principals(session, [user_id])).get(user_id)
+
+
+async def get_principal(db: Database, user_id: int) -> Principal | None:
+    """The cached principal, opening a session only when the cache has none."""
+    hit = _principals.get(user_id)
+    if hit and hit[0] > clock.monotonic():
+        return hit[1]
+    async with db.read() as session:
+        return await principal(session, user_id)
 
 
 async def principals(session: AsyncSession, user_ids: Iterable[int]) -> dict[int, Principal]:
@@ -490,6 +500,14 @@ async def block_edges(session: AsyncSession, user_id: int) -> frozenset[tuple[in
     edges = frozenset((a, b) for a, b in rows)
     _edges[user_id] = (clock.monotonic() + _CACHE_SECONDS, edges)
     return edges
+
+
+async def get_block_edges(db: Database, user_id: int) -> frozenset[tuple[int, int]]:
+    hit = _edges.get(user_id)
+    if hit and hit[0] > clock.monotonic():
+        return hit[1]
+    async with db.read() as session:
+        return await block_edges(session, user_id)
 
 
 def _forget_edges(*user_ids: int) -> None:

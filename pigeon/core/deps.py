@@ -47,8 +47,7 @@ async def principal_from_token(
         if token or cookie:
             raise Unauthorized("Your session has expired or is not valid.", code="invalid_token")
         raise Unauthorized("Sign in to continue.", code="not_authenticated")
-    async with dbs.app.read() as session:
-        principal = await accounts.principal(session, claims["user_id"])
+    principal = await accounts.get_principal(dbs.app, claims["user_id"])
     if principal is None:
         raise Unauthorized("Your session is no longer valid.", code="invalid_token")
     if principal.is_suspended():
@@ -58,13 +57,12 @@ async def principal_from_token(
 
 async def current_principal(
     request: Request,
-    dbs: Dbs,
-    settings: AppSettings,
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
     token = creds.credentials if creds else None
     cookie = None if token else request.cookies.get(SESSION_COOKIE)
-    return await principal_from_token(dbs, settings, token, cookie=cookie)
+    state = request.app.state
+    return await principal_from_token(state.dbs, state.settings, token, cookie=cookie)
 
 
 CurrentUser = Annotated[Principal, Depends(current_principal)]

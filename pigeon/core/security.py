@@ -60,19 +60,39 @@ def create_access_token(
     return jwt.encode(claims, key, algorithm=ALGORITHM)
 
 
+_verified: dict[tuple[str, str], dict[str, Any]] = {}
+_VERIFIED_MAX = 10_000
+
+
 def decode_token(key: str, token: str, *, kind: str = "access") -> dict[str, Any] | None:
-    """The token's claims, or None when it is malformed, forged, expired or of another kind."""
+    """The token's claims, or None when it is malformed, forged, expired or of another kind.
+
+    A signature, once verified, is remembered (a token never changes); expiry is checked on
+    every call against the clock.
+    """
+    claims = _verified.get((key, token))
+    if claims is None:
+        claims = _verify(key, token)
+        if claims is None:
+            return None
+        if len(_verified) >= _VERIFIED_MAX:
+            _verified.clear()
+        _verified[(key, token)] = claims
+    if claims.get("typ") != kind or claims["exp"] < clock.now().timestamp():
+        return None
+    return claims
+
+
+def _verify(key: str, token: str) -> dict[str, Any] | None:
     try:
         claims = jwt.decode(
             token,
             key,
             algorithms=[ALGORITHM],
-            # times are checked below against the injectable clock, not the machine's
+            # expiry is checked in decode_token against the injectable clock
             options={"verify_exp": False, "verify_iat": False, "require": ["sub", "exp", "typ"]},
         )
     except jwt.PyJWTError:
-        return None
-    if claims.get("typ") != kind or claims["exp"] < clock.now().timestamp():
         return None
     try:
         claims["user_id"] = int(claims["sub"])

@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from pigeon.accounts.schemas import UserIdsIn
-from pigeon.core.deps import AppSettings, CurrentUser, Dbs
+from pigeon.core.deps import CurrentUser
 from pigeon.core.errors import Invalid
 from pigeon.core.types import INT64_MAX, RowIdPath, UserIdPath
 from pigeon.messaging import groups
@@ -30,8 +30,9 @@ from pigeon.messaging.schemas import (
 router = APIRouter(tags=["messaging"])
 
 
-async def messaging_ctx(user: CurrentUser, dbs: Dbs, settings: AppSettings) -> messaging.Ctx:
-    return messaging.Ctx(dbs=dbs, settings=settings, viewer=user)
+async def messaging_ctx(request: Request, user: CurrentUser) -> messaging.Ctx:
+    state = request.app.state
+    return messaging.Ctx(dbs=state.dbs, settings=state.settings, viewer=user)
 
 
 Ctx = Annotated[messaging.Ctx, Depends(messaging_ctx)]

@@ -20,11 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pigeon.accounts import service as accounts
 from pigeon.accounts.service import Principal
 from pigeon.admin import service as admin
-from pigeon.core import ratelimit
+from pigeon.core import metrics, ratelimit
 from pigeon.core.clock import clock
 from pigeon.core.db import Database, Databases
 from pigeon.core.errors import Invalid, NotFound
-from pigeon.core import metrics
 from pigeon.core.events import Event, emit, publish
 from pigeon.messaging import policy
 from pigeon.messaging.models import Conversation, Message, Participant
@@ -498,9 +497,10 @@ async def send_message(
     await ratelimit.check_send(ctx.settings, ctx.viewer.id)
     await require_enabled(ctx)
     body = policy.clean_body(body, ctx.settings.max_body_chars)
-    async with ctx.dbs.app.read() as session:
-        edges = await accounts.block_edges(session, ctx.viewer.id)
-    op = SendOp(conversation_id, ctx.viewer.id, body, client_msg_id, reply_to_id, clock.now(), edges)
+    edges = await accounts.get_block_edges(ctx.dbs.app, ctx.viewer.id)
+    op = SendOp(
+        conversation_id, ctx.viewer.id, body, client_msg_id, reply_to_id, clock.now(), edges
+    )
     db = ctx.dbs.messaging
     if db.is_sqlite:
         writer = db.resources.get("sends")
@@ -518,8 +518,10 @@ async def send_message(
         )
         for uid in result.recipients:
             await publish(
-                Event(type="unread", data={"total": result.totals.get(uid, 0),
-                                           "conversation_id": conversation_id}),
+                Event(
+                    type="unread",
+                    data={"total": result.totals.get(uid, 0), "conversation_id": conversation_id},
+                ),
                 user_ids=[uid],
             )
     return message, result.created
