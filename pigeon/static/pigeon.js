@@ -43,7 +43,11 @@
 
   function getHTML(url) {
     return fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" } })
-      .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.text(); });
+      .then(function (r) {
+        if (r.redirected && /\/login/.test(r.url)) { banner("Your session has ended. Reload the page to sign in again."); stopped = true; stopPolling(); }
+        if (!r.ok || r.redirected) throw new Error("HTTP " + r.status);
+        return r.text();
+      });
   }
 
   function fragment(html) {
@@ -121,7 +125,9 @@
 
   function insert(html) {
     var frag = fragment(html);
-    var items = Array.prototype.slice.call(frag.children);
+    var items = Array.prototype.slice.call(frag.children).filter(function (el) {
+      return el.tagName === "LI" && (el.classList.contains("msg") || el.classList.contains("day"));
+    });
     var added = [], theirs = false;
     var moved = keepPlace(function () {
       items.forEach(function (li) {

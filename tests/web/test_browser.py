@@ -299,6 +299,14 @@ def test_keyboard_only_reply(open_as: Any) -> None:
     focused = lena.evaluate("getComputedStyle(document.activeElement).outlineStyle")
     assert focused != "none"
 
+    # signed out elsewhere: the open page says so instead of showing the sign-in page inside
+    other = lena.context.new_page()
+    other.goto("/logout")
+    other.locator("#main").get_by_role("button", name="Sign out").click()
+    lena.get_by_role("button", name="Check for new messages").click()
+    expect(lena.locator("#live-banner")).to_contain_text("Your session has ended")
+    assert lena.locator("#messages input[name=login]").count() == 0
+
 
 def test_admin_switch_hides_messaging_for_members(open_as: Any) -> None:
     admin = open_as("admin")
