@@ -206,3 +206,17 @@ async def test_fragments_render_new_messages_for_the_script(app, client, people)
         assert "second" in r.text and "first" not in r.text
         one = await c.get(f"/messages/{conv['id']}/m/{first['id']}")
         assert "first" in one.text and "second" not in one.text
+
+
+async def test_seen_under_my_last_message_once_the_other_person_read_it(app, client, people):
+    conv = await dm(client, people.priv, people.free)
+    await send(client, people.priv, conv["id"], "first")
+    last = (await send(client, people.priv, conv["id"], "second")).json()
+    async with signed_in(app, "priv") as c:
+        assert '<p class="seen">' not in (await c.get(f"/messages/{conv['id']}")).text
+        async with signed_in(app, "free") as reader:
+            await reader.get(f"/messages/{conv['id']}")  # opening it reads it
+        page = (await c.get(f"/messages/{conv['id']}")).text
+        item = page[page.index(f'id="m{last["id"]}"') :]
+        assert '<p class="seen">Seen</p>' in item[: item.index("</li>")]
+        assert page.count('class="seen"') == 1
