@@ -83,6 +83,11 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         return
     try:
         conn.start()
+        if conn.pending is not None:  # ?last_message_id=: the catch-up starts before anything
+            ctx = await _ctx(conn, ws.app)
+            conn.resumer = asyncio.ensure_future(
+                _resume(ctx, conn, _query_int(ws, "last_message_id") or 0, parked=True)
+            )
         await _receive_loop(ws, conn, ws.app)
     except Exception:
         if not conn.closed:
@@ -118,6 +123,8 @@ async def _admit(ws: WebSocket, app: Any) -> Connection | None:
     try:
         ctx = messaging.Ctx(dbs=dbs, settings=settings, viewer=viewer)
         await conn.send_now(await _hello(ctx, hub))
+        if _query_int(ws, "last_message_id") is not None:
+            conn.begin_replay()  # nothing live goes out before the replayed messages
     except BaseException:
         await conn.finish()
         raise
@@ -193,9 +200,12 @@ async def _ctx(conn: Connection, app: Any) -> messaging.Ctx:
     return messaging.Ctx(dbs=dbs, settings=app.state.settings, viewer=viewer)
 
 
-async def _resume(ctx: messaging.Ctx, conn: Connection, after: int) -> None:
+async def _resume(
+    ctx: messaging.Ctx, conn: Connection, after: int, *, parked: bool = False
+) -> None:
     """Replay what the client missed, then release the live events that arrived meanwhile."""
-    conn.begin_replay()
+    if not parked:
+        conn.begin_replay()
     try:
         async for message in catchup.replay(ctx, after):
             frame = Frame(
@@ -209,6 +219,11 @@ async def _resume(ctx: messaging.Ctx, conn: Connection, after: int) -> None:
     except Exception:
         log.exception("catch-up failed")
         conn.close(*Close.RESUME)
+
+
+def _query_int(ws: WebSocket, name: str) -> int | None:
+    value = ws.query_params.get(name, "")
+    return int(value) if value.isdigit() and len(value) < 19 else None
 
 
 def _int(frame: dict[str, Any], name: str, *, minimum: int = 1) -> int:

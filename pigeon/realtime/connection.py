@@ -45,6 +45,7 @@ class Frame:
     text: str
     message_id: int | None = None  # set for message.new: dedupe and latency
     sent_at: float | None = None
+    close: tuple[int, str] | None = None  # close the connection once this frame is sent
 
 
 _delivered: dict[str, Any] = {}
@@ -65,6 +66,7 @@ class Connection:
         self.queue: asyncio.Queue[Frame] = asyncio.Queue(queue_size)
         self.pending: deque[Frame] | None = None  # not None while a replay runs
         self.closed = False
+        self.closing = False  # a last frame is on its way, then the close
         self._seen: set[int] | None = None
         self._seen_order: deque[int] | None = None
         self._sender: asyncio.Task[None] | None = None
@@ -160,16 +162,19 @@ class Connection:
                 _count(frame.type)
                 if frame.sent_at is not None and frame.type == "message.new":
                     observe(max(0.0, clock.now().timestamp() - frame.sent_at))
+                if frame.close is not None:
+                    self.close(*frame.close)
+                    return
         except asyncio.CancelledError:
             raise
         except Exception:  # the peer went away; the receiver notices and cleans up
-            self.close(1006, "")
+            self.close(1011, "", send=False)
 
     async def send_now(self, data: str) -> None:
         """Send directly, before the sender task runs (the hello frame)."""
         await self.ws.send({"type": "websocket.send", "text": data})
 
-    def close(self, code: int, reason: str) -> None:
+    def close(self, code: int, reason: str, *, send: bool = True) -> None:
         """Stop sending and close the socket in the background (idempotent, never waits)."""
         if self.closed:
             return
@@ -179,7 +184,8 @@ class Connection:
         for task in (self._sender, self.resumer):
             if task is not None and task is not asyncio.current_task():
                 task.cancel()
-        self.closer = asyncio.ensure_future(self._close(code, reason))
+        if send:
+            self.closer = asyncio.ensure_future(self._close(code, reason))
 
     async def _close(self, code: int, reason: str) -> None:
         with contextlib.suppress(Exception):
@@ -188,23 +194,18 @@ class Connection:
                 CLOSE_TIMEOUT,
             )
 
-    async def send_then_close(self, frame: Frame, code: int, reason: str) -> None:
-        """Tell the client why (after what is already queued), then close."""
-        if self.closed:
+    def send_then_close(self, frame: Frame, code: int, reason: str) -> None:
+        """Tell the client why, after what is already queued, then close (never waits)."""
+        if self.closed or self.closing:
             return
+        self.closing = True
         try:
-            self.queue.put_nowait(frame)
+            self.queue.put_nowait(dataclasses.replace(frame, close=(code, reason)))
         except asyncio.QueueFull:
-            pass
-        else:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wait_drained(), 1.0)
-        self.close(code, reason)
-
-    async def _wait_drained(self) -> None:
-        while not self.queue.empty() and not self.closed:
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(0)
+            self.close(code, reason)
+            return
+        # a peer that does not read never sees it: close anyway, shortly
+        asyncio.get_running_loop().call_later(2.0, self.close, code, reason)
 
     async def finish(self) -> None:
         """After the socket is gone: stop the tasks this connection started."""

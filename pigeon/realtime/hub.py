@@ -173,11 +173,8 @@ class Hub:
             "messaging.disabled",
             encode("messaging.disabled", {"reason": "Messaging was switched off."}),
         )
-        conns = self.connections()
-        await asyncio.gather(
-            *(c.send_then_close(frame, Close.FORBIDDEN, "messaging_disabled") for c in conns),
-            return_exceptions=True,
-        )
+        for conn in self.connections():
+            conn.send_then_close(frame, Close.FORBIDDEN, "messaging_disabled")
 
     async def on_gap(self) -> None:
         """Events may have been missed: have every client reconnect and resume."""
