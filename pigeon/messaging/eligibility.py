@@ -48,9 +48,10 @@ async def for_people(ctx: Ctx, user_ids: Iterable[int]) -> dict[int, Eligibility
     async with ctx.dbs.app.read() as session:
         people = await accounts.principals(session, ids)
         blocks = await accounts.blocks_among(session, ctx.viewer.id, ids)
+    directs = await messaging.find_directs(ctx, ids) if enabled else {}
     result: dict[int, Eligibility] = {}
     for uid in ids:
-        existing = await messaging.find_direct(ctx, uid) if enabled else None
+        existing = directs.get(uid)
         try:
             _check_one(ctx.viewer, people.get(uid), enabled, existing, blocks)
         except NotAllowed as refusal:

@@ -170,12 +170,19 @@ async def _check_people(ctx: Ctx, user_ids: Iterable[int], *, kind: str) -> dict
 
 
 async def find_direct(ctx: Ctx, other_id: int) -> int | None:
+    return (await find_directs(ctx, [other_id])).get(other_id)
+
+
+async def find_directs(ctx: Ctx, other_ids: Iterable[int]) -> dict[int, int]:
+    """{other person: our direct conversation} for those we have one with; one query."""
+    keys = {direct_key(ctx.viewer.id, uid): uid for uid in other_ids}
+    if not keys:
+        return {}
     async with ctx.dbs.messaging.read() as session:
-        return await session.scalar(
-            select(C.c.id).where(
-                C.c.direct_key == direct_key(ctx.viewer.id, other_id), C.c.deleted_at.is_(None)
-            )
+        rows = await session.execute(
+            select(C.c.direct_key, C.c.id).where(C.c.direct_key.in_(keys), C.c.deleted_at.is_(None))
         )
+        return {keys[key]: conv_id for key, conv_id in rows}
 
 
 async def start_direct(ctx: Ctx, other_id: int) -> tuple[int, bool]:
