@@ -190,4 +190,4 @@ def install_error_handlers(app: FastAPI, html_handler: Any = None) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(500, "internal_error", "Something went wrong on our side.")
+        return respond(request, 500, "internal_error", "Something went wrong on our side.")
