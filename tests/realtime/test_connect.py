@@ -66,3 +66,34 @@ async def test_ping_gets_pong_and_bad_frames_get_an_error(people, server):
     await live.send(type="read", conversation_id="x", message_id=1)
     assert (await live.recv())["data"]["code"] == "validation_error"
     assert await live.drain() == []
+
+
+async def test_the_pages_cookie_session_signs_in_until_the_session_ends(app, people, server):
+    from websockets.asyncio.client import connect
+
+    from pigeon.auth import service as auth
+    from pigeon.core.security import create_access_token
+    from tests.realtime.conftest import Live
+    from tests.support.people import PASSWORD
+
+    settings = app.state.settings
+    async with app.state.dbs.app.write() as session:
+        pair = await auth.login(session, settings, login="free", password=PASSWORD)
+    cookie = create_access_token(
+        settings.signing_key(),
+        user_id=people.free.id,
+        minutes=60,
+        kind="session",
+        extra={"fid": pair.family_id},
+    )
+    headers = {"Cookie": f"pigeon_session={cookie}"}
+    live = Live(await connect(server.url(), additional_headers=headers))
+    server.clients.append(live)
+    hello = await live.recv()
+    assert hello["type"] == "hello" and hello["data"]["user_id"] == people.free.id
+
+    async with app.state.dbs.app.write() as session:
+        await auth.revoke_family(session, pair.family_id)  # signed out
+    late = Live(await connect(server.url(), additional_headers=headers))
+    server.clients.append(late)
+    assert await late.closed() == (4401, "invalid_token")
