@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import socket
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -26,6 +27,7 @@ from pigeon.core.clock import clock
 log = logging.getLogger("pigeon.realtime")
 
 SEEN_LIMIT = 4096  # message ids remembered per connection, to drop replay/live overlap
+KERNEL_SEND_BUFFER = 64 * 1024
 CLOSE_TIMEOUT = 60.0  # a stalled peer gets its close frame once it reads, or heartbeats end it
 
 
@@ -56,6 +58,20 @@ def _count(kind: str) -> None:
     if child is None:
         child = _delivered[kind] = metrics.events_delivered.labels(type=kind)
     child.inc()
+
+
+def _find_transport(send: Any, depth: int = 0) -> Any:
+    owner = getattr(send, "__self__", None)
+    if owner is not None and hasattr(owner, "transport"):
+        return owner.transport
+    if depth < 4:
+        for cell in getattr(send, "__closure__", None) or ():
+            contents = cell.cell_contents
+            if callable(contents):
+                found = _find_transport(contents, depth + 1)
+                if found is not None:
+                    return found
+    return None
 
 
 class Connection:
@@ -151,7 +167,18 @@ class Connection:
     # --- outbound to the socket ---
 
     def start(self) -> None:
+        self._cap_kernel_buffer()
         self._sender = asyncio.ensure_future(self._send_loop())
+
+    def _cap_kernel_buffer(self) -> None:
+        """Keep the kernel's send buffer for this socket small (best effort), so a peer that
+        stops reading fills our bounded queue after a few hundred KiB rather than megabytes.
+        The server's transport sits behind the ASGI `send` callable (maybe wrapped)."""
+        with contextlib.suppress(Exception):
+            transport = _find_transport(self.ws._send)
+            sock = transport.get_extra_info("socket") if transport is not None else None
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, KERNEL_SEND_BUFFER)
 
     async def _send_loop(self) -> None:
         ws, observe, queue = self.ws, metrics.delivery_latency.observe, self.queue
