@@ -1,0 +1,146 @@
+"""The server under test: its data, its process, and what it says about itself."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from pigeon.bench.clients import RawHTTP
+
+SECRET = "bench-secret-key-that-is-long-enough-for-hs256-signing"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def server_env(data: Path) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "PIGEON_DATA_DIR": str(data),
+        "PIGEON_SECRET_KEY": SECRET,
+        "PIGEON_RATE_LIMITS_ENABLED": "false",
+        "PIGEON_LOG_LEVEL": "warning",
+        "PIGEON_ACCESS_TOKEN_MINUTES": "600",
+    }
+    for var in ("PIGEON_DATABASE_URL", "PIGEON_MESSAGING_DATABASE_URL", "PIGEON_REDIS_URL"):
+        env.pop(var, None)
+    return env
+
+
+async def prepare(
+    data: Path, users: int, conversations: int
+) -> tuple[list[int], list[str], list[tuple[int, int, int]]]:
+    """Members (privileged, so they may start conversations), tokens, direct conversations."""
+    from pigeon.accounts import service as accounts
+    from pigeon.admin import service as admin
+    from pigeon.core import migrate, security
+    from pigeon.core.db import Databases
+    from pigeon.messaging import service as messaging
+    from pigeon.settings import Settings
+
+    settings = Settings(
+        data_dir=data,
+        secret_key=SECRET,
+        database_url=None,
+        messaging_database_url=None,
+        redis_url=None,
+        _env_file=None,
+    )  # type: ignore[call-arg]
+    security.configure_hashing(time_cost=1, memory_kib=64)  # throwaway members
+    dbs = Databases(settings.app_db_url, settings.messaging_db_url)
+    try:
+        await migrate.upgrade(dbs.app)
+        await migrate.upgrade(dbs.messaging)
+        ids: list[int] = []
+        async with dbs.app.write() as session:
+            for i in range(users):
+                user = await accounts.create_user(
+                    session,
+                    email=f"b{i}@bench.pigeon.test",
+                    username=f"bench{i}",
+                    password="bench-password",
+                    tier="privileged",
+                )
+                ids.append(user.id)
+        await admin.set_messaging(dbs, True, actor_id=None, actor_label="bench")
+        async with dbs.app.read() as session:
+            people = await accounts.principals(session, ids)
+        convs = []
+        for c in range(conversations):
+            a, b = ids[2 * c], ids[2 * c + 1]
+            ctx = messaging.Ctx(dbs=dbs, settings=settings, viewer=people[a])
+            conv_id, _ = await messaging.start_direct(ctx, b)
+            convs.append((conv_id, a, b))
+        tokens = [security.create_access_token(SECRET, user_id=uid, minutes=600) for uid in ids]
+        return ids, tokens, convs
+    finally:
+        await dbs.dispose()
+
+
+def start_server(data: Path, port: int, cpu: str | None) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "pigeon.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    if cpu is not None and shutil.which("taskset"):
+        cmd = ["taskset", "-c", cpu, *cmd]
+    return subprocess.Popen(cmd, env=server_env(data))
+
+
+async def wait_ready(port: int, proc: subprocess.Popen[bytes]) -> None:
+    for _ in range(300):
+        if proc.poll() is not None:
+            raise RuntimeError("the server exited")
+        with contextlib.suppress(OSError):
+            http = await RawHTTP.open(port)
+            status, _ = await http.request("GET", "/readyz")
+            http.close()
+            if status == 200:
+                return
+        await asyncio.sleep(0.1)
+    raise RuntimeError("the server did not become ready")
+
+
+async def server_delivery_quantiles(port: int) -> dict[float, float]:
+    """From the server's own histogram: commit -> hand-off to the socket, as bucket bounds (ms)."""
+    http = await RawHTTP.open(port)
+    try:
+        _, text = await http.request("GET", "/metrics")
+    finally:
+        http.close()
+    buckets: list[tuple[float, float]] = []
+    for line in text.decode().splitlines():
+        if line.startswith("pigeon_delivery_latency_seconds_bucket"):
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            buckets.append((float(le), float(line.rsplit(" ", 1)[1])))
+    total = buckets[-1][1] if buckets else 0
+    out = {}
+    for q in (0.5, 0.99):
+        for bound, count in buckets:
+            if total and count >= q * total:
+                out[q] = round(bound * 1000, 2) if bound != float("inf") else float("inf")
+                break
+    return out
+
+
+class ServerProbe:
+    def __init__(self, pid: int) -> None:
+        import psutil
+
+        self.proc = psutil.Process(pid)
+        self.peak_rss = 0
+
+    def cpu(self) -> float:
+        t = self.proc.cpu_times()
+        return float(t.user + t.system)
+
+    def rss(self) -> int:
+        value = int(self.proc.memory_info().rss)
+        self.peak_rss = max(self.peak_rss, value)
+        return value
