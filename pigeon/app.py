@@ -57,6 +57,11 @@ async def on_control(channel: str, payload: bytes) -> None:
         admin.invalidate(message["data"].get("key"))
     elif message.get("kind") in ("user.suspended", "user.unsuspended"):
         accounts.forget(int(message["data"]["user_id"]))  # their tokens stop working at once
+    elif message.get("kind") == "user.changed":
+        for user_id in message["data"]["user_ids"]:
+            accounts.forget(int(user_id))
+    elif message.get("kind") == "blocks.changed":
+        accounts.forget_edges(*(int(u) for u in message["data"]["user_ids"]))
 
 
 def make_broker(settings: Settings) -> events.Broker:

@@ -18,6 +18,7 @@ from pigeon.accounts.models import STAFF_ROLES, Block, Community, Contact, Membe
 from pigeon.core.clock import clock
 from pigeon.core.db import Database
 from pigeon.core.errors import Conflict, NotAllowed, NotFound
+from pigeon.core.events import emit_control
 from pigeon.core.security import hash_password, verify_password
 
 
@@ -50,12 +51,21 @@ class Principal:
 
 # --- the principal cache: a second at most of staleness, so every process sees changes fast ---
 
-_CACHE_SECONDS = 1.0
+# Every change made here is announced on the control channel (every process forgets the user at
+# once), so the expiry is only a backstop for an announcement that never arrived.
+_CACHE_SECONDS = 10.0
 _principals: dict[int, tuple[float, Principal]] = {}
 
 
 def forget(user_id: int) -> None:
     _principals.pop(user_id, None)
+
+
+def changed(session: AsyncSession, *user_ids: int) -> None:
+    """Forget these users here now, and in every process once the change commits."""
+    for uid in user_ids:
+        forget(uid)
+    emit_control(session, "user.changed", {"user_ids": list(user_ids)})
 
 
 def forget_all() -> None:
@@ -220,7 +230,7 @@ async def update_profile(
     if avatar_url is not None:
         user.avatar_url = avatar_url.strip() or None
     await session.flush()
-    forget(user.id)
+    changed(session, user.id)
     return user
 
 
@@ -292,7 +302,7 @@ async def set_tier_role(
         changes["suspended_until"] = (before, after)
         user.suspended_until = suspended_until  # type: ignore[assignment]
     await session.flush()
-    forget(user.id)
+    changed(session, user.id)
     return changes
 
 
@@ -369,7 +379,7 @@ async def add_members(session: AsyncSession, community_id: int, user_ids: Iterab
     now = clock.now()
     for uid in sorted(ids - already):
         session.add(Membership(community_id=community_id, user_id=uid, joined_at=now))
-        forget(uid)
+        changed(session, uid)
     await session.flush()
     return len(ids - already)
 
@@ -382,7 +392,7 @@ async def remove_member(session: AsyncSession, community_id: int, user_id: int) 
     )
     if not result.rowcount:
         raise NotFound("That person is not a member of this community.", code="not_a_member")
-    forget(user_id)
+    changed(session, user_id)
 
 
 # --- contacts ---
@@ -444,7 +454,7 @@ async def add_block(session: AsyncSession, viewer: Principal, user_id: int) -> U
     if not await session.get(Block, (viewer.id, user_id)):
         session.add(Block(blocker_id=viewer.id, blocked_id=user_id, created_at=clock.now()))
         await session.flush()
-    _forget_edges(viewer.id, user_id)
+    _edges_changed(session, viewer.id, user_id)
     return user
 
 
@@ -454,7 +464,7 @@ async def remove_block(session: AsyncSession, viewer_id: int, user_id: int) -> N
     )
     if not result.rowcount:
         raise NotFound("You have not blocked that person.", code="block_not_found")
-    _forget_edges(viewer_id, user_id)
+    _edges_changed(session, viewer_id, user_id)
 
 
 async def blocks_among(
@@ -510,9 +520,14 @@ async def get_block_edges(db: Database, user_id: int) -> frozenset[tuple[int, in
         return await block_edges(session, user_id)
 
 
-def _forget_edges(*user_ids: int) -> None:
+def forget_edges(*user_ids: int) -> None:
     for uid in user_ids:
         _edges.pop(uid, None)
+
+
+def _edges_changed(session: AsyncSession, *user_ids: int) -> None:
+    forget_edges(*user_ids)
+    emit_control(session, "blocks.changed", {"user_ids": list(user_ids)})
 
 
 async def blocked_by(session: AsyncSession, user_id: int) -> set[int]:
