@@ -29,7 +29,7 @@ from pigeon.settings import Settings
 
 log = logging.getLogger("pigeon.realtime")
 
-CHECK_CHUNK = 1000
+CHECK_CHUNK = 100  # small batches: the event loop never stalls long for this
 
 
 def encode(type: str, data: dict[str, Any], id: int | None = None) -> str:
