@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 
 from sqlalchemy import delete, func, or_, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -73,33 +74,38 @@ def forget_all() -> None:
     _edges.clear()
 
 
-async def load_principals(session: AsyncSession, user_ids: Iterable[int]) -> dict[int, Principal]:
-    ids = set(user_ids)
-    if not ids:
-        return {}
-    users = (await session.scalars(select(User).where(User.id.in_(ids)))).all()
-    rows = await session.execute(
+def _fetch_principals(conn: Connection, ids: set[int]) -> dict[int, Principal]:
+    users = conn.execute(
+        select(
+            User.id,
+            User.username,
+            User.display_name,
+            User.tier,
+            User.role,
+            User.is_active,
+            User.suspended_until,
+        ).where(User.id.in_(ids))
+    ).all()
+    rows = conn.execute(
         select(Membership.user_id, Membership.community_id).where(Membership.user_id.in_(ids))
     )
     communities: dict[int, set[int]] = {}
     for user_id, community_id in rows:
         communities.setdefault(user_id, set()).add(community_id)
-    now = clock.monotonic()
+    until = clock.monotonic() + _CACHE_SECONDS
     found = {}
     for u in users:
-        p = Principal(
-            id=u.id,
-            username=u.username,
-            display_name=u.display_name,
-            tier=u.tier,
-            role=u.role,
-            is_active=u.is_active,
-            suspended_until=u.suspended_until,
-            community_ids=frozenset(communities.get(u.id, ())),
-        )
-        _principals[u.id] = (now + _CACHE_SECONDS, p)
+        p = Principal(*u, community_ids=frozenset(communities.get(u.id, ())))
+        _principals[u.id] = (until, p)
         found[u.id] = p
     return found
+
+
+async def load_principals(session: AsyncSession, user_ids: Iterable[int]) -> dict[int, Principal]:
+    ids = set(user_ids)
+    if not ids:
+        return {}
+    return await session.run_sync(lambda s: _fetch_principals(s.connection(), ids))
 
 
 async def principal(session: AsyncSession, user_id: int) -> Principal | None:
@@ -110,12 +116,11 @@ async def principal(session: AsyncSession, user_id: int) -> Principal | None:
 
 
 async def get_principal(db: Database, user_id: int) -> Principal | None:
-    """The cached principal, opening a session only when the cache has none."""
+    """The cached principal; on a miss, one quick read."""
     hit = _principals.get(user_id)
     if hit and hit[0] > clock.monotonic():
         return hit[1]
-    async with db.read() as session:
-        return await principal(session, user_id)
+    return (await db.run_read(lambda conn: _fetch_principals(conn, {user_id}))).get(user_id)
 
 
 async def principals(session: AsyncSession, user_ids: Iterable[int]) -> dict[int, Principal]:
@@ -493,16 +498,8 @@ async def blockers_of(session: AsyncSession, user_id: int) -> set[int]:
 _edges: dict[int, tuple[float, frozenset[tuple[int, int]]]] = {}
 
 
-async def block_edges(session: AsyncSession, user_id: int) -> frozenset[tuple[int, int]]:
-    """Every (blocker, blocked) pair that involves `user_id`, cached like principals (1 s).
-
-    The send path reads this on every message, so it is served from memory; a block made
-    in this process applies at once, one made in another process within a second.
-    """
-    hit = _edges.get(user_id)
-    if hit and hit[0] > clock.monotonic():
-        return hit[1]
-    rows = await session.execute(
+def _fetch_edges(conn: Connection, user_id: int) -> frozenset[tuple[int, int]]:
+    rows = conn.execute(
         select(Block.blocker_id, Block.blocked_id).where(
             or_(Block.blocker_id == user_id, Block.blocked_id == user_id)
         )
@@ -512,12 +509,23 @@ async def block_edges(session: AsyncSession, user_id: int) -> frozenset[tuple[in
     return edges
 
 
+async def block_edges(session: AsyncSession, user_id: int) -> frozenset[tuple[int, int]]:
+    """Every (blocker, blocked) pair that involves `user_id`, cached like principals.
+
+    The send path reads this on every message, so it is served from memory; a block made in
+    any process is announced and applies at once (see `_edges_changed`).
+    """
+    hit = _edges.get(user_id)
+    if hit and hit[0] > clock.monotonic():
+        return hit[1]
+    return await session.run_sync(lambda s: _fetch_edges(s.connection(), user_id))
+
+
 async def get_block_edges(db: Database, user_id: int) -> frozenset[tuple[int, int]]:
     hit = _edges.get(user_id)
     if hit and hit[0] > clock.monotonic():
         return hit[1]
-    async with db.read() as session:
-        return await block_edges(session, user_id)
+    return await db.run_read(lambda conn: _fetch_edges(conn, user_id))
 
 
 def forget_edges(*user_ids: int) -> None:

@@ -43,8 +43,9 @@ async def get_setting(db: Database, key: str, default: Any = None) -> Any:
     hit = _cache.get(key)
     if hit and hit[0] > clock.monotonic():
         return hit[1]
-    async with db.read() as session:
-        row = await session.get(Setting, key)
+    row = await db.run_read(
+        lambda conn: conn.execute(select(Setting.value).where(Setting.key == key)).first()
+    )
     value = default if row is None else row.value
     _cache[key] = (clock.monotonic() + _cache_seconds, value)
     return value

@@ -12,10 +12,10 @@ import datetime as dt
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, MetaData, event
-from sqlalchemy.engine import make_url
+from sqlalchemy import DateTime, MetaData, create_engine, event
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -69,6 +69,7 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 
 
 AfterCommit = Callable[[], Awaitable[None]]
+T = TypeVar("T")
 
 
 def after_commit(session: AsyncSession, hook: AfterCommit) -> None:
@@ -76,8 +77,10 @@ def after_commit(session: AsyncSession, hook: AfterCommit) -> None:
     session.info.setdefault("after_commit", []).append(hook)
 
 
-def _sqlite_pragmas(engine: AsyncEngine, *, immediate: bool) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
+def _sqlite_pragmas(engine: AsyncEngine | Engine, *, immediate: bool) -> None:
+    sync = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
+
+    @event.listens_for(sync, "connect")
     def _connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
         cur = dbapi_conn.cursor()
@@ -87,7 +90,7 @@ def _sqlite_pragmas(engine: AsyncEngine, *, immediate: bool) -> None:
         cur.execute("PRAGMA busy_timeout=10000")
         cur.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(sync, "begin")
     def _begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
@@ -110,11 +113,21 @@ class Database:
             self.read_engine = create_async_engine(url, pool_size=8, max_overflow=8)
             _sqlite_pragmas(self.write_engine, immediate=True)
             _sqlite_pragmas(self.read_engine, immediate=False)
+            # small indexed lookups on hot paths read synchronously: in WAL mode a reader never
+            # waits for a writer, and a lookup costs less than a hop to a driver thread
+            self.sync_reader: Engine | None = create_engine(
+                parsed.set(drivername="sqlite"),
+                pool_size=4,
+                max_overflow=4,
+                connect_args={"check_same_thread": False},
+            )
+            _sqlite_pragmas(self.sync_reader, immediate=False)
         else:
             self.write_engine = create_async_engine(
                 url, pool_size=10, max_overflow=20, pool_pre_ping=True
             )
             self.read_engine = self.write_engine
+            self.sync_reader = None
         self.path = parsed.database if self.is_sqlite else None
         self.resources: dict[str, Any] = {}  # per-database helpers closed on dispose
         self._writer = async_sessionmaker(self.write_engine, expire_on_commit=False)
@@ -142,7 +155,17 @@ class Database:
         async with self._reader() as session:
             yield session
 
+    async def run_read(self, fn: Callable[[Connection], T]) -> T:
+        """Run `fn(connection)`: in place on SQLite, through the async driver elsewhere."""
+        if self.sync_reader is not None:
+            with self.sync_reader.connect() as conn:
+                return fn(conn)
+        async with self.read_engine.connect() as conn:
+            return await conn.run_sync(fn)
+
     async def dispose(self) -> None:
+        if self.sync_reader is not None:
+            self.sync_reader.dispose()
         for resource in self.resources.values():
             resource.close()
         self.resources.clear()
