@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -94,6 +95,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             for hook in app.state.startup_hooks:
                 await hook(app)
+            # everything loaded so far lives as long as the process: keep the collector off it,
+            # and collect young objects less often, so full collections do not stall delivery
+            if settings.tune_gc:
+                gc.collect()
+                gc.freeze()
+                gc.set_threshold(50_000, 20, 100)
             yield
         finally:
             for hook in reversed(app.state.shutdown_hooks):

@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "info"
+    # freeze what startup loaded and collect young objects less often (no full-collection
+    # stalls under load); tests that start many apps in one process turn it off
+    tune_gc: bool = True
 
     @property
     def app_db_url(self) -> str:
