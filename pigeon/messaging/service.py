@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Row, and_, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pigeon.accounts import service as accounts
@@ -94,21 +95,19 @@ async def require_enabled(ctx: Ctx) -> None:
     policy.check_active(ctx.viewer)
 
 
-async def load_convo(session: AsyncSession, conversation_id: int) -> Convo | None:
-    rows = (
-        await session.execute(
-            select(
-                C.c.kind,
-                C.c.title,
-                C.c.created_by,
-                P.c.user_id,
-                P.c.role,
-                P.c.last_read_message_id,
-                P.c.unread_count,
-            )
-            .select_from(C.join(P, P.c.conversation_id == C.c.id))
-            .where(C.c.id == conversation_id, C.c.deleted_at.is_(None))
+def _fetch_convo(conn: Connection, conversation_id: int) -> Convo | None:
+    rows = conn.execute(
+        select(
+            C.c.kind,
+            C.c.title,
+            C.c.created_by,
+            P.c.user_id,
+            P.c.role,
+            P.c.last_read_message_id,
+            P.c.unread_count,
         )
+        .select_from(C.join(P, P.c.conversation_id == C.c.id))
+        .where(C.c.id == conversation_id, C.c.deleted_at.is_(None))
     ).all()
     if not rows:
         return None
@@ -119,10 +118,13 @@ async def load_convo(session: AsyncSession, conversation_id: int) -> Convo | Non
     return Convo(conversation_id, first.kind, first.title, first.created_by, members)
 
 
+async def load_convo(session: AsyncSession, conversation_id: int) -> Convo | None:
+    return await session.run_sync(lambda s: _fetch_convo(s.connection(), conversation_id))
+
+
 async def access_conversation(ctx: Ctx, conversation_id: int) -> Convo:
     """The conversation, if the viewer takes part in it; not found and not allowed look alike."""
-    async with ctx.dbs.messaging.read() as session:
-        convo = await load_convo(session, conversation_id)
+    convo = await ctx.dbs.messaging.run_read(lambda conn: _fetch_convo(conn, conversation_id))
     if convo is None or ctx.viewer.id not in convo.members:
         raise NotFound("No such conversation.", code="conversation_not_found")
     return convo
@@ -140,8 +142,8 @@ async def hidden_senders(ctx: Ctx, convo: Convo) -> set[int]:
     """In groups a blocker does not see the blocked person's messages."""
     if convo.kind != "group":
         return set()
-    async with ctx.dbs.app.read() as session:
-        return await accounts.blocked_by(session, ctx.viewer.id)
+    edges = await accounts.get_block_edges(ctx.dbs.app, ctx.viewer.id)
+    return {blocked for blocker, blocked in edges if blocker == ctx.viewer.id}
 
 
 # --- starting conversations ---
@@ -435,8 +437,7 @@ async def list_messages(
         if before_id is not None:
             stmt = stmt.where(M.c.id < before_id)
         stmt = stmt.order_by(M.c.id.desc())
-    async with ctx.dbs.messaging.read() as session:
-        rows = (await session.execute(stmt.limit(limit))).all()
+    rows = await ctx.dbs.messaging.run_read(lambda conn: conn.execute(stmt.limit(limit)).all())
     if after_id is None:
         rows.reverse()
     return [message_dict(r) for r in rows]
