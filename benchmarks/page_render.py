@@ -28,6 +28,7 @@ from httpx import ASGITransport, AsyncClient
 from pigeon.accounts import service as accounts
 from pigeon.admin import service as admin
 from pigeon.app import create_app
+from pigeon.messaging import sending
 from pigeon.messaging import service as messaging
 from pigeon.settings import Settings
 
@@ -63,7 +64,7 @@ async def setup(app) -> tuple[int, int]:  # type: ignore[no-untyped-def]
     conv_id, _ = await messaging.start_direct(ctx_a, b.id)
     for i in range(50):
         ctx = ctx_a if i % 2 else ctx_b
-        await messaging.send_message(
+        await sending.send_message(
             ctx,
             conv_id,
             body=f"Message {i}: see https://example.com/{i} about the <new> arrivals & more",

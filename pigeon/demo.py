@@ -5,6 +5,7 @@ from __future__ import annotations
 from pigeon.accounts import service as accounts
 from pigeon.admin import service as admin
 from pigeon.core.db import Databases
+from pigeon.messaging import sending
 from pigeon.messaging import service as messaging
 from pigeon.settings import Settings
 
@@ -64,7 +65,7 @@ async def load(dbs: Databases, settings: Settings, *, only_if_empty: bool) -> bo
 
     async def say(username: str, conv_id: int, *lines: str) -> None:
         for line in lines:
-            await messaging.send_message(as_(username), conv_id, body=line)
+            await sending.send_message(as_(username), conv_id, body=line)
 
     pete_fran, _ = await messaging.start_direct(as_("pete"), ids["fran"])
     await say("pete", pete_fran, "Hi Fran! Did the new Le Guin translation come in?")

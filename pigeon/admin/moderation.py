@@ -22,6 +22,7 @@ from pigeon.core.clock import clock
 from pigeon.core.db import Databases
 from pigeon.core.errors import Conflict, Invalid, NotAllowed, NotFound
 from pigeon.core.events import emit_control
+from pigeon.messaging import changes
 from pigeon.messaging import service as messaging
 from pigeon.messaging.reports import R
 from pigeon.messaging.service import M
@@ -186,7 +187,7 @@ async def resolve(
             message = (await session.execute(select(M).where(M.c.id == row.message_id))).first()
             if message is not None and message.deleted_at is None:
                 convo = await messaging.load_convo(session, message.conversation_id)
-                await messaging.tombstone(
+                await changes.tombstone(
                     session, message, members=list(convo.members) if convo else []
                 )
     async with dbs.app.write() as session:

@@ -11,7 +11,7 @@ from pigeon.accounts.schemas import UserIdsIn
 from pigeon.core.deps import CurrentUser
 from pigeon.core.errors import Invalid
 from pigeon.core.types import INT64_MAX, RowIdPath, UserIdPath
-from pigeon.messaging import groups
+from pigeon.messaging import changes, groups, sending
 from pigeon.messaging import service as messaging
 from pigeon.messaging.schemas import (
     ConversationCreate,
@@ -109,7 +109,7 @@ async def history(
 async def send(
     conversation_id: RowIdPath, body: MessageCreate, ctx: Ctx, response: Response
 ) -> dict[str, Any]:
-    message, was_created = await messaging.send_message(
+    message, was_created = await sending.send_message(
         ctx,
         conversation_id,
         body=body.body,
@@ -122,17 +122,17 @@ async def send(
 
 @router.post("/conversations/{conversation_id}/read", response_model=ReadState)
 async def read(conversation_id: RowIdPath, body: ReadIn, ctx: Ctx) -> dict[str, Any]:
-    return await messaging.mark_read(ctx, conversation_id, body.message_id)
+    return await changes.mark_read(ctx, conversation_id, body.message_id)
 
 
 @router.patch("/messages/{message_id}", response_model=MessageOut)
 async def edit(message_id: RowIdPath, body: MessageEdit, ctx: Ctx) -> dict[str, Any]:
-    return await messaging.edit_message(ctx, message_id, body.body)
+    return await changes.edit_message(ctx, message_id, body.body)
 
 
 @router.delete("/messages/{message_id}", status_code=204)
 async def delete(message_id: RowIdPath, ctx: Ctx) -> Response:
-    await messaging.delete_message(ctx, message_id)
+    await changes.delete_message(ctx, message_id)
     return Response(status_code=204)
 
 
@@ -146,7 +146,7 @@ async def unread(ctx: Ctx) -> dict[str, Any]:
 
 @router.post("/messages/send", status_code=201, response_model=MessageOut, tags=["aliases"])
 async def send_direct(body: DirectSend, ctx: Ctx, response: Response) -> dict[str, Any]:
-    message, was_created = await messaging.send_direct(
+    message, was_created = await sending.send_direct(
         ctx, body.recipient_id, body=body.body, client_msg_id=body.client_msg_id
     )
     created(response, was_created)
@@ -168,7 +168,7 @@ async def direct_history(
 
 @router.put("/messages/{message_id}/read", response_model=ReadState, tags=["aliases"])
 async def read_message(message_id: RowIdPath, ctx: Ctx) -> dict[str, Any]:
-    return await messaging.mark_read_message(ctx, message_id)
+    return await changes.mark_read_message(ctx, message_id)
 
 
 @router.post("/groups", status_code=201, response_model=ConversationOut, tags=["groups"])
@@ -211,7 +211,7 @@ async def send_group(
     group_id: RowIdPath, body: MessageCreate, ctx: Ctx, response: Response
 ) -> dict[str, Any]:
     await groups.access_group(ctx, group_id)
-    message, was_created = await messaging.send_message(
+    message, was_created = await sending.send_message(
         ctx,
         group_id,
         body=body.body,

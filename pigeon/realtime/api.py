@@ -22,7 +22,7 @@ from pigeon.accounts import service as accounts
 from pigeon.admin import service as admin
 from pigeon.core.deps import SESSION_COOKIE, principal_from_token
 from pigeon.core.errors import AppError, NotAllowed, Unauthorized
-from pigeon.messaging import catchup
+from pigeon.messaging import catchup, changes
 from pigeon.messaging import service as messaging
 from pigeon.realtime.connection import Close, Connection, Frame
 from pigeon.realtime.hub import Hub, encode
@@ -183,9 +183,7 @@ async def _handle(kind: str, frame: dict[str, Any], conn: Connection, app: Any) 
         elif kind == "typing":
             await typing(ctx, app.state.typing, _int(frame, "conversation_id"))
         else:
-            await messaging.mark_read(
-                ctx, _int(frame, "conversation_id"), _int(frame, "message_id")
-            )
+            await changes.mark_read(ctx, _int(frame, "conversation_id"), _int(frame, "message_id"))
     except AppError as exc:
         conn.offer(_error(exc.code, exc.message, ref=frame.get("ref")))
 

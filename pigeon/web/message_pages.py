@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from pigeon.core.errors import AppError, Invalid
 from pigeon.core.types import INT64_MAX, RowIdPath
-from pigeon.messaging import eligibility
+from pigeon.messaging import changes, eligibility, sending
 from pigeon.messaging import service as messaging
 from pigeon.messaging.schemas import MessageCreate, MessageEdit
 from pigeon.web.deps import Form, PageUser, ctx_of, field, nav
@@ -80,7 +80,7 @@ async def render_thread(
     has_older = len(page) > PAGE
     messages = page[1:] if has_older else page
     if before is None and messages and messages[-1]["id"] > convo["last_read_message_id"]:
-        await messaging.mark_read(ctx, conversation_id, messages[-1]["id"])
+        await changes.mark_read(ctx, conversation_id, messages[-1]["id"])
         convo = await messaging.get_conversation(ctx, conversation_id)
     rows, older = await conversation_list(ctx)
     others = [p["id"] for p in convo["participants"] if p["id"] != ctx.viewer.id]
@@ -141,7 +141,7 @@ async def send(
     body = field(form, "body")
     try:
         data = MessageCreate(body=body, client_msg_id=field(form, "client_msg_id") or None)
-        message, _ = await messaging.send_message(
+        message, _ = await sending.send_message(
             ctx, conversation_id, body=data.body, client_msg_id=data.client_msg_id
         )
     except ValidationError:
@@ -173,7 +173,7 @@ async def edit(
     ctx = ctx_of(request, user)
     try:
         data = MessageEdit(body=field(form, "body"))
-        await messaging.edit_message(ctx, message_id, data.body)
+        await changes.edit_message(ctx, message_id, data.body)
     except (ValidationError, AppError) as exc:
         if isinstance(exc, AppError) and not _refusal(exc):
             raise
@@ -188,7 +188,7 @@ async def edit(
 async def delete(
     request: Request, conversation_id: RowIdPath, message_id: RowIdPath, user: PageUser, form: Form
 ) -> Response:
-    await messaging.delete_message(ctx_of(request, user), message_id)
+    await changes.delete_message(ctx_of(request, user), message_id)
     return RedirectResponse(f"/messages/{conversation_id}#m{message_id}", status_code=303)
 
 

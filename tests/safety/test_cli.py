@@ -23,6 +23,7 @@ def pigeon(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def say_hello(data: Path, ids: dict[str, int]) -> None:
     from pigeon.accounts import service as accounts
     from pigeon.core.db import Databases
+    from pigeon.messaging import sending
     from pigeon.messaging import service as messaging
     from pigeon.settings import Settings
 
@@ -35,7 +36,7 @@ def say_hello(data: Path, ids: dict[str, int]) -> None:
             assert pat is not None
             ctx = messaging.Ctx(dbs=dbs, settings=settings, viewer=pat)
             conv_id, _ = await messaging.start_direct(ctx, ids["fay"])
-            await messaging.send_message(ctx, conv_id, body="hello fay")
+            await sending.send_message(ctx, conv_id, body="hello fay")
         finally:
             await dbs.dispose()
 

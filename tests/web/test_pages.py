@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from pigeon.core.errors import RateLimited
-from pigeon.messaging import service as messaging
+from pigeon.messaging import sending
 from tests.support.people import dm, send
 from tests.web.support import csrf_of, post_form, signed_in
 
@@ -138,7 +138,7 @@ async def test_rate_limit_message_shows_in_the_reply_form(app, client, people, m
 
     async with signed_in(app, "priv") as c:
         page = await c.get(f"/messages/{conv['id']}")
-        monkeypatch.setattr(messaging, "send_message", limited)
+        monkeypatch.setattr(sending, "send_message", limited)
         r = await c.post(
             f"/messages/{conv['id']}/send", data={"body": "quick one", "csrf_token": csrf_of(page)}
         )
