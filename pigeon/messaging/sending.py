@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, case, or_, select, update
+from sqlalchemy import and_, case, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pigeon.accounts import service as accounts
@@ -32,6 +32,8 @@ from pigeon.messaging.service import (
     unread_totals,
 )
 from pigeon.messaging.sqlite_sends import SendOp, SendResult, SqliteSendWriter
+
+_ORDER_LOCK = 0x50474D53  # PostgreSQL advisory lock key: message ids in commit order
 
 
 async def send_message(
@@ -95,6 +97,11 @@ async def _send(db: Database, op: SendOp) -> SendResult:
         blockers = policy.send_blockers(convo.kind, op.sender_id, others, op.edges)
         if op.reply_to_id is not None:
             await _check_reply(session, op.conversation_id, op.reply_to_id)
+        if db.dialect == "postgresql":
+            # Ids must commit in the order they are handed out: a client resuming from the
+            # highest id it saw must not skip a lower one still committing. Sends therefore take
+            # turns for the last few statements of their transaction (held until commit).
+            await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ORDER_LOCK})
         row = (
             await session.execute(
                 _insert(db, M)
