@@ -9,9 +9,7 @@ from pigeon.accounts.schemas import UserOut
 from pigeon.accounts.views import user_dict
 from pigeon.auth import service as auth
 from pigeon.auth.schemas import LoginIn, RefreshIn, RegisterIn, TokenOut
-from pigeon.core import ratelimit
 from pigeon.core.deps import AppSettings, CurrentUser, Dbs
-from pigeon.core.errors import NotAllowed
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -29,30 +27,27 @@ def token_body(pair: auth.TokenPair) -> dict[str, Any]:
 async def register(
     body: RegisterIn, request: Request, dbs: Dbs, settings: AppSettings
 ) -> dict[str, Any]:
-    if not settings.open_registration:
-        raise NotAllowed(
-            "Registration is closed; ask for an invitation.", code="registration_closed"
-        )
-    await ratelimit.check_register(settings, address=request.client and request.client.host)
-    async with dbs.app.write() as session:
-        user = await accounts.create_user(
-            session,
-            email=str(body.email),
-            username=body.username,
-            password=body.password,
-            display_name=body.display_name,
-        )
-        pair = await auth.issue_tokens(session, settings, user)
+    pair = await auth.register(
+        dbs.app,
+        settings,
+        email=str(body.email),
+        username=body.username,
+        password=body.password,
+        display_name=body.display_name,
+        address=request.client and request.client.host,
+    )
     return token_body(pair)
 
 
 @router.post("/login", response_model=TokenOut)
 async def login(body: LoginIn, request: Request, dbs: Dbs, settings: AppSettings) -> dict[str, Any]:
-    await ratelimit.check_login(
-        settings, login=body.login, address=request.client and request.client.host
+    pair = await auth.login(
+        dbs.app,
+        settings,
+        login=body.login,
+        password=body.password,
+        address=request.client and request.client.host,
     )
-    async with dbs.app.write() as session:
-        pair = await auth.login(session, settings, login=body.login, password=body.password)
     return token_body(pair)
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pigeon.accounts import service as accounts
 from pigeon.accounts.models import User
 from pigeon.auth.models import RefreshToken
+from pigeon.core import ratelimit
 from pigeon.core.clock import clock
 from pigeon.core.db import Database
 from pigeon.core.errors import NotAllowed, Unauthorized
@@ -67,14 +68,40 @@ async def issue_tokens(
     return TokenPair(user=user, access_token=access, refresh_token=refresh, family_id=family)
 
 
-async def login(
-    session: AsyncSession, settings: Settings, *, login: str, password: str
+async def register(
+    db: Database,
+    settings: Settings,
+    *,
+    email: str,
+    username: str,
+    password: str,
+    display_name: str | None,
+    address: str | None,
 ) -> TokenPair:
-    user = await accounts.authenticate(session, login, password)
-    if user is None:
-        raise Unauthorized("Wrong login or password.", code="invalid_credentials")
-    check_can_sign_in(user)
-    return await issue_tokens(session, settings, user)
+    """Sign up (into the default community) and sign in; the API and the page both come here."""
+    if not settings.open_registration:
+        raise NotAllowed(
+            "Registration is closed; ask for an invitation.", code="registration_closed"
+        )
+    await ratelimit.check_register(settings, address=address)
+    async with db.write() as session:
+        user = await accounts.create_user(
+            session, email=email, username=username, password=password, display_name=display_name
+        )
+        return await issue_tokens(session, settings, user)
+
+
+async def login(
+    db: Database, settings: Settings, *, login: str, password: str, address: str | None
+) -> TokenPair:
+    """Sign in by username or email, within the limits per account and per address."""
+    await ratelimit.check_login(settings, login=login, address=address)
+    async with db.write() as session:
+        user = await accounts.authenticate(session, login, password)
+        if user is None:
+            raise Unauthorized("Wrong login or password.", code="invalid_credentials")
+        check_can_sign_in(user)
+        return await issue_tokens(session, settings, user)
 
 
 class _Reused(Exception):

@@ -9,10 +9,8 @@ from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 from starlette.responses import Response
 
-from pigeon.accounts import service as accounts
 from pigeon.auth import service as auth
 from pigeon.auth.schemas import LoginIn, RegisterIn
-from pigeon.core import ratelimit
 from pigeon.core.deps import SESSION_COOKIE, AppSettings, Dbs
 from pigeon.core.errors import AppError
 from pigeon.web.deps import Form, MaybeUser, field, nav, safe_next
@@ -69,9 +67,13 @@ async def login(request: Request, form: Form, dbs: Dbs, settings: AppSettings) -
     status, headers = 400, None
     try:
         body = LoginIn(login=values["login"], password=field(form, "password"))
-        await ratelimit.check_login(settings, login=body.login, address=_address(request))
-        async with dbs.app.write() as session:
-            pair = await auth.login(session, settings, login=body.login, password=body.password)
+        pair = await auth.login(
+            dbs.app,
+            settings,
+            login=body.login,
+            password=body.password,
+            address=_address(request),
+        )
     except ValidationError:
         error = "Enter your username or email and your password."
     except AppError as exc:
@@ -124,16 +126,15 @@ async def register(request: Request, form: Form, dbs: Dbs, settings: AppSettings
             password=field(form, "password"),
             display_name=values["display_name"] or None,
         )
-        await ratelimit.check_register(settings, address=_address(request))
-        async with dbs.app.write() as session:
-            user = await accounts.create_user(
-                session,
-                email=str(body.email),
-                username=body.username,
-                password=body.password,
-                display_name=body.display_name,
-            )
-            pair = await auth.issue_tokens(session, settings, user)
+        pair = await auth.register(
+            dbs.app,
+            settings,
+            email=str(body.email),
+            username=body.username,
+            password=body.password,
+            display_name=body.display_name,
+            address=_address(request),
+        )
     except ValidationError as exc:
         context["error"] = _first_error(exc)
     except AppError as exc:

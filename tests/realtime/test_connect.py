@@ -77,8 +77,9 @@ async def test_the_pages_cookie_session_signs_in_until_the_session_ends(app, peo
     from tests.support.people import PASSWORD
 
     settings = app.state.settings
-    async with app.state.dbs.app.write() as session:
-        pair = await auth.login(session, settings, login="free", password=PASSWORD)
+    pair = await auth.login(
+        app.state.dbs.app, settings, login="free", password=PASSWORD, address="127.0.0.1"
+    )
     cookie = create_access_token(
         settings.signing_key(),
         user_id=people.free.id,
