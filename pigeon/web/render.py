@@ -10,8 +10,11 @@ import datetime as dt
 import re
 import zlib
 from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
@@ -60,11 +63,38 @@ def avatar_hue(seed: int | str | None) -> int:
     return zlib.crc32(str(seed).encode()) % 8
 
 
+# The reader's time zone: the `tz` cookie the script sets, else the server's PIGEON_TIMEZONE.
+_zone: ContextVar[dt.tzinfo] = ContextVar("reader_zone", default=dt.UTC)
+
+
+def reader_zone(request: Request) -> ZoneInfo:
+    name = request.cookies.get("tz") or request.app.state.settings.timezone
+    try:
+        return _zone_named(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return _zone_named(request.app.state.settings.timezone)
+
+
+@lru_cache(maxsize=64)
+def _zone_named(name: str) -> ZoneInfo:
+    if len(name) > 64:
+        raise ValueError(name)
+    return ZoneInfo(name)
+
+
+def local(value: dt.datetime) -> dt.datetime:
+    return value.astimezone(_zone.get())
+
+
+def hm(value: dt.datetime | None) -> str:
+    return local(value).strftime("%H:%M") if value else ""
+
+
 def short_time(value: dt.datetime | None) -> str:
-    """HH:MM today, the weekday within a week, the date otherwise (UTC; the script localizes)."""
+    """HH:MM today, the weekday within a week, the date otherwise, in the reader's zone."""
     if value is None:
         return ""
-    now = clock.now()
+    value, now = local(value), local(clock.now())
     if value.date() == now.date():
         return value.strftime("%H:%M")
     if (now - value).days < 6:
@@ -73,7 +103,7 @@ def short_time(value: dt.datetime | None) -> str:
 
 
 def day_label(day: dt.date) -> str:
-    today = clock.now().date()
+    today = local(clock.now()).date()
     if day == today:
         return "Today"
     if day == today - dt.timedelta(days=1):
@@ -83,10 +113,11 @@ def day_label(day: dt.date) -> str:
 
 
 def by_day(messages: Iterable[dict[str, Any]]) -> Iterator[tuple[dt.date, list[dict[str, Any]]]]:
+    """Messages grouped by the reader's calendar day."""
     day: dt.date | None = None
     group: list[dict[str, Any]] = []
     for m in messages:
-        d = m["created_at"].date()
+        d = local(m["created_at"]).date()
         if d != day and group:
             assert day is not None
             yield day, group
@@ -118,6 +149,7 @@ def make_templates() -> Jinja2Templates:
         initials=initials,
         hue=avatar_hue,
         short_time=short_time,
+        hm=hm,
         day_label=day_label,
         iso=iso,
         preview=preview,
@@ -132,6 +164,7 @@ templates = make_templates()
 def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Any:
     from pigeon.web.session import attach_anon_cookie, csrf_token
 
+    _zone.set(reader_zone(request))
     context.setdefault("csrf", csrf_token(request))
     response = templates.TemplateResponse(request, name, context, status_code=status)
     attach_anon_cookie(request, response)

@@ -220,3 +220,29 @@ async def test_seen_under_my_last_message_once_the_other_person_read_it(app, cli
         item = page[page.index(f'id="m{last["id"]}"') :]
         assert '<p class="seen">Seen</p>' in item[: item.index("</li>")]
         assert page.count('class="seen"') == 1
+
+
+async def test_days_and_times_follow_the_readers_zone(app, client, people) -> None:
+    """23:30 UTC is already tomorrow in Tokyo: the day heading and the time say so."""
+    import datetime as dt
+
+    from pigeon.core.clock import clock
+
+    conv = await dm(client, people.priv, people.free)
+    clock.freeze(dt.datetime(2026, 3, 9, 23, 30, tzinfo=dt.UTC))
+    await client.post(
+        f"/api/v1/conversations/{conv['id']}/messages",
+        json={"body": "late"},
+        headers=people.priv.headers,
+    )
+    clock.freeze(dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC))
+    async with signed_in(app, "free") as c:
+        page = (await c.get(f"/messages/{conv['id']}")).text
+        assert 'data-day="2026-03-09"' in page and ">23:30<" in page
+        c.cookies.set("tz", "Asia/Tokyo")
+        page = (await c.get(f"/messages/{conv['id']}")).text
+        assert 'data-day="2026-03-10"' in page and ">08:30<" in page
+        assert "Today" in page
+        c.cookies.set("tz", "../../etc/passwd")  # nonsense falls back to the server's zone
+        page = (await c.get(f"/messages/{conv['id']}")).text
+        assert 'data-day="2026-03-09"' in page
