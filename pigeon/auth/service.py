@@ -95,7 +95,9 @@ async def login(
     db: Database, settings: Settings, *, login: str, password: str, address: str | None
 ) -> TokenPair:
     """Sign in by username or email, within the limits per account and per address."""
-    await ratelimit.check_login(settings, login=login, address=address)
+    async with db.read() as session:  # one account, one budget, by email or by username
+        known = await accounts.find_by_login(session, login)
+    await ratelimit.check_login(settings, login=f"#{known.id}" if known else login, address=address)
     async with db.write() as session:
         user = await accounts.authenticate(session, login, password)
         if user is None:

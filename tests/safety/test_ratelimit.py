@@ -64,7 +64,7 @@ async def test_sign_ins_are_limited_per_account_and_per_address(app, client, peo
         assert r.status_code == 401
     # the account is held, even with the right password, and by email too
     r = await client.post(
-        f"{API}/auth/login", json={"login": "FREE", "password": "correct horse battery"}
+        f"{API}/auth/login", json={"login": "Free@Example.com", "password": "correct horse battery"}
     )
     assert_limited(r, "account")
     # another account from the same address: the address allows six a minute in all
