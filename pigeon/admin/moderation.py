@@ -23,7 +23,6 @@ from pigeon.core.db import Databases
 from pigeon.core.errors import Conflict, Invalid, NotAllowed, NotFound
 from pigeon.core.events import emit_control
 from pigeon.messaging import changes
-from pigeon.messaging import service as messaging
 from pigeon.messaging.reports import R
 from pigeon.messaging.service import M
 
@@ -186,10 +185,7 @@ async def resolve(
         if action == "delete_message":
             message = (await session.execute(select(M).where(M.c.id == row.message_id))).first()
             if message is not None and message.deleted_at is None:
-                convo = await messaging.load_convo(session, message.conversation_id)
-                await changes.tombstone(
-                    session, message, members=list(convo.members) if convo else []
-                )
+                await changes.tombstone(session, message, dbs=dbs)
     async with dbs.app.write() as session:
         if action == "suspend_author":
             await _suspend(

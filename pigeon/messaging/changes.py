@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pigeon.accounts import service as accounts
 from pigeon.core.clock import clock
+from pigeon.core.db import Databases
 from pigeon.core.errors import NotAllowed, NotFound
 from pigeon.core.events import emit
 from pigeon.messaging import policy
@@ -149,35 +150,41 @@ async def delete_message(ctx: Ctx, message_id: int) -> dict[str, Any]:
     await require_enabled(ctx)
     async with ctx.dbs.messaging.write() as session:
         row = await _own_message(session, ctx, message_id)
-        convo = await load_convo(session, row.conversation_id)
-        message = await tombstone(session, row, members=list(convo.members) if convo else [])
-    return message
+        return await tombstone(session, row, dbs=ctx.dbs)
 
 
-async def tombstone(session: AsyncSession, row: Any, *, members: list[int]) -> dict[str, Any]:
-    """Remove a message's text, keep its place; unread counts that included it drop by one."""
+async def tombstone(session: AsyncSession, row: Any, *, dbs: Databases) -> dict[str, Any]:
+    """Remove a message's text, keep its place; unread counts that included it drop by one.
+
+    In a group, those who blocked the sender never counted it (nor saw it), so theirs stay.
+    """
+    convo = await load_convo(session, row.conversation_id)
+    members = set(convo.members) if convo else set()
+    uncounted: set[int] = set()
+    if convo is not None and convo.kind == "group":
+        edges = await accounts.get_block_edges(dbs.app, row.sender_id)
+        uncounted = {blocker for blocker, blocked in edges if blocked == row.sender_id}
     now = clock.now()
     updated = (
         await session.execute(
             update(M).where(M.c.id == row.id).values(body="", deleted_at=now).returning(*M.c)
         )
     ).one()
-    await session.execute(
-        update(P)
-        .where(
-            P.c.conversation_id == row.conversation_id,
-            P.c.user_id != row.sender_id,
-            P.c.last_read_message_id < row.id,
-            P.c.unread_count > 0,
-        )
-        .values(unread_count=P.c.unread_count - 1)
-    )
+    counted = [
+        P.c.conversation_id == row.conversation_id,
+        P.c.user_id != row.sender_id,
+        P.c.last_read_message_id < row.id,
+        P.c.unread_count > 0,
+    ]
+    if uncounted:
+        counted.append(P.c.user_id.not_in(uncounted))
+    await session.execute(update(P).where(*counted).values(unread_count=P.c.unread_count - 1))
     message = message_dict(updated)
     emit(
         session,
         "message.deleted",
         {"id": row.id, "conversation_id": row.conversation_id, "deleted": True},
-        user_ids=members,
+        user_ids=members - uncounted,
         id=row.id,
     )
     return message

@@ -317,3 +317,24 @@ async def test_aliases(client, people):
     assert r.status_code == 404
     r = await client.delete(f"{API}/messages/{msg['id']}", headers=people.priv.headers)
     assert r.status_code == 204
+
+
+async def test_deleting_a_message_a_blocker_never_counted_leaves_their_count(client, people):
+    r = await client.post(
+        f"{API}/groups",
+        json={"title": "Club", "member_ids": [people.free.id, people.plus.id]},
+        headers=people.priv.headers,
+    )
+    group = r.json()["id"]
+    r = await client.post(
+        f"{API}/blocks", json={"user_id": people.priv.id}, headers=people.plus.headers
+    )
+    assert r.status_code == 201
+    await send(client, people.free, group, "from free")  # plus: 1 unread
+    msg = (await send(client, people.priv, group, "from priv")).json()  # plus never sees it
+    assert (await unread(client, people.plus))["total"] == 1
+    assert (await unread(client, people.free))["total"] == 1
+    r = await client.delete(f"{API}/messages/{msg['id']}", headers=people.priv.headers)
+    assert r.status_code == 204
+    assert (await unread(client, people.free))["total"] == 0
+    assert (await unread(client, people.plus))["total"] == 1  # free's message is still unread
