@@ -231,6 +231,8 @@ class Hub:
                 if now - last_beat >= self.settings.ws_heartbeat_seconds / 2:
                     last_beat = now
                     await self.presence.heartbeat(list(self.by_user))
+                    for user_id in await self.presence.sweep():  # left by a dead process
+                        await self._announce(user_id, "offline", clock.now())
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -18,6 +18,7 @@ class Presence(Protocol):
     async def went_offline(self, user_id: int) -> bool: ...
     async def heartbeat(self, user_ids: Iterable[int]) -> None: ...
     async def is_online(self, user_id: int) -> bool: ...
+    async def sweep(self) -> list[int]: ...
     async def close(self) -> None: ...
 
 
@@ -41,6 +42,9 @@ class LocalPresence:
     async def is_online(self, user_id: int) -> bool:
         return user_id in self.online
 
+    async def sweep(self) -> list[int]:
+        return []
+
     async def close(self) -> None:
         return None
 
@@ -59,6 +63,13 @@ class RedisPresence:
 
     def _alive(self, process: str) -> str:
         return f"{self.prefix}:process:{process}"
+
+    def _served(self, process: str) -> str:
+        return f"{self.prefix}:served:{process}"
+
+    @property
+    def _processes(self) -> str:
+        return f"{self.prefix}:processes"
 
     async def _live_others(self, user_id: int) -> list[str]:
         members = [
@@ -80,20 +91,53 @@ class RedisPresence:
         pipe = self.redis.pipeline(transaction=False)
         pipe.sadd(self._user(user_id), self.process)
         pipe.pexpire(self._user(user_id), self.ttl_ms * 4)
+        pipe.sadd(self._processes, self.process)
+        pipe.sadd(self._served(self.process), user_id)
         await pipe.execute()
         return not others
 
     async def went_offline(self, user_id: int) -> bool:
-        await self.redis.srem(self._user(user_id), self.process)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.srem(self._user(user_id), self.process)
+        pipe.srem(self._served(self.process), user_id)
+        await pipe.execute()
         return not await self._live_others(user_id)
 
     async def heartbeat(self, user_ids: Iterable[int]) -> None:
         pipe = self.redis.pipeline(transaction=False)
         pipe.set(self._alive(self.process), b"1", px=self.ttl_ms)
-        for uid in user_ids:
+        pipe.sadd(self._processes, self.process)
+        ids = list(user_ids)
+        for uid in ids:
             pipe.sadd(self._user(uid), self.process)
             pipe.pexpire(self._user(uid), self.ttl_ms * 4)
+        if ids:
+            pipe.sadd(self._served(self.process), *ids)
         await pipe.execute()
+
+    async def sweep(self) -> list[int]:
+        """Users left offline by processes that died: claim each dead process once (SREM is
+        atomic, so one survivor does it), drop it from its users, and return those it left
+        with no live process at all, so that their offline can be announced."""
+        processes = [
+            p.decode() if isinstance(p, bytes) else p
+            for p in await self.redis.smembers(self._processes)
+        ]
+        others = [p for p in processes if p != self.process]
+        if not others:
+            return []
+        alive = await self.redis.mget([self._alive(p) for p in others])
+        offline: list[int] = []
+        for process, flag in zip(others, alive, strict=True):
+            if flag is not None or not await self.redis.srem(self._processes, process):
+                continue
+            users = [int(u) for u in await self.redis.smembers(self._served(process))]
+            await self.redis.delete(self._served(process))
+            for uid in users:
+                await self.redis.srem(self._user(uid), process)
+                if not await self.is_online(uid):
+                    offline.append(uid)
+        return offline
 
     async def is_online(self, user_id: int) -> bool:
         members = await self.redis.smembers(self._user(user_id))

@@ -23,7 +23,7 @@
   var jump = document.getElementById("jump");
   var names = {};
   var lastId = thread ? Number(thread.dataset.lastId || 0) : 0;
-  var globalLast = 0, readSent = 0, ws = null, wsTries = 0, pollTimer = null, stopped = false;
+  var globalLast = 0, readSent = 0, seenUpTo = 0, ws = null, wsTries = 0, pollTimer = null, stopped = false;
   var typingTimer = null, typingSent = 0, fetching = false, again = false, listTimer = null;
 
   try { names = JSON.parse(thread ? thread.dataset.people || "{}" : "{}"); } catch (e) { names = {}; }
@@ -158,6 +158,7 @@
       if (empty && list.querySelector(".msg")) empty.remove();
     });
     added.forEach(wire);
+    if (seenUpTo) markSeen(seenUpTo);
     if (moved && theirs && jump) jump.hidden = false;
     if (theirs) { clearTyping(); markRead(); }
   }
@@ -191,6 +192,9 @@
 
   function markSeen(messageId) {
     if (kind !== "direct" || !list) return;
+    // a receipt may arrive before our own message is on the page: remember it for later
+    if (messageId > seenUpTo) seenUpTo = messageId;
+    messageId = seenUpTo;
     var mine = list.querySelectorAll("li.msg.mine:not(.deleted)");
     var last = mine.length ? mine[mine.length - 1] : null;
     if (!last || Number(last.dataset.id) > messageId || last.querySelector(".seen")) return;

@@ -96,3 +96,30 @@ async def test_presence_spans_processes_and_forgets_a_dead_one():
         if keys:
             await redis.delete(*keys)
         await redis.aclose()
+
+
+async def test_a_dead_process_users_are_swept_offline_once():
+    from redis.asyncio import from_url
+
+    redis = from_url(REDIS_URL)
+    prefix = f"pigeon-test-{uuid.uuid4().hex}"
+    dead = RedisPresence(redis, prefix, ttl_seconds=30)
+    one = RedisPresence(redis, prefix, ttl_seconds=30)
+    two = RedisPresence(redis, prefix, ttl_seconds=30)
+    try:
+        await dead.came_online(7)  # only there
+        await dead.came_online(8)
+        await one.came_online(8)  # also here
+        await dead.heartbeat([7, 8])
+        await one.heartbeat([8])
+        assert await one.sweep() == []  # everyone is alive
+        await redis.delete(f"{prefix}:process:{dead.process}")  # killed: its heartbeat lapses
+        swept = await asyncio.gather(one.sweep(), two.sweep())
+        assert sorted(swept, key=len) == [[], [7]]  # one survivor claims it; 8 is still online
+        assert not await one.is_online(7) and await two.is_online(8)
+        assert await one.sweep() == [] and await two.sweep() == []
+    finally:
+        keys = [k async for k in redis.scan_iter(f"{prefix}:*")]
+        if keys:
+            await redis.delete(*keys)
+        await redis.aclose()
