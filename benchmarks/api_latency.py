@@ -76,9 +76,14 @@ async def setup(base: str, pairs: int) -> tuple[list[tuple[dict[str, str], int]]
     async with httpx.AsyncClient(base_url=base, timeout=30) as c:
         tokens = []
         for i in range(pairs * 2):
-            r = await c.post("/api/v1/auth/register", json={
-                "email": f"bench{i}@example.com", "username": f"bench{i}",
-                "password": "benchmark password"})
+            r = await c.post(
+                "/api/v1/auth/register",
+                json={
+                    "email": f"bench{i}@example.com",
+                    "username": f"bench{i}",
+                    "password": "benchmark password",
+                },
+            )
             r.raise_for_status()
             tokens.append((r.json()["access_token"], r.json()["user"]["id"]))
         return tokens, {}
@@ -86,8 +91,13 @@ async def setup(base: str, pairs: int) -> tuple[list[tuple[dict[str, str], int]]
 
 def cli(data: Path, *args: str) -> None:
     env = {**os.environ, "PIGEON_DATA_DIR": str(data)}
-    subprocess.run([sys.executable, "-m", "pigeon.cli", *args], env=env, check=True,
-                   stdout=subprocess.DEVNULL, cwd=ROOT)
+    subprocess.run(
+        [sys.executable, "-m", "pigeon.cli", *args],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        cwd=ROOT,
+    )
 
 
 WRK_SCRIPT = """
@@ -105,8 +115,9 @@ end
 """
 
 
-def wrk_throughput(base: str, convs: list[tuple[dict[str, str], int]], seconds: float,
-                   cpu: str | None, tmp: Path) -> str | None:
+def wrk_throughput(
+    base: str, convs: list[tuple[dict[str, str], int]], seconds: float, cpu: str | None, tmp: Path
+) -> str | None:
     """Sends/s measured by wrk (C, so the load generator is not the bottleneck)."""
     if not shutil.which("wrk"):
         return None
@@ -121,8 +132,9 @@ def wrk_throughput(base: str, convs: list[tuple[dict[str, str], int]], seconds: 
     out = subprocess.run(cmd, capture_output=True, text=True).stdout
     rate = next((ln.split()[1] for ln in out.splitlines() if ln.startswith("Requests/sec")), "?")
     errors = next((ln.strip() for ln in out.splitlines() if "Non-2xx" in ln), "0 errors")
-    latency = next((ln.split()[1] for ln in out.splitlines() if ln.strip().startswith("Latency")),
-                   "?")
+    latency = next(
+        (ln.split()[1] for ln in out.splitlines() if ln.strip().startswith("Latency")), "?"
+    )
     return f"{float(rate):8.0f} sends/s, mean latency {latency}, {errors}"
 
 
@@ -156,8 +168,9 @@ async def main() -> None:
             for i in range(0, len(users), 2):
                 (token, _), (_, other) = users[i], users[i + 1]
                 h = {"Authorization": f"Bearer {token}"}
-                r = await c.post("/api/v1/conversations", json={"participant_ids": [other]},
-                                 headers=h)
+                r = await c.post(
+                    "/api/v1/conversations", json={"participant_ids": [other]}, headers=h
+                )
                 r.raise_for_status()
                 convs.append((h, r.json()["id"]))
 
@@ -165,16 +178,19 @@ async def main() -> None:
             lat = []
             for i in range(args.sends):
                 t = time.perf_counter()
-                r = await c.post(f"/api/v1/conversations/{conv}/messages",
-                                 json={"body": f"message {i}", "client_msg_id": f"s{i}"},
-                                 headers=h)
+                r = await c.post(
+                    f"/api/v1/conversations/{conv}/messages",
+                    json={"body": f"message {i}", "client_msg_id": f"s{i}"},
+                    headers=h,
+                )
                 lat.append((time.perf_counter() - t) * 1000)
                 assert r.status_code == 201, r.text
             page = []
             for _ in range(args.pages):
                 t = time.perf_counter()
-                r = await c.get(f"/api/v1/conversations/{conv}/messages", params={"limit": 50},
-                                headers=h)
+                r = await c.get(
+                    f"/api/v1/conversations/{conv}/messages", params={"limit": 50}, headers=h
+                )
                 page.append((time.perf_counter() - t) * 1000)
                 assert r.status_code == 200 and len(r.json()) == 50
 
@@ -182,8 +198,11 @@ async def main() -> None:
             async with httpx.AsyncClient(base_url=base, timeout=30) as c:
                 n = 0
                 while time.perf_counter() < stop:
-                    r = await c.post(f"/api/v1/conversations/{conv}/messages",
-                                     json={"body": "throughput"}, headers=h)
+                    r = await c.post(
+                        f"/api/v1/conversations/{conv}/messages",
+                        json={"body": "throughput"},
+                        headers=h,
+                    )
                     assert r.status_code == 201, r.text
                     n += 1
                 counts.append(n)
@@ -202,13 +221,19 @@ async def main() -> None:
         rss = sum(p.memory_info().rss for p in procs) / 2**20
 
         wrk = wrk_throughput(base, convs, args.seconds, args.client_cpu, tmp)
-        print(f"send latency      median {statistics.median(lat):6.2f} ms   "
-              f"p95 {pct(lat, 0.95):6.2f} ms   p99 {pct(lat, 0.99):6.2f} ms   (n={len(lat)})")
-        print(f"history (50 msgs) median {statistics.median(page):6.2f} ms   "
-              f"p95 {pct(page, 0.95):6.2f} ms   (n={len(page)})")
-        print(f"send throughput   {sum(counts) / elapsed:8.0f} sends/s with "
-              f"{len(convs)} concurrent senders over {elapsed:.1f} s "
-              f"(server CPU {cpu:.0f}% of one core, RSS {rss:.0f} MiB)")
+        print(
+            f"send latency      median {statistics.median(lat):6.2f} ms   "
+            f"p95 {pct(lat, 0.95):6.2f} ms   p99 {pct(lat, 0.99):6.2f} ms   (n={len(lat)})"
+        )
+        print(
+            f"history (50 msgs) median {statistics.median(page):6.2f} ms   "
+            f"p95 {pct(page, 0.95):6.2f} ms   (n={len(page)})"
+        )
+        print(
+            f"send throughput   {sum(counts) / elapsed:8.0f} sends/s with "
+            f"{len(convs)} concurrent senders over {elapsed:.1f} s "
+            f"(server CPU {cpu:.0f}% of one core, RSS {rss:.0f} MiB)"
+        )
         if wrk:
             print(f"send throughput   {wrk} (wrk, 16 connections, keep-alive)")
     finally:

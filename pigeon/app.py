@@ -172,12 +172,16 @@ def _ops_routes(app: FastAPI) -> None:
         except Exception:
             checks["broker"] = False
         ok = all(checks.values())
-        return JSONResponse({"status": "ok" if ok else "unavailable", "checks": checks},
-                              status_code=200 if ok else 503)
+        return JSONResponse(
+            {"status": "ok" if ok else "unavailable", "checks": checks},
+            status_code=200 if ok else 503,
+        )
 
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
     async def prometheus(request: Request) -> Response:
-        metrics.messaging_enabled.set(1 if await admin.messaging_enabled(request.app.state.dbs.app)
-                                      else 0)
-        return Response(generate_latest(metrics.registry),
-                        media_type="text/plain; version=0.0.4; charset=utf-8")
+        metrics.messaging_enabled.set(
+            1 if await admin.messaging_enabled(request.app.state.dbs.app) else 0
+        )
+        return Response(
+            generate_latest(metrics.registry), media_type="text/plain; version=0.0.4; charset=utf-8"
+        )

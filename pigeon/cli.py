@@ -310,8 +310,13 @@ def retention_run(
             raise typer.Exit(2) from None
         when = when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  console=console, transient=False) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=console,
+        transient=False,
+    ) as bar:
         tasks: dict[str, Any] = {}
 
         def progress(stage: str, done: int, total: int) -> None:
@@ -323,7 +328,11 @@ def retention_run(
             from pigeon.messaging import retention
 
             return await retention.run_exclusive(
-                dbs, settings, as_of=when, dry_run=dry_run, progress=progress,
+                dbs,
+                settings,
+                as_of=when,
+                dry_run=dry_run,
+                progress=progress,
                 actor_label=actor_label(),
             )
 

@@ -201,8 +201,9 @@ def test_enabling_creates_a_missing_messaging_database(pigeon, tmp_path):
     from pigeon.core.db import Databases
 
     async def enable() -> tuple[str | None, str | None]:
-        dbs = Databases(f"sqlite+aiosqlite:///{data}/app.db",
-                        f"sqlite+aiosqlite:///{data}/messages.db")
+        dbs = Databases(
+            f"sqlite+aiosqlite:///{data}/app.db", f"sqlite+aiosqlite:///{data}/messages.db"
+        )
         try:
             await admin.set_messaging(dbs, True, actor_id=None, actor_label="test")
             return await migrate.status(dbs.messaging)
@@ -211,6 +212,10 @@ def test_enabling_creates_a_missing_messaging_database(pigeon, tmp_path):
 
     current, head = asyncio.run(enable())
     assert current == head is not None
-    tables = {r[0] for r in sqlite3.connect(data / "messages.db").execute(
-        "SELECT name FROM sqlite_master WHERE type='table'")}
+    tables = {
+        r[0]
+        for r in sqlite3.connect(data / "messages.db").execute(
+            "SELECT name FROM sqlite_master WHERE type='table'"
+        )
+    }
     assert {"conversation", "participant", "message"} <= tables
