@@ -42,13 +42,10 @@ async def typing(ctx: Ctx, throttle: TypingThrottle, conversation_id: int) -> bo
     await require_enabled(ctx)
     convo = await access_conversation(ctx, conversation_id)
     others = convo.other_ids(ctx.viewer.id)
-    async with ctx.dbs.app.read() as session:
-        if convo.kind == "direct":
-            policy.check_not_blocked(
-                ctx.viewer.id, others, await accounts.blocks_among(session, ctx.viewer.id, others)
-            )
-        else:
-            others = sorted(set(others) - await accounts.blockers_of(session, ctx.viewer.id))
+    edges = await accounts.get_block_edges(ctx.dbs.app, ctx.viewer.id)
+    # the same audience as a message: refused across a block in a DM, not to blockers in a group
+    blockers = policy.send_blockers(convo.kind, ctx.viewer.id, others, edges)
+    others = sorted(set(others) - blockers)
     expires = clock.now() + dt.timedelta(seconds=throttle.seconds)
     data = {
         "conversation_id": conversation_id,
