@@ -490,11 +490,6 @@ async def blocks_among(
     return {(a, b) for a, b in rows}
 
 
-async def blockers_of(session: AsyncSession, user_id: int) -> set[int]:
-    """Everyone who blocked `user_id` (they do not see that person's group messages)."""
-    return set(await session.scalars(select(Block.blocker_id).where(Block.blocked_id == user_id)))
-
-
 _edges: dict[int, tuple[float, frozenset[tuple[int, int]]]] = {}
 
 
@@ -536,11 +531,6 @@ def forget_edges(*user_ids: int) -> None:
 def _edges_changed(session: AsyncSession, *user_ids: int) -> None:
     forget_edges(*user_ids)
     emit_control(session, "blocks.changed", {"user_ids": list(user_ids)})
-
-
-async def blocked_by(session: AsyncSession, user_id: int) -> set[int]:
-    """Everyone `user_id` blocked."""
-    return set(await session.scalars(select(Block.blocked_id).where(Block.blocker_id == user_id)))
 
 
 async def count_users(session: AsyncSession) -> int:

@@ -11,9 +11,16 @@ from typing import Any
 
 from sqlalchemy import and_, func, or_, select
 
-from pigeon.accounts import service as accounts
 from pigeon.core.db import Database
-from pigeon.messaging.service import C, Ctx, M, P, message_dict, visible_since
+from pigeon.messaging.service import (
+    C,
+    Ctx,
+    M,
+    P,
+    blocked_senders,
+    message_dict,
+    visible_since,
+)
 
 PAGE = 500
 
@@ -23,8 +30,7 @@ async def messages_after(
 ) -> list[dict[str, Any]]:
     """The next `limit` messages the viewer may see with an id above `after_id`, oldest first."""
     if hidden is None:
-        async with ctx.dbs.app.read() as session:
-            hidden = await accounts.blocked_by(session, ctx.viewer.id)
+        hidden = await blocked_senders(ctx)
     mine = and_(P.c.conversation_id == M.c.conversation_id, P.c.user_id == ctx.viewer.id)
     stmt = (
         select(M)
@@ -45,8 +51,7 @@ async def replay(
 ) -> AsyncIterator[dict[str, Any]]:
     """Every message the viewer may see after `after_id`, in id order, a page at a time."""
     page = page or PAGE
-    async with ctx.dbs.app.read() as session:
-        hidden = await accounts.blocked_by(session, ctx.viewer.id)
+    hidden = await blocked_senders(ctx)
     cursor = after_id
     while True:
         batch = await messages_after(ctx, cursor, limit=page, hidden=hidden)

@@ -7,7 +7,6 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pigeon.accounts import service as accounts
 from pigeon.core.clock import clock
 from pigeon.core.db import Databases
 from pigeon.core.errors import NotAllowed, NotFound
@@ -23,6 +22,7 @@ from pigeon.messaging.service import (
     message_dict,
     require_enabled,
     unread_totals,
+    unseen_by,
     visible_since,
 )
 
@@ -124,13 +124,12 @@ async def _own_message(session: AsyncSession, ctx: Ctx, message_id: int) -> Any:
 async def edit_message(ctx: Ctx, message_id: int, body: str) -> dict[str, Any]:
     await require_enabled(ctx)
     body = policy.clean_body(body, ctx.settings.max_body_chars)
-    async with ctx.dbs.app.read() as session:  # in groups, blockers do not see the new text
-        blockers = await accounts.blockers_of(session, ctx.viewer.id)
     async with ctx.dbs.messaging.write() as session:
         row = await _own_message(session, ctx, message_id)
         convo = await load_convo(session, row.conversation_id)
         if convo is None or ctx.viewer.id not in convo.members:
             raise NotFound("No such message.", code="message_not_found")
+        blockers = await unseen_by(ctx.dbs, convo.kind, ctx.viewer.id)
         now = clock.now()
         updated = (
             await session.execute(
@@ -141,7 +140,7 @@ async def edit_message(ctx: Ctx, message_id: int, body: str) -> dict[str, Any]:
             )
         ).one()
         message = message_dict(updated)
-        audience = [u for u in convo.members if convo.kind != "group" or u not in blockers]
+        audience = [u for u in convo.members if u not in blockers]
         emit(session, "message.updated", message, user_ids=audience, id=message_id)
     return message
 
@@ -160,10 +159,7 @@ async def tombstone(session: AsyncSession, row: Any, *, dbs: Databases) -> dict[
     """
     convo = await load_convo(session, row.conversation_id)
     members = set(convo.members) if convo else set()
-    uncounted: set[int] = set()
-    if convo is not None and convo.kind == "group":
-        edges = await accounts.get_block_edges(dbs.app, row.sender_id)
-        uncounted = {blocker for blocker, blocked in edges if blocked == row.sender_id}
+    uncounted = await unseen_by(dbs, convo.kind, row.sender_id) if convo else set()
     now = clock.now()
     updated = (
         await session.execute(

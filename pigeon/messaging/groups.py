@@ -42,7 +42,7 @@ async def add_members(ctx: Ctx, conversation_id: int, user_ids: Sequence[int]) -
     if not new_ids:
         return []
     policy.check_group_size(len(convo.members) + len(new_ids), ctx.settings.max_group_size)
-    people = await _check_people(ctx, new_ids, kind="group")
+    people = await _check_people(ctx, new_ids)
     now = clock.now()
     async with ctx.dbs.messaging.write() as session:
         await _add_participants(session, conversation_id, people, owner_id=None, now=now)

@@ -76,7 +76,12 @@ def send_blockers(
     if kind == "direct":
         check_not_blocked(sender_id, others, edges)
         return set()
-    return {blocker for blocker, blocked in edges if blocked == sender_id} & set(others)
+    return blockers_of(sender_id, edges) & set(others)
+
+
+def blockers_of(user_id: int, edges: Collection[tuple[int, int]]) -> set[int]:
+    """Those who blocked `user_id`, from (blocker, blocked) pairs."""
+    return {blocker for blocker, blocked in edges if blocked == user_id}
 
 
 def check_can_manage_group(participant_role: str | None) -> None:

@@ -11,7 +11,6 @@ from typing import Any
 
 from sqlalchemy import and_, func, not_, select
 
-from pigeon.accounts import service as accounts
 from pigeon.messaging import service as messaging
 from pigeon.messaging.service import C, Ctx, M, P
 
@@ -35,8 +34,7 @@ async def search_messages(
         await messaging.access_conversation(ctx, conversation_id)
     if not q.strip():
         return []
-    async with ctx.dbs.app.read() as session:
-        blocked = await accounts.blocked_by(session, ctx.viewer.id)
+    blocked = await messaging.blocked_senders(ctx)
     stmt = (
         select(M)
         .select_from(

@@ -136,12 +136,23 @@ def visible_since(ctx: Ctx) -> dt.datetime:
     return policy.retention_cutoff(retention_days(ctx.settings, ctx.viewer), clock.now())
 
 
-async def hidden_senders(ctx: Ctx, convo: Convo) -> set[int]:
-    """In groups a blocker does not see the blocked person's messages."""
-    if convo.kind != "group":
-        return set()
+async def blocked_senders(ctx: Ctx) -> set[int]:
+    """Whom the viewer blocked: in groups, their messages are not shown to the viewer (rule 4).
+    History, previews, search and live catch-up all hide these, in group conversations only."""
     edges = await accounts.get_block_edges(ctx.dbs.app, ctx.viewer.id)
     return {blocked for blocker, blocked in edges if blocker == ctx.viewer.id}
+
+
+async def unseen_by(dbs: Databases, kind: str, sender_id: int) -> set[int]:
+    """Who, in a group, blocked the sender: they neither see nor count that sender's messages."""
+    if kind != "group":
+        return set()
+    return policy.blockers_of(sender_id, await accounts.get_block_edges(dbs.app, sender_id))
+
+
+async def hidden_senders(ctx: Ctx, convo: Convo) -> set[int]:
+    """The senders hidden from the viewer in this conversation."""
+    return await blocked_senders(ctx) if convo.kind == "group" else set()
 
 
 # --- starting conversations ---
@@ -152,7 +163,7 @@ def direct_key(a: int, b: int) -> str:
     return f"{lo}:{hi}"
 
 
-async def _check_people(ctx: Ctx, user_ids: Iterable[int], *, kind: str) -> dict[int, Principal]:
+async def _check_people(ctx: Ctx, user_ids: Iterable[int]) -> dict[int, Principal]:
     """Everyone exists, shares a community with the viewer, and no block stands between."""
     ids = set(user_ids) - {ctx.viewer.id}
     async with ctx.dbs.app.read() as session:
@@ -200,7 +211,7 @@ async def start_direct(ctx: Ctx, other_id: int) -> tuple[int, bool]:
         policy.check_not_blocked(ctx.viewer.id, [other_id], blocks)
         return existing, False
     policy.check_can_start(ctx.viewer)
-    people = await _check_people(ctx, [other_id], kind="direct")
+    people = await _check_people(ctx, [other_id])
     db = ctx.dbs.messaging
     now = clock.now()
     async with db.write() as session:
@@ -222,16 +233,28 @@ async def start_direct(ctx: Ctx, other_id: int) -> tuple[int, bool]:
                 select(C.c.id).where(C.c.direct_key == direct_key(ctx.viewer.id, other_id))
             )
             return int(conv_id), False
-        await _add_participants(
-            session, conv_id, {ctx.viewer.id: ctx.viewer, **people}, owner_id=ctx.viewer.id, now=now
-        )
-        emit(
-            session,
-            "conversation.updated",
-            {"conversation_id": conv_id, "change": "created"},
-            user_ids=[ctx.viewer.id, other_id],
-        )
+        await _open(session, ctx, conv_id, people, now=now)
     return conv_id, True
+
+
+async def _open(
+    session: AsyncSession,
+    ctx: Ctx,
+    conv_id: int,
+    people: dict[int, Principal],
+    *,
+    now: dt.datetime,
+) -> None:
+    """A new conversation's members, the starter owning it, and the news to all of them."""
+    await _add_participants(
+        session, conv_id, {ctx.viewer.id: ctx.viewer, **people}, owner_id=ctx.viewer.id, now=now
+    )
+    emit(
+        session,
+        "conversation.updated",
+        {"conversation_id": conv_id, "change": "created"},
+        user_ids=[ctx.viewer.id, *people],
+    )
 
 
 async def _add_participants(
@@ -271,7 +294,7 @@ async def start_group(ctx: Ctx, member_ids: Sequence[int], title: str | None) ->
             fields={"participant_ids": "name at least one other person"},
         )
     policy.check_group_size(len(ids) + 1, ctx.settings.max_group_size)
-    people = await _check_people(ctx, ids, kind="group")
+    people = await _check_people(ctx, ids)
     now = clock.now()
     async with ctx.dbs.messaging.write() as session:
         conv_id = await session.scalar(
@@ -286,15 +309,7 @@ async def start_group(ctx: Ctx, member_ids: Sequence[int], title: str | None) ->
             )
             .returning(C.c.id)
         )
-        await _add_participants(
-            session, conv_id, {ctx.viewer.id: ctx.viewer, **people}, owner_id=ctx.viewer.id, now=now
-        )
-        emit(
-            session,
-            "conversation.updated",
-            {"conversation_id": conv_id, "change": "created"},
-            user_ids=[ctx.viewer.id, *ids],
-        )
+        await _open(session, ctx, conv_id, people, now=now)
     return int(conv_id)
 
 
@@ -353,8 +368,7 @@ async def _previews_without_blocked(
     groups = [r for r in rows if r.kind == "group" and r.last_message_id in lasts]
     if not groups:
         return lasts
-    async with ctx.dbs.app.read() as session:
-        blocked = await accounts.blocked_by(session, ctx.viewer.id)
+    blocked = await blocked_senders(ctx)
     stale = [r for r in groups if lasts[r.last_message_id].sender_id in blocked]
     if not stale:
         return lasts
