@@ -21,6 +21,7 @@ from pigeon.core.db import Database
 from pigeon.core.errors import Conflict, NotAllowed, NotFound
 from pigeon.core.events import emit_control
 from pigeon.core.security import hash_password, verify_password
+from pigeon.core.text import contains
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -254,12 +255,11 @@ async def search_users(
     """People who share a community with the viewer, matched by username or display name."""
     if not viewer.community_ids:
         return []
-    pattern = f"%{q.strip().lower().replace('%', '').replace('_', '')}%"
     shared = select(Membership.user_id).where(Membership.community_id.in_(viewer.community_ids))
     stmt = (
         select(User)
         .where(User.id.in_(shared), User.id != viewer.id, User.is_active.is_(True))
-        .where(or_(User.username.like(pattern), func.lower(User.display_name).like(pattern)))
+        .where(or_(contains(User.username, q), contains(User.display_name, q)))
         .order_by(User.username)
         .limit(limit)
     )
@@ -275,12 +275,11 @@ async def list_users(
 ) -> Sequence[User]:
     stmt = select(User).order_by(User.id).limit(limit).offset(offset)
     if q:
-        pattern = f"%{q.strip().lower()}%"
         stmt = stmt.where(
             or_(
-                User.username.like(pattern),
-                User.email.like(pattern),
-                func.lower(User.display_name).like(pattern),
+                contains(User.username, q),
+                contains(User.email, q),
+                contains(User.display_name, q),
             )
         )
     return (await session.scalars(stmt)).all()

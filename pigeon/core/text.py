@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import Any
+
+from sqlalchemy import func
 
 from pigeon.core.errors import Invalid
 
@@ -43,3 +46,9 @@ def single_line(value: str, *, field: str, max_chars: int) -> str:
     if any(ch in text for ch in "\n\t"):
         raise Invalid(f"{field.capitalize()} must be a single line.", fields={field: "one line"})
     return text
+
+
+def contains(column: Any, q: str) -> Any:
+    """`column` contains `q`, case-insensitively, with `%` and `_` taken literally."""
+    escaped = q.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return func.lower(column).like(f"%{escaped}%", escape="\\")

@@ -9,15 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import and_, func, not_, select
+from sqlalchemy import and_, not_, select
 
+from pigeon.core.text import contains
 from pigeon.messaging import service as messaging
 from pigeon.messaging.service import C, Ctx, M, P
-
-
-def _pattern(q: str) -> str:
-    escaped = q.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
 
 
 async def search_messages(
@@ -47,7 +43,7 @@ async def search_messages(
             C.c.deleted_at.is_(None),
             M.c.deleted_at.is_(None),
             M.c.created_at >= messaging.visible_since(ctx),
-            func.lower(M.c.body).like(_pattern(q), escape="\\"),
+            contains(M.c.body, q),
         )
         .order_by(M.c.id.desc())
         .limit(limit)

@@ -178,3 +178,21 @@ async def test_blocks(client, people):
         await client.delete(f"{API}/blocks/{people.priv.id}", headers=people.free.headers)
     ).status_code == 204
     assert (await client.get(f"{API}/blocks", headers=people.free.headers)).json() == []
+
+
+async def test_search_takes_underscores_and_percent_signs_literally(client, people, app):
+    from pigeon.accounts import service as accounts
+
+    async with app.state.dbs.app.write() as session:
+        for name in ("book_worm", "bookxworm", "100pct"):
+            await accounts.create_user(
+                session,
+                email=f"{name}@example.com",
+                username=name,
+                password="long enough password",
+                display_name="100% reader" if name == "100pct" else None,
+            )
+    r = await client.get(f"{API}/users/search", params={"q": "book_w"}, headers=people.priv.headers)
+    assert [u["username"] for u in r.json()] == ["book_worm"]
+    r = await client.get(f"{API}/users/search", params={"q": "0%"}, headers=people.priv.headers)
+    assert [u["username"] for u in r.json()] == ["100pct"]
