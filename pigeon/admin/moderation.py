@@ -269,24 +269,22 @@ async def suspend(
     dbs: Databases, actor: Principal, user_id: int, *, until: dt.datetime | None, reason: str = ""
 ) -> dt.datetime:
     """Suspend someone directly (not through a report); no `until` means until lifted."""
-    check_moderator(actor)
+    await _check_target(dbs, actor, user_id)
     until = _check_until(until)
-    async with dbs.app.read() as session:
-        target = await accounts.principal(session, user_id)
-    if target is None:
-        raise NotFound("No such user.", code="user_not_found")
-    check_can_suspend(actor, target)
     async with dbs.app.write() as session:
         await _suspend(session, actor, user_id, until=until, reason=reason)
     return until
 
 
-async def unsuspend(dbs: Databases, actor: Principal, user_id: int) -> None:
+async def _check_target(dbs: Databases, actor: Principal, user_id: int) -> None:
     check_moderator(actor)
-    async with dbs.app.read() as session:
-        target = await accounts.principal(session, user_id)
+    target = await accounts.get_principal(dbs.app, user_id)
     if target is None:
         raise NotFound("No such user.", code="user_not_found")
     check_can_suspend(actor, target)
+
+
+async def unsuspend(dbs: Databases, actor: Principal, user_id: int) -> None:
+    await _check_target(dbs, actor, user_id)
     async with dbs.app.write() as session:
         await _suspend(session, actor, user_id, until=None)
