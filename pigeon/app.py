@@ -13,8 +13,9 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from prometheus_client import generate_latest
 from sqlalchemy import text
+from starlette.exceptions import HTTPException
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pigeon import __version__
 from pigeon.accounts import api as accounts_api
@@ -35,7 +36,8 @@ MAX_BODY_BYTES = 1_000_000
 
 
 class BodyLimit:
-    """Refuse request bodies over a size before anything reads them (413, the envelope)."""
+    """413 (the envelope) for a body over the limit: at once for a declared Content-Length,
+    and as soon as a chunked body passes it while it streams in."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app, self.limit = app, limit
@@ -47,7 +49,18 @@ class BodyLimit:
             if name == b"content-length" and value.isdigit() and int(value) > self.limit:
                 response = error_response(413, "too_large", "The request body is too large.")
                 return await response(scope, receive, send)
-        return await self.app(scope, receive, send)
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                # an HTTPException, so that body parsing passes it on as it is
+                raise HTTPException(413, "The request body is too large.")
+            return message
+
+        return await self.app(scope, counted, send)
 
 
 async def on_control(channel: str, payload: bytes) -> None:

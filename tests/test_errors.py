@@ -56,6 +56,19 @@ async def test_malformed_and_wrong_bodies(client, people):
     assert r.status_code in (400, 422) and "error" in r.json()
 
 
+async def test_oversized_chunked_body_is_refused(client, people):
+    async def chunks():
+        for _ in range(30):
+            yield b"x" * 100_000  # 3 MB with no Content-Length to go by
+
+    r = await client.post(
+        f"{API}/conversations/1/messages",
+        content=chunks(),
+        headers={**people.priv.headers, "content-type": "application/json"},
+    )
+    assert_envelope(r, 413, "too_large")
+
+
 async def test_oversized_body_is_refused(client, people):
     r = await client.post(
         f"{API}/conversations/1/messages",
