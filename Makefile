@@ -22,9 +22,10 @@ run: install  ## set up, upgrade both databases, load the demo on first run, ser
 test: install  ## set up and run the whole test suite
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-lint: install
+lint: install  ## ruff (lint and format) and mypy, as CI runs them
 	$(BIN)/ruff check pigeon tests benchmarks
 	$(BIN)/ruff format --check pigeon tests benchmarks
+	$(BIN)/mypy
 
 bench: install
 	$(BIN)/pigeon bench

@@ -30,17 +30,18 @@ from pigeon.admin import service as admin
 from pigeon.app import create_app
 from pigeon.messaging import sending
 from pigeon.messaging import service as messaging
+from pigeon.messaging.context import Ctx
 from pigeon.settings import Settings
 
 PASSWORD = "bench password"
 
 
 async def setup(app) -> tuple[int, int]:  # type: ignore[no-untyped-def]
-    dbs, settings = app.state.dbs, app.state.settings
-    async with dbs.app.write() as session:
-        await accounts.default_community(session)
+    rt, sends = app.state.runtime, app.state.sends
+    async with rt.uow_scope() as uow:
+        await accounts.default_community(uow.app)
         a = await accounts.create_user(
-            session,
+            uow.app,
             email="a@example.com",
             username="reader",
             password=PASSWORD,
@@ -48,27 +49,26 @@ async def setup(app) -> tuple[int, int]:  # type: ignore[no-untyped-def]
             tier="privileged",
         )
         b = await accounts.create_user(
-            session,
+            uow.app,
             email="b@example.com",
             username="seller",
             password=PASSWORD,
             display_name="Sol Seller",
             tier="privileged",
         )
-    await admin.set_messaging(dbs, True, actor_id=None, actor_label="bench")
-    async with dbs.app.read() as session:
-        pa, pb = await accounts.principal(session, a.id), await accounts.principal(session, b.id)
-    assert pa and pb
-    ctx_a = messaging.Ctx(dbs, settings, pa)
-    ctx_b = messaging.Ctx(dbs, settings, pb)
-    conv_id, _ = await messaging.start_direct(ctx_a, b.id)
+    async with rt.uow_scope() as uow:
+        await admin.set_messaging(rt, uow, True, actor_id=None, actor_label="bench")
+    people = await accounts.principals(rt, [a.id, b.id])
+    async with rt.uow_scope() as uow:
+        conv_id, _ = await messaging.start_direct(Ctx(rt, sends, people[a.id], uow), b.id)
     for i in range(50):
-        ctx = ctx_a if i % 2 else ctx_b
-        await sending.send_message(
-            ctx,
-            conv_id,
-            body=f"Message {i}: see https://example.com/{i} about the <new> arrivals & more",
-        )
+        async with rt.uow_scope() as uow:
+            ctx = Ctx(rt, sends, people[a.id if i % 2 else b.id], uow)
+            await sending.send_message(
+                ctx,
+                conv_id,
+                body=f"Message {i}: see https://example.com/{i} about the <new> arrivals & more",
+            )
     return conv_id, a.id
 
 

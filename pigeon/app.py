@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from prometheus_client import generate_latest
@@ -19,17 +18,22 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pigeon import __version__
 from pigeon.accounts import api as accounts_api
-from pigeon.accounts import service as accounts
 from pigeon.admin import api as admin_api
 from pigeon.admin import moderation_api
-from pigeon.admin import service as admin
 from pigeon.auth import api as auth_api
-from pigeon.core import events, metrics, migrate, ratelimit, security
+from pigeon.auth.principals import principal_from_token
+from pigeon.core import events, metrics, migrate, security
 from pigeon.core.db import Databases
 from pigeon.core.errors import error_response, install_error_handlers
+from pigeon.core.events import BlocksChanged, PeopleChanged, SettingChanged, SignInsRevoked
+from pigeon.core.runtime import Runtime
 from pigeon.messaging import api as messaging_api
 from pigeon.messaging import retention
+from pigeon.messaging.send_tx import make_send_path
+from pigeon.realtime import api as realtime_api
+from pigeon.realtime.hub import Hub
 from pigeon.settings import Settings, get_settings
+from pigeon.web import pages
 
 log = logging.getLogger("pigeon")
 MAX_BODY_BYTES = 1_000_000
@@ -63,19 +67,23 @@ class BodyLimit:
         return await self.app(scope, counted, send)
 
 
-async def on_control(channel: str, payload: bytes) -> None:
-    if channel != events.CONTROL_CHANNEL:
-        return
-    message = orjson.loads(payload)
-    if message.get("kind") == "settings.changed":
-        admin.invalidate(message["data"].get("key"))
-    elif message.get("kind") in ("user.suspended", "user.unsuspended"):
-        accounts.forget(int(message["data"]["user_id"]))  # their tokens stop working at once
-    elif message.get("kind") == "user.changed":
-        for user_id in message["data"]["user_ids"]:
-            accounts.forget(int(user_id))
-    elif message.get("kind") == "blocks.changed":
-        accounts.forget_edges(*(int(u) for u in message["data"]["user_ids"]))
+def control_listener(rt: Runtime) -> events.Listener:
+    """What this process forgets when any process announces a change."""
+
+    async def on_control(channel: str, payload: bytes) -> None:
+        if channel != events.CONTROL_CHANNEL:
+            return
+        message = events.decode_control(payload)
+        if isinstance(message, SettingChanged):
+            rt.switches.forget(message.key)
+        elif isinstance(message, PeopleChanged):
+            rt.people.forget(*message.user_ids)
+        elif isinstance(message, BlocksChanged):
+            rt.people.forget_edges(*message.user_ids)
+        elif isinstance(message, SignInsRevoked):
+            rt.revoked_signins.update(message.family_ids)
+
+    return on_control
 
 
 def make_broker(settings: Settings) -> events.Broker:
@@ -94,20 +102,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        """Everything this app keeps between requests, started in order, stopped in reverse."""
         dbs = Databases(settings.app_db_url, settings.messaging_db_url)
         await migrate.upgrade(dbs.app)
         await migrate.upgrade(dbs.messaging)
-        admin.configure_cache(settings.settings_cache_seconds)
-        admin.invalidate()
         broker = make_broker(settings)
-        broker.add_listener(on_control)
+        rt = Runtime(settings, dbs, broker)
+
+        async def authenticate(token: str | None, cookie: str | None) -> Any:
+            return await principal_from_token(rt, token, cookie=cookie)
+
+        rt.authenticate = authenticate
+        broker.add_listener(control_listener(rt))
         await broker.start()
-        events.set_broker(broker)
-        app.state.dbs = dbs
-        app.state.broker = broker
+        sends = make_send_path(dbs.messaging)
+        hub = Hub(rt)
+        schedule = retention.Schedule(dbs, settings)
+        app.state.runtime, app.state.sends, app.state.hub = rt, sends, hub
         try:
-            for hook in app.state.startup_hooks:
-                await hook(app)
+            await hub.start()
+            realtime_api.close_before_server_stops(hub)
+            schedule.start()
             # everything loaded so far lives as long as the process: keep the collector off it,
             # and collect young objects less often, so full collections do not stall delivery
             if settings.tune_gc:
@@ -116,10 +131,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 gc.set_threshold(50_000, 20, 100)
             yield
         finally:
-            for hook in reversed(app.state.shutdown_hooks):
-                await hook(app)
+            await schedule.stop()
+            await hub.stop()
+            sends.close()
             await broker.stop()
-            events.set_broker(events.InProcessBroker())
+            await rt.close()
             await dbs.dispose()
 
     app = FastAPI(
@@ -129,8 +145,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.startup_hooks = []
-    app.state.shutdown_hooks = []
     install_error_handlers(app)
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
 
@@ -141,27 +155,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(admin_api.router)
     api.include_router(moderation_api.router)
     app.include_router(api)
-    ratelimit.install(app)
-    retention.install(app)
-    _mount_optional(app, api)
+    realtime_api.install(app)
+    pages.install(app)
     _ops_routes(app)
     return app
-
-
-def _mount_optional(app: FastAPI, api: APIRouter) -> None:
-    """Domains that plug in when present: live delivery and the web pages."""
-    try:
-        from pigeon.realtime import api as realtime_api
-    except ImportError:
-        realtime_api = None  # type: ignore[assignment]
-    if realtime_api is not None:
-        realtime_api.install(app)
-    try:
-        from pigeon.web import pages
-    except ImportError:
-        pages = None  # type: ignore[assignment]
-    if pages is not None:
-        pages.install(app)
 
 
 def _ops_routes(app: FastAPI) -> None:
@@ -171,7 +168,8 @@ def _ops_routes(app: FastAPI) -> None:
 
     @app.get("/readyz", tags=["ops"])
     async def readyz(request: Request) -> Response:
-        dbs: Databases = request.app.state.dbs
+        rt: Runtime = request.app.state.runtime
+        dbs = rt.dbs
         checks: dict[str, bool] = {}
         for db in (dbs.app, dbs.messaging):
             try:
@@ -181,7 +179,7 @@ def _ops_routes(app: FastAPI) -> None:
             except Exception:
                 checks[db.name] = False
         try:
-            checks["broker"] = await request.app.state.broker.ping()
+            checks["broker"] = await rt.broker.ping()
         except Exception:
             checks["broker"] = False
         ok = all(checks.values())
@@ -192,9 +190,8 @@ def _ops_routes(app: FastAPI) -> None:
 
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
     async def prometheus(request: Request) -> Response:
-        metrics.messaging_enabled.set(
-            1 if await admin.messaging_enabled(request.app.state.dbs.app) else 0
-        )
+        rt: Runtime = request.app.state.runtime
+        metrics.messaging_enabled.set(1 if await rt.switches.messaging_enabled() else 0)
         return Response(
             generate_latest(metrics.registry), media_type="text/plain; version=0.0.4; charset=utf-8"
         )

@@ -13,7 +13,8 @@ from rich.table import Table
 
 from pigeon.core.db import Databases
 from pigeon.core.errors import AppError
-from pigeon.settings import Settings, get_settings
+from pigeon.core.runtime import Runtime
+from pigeon.settings import get_settings
 
 app = typer.Typer(
     help="Pigeon: community messaging server.", no_args_is_help=True, pretty_exceptions_enable=False
@@ -39,19 +40,29 @@ def actor_label() -> str:
         return "cli"
 
 
-def run(fn: Callable[[Databases, Settings], Awaitable[T]]) -> T:
-    """Run an async operation against both databases (upgraded first), with clean errors."""
+def run(fn: Callable[[Runtime], Awaitable[T]]) -> T:
+    """Run an async operation against both databases (upgraded first), with clean errors.
+
+    Changes are announced like the server's (through Redis when configured), so running
+    servers forget what they cached about them at once.
+    """
     settings = get_settings()
 
     async def main() -> T:
+        from pigeon.app import make_broker
         from pigeon.core import migrate
 
         dbs = Databases(settings.app_db_url, settings.messaging_db_url)
+        broker = make_broker(settings)
+        rt = Runtime(settings, dbs, broker)
         try:
             await migrate.upgrade(dbs.app)
             await migrate.upgrade(dbs.messaging)
-            return await fn(dbs, settings)
+            await broker.start()
+            return await fn(rt)
         finally:
+            await broker.stop()
+            await rt.close()
             await dbs.dispose()
 
     try:
@@ -94,10 +105,10 @@ def serve(
 def db_upgrade() -> None:
     """Create or upgrade both databases to the latest schema."""
 
-    async def go(dbs: Databases, settings: Settings) -> None:
+    async def go(rt: Runtime) -> None:
         from pigeon.core import migrate
 
-        for db in (dbs.app, dbs.messaging):
+        for db in (rt.dbs.app, rt.dbs.messaging):
             current, head = await migrate.status(db)
             console.print(f"{db.name}: at [bold]{current}[/bold] (latest {head})")
 
@@ -125,21 +136,22 @@ def admin_create(
             err.print(f"[red]error:[/red] {'.'.join(map(str, e['loc']))}: {e['msg']}")
         raise typer.Exit(1) from None
 
-    async def go(dbs: Databases, settings: Settings) -> Any:
+    async def go(rt: Runtime) -> Any:
         from pigeon.accounts import service as accounts
-        from pigeon.admin import service as admin
+        from pigeon.core.audit import audit
 
-        async with dbs.app.write() as session:
+        async with rt.uow_scope() as uow:
             user = await accounts.create_user(
-                session,
+                uow.app,
                 email=email,
                 username=username,
                 password=password,
                 tier="privileged_plus",
                 role="admin",
+                settings=rt.settings,
             )
-            admin.audit(
-                session,
+            audit(
+                uow.app,
                 "admin.created",
                 actor_id=None,
                 actor_label=actor_label(),
@@ -154,17 +166,20 @@ def admin_create(
 
 
 def _set_user_field(username: str, field: str, value: str) -> None:
-    async def go(dbs: Databases, settings: Settings) -> tuple[Any, Any]:
+    async def go(rt: Runtime) -> tuple[Any, Any]:
         from pigeon.accounts import service as accounts
-        from pigeon.admin import service as admin
+        from pigeon.core.audit import audit_user_changes
 
-        async with dbs.app.write() as session:
-            user = await accounts.find_by_login(session, username)
+        async with rt.uow_scope() as uow:
+            user = await accounts.find_by_login(uow.app, username)
             if user is None:
                 raise AppError(f"No user called {username!r}.")
-            changes = await accounts.set_tier_role(session, user, **{field: value})
-            admin.audit_user_changes(
-                session,
+            if field == "tier":
+                changes = await accounts.set_tier_role(uow, user, tier=value)
+            else:
+                changes = await accounts.set_tier_role(uow, user, role=value)
+            audit_user_changes(
+                uow.app,
                 changes,
                 actor_id=None,
                 actor_label=actor_label(),
@@ -211,10 +226,10 @@ def users_list(
 ) -> None:
     """List users with their tier and role."""
 
-    async def go(dbs: Databases, settings: Settings) -> Any:
+    async def go(rt: Runtime) -> Any:
         from pigeon.accounts import service as accounts
 
-        async with dbs.app.read() as session:
+        async with rt.dbs.app.read() as session:
             return await accounts.list_users(session, q=q, limit=1000, offset=0)
 
     table = Table("id", "username", "email", "tier", "role", "active")
@@ -226,10 +241,13 @@ def users_list(
 
 
 def _switch(enabled: bool) -> None:
-    async def go(dbs: Databases, settings: Settings) -> bool:
+    async def go(rt: Runtime) -> bool:
         from pigeon.admin import service as admin
 
-        return await admin.set_messaging(dbs, enabled, actor_id=None, actor_label=actor_label())
+        async with rt.uow_scope() as uow:
+            return await admin.set_messaging(
+                rt, uow, enabled, actor_id=None, actor_label=actor_label()
+            )
 
     changed = run(go)
     state = "on" if enabled else "off"
@@ -252,10 +270,10 @@ def messaging_disable() -> None:
 def messaging_status() -> None:
     """Show whether messaging is on, and who last changed it."""
 
-    async def go(dbs: Databases, settings: Settings) -> Any:
-        from pigeon.admin import service as admin
+    async def go(rt: Runtime) -> Any:
+        from pigeon.core.switches import MESSAGING_ENABLED
 
-        return await admin.setting_row(dbs.app, admin.MESSAGING_ENABLED)
+        return await rt.switches.row(MESSAGING_ENABLED)
 
     row = run(go)
     if row is None:
@@ -276,8 +294,8 @@ def demo(
     """Load the demo community: an admin, a manager, members of every tier, conversations."""
     from pigeon import demo as demo_data
 
-    async def go(dbs: Databases, settings: Settings) -> bool:
-        return await demo_data.load(dbs, settings, only_if_empty=if_empty)
+    async def go(rt: Runtime) -> bool:
+        return await demo_data.load(rt, only_if_empty=if_empty)
 
     if run(go):
         console.print(demo_data.SUMMARY)
@@ -324,12 +342,12 @@ def retention_run(
                 tasks[stage] = bar.add_task(stage, total=total or 1)
             bar.update(tasks[stage], completed=done if total else 1, total=total or 1)
 
-        async def go(dbs: Databases, settings: Settings) -> Any:
+        async def go(rt: Runtime) -> Any:
             from pigeon.messaging import retention
 
             return await retention.run_exclusive(
-                dbs,
-                settings,
+                rt.dbs,
+                rt.settings,
                 as_of=when,
                 dry_run=dry_run,
                 progress=progress,
@@ -343,7 +361,6 @@ def retention_run(
     table.add_row("conversations checked", str(result.conversations_checked))
     table.add_row("messages soft-deleted", str(result.soft_deleted))
     table.add_row("messages purged", str(result.purged))
-    table.add_row("attachments purged", str(result.attachments_purged))
     table.add_row("kept for open reports", str(result.kept_for_reports))
     table.add_row("report copies cleared", str(result.reports_cleared))
     table.add_row("deleted conversations purged", str(result.conversations_purged))
@@ -357,18 +374,18 @@ def users_export(
         str | None, typer.Option("--output", "-o", help="file to write (default: its own name)")
     ] = None,
 ) -> None:
-    """Export a user's profile, conversations and messages (JSON, or a zip with attachments)."""
+    """Export a user's profile, conversations and messages (JSON)."""
     from pathlib import Path
 
-    async def go(dbs: Databases, settings: Settings) -> tuple[str, bytes, str]:
-        from pigeon.accounts import export
+    async def go(rt: Runtime) -> tuple[str, bytes, str]:
         from pigeon.accounts import service as accounts
+        from pigeon.messaging import export
 
-        async with dbs.app.read() as session:
+        async with rt.dbs.app.read() as session:
             user = await accounts.find_by_login(session, username)
         if user is None:
             raise AppError(f"No user called {username!r}.")
-        return await export.export_file(dbs, settings, user.id)
+        return await export.export_file(rt, user.id)
 
     name, content, _ = run(go)
     path = Path(output or name)

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
 from pigeon.accounts import service as accounts
 from pigeon.admin import service as admin
-from pigeon.core.db import Databases
+from pigeon.core.runtime import Runtime
 from pigeon.messaging import sending
 from pigeon.messaging import service as messaging
-from pigeon.settings import Settings
+from pigeon.messaging.context import Ctx
+from pigeon.messaging.send_tx import make_send_path
+
+T = TypeVar("T")
 
 PASSWORD = "pigeon-demo"
 
@@ -29,18 +35,18 @@ SUMMARY = f"""[bold]Demo community loaded.[/bold] Every password is [bold]{PASSW
 Messaging is switched on (by the demo admin)."""
 
 
-async def load(dbs: Databases, settings: Settings, *, only_if_empty: bool) -> bool:
-    async with dbs.app.write() as session:
-        if only_if_empty and await accounts.count_users(session):
+async def load(rt: Runtime, *, only_if_empty: bool) -> bool:
+    async with rt.uow_scope() as uow:
+        if only_if_empty and await accounts.count_users(uow.app):
             return False
-        store = await accounts.default_community(session)
+        await accounts.default_community(uow.app, rt.settings)
         riverside = await accounts.create_community(
-            session, name="Riverside Readers", slug="riverside"
+            uow, None, name="Riverside Readers", slug="riverside"
         )
         ids: dict[str, int] = {}
         for username, name, tier, role, communities in PEOPLE:
             user = await accounts.create_user(
-                session,
+                uow.app,
                 email=f"{username}@demo.pigeon.test",
                 username=username,
                 password=PASSWORD,
@@ -48,36 +54,42 @@ async def load(dbs: Databases, settings: Settings, *, only_if_empty: bool) -> bo
                 tier=tier,
                 role=role,
                 join_default="store" in communities,
+                settings=rt.settings,
             )
             ids[username] = user.id
-            if "riverside" in communities:
-                await accounts.add_members(session, riverside.id, [user.id])
-        await accounts.add_members(session, riverside.id, [ids["admin"]])
-        _ = store
-    admin_user = ids["admin"]
-    await admin.set_messaging(dbs, True, actor_id=admin_user, actor_label="admin")
+        riverside_people = [ids[u] for u, *_, where in PEOPLE if "riverside" in where]
+        await accounts.add_members(uow, None, riverside.id, [*riverside_people, ids["admin"]])
+    async with rt.uow_scope() as uow:
+        await admin.set_messaging(rt, uow, True, actor_id=ids["admin"], actor_label="admin")
 
-    async with dbs.app.read() as session:
-        people = await accounts.principals(session, ids.values())
+    people = await accounts.principals(rt, ids.values())
+    sends = make_send_path(rt.dbs.messaging)
+    try:
 
-    def as_(username: str) -> messaging.Ctx:
-        return messaging.Ctx(dbs=dbs, settings=settings, viewer=people[ids[username]])
+        async def as_(username: str, step: Callable[[Ctx], Awaitable[T]]) -> T:
+            async with rt.uow_scope() as uow:
+                return await step(Ctx(rt=rt, sends=sends, viewer=people[ids[username]], uow=uow))
 
-    async def say(username: str, conv_id: int, *lines: str) -> None:
-        for line in lines:
-            await sending.send_message(as_(username), conv_id, body=line)
+        async def say(username: str, conv_id: int, *lines: str) -> None:
+            for line in lines:
+                async with rt.uow_scope() as uow:
+                    ctx = Ctx(rt=rt, sends=sends, viewer=people[ids[username]], uow=uow)
+                    await sending.send_message(ctx, conv_id, body=line)
 
-    pete_fran, _ = await messaging.start_direct(as_("pete"), ids["fran"])
-    await say("pete", pete_fran, "Hi Fran! Did the new Le Guin translation come in?")
-    await say("fran", pete_fran, "It did, two copies on the shelf by the window.")
-    await say("pete", pete_fran, "Great, I'll pick one up on Saturday.")
+        pete_fran, _ = await as_("pete", lambda ctx: messaging.start_direct(ctx, ids["fran"]))
+        await say("pete", pete_fran, "Hi Fran! Did the new Le Guin translation come in?")
+        await say("fran", pete_fran, "It did, two copies on the shelf by the window.")
+        await say("pete", pete_fran, "Great, I'll pick one up on Saturday.")
 
-    maria_priya, _ = await messaging.start_direct(as_("maria"), ids["priya"])
-    await say("maria", maria_priya, "Priya, your special order is ready for pickup.")
+        maria_priya, _ = await as_("maria", lambda ctx: messaging.start_direct(ctx, ids["priya"]))
+        await say("maria", maria_priya, "Priya, your special order is ready for pickup.")
 
-    club = await messaging.start_group(
-        as_("priya"), [ids["pete"], ids["fran"], ids["maria"]], "Thursday book club"
-    )
-    await say("priya", club, "This month: The Dispossessed. Thoughts so far?")
-    await say("maria", club, "We'll have tea and the back room from 7pm.")
+        members = [ids["pete"], ids["fran"], ids["maria"]]
+        club = await as_(
+            "priya", lambda ctx: messaging.start_group(ctx, members, "Thursday book club")
+        )
+        await say("priya", club, "This month: The Dispossessed. Thoughts so far?")
+        await say("maria", club, "We'll have tea and the back room from 7pm.")
+    finally:
+        sends.close()
     return True

@@ -1,8 +1,8 @@
 """Every table, imported once so each database's metadata is complete."""
 
 from pigeon.accounts import models as accounts_models  # noqa: F401
-from pigeon.admin import models as admin_models  # noqa: F401
 from pigeon.auth import models as auth_models  # noqa: F401
+from pigeon.core import audit, leases, switches  # noqa: F401
 from pigeon.core.db import AppBase, MessagingBase
 from pigeon.messaging import models as messaging_models  # noqa: F401
 

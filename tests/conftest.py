@@ -18,9 +18,6 @@ from pathlib import Path
 import pytest
 from httpx import ASGITransport, AsyncClient
 
-from pigeon.accounts import service as accounts
-from pigeon.admin import service as admin
-from pigeon.auth import service as auth
 from pigeon.core.clock import clock
 from pigeon.core.db import Databases
 from tests.support import pg
@@ -40,11 +37,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_process_state() -> Iterator[None]:
-    """Per-process caches and the clock start clean in every test."""
-    accounts.forget_all()
-    admin.invalidate()
-    auth._revoked_families.clear()
+def _clock() -> Iterator[None]:
+    """Every test starts at the real time; a test that moves the clock moves only its own."""
     clock.reset()
     yield
     clock.reset()

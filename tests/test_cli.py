@@ -106,6 +106,8 @@ def test_admin_create_tiers_roles_and_the_switch(pigeon, tmp_path):
     assert r.exit_code == 1 and "No user called" in r.output
     r = pigeon("users", "set-role", "second", "manager")
     assert r.exit_code == 0
+    r = pigeon("users", "set-role", "boss", "member")  # the only admin left
+    assert r.exit_code == 1 and "last admin" in r.output
 
     r = pigeon("messaging", "enable")
     assert r.exit_code == 0 and "on" in r.output
@@ -198,17 +200,13 @@ def test_enabling_creates_a_missing_messaging_database(pigeon, tmp_path):
 
     from pigeon.admin import service as admin
     from pigeon.core import migrate
-    from pigeon.core.db import Databases
+    from tests.support.runtime import standalone
 
     async def enable() -> tuple[str | None, str | None]:
-        dbs = Databases(
-            f"sqlite+aiosqlite:///{data}/app.db", f"sqlite+aiosqlite:///{data}/messages.db"
-        )
-        try:
-            await admin.set_messaging(dbs, True, actor_id=None, actor_label="test")
-            return await migrate.status(dbs.messaging)
-        finally:
-            await dbs.dispose()
+        async with standalone(data=data, upgrade=False) as rt:
+            async with rt.uow_scope() as uow:
+                await admin.set_messaging(rt, uow, True, actor_id=None, actor_label="test")
+            return await migrate.status(rt.dbs.messaging)
 
     current, head = asyncio.run(enable())
     assert current == head is not None

@@ -14,9 +14,7 @@ from pigeon.accounts.schemas import (
     UserUpdate,
 )
 from pigeon.accounts.views import community_dict, user_dict
-from pigeon.admin import service as admin
-from pigeon.core.deps import AdminUser, CurrentUser, Dbs
-from pigeon.core.errors import NotAllowed
+from pigeon.core.deps import AdminUser, CurrentUser, Dbs, Uow
 from pigeon.core.types import NO_NUL, UserIdPath
 
 router = APIRouter(tags=["users"])
@@ -43,30 +41,18 @@ async def get_user(user_id: UserIdPath, user: CurrentUser, dbs: Dbs) -> dict[str
 
 @router.put("/users/{user_id}", response_model=UserOut, response_model_exclude_unset=True)
 async def update_user(
-    user_id: UserIdPath, body: UserUpdate, user: CurrentUser, dbs: Dbs
+    user_id: UserIdPath, body: UserUpdate, user: CurrentUser, uow: Uow
 ) -> dict[str, Any]:
-    if user_id != user.id and not user.is_admin:
-        raise NotAllowed("You can only change your own profile.", code="not_your_profile")
-    if (body.tier is not None or body.role is not None) and not user.is_admin:
-        raise NotAllowed("Only admins change tiers and roles.", code="admin_only")
-    async with dbs.app.write() as session:
-        target = await accounts.get_user(session, user_id)
-        await accounts.update_profile(
-            session,
-            target,
-            display_name=body.display_name,
-            bio=body.bio,
-            avatar_url=body.avatar_url,
-        )
-        changes = await accounts.set_tier_role(session, target, tier=body.tier, role=body.role)
-        admin.audit_user_changes(
-            session,
-            changes,
-            actor_id=user.id,
-            actor_label=user.username,
-            user_id=target.id,
-            username=target.username,
-        )
+    target, _ = await accounts.update_user(
+        uow,
+        user,
+        user_id,
+        display_name=body.display_name,
+        bio=body.bio,
+        avatar_url=body.avatar_url,
+        tier=body.tier,
+        role=body.role,
+    )
     return user_dict(target, private=True)
 
 
@@ -88,15 +74,13 @@ async def contacts(user: CurrentUser, dbs: Dbs) -> list[dict[str, Any]]:
     response_model_exclude_unset=True,
     tags=["contacts"],
 )
-async def add_contact(body: UserIdIn, user: CurrentUser, dbs: Dbs) -> dict[str, Any]:
-    async with dbs.app.write() as session:
-        return user_dict(await accounts.add_contact(session, user, body.user_id))
+async def add_contact(body: UserIdIn, user: CurrentUser, uow: Uow) -> dict[str, Any]:
+    return user_dict(await accounts.add_contact(uow.app, user, body.user_id))
 
 
 @router.delete("/contacts/{user_id}", status_code=204, tags=["contacts"])
-async def remove_contact(user_id: UserIdPath, user: CurrentUser, dbs: Dbs) -> Response:
-    async with dbs.app.write() as session:
-        await accounts.remove_contact(session, user.id, user_id)
+async def remove_contact(user_id: UserIdPath, user: CurrentUser, uow: Uow) -> Response:
+    await accounts.remove_contact(uow.app, user.id, user_id)
     return Response(status_code=204)
 
 
@@ -118,15 +102,13 @@ async def blocks(user: CurrentUser, dbs: Dbs) -> list[dict[str, Any]]:
     response_model_exclude_unset=True,
     tags=["blocks"],
 )
-async def add_block(body: UserIdIn, user: CurrentUser, dbs: Dbs) -> dict[str, Any]:
-    async with dbs.app.write() as session:
-        return user_dict(await accounts.add_block(session, user, body.user_id))
+async def add_block(body: UserIdIn, user: CurrentUser, uow: Uow) -> dict[str, Any]:
+    return user_dict(await accounts.add_block(uow, user, body.user_id))
 
 
 @router.delete("/blocks/{user_id}", status_code=204, tags=["blocks"])
-async def remove_block(user_id: UserIdPath, user: CurrentUser, dbs: Dbs) -> Response:
-    async with dbs.app.write() as session:
-        await accounts.remove_block(session, user.id, user_id)
+async def remove_block(user_id: UserIdPath, user: CurrentUser, uow: Uow) -> Response:
+    await accounts.remove_block(uow, user.id, user_id)
     return Response(status_code=204)
 
 
@@ -140,18 +122,8 @@ async def communities(user: CurrentUser, dbs: Dbs) -> list[dict[str, Any]]:
 
 
 @router.post("/communities", status_code=201, response_model=CommunityOut, tags=["communities"])
-async def create_community(body: CommunityCreate, user: AdminUser, dbs: Dbs) -> dict[str, Any]:
-    async with dbs.app.write() as session:
-        community = await accounts.create_community(session, name=body.name, slug=body.slug)
-        admin.audit(
-            session,
-            "community.created",
-            actor_id=user.id,
-            actor_label=user.username,
-            target_type="community",
-            target_id=community.id,
-            data={"slug": community.slug},
-        )
+async def create_community(body: CommunityCreate, user: AdminUser, uow: Uow) -> dict[str, Any]:
+    community = await accounts.create_community(uow, user, name=body.name, slug=body.slug)
     return community_dict(community)
 
 
@@ -171,41 +143,16 @@ async def members(community_id: UserIdPath, user: CurrentUser, dbs: Dbs) -> list
 
 @router.post("/communities/{community_id}/members", tags=["communities"])
 async def add_members(
-    community_id: UserIdPath, body: UserIdsIn, user: CurrentUser, dbs: Dbs
+    community_id: UserIdPath, body: UserIdsIn, user: CurrentUser, uow: Uow
 ) -> dict[str, Any]:
-    accounts.check_manage_community(user, community_id)
-    async with dbs.app.write() as session:
-        await accounts.get_community(session, community_id)
-        added = await accounts.add_members(session, community_id, body.user_ids)
-        admin.audit(
-            session,
-            "community.members_added",
-            actor_id=user.id,
-            actor_label=user.username,
-            target_type="community",
-            target_id=community_id,
-            data={"user_ids": sorted(set(body.user_ids))},
-        )
-    return {"added": added}
+    return {"added": await accounts.add_members(uow, user, community_id, body.user_ids)}
 
 
 @router.delete(
     "/communities/{community_id}/members/{user_id}", status_code=204, tags=["communities"]
 )
 async def remove_member(
-    community_id: UserIdPath, user_id: UserIdPath, user: CurrentUser, dbs: Dbs
+    community_id: UserIdPath, user_id: UserIdPath, user: CurrentUser, uow: Uow
 ) -> Response:
-    accounts.check_manage_community(user, community_id)
-    async with dbs.app.write() as session:
-        await accounts.get_community(session, community_id)
-        await accounts.remove_member(session, community_id, user_id)
-        admin.audit(
-            session,
-            "community.member_removed",
-            actor_id=user.id,
-            actor_label=user.username,
-            target_type="community",
-            target_id=community_id,
-            data={"user_id": user_id},
-        )
+    await accounts.remove_member(uow, user, community_id, user_id)
     return Response(status_code=204)

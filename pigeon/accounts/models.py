@@ -8,10 +8,10 @@ from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pigeon.core.db import AppBase, UTCDateTime
+from pigeon.core.principal import STAFF_ROLES  # noqa: F401 - beside tiers and roles
 
 TIERS = ("free", "privileged", "privileged_plus")
 ROLES = ("member", "manager", "owner", "admin")
-STAFF_ROLES = ("manager", "owner", "admin")
 
 
 class User(AppBase):

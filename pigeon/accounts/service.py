@@ -6,7 +6,6 @@ Other domains read people through `Principal` (who is acting: tier, role, commun
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Sequence
 
@@ -15,64 +14,26 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pigeon.accounts.models import STAFF_ROLES, Block, Community, Contact, Membership, User
+from pigeon.accounts.models import Block, Community, Contact, Membership, User
+from pigeon.core.audit import audit, audit_user_changes
 from pigeon.core.clock import clock
-from pigeon.core.db import Database
+from pigeon.core.db import rowcount
 from pigeon.core.errors import Conflict, NotAllowed, NotFound
-from pigeon.core.events import emit_control
+from pigeon.core.events import BlocksChanged, PeopleChanged
+from pigeon.core.people import Edges
+from pigeon.core.principal import Principal
+from pigeon.core.runtime import Runtime
 from pigeon.core.security import hash_password, verify_password
 from pigeon.core.text import contains
+from pigeon.core.uow import UnitOfWork
+from pigeon.settings import Settings
+
+# --- people as every domain reads them: principals and block edges, cached on the runtime ---
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Principal:
-    """Who is acting, with what a policy decision needs."""
-
-    id: int
-    username: str
-    display_name: str
-    tier: str
-    role: str
-    is_active: bool
-    suspended_until: dt.datetime | None
-    community_ids: frozenset[int]
-
-    @property
-    def is_staff(self) -> bool:
-        return self.role in STAFF_ROLES
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
-
-    def is_suspended(self, now: dt.datetime | None = None) -> bool:
-        if not self.is_active:
-            return True
-        return self.suspended_until is not None and self.suspended_until > (now or clock.now())
-
-
-# --- the principal cache: a second at most of staleness, so every process sees changes fast ---
-
-# Every change made here is announced on the control channel (every process forgets the user at
-# once), so the expiry is only a backstop for an announcement that never arrived.
-_CACHE_SECONDS = 10.0
-_principals: dict[int, tuple[float, Principal]] = {}
-
-
-def forget(user_id: int) -> None:
-    _principals.pop(user_id, None)
-
-
-def changed(session: AsyncSession, *user_ids: int) -> None:
-    """Forget these users here now, and in every process once the change commits."""
-    for uid in user_ids:
-        forget(uid)
-    emit_control(session, "user.changed", {"user_ids": list(user_ids)})
-
-
-def forget_all() -> None:
-    _principals.clear()
-    _edges.clear()
+def changed(uow: UnitOfWork, *user_ids: int) -> None:
+    """Every process (this one too) forgets these users once the change commits."""
+    uow.control(PeopleChanged(user_ids=list(user_ids)))
 
 
 def _fetch_principals(conn: Connection, ids: set[int]) -> dict[int, Principal]:
@@ -93,48 +54,48 @@ def _fetch_principals(conn: Connection, ids: set[int]) -> dict[int, Principal]:
     communities: dict[int, set[int]] = {}
     for user_id, community_id in rows:
         communities.setdefault(user_id, set()).add(community_id)
-    until = clock.monotonic() + _CACHE_SECONDS
-    found = {}
-    for u in users:
-        p = Principal(*u, community_ids=frozenset(communities.get(u.id, ())))
-        _principals[u.id] = (until, p)
-        found[u.id] = p
-    return found
+    return {
+        u.id: Principal(
+            id=u.id,
+            username=u.username,
+            display_name=u.display_name,
+            tier=u.tier,
+            role=u.role,
+            is_active=u.is_active,
+            suspended_until=u.suspended_until,
+            community_ids=frozenset(communities.get(u.id, ())),
+        )
+        for u in users
+    }
 
 
 async def load_principals(session: AsyncSession, user_ids: Iterable[int]) -> dict[int, Principal]:
+    """Principals read now, in this session (no cache)."""
     ids = set(user_ids)
     if not ids:
         return {}
     return await session.run_sync(lambda s: _fetch_principals(s.connection(), ids))
 
 
-async def principal(session: AsyncSession, user_id: int) -> Principal | None:
-    hit = _principals.get(user_id)
-    if hit and hit[0] > clock.monotonic():
-        return hit[1]
-    return (await load_principals(session, [user_id])).get(user_id)
-
-
-async def get_principal(db: Database, user_id: int) -> Principal | None:
+async def get_principal(rt: Runtime, user_id: int) -> Principal | None:
     """The cached principal; on a miss, one quick read."""
-    hit = _principals.get(user_id)
-    if hit and hit[0] > clock.monotonic():
-        return hit[1]
-    return (await db.run_read(lambda conn: _fetch_principals(conn, {user_id}))).get(user_id)
+    return (await principals(rt, [user_id])).get(user_id)
 
 
-async def principals(session: AsyncSession, user_ids: Iterable[int]) -> dict[int, Principal]:
-    now = clock.monotonic()
+async def principals(rt: Runtime, user_ids: Iterable[int]) -> dict[int, Principal]:
+    """Principals by id, from the cache where fresh, the rest in one read."""
     found: dict[int, Principal] = {}
-    missing = []
+    missing = set()
     for uid in set(user_ids):
-        hit = _principals.get(uid)
-        if hit and hit[0] > now:
-            found[uid] = hit[1]
+        hit = rt.people.principal(uid)
+        if hit is not None:
+            found[uid] = hit
         else:
-            missing.append(uid)
-    found.update(await load_principals(session, missing))
+            missing.add(uid)
+    if missing:
+        loaded = await rt.dbs.app.run_read(lambda conn: _fetch_principals(conn, missing))
+        rt.people.keep_principals(loaded.values())
+        found.update(loaded)
     return found
 
 
@@ -179,6 +140,7 @@ async def create_user(
     tier: str = "free",
     role: str = "member",
     join_default: bool = True,
+    settings: Settings | None = None,
 ) -> User:
     email, username = normalize_email(email), normalize_username(username)
     if await session.scalar(select(User.id).where(User.email == email)):
@@ -204,7 +166,7 @@ async def create_user(
             "That email or username is already registered.", code="username_taken"
         ) from exc
     if join_default:
-        community = await default_community(session)
+        community = await default_community(session, settings)
         session.add(Membership(community_id=community.id, user_id=user.id, joined_at=clock.now()))
         await session.flush()
     return user
@@ -222,7 +184,7 @@ async def set_password(session: AsyncSession, user: User, password: str) -> None
 
 
 async def update_profile(
-    session: AsyncSession,
+    uow: UnitOfWork,
     user: User,
     *,
     display_name: str | None = None,
@@ -235,8 +197,8 @@ async def update_profile(
         user.bio = bio.strip()
     if avatar_url is not None:
         user.avatar_url = avatar_url.strip() or None
-    await session.flush()
-    changed(session, user.id)
+    await uow.app.flush()
+    changed(uow, user.id)
     return user
 
 
@@ -286,7 +248,7 @@ async def list_users(
 
 
 async def set_tier_role(
-    session: AsyncSession,
+    uow: UnitOfWork,
     user: User,
     *,
     tier: str | None = None,
@@ -304,24 +266,81 @@ async def set_tier_role(
         before = user.suspended_until.isoformat() if user.suspended_until else None
         after = suspended_until.isoformat() if isinstance(suspended_until, dt.datetime) else None
         changes["suspended_until"] = (before, after)
-        user.suspended_until = suspended_until  # type: ignore[assignment]
-    await session.flush()
-    changed(session, user.id)
+        user.suspended_until = suspended_until if isinstance(suspended_until, dt.datetime) else None
+    if "role" in changes or changes.get("is_active") == (True, False):
+        await _keep_an_admin(uow, user)
+    await uow.app.flush()
+    changed(uow, user.id)
     return changes
+
+
+async def _keep_an_admin(uow: UnitOfWork, user: User) -> None:
+    """Refuse a change that would leave the server with no active admin. The remaining admins
+    are read (and on PostgreSQL locked) in the change's transaction, so two admins demoting
+    each other at once cannot both succeed."""
+    if user.role == "admin" and user.is_active:
+        return
+    others = await uow.app.scalars(
+        select(User.id)
+        .where(User.role == "admin", User.is_active.is_(True), User.id != user.id)
+        .with_for_update()
+    )
+    if others.first() is None:
+        raise Conflict(
+            "This is the last admin; make someone else an admin first.", code="last_admin"
+        )
+
+
+async def update_user(
+    uow: UnitOfWork,
+    actor: Principal,
+    user_id: int,
+    *,
+    display_name: str | None = None,
+    bio: str | None = None,
+    avatar_url: str | None = None,
+    tier: str | None = None,
+    role: str | None = None,
+    is_active: bool | None = None,
+) -> tuple[User, dict[str, tuple[object, object]]]:
+    """Change a profile, and (admins only) a tier, role or whether the account is active.
+
+    The one place for these rules, whichever page, route or command asks: people change their
+    own profile, admins anyone's; only admins change standing; nobody demotes or disables
+    themselves; the last admin stays an admin. Standing changes are audited. Returns the user
+    and {field: (before, after)} of the standing that changed.
+    """
+    if user_id != actor.id and not actor.is_admin:
+        raise NotAllowed("You can only change your own profile.", code="not_your_profile")
+    standing = tier is not None or role is not None or is_active is not None
+    if standing and not actor.is_admin:
+        raise NotAllowed("Only admins change tiers and roles.", code="admin_only")
+    if user_id == actor.id and (is_active is False or (role is not None and role != "admin")):
+        raise NotAllowed("You cannot demote or disable yourself.", code="cannot_change_self")
+    target = await get_user(uow.app, user_id)
+    await update_profile(uow, target, display_name=display_name, bio=bio, avatar_url=avatar_url)
+    changes = await set_tier_role(uow, target, tier=tier, role=role, is_active=is_active)
+    audit_user_changes(
+        uow.app,
+        changes,
+        actor_id=actor.id,
+        actor_label=actor.username,
+        user_id=target.id,
+        username=target.username,
+    )
+    return target, changes
 
 
 # --- communities ---
 
 
-async def default_community(session: AsyncSession) -> Community:
-    from pigeon.settings import get_settings
-
+async def default_community(session: AsyncSession, settings: Settings | None = None) -> Community:
+    """The community everyone who registers joins; made on first use, named by the settings."""
     community = await session.scalar(select(Community).where(Community.is_default.is_(True)))
     if community is None:
-        s = get_settings()
         community = Community(
-            name=s.default_community_name,
-            slug=s.default_community_slug,
+            name=settings.default_community_name if settings else "The Store",
+            slug=settings.default_community_slug if settings else "store",
             is_default=True,
             created_at=clock.now(),
         )
@@ -337,13 +356,28 @@ async def list_communities(session: AsyncSession, viewer: Principal) -> Sequence
     return (await session.scalars(stmt)).all()
 
 
-async def create_community(session: AsyncSession, *, name: str, slug: str) -> Community:
+async def create_community(
+    uow: UnitOfWork, actor: Principal | None, *, name: str, slug: str
+) -> Community:
+    """Admins create communities (None: the CLI or the demo); audited."""
+    if actor is not None and not actor.is_admin:
+        raise NotAllowed("Only admins can do that.", code="admin_only")
+    session = uow.app
     slug = slug.strip().lower()
     if await session.scalar(select(Community.id).where(Community.slug == slug)):
         raise Conflict("A community with that slug exists.", code="slug_taken")
     community = Community(name=name.strip(), slug=slug, is_default=False, created_at=clock.now())
     session.add(community)
     await session.flush()
+    audit(
+        session,
+        "community.created",
+        actor_id=actor.id if actor else None,
+        actor_label=actor.username if actor else "system",
+        target_type="community",
+        target_id=community.id,
+        data={"slug": community.slug},
+    )
     return community
 
 
@@ -367,7 +401,15 @@ async def community_members(session: AsyncSession, community_id: int) -> Sequenc
     return (await session.scalars(select(User).where(User.id.in_(shared)).order_by(User.id))).all()
 
 
-async def add_members(session: AsyncSession, community_id: int, user_ids: Iterable[int]) -> int:
+async def add_members(
+    uow: UnitOfWork, actor: Principal | None, community_id: int, user_ids: Iterable[int]
+) -> int:
+    """Admins and the community's managers add people (None: the CLI or the demo); audited.
+    Returns how many were not members yet."""
+    if actor is not None:
+        check_manage_community(actor, community_id)
+    session = uow.app
+    await get_community(session, community_id)
     ids = set(user_ids)
     existing_users = set(await session.scalars(select(User.id).where(User.id.in_(ids))))
     missing = ids - existing_users
@@ -383,20 +425,41 @@ async def add_members(session: AsyncSession, community_id: int, user_ids: Iterab
     now = clock.now()
     for uid in sorted(ids - already):
         session.add(Membership(community_id=community_id, user_id=uid, joined_at=now))
-        changed(session, uid)
     await session.flush()
+    changed(uow, *sorted(ids - already))
+    audit(
+        session,
+        "community.members_added",
+        actor_id=actor.id if actor else None,
+        actor_label=actor.username if actor else "system",
+        target_type="community",
+        target_id=community_id,
+        data={"user_ids": sorted(ids)},
+    )
     return len(ids - already)
 
 
-async def remove_member(session: AsyncSession, community_id: int, user_id: int) -> None:
-    result = await session.execute(
+async def remove_member(uow: UnitOfWork, actor: Principal, community_id: int, user_id: int) -> None:
+    """Admins and the community's managers remove people; audited."""
+    check_manage_community(actor, community_id)
+    await get_community(uow.app, community_id)
+    result = await uow.app.execute(
         delete(Membership).where(
             Membership.community_id == community_id, Membership.user_id == user_id
         )
     )
-    if not result.rowcount:
+    if not rowcount(result):
         raise NotFound("That person is not a member of this community.", code="not_a_member")
-    changed(session, user_id)
+    changed(uow, user_id)
+    audit(
+        uow.app,
+        "community.member_removed",
+        actor_id=actor.id,
+        actor_label=actor.username,
+        target_type="community",
+        target_id=community_id,
+        data={"user_id": user_id},
+    )
 
 
 # --- contacts ---
@@ -423,7 +486,7 @@ async def remove_contact(session: AsyncSession, user_id: int, contact_id: int) -
     result = await session.execute(
         delete(Contact).where(Contact.user_id == user_id, Contact.contact_id == contact_id)
     )
-    if not result.rowcount:
+    if not rowcount(result):
         raise NotFound("That person is not in your contacts.", code="contact_not_found")
 
 
@@ -433,7 +496,7 @@ async def visible_user(session: AsyncSession, viewer: Principal, user_id: int) -
     if user is None:
         raise NotFound("No such user.", code="user_not_found")
     if user.id != viewer.id and not viewer.is_admin:
-        other = await principal(session, user.id)
+        other = (await load_principals(session, [user.id])).get(user.id)
         if other is None or not share_community(viewer, other):
             raise NotFound("No such user.", code="user_not_found")
     return user
@@ -449,7 +512,8 @@ async def list_blocks(session: AsyncSession, user_id: int) -> Sequence[User]:
     ).all()
 
 
-async def add_block(session: AsyncSession, viewer: Principal, user_id: int) -> User:
+async def add_block(uow: UnitOfWork, viewer: Principal, user_id: int) -> User:
+    session = uow.app
     if user_id == viewer.id:
         raise NotAllowed("You cannot block yourself.", code="invalid_block")
     user = await session.get(User, user_id)
@@ -458,17 +522,17 @@ async def add_block(session: AsyncSession, viewer: Principal, user_id: int) -> U
     if not await session.get(Block, (viewer.id, user_id)):
         session.add(Block(blocker_id=viewer.id, blocked_id=user_id, created_at=clock.now()))
         await session.flush()
-    _edges_changed(session, viewer.id, user_id)
+    _edges_changed(uow, viewer.id, user_id)
     return user
 
 
-async def remove_block(session: AsyncSession, viewer_id: int, user_id: int) -> None:
-    result = await session.execute(
+async def remove_block(uow: UnitOfWork, viewer_id: int, user_id: int) -> None:
+    result = await uow.app.execute(
         delete(Block).where(Block.blocker_id == viewer_id, Block.blocked_id == user_id)
     )
-    if not result.rowcount:
+    if not rowcount(result):
         raise NotFound("You have not blocked that person.", code="block_not_found")
-    _edges_changed(session, viewer_id, user_id)
+    _edges_changed(uow, viewer_id, user_id)
 
 
 async def blocks_among(
@@ -489,47 +553,28 @@ async def blocks_among(
     return {(a, b) for a, b in rows}
 
 
-_edges: dict[int, tuple[float, frozenset[tuple[int, int]]]] = {}
-
-
-def _fetch_edges(conn: Connection, user_id: int) -> frozenset[tuple[int, int]]:
+def _fetch_edges(conn: Connection, user_id: int) -> Edges:
     rows = conn.execute(
         select(Block.blocker_id, Block.blocked_id).where(
             or_(Block.blocker_id == user_id, Block.blocked_id == user_id)
         )
     )
-    edges = frozenset((a, b) for a, b in rows)
-    _edges[user_id] = (clock.monotonic() + _CACHE_SECONDS, edges)
+    return frozenset((a, b) for a, b in rows)
+
+
+async def get_block_edges(rt: Runtime, user_id: int) -> Edges:
+    """Every (blocker, blocked) pair that involves `user_id`, cached on the runtime: the send
+    path reads this on every message, and a block made anywhere applies at once."""
+    hit = rt.people.edges(user_id)
+    if hit is not None:
+        return hit
+    edges = await rt.dbs.app.run_read(lambda conn: _fetch_edges(conn, user_id))
+    rt.people.keep_edges(user_id, edges)
     return edges
 
 
-async def block_edges(session: AsyncSession, user_id: int) -> frozenset[tuple[int, int]]:
-    """Every (blocker, blocked) pair that involves `user_id`, cached like principals.
-
-    The send path reads this on every message, so it is served from memory; a block made in
-    any process is announced and applies at once (see `_edges_changed`).
-    """
-    hit = _edges.get(user_id)
-    if hit and hit[0] > clock.monotonic():
-        return hit[1]
-    return await session.run_sync(lambda s: _fetch_edges(s.connection(), user_id))
-
-
-async def get_block_edges(db: Database, user_id: int) -> frozenset[tuple[int, int]]:
-    hit = _edges.get(user_id)
-    if hit and hit[0] > clock.monotonic():
-        return hit[1]
-    return await db.run_read(lambda conn: _fetch_edges(conn, user_id))
-
-
-def forget_edges(*user_ids: int) -> None:
-    for uid in user_ids:
-        _edges.pop(uid, None)
-
-
-def _edges_changed(session: AsyncSession, *user_ids: int) -> None:
-    forget_edges(*user_ids)
-    emit_control(session, "blocks.changed", {"user_ids": list(user_ids)})
+def _edges_changed(uow: UnitOfWork, *user_ids: int) -> None:
+    uow.control(BlocksChanged(user_ids=list(user_ids)))
 
 
 async def count_users(session: AsyncSession) -> int:

@@ -10,16 +10,16 @@ from pigeon.accounts.schemas import UserOut
 from pigeon.accounts.views import user_dict
 from pigeon.admin import service as admin
 from pigeon.admin.schemas import AdminUserUpdate, AuditOut, MessagingSwitchIn, MessagingSwitchOut
-from pigeon.auth import service as auth
-from pigeon.core.deps import AdminUser, Dbs
-from pigeon.core.errors import NotAllowed
+from pigeon.core.audit import list_audit
+from pigeon.core.deps import AdminUser, Rt, Uow
+from pigeon.core.switches import MESSAGING_ENABLED
 from pigeon.core.types import INT32_MAX, INT64_MAX, NO_NUL, UserIdPath
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
 
-async def switch_state(dbs: Dbs) -> dict[str, Any]:
-    row = await admin.setting_row(dbs.app, admin.MESSAGING_ENABLED)
+async def switch_state(rt: Rt, uow: Uow) -> dict[str, Any]:
+    row = await rt.switches.row(MESSAGING_ENABLED, uow)
     return {
         "enabled": bool(row and row.value),
         "updated_at": row.updated_at if row else None,
@@ -28,57 +28,43 @@ async def switch_state(dbs: Dbs) -> dict[str, Any]:
 
 
 @router.get("/settings/messaging", response_model=MessagingSwitchOut)
-async def get_messaging(user: AdminUser, dbs: Dbs) -> dict[str, Any]:
-    return await switch_state(dbs)
+async def get_messaging(user: AdminUser, rt: Rt, uow: Uow) -> dict[str, Any]:
+    return await switch_state(rt, uow)
 
 
 @router.put("/settings/messaging", response_model=MessagingSwitchOut)
-async def put_messaging(body: MessagingSwitchIn, user: AdminUser, dbs: Dbs) -> dict[str, Any]:
-    await admin.set_messaging(dbs, body.enabled, actor_id=user.id, actor_label=user.username)
-    return await switch_state(dbs)
+async def put_messaging(body: MessagingSwitchIn, user: AdminUser, rt: Rt, uow: Uow) -> Any:
+    await admin.set_messaging(rt, uow, body.enabled, actor_id=user.id, actor_label=user.username)
+    return await switch_state(rt, uow)
 
 
 @router.get("/users", response_model=list[UserOut])
 async def users(
     user: AdminUser,
-    dbs: Dbs,
+    rt: Rt,
     q: Annotated[str | None, Query(max_length=100, pattern=NO_NUL)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=INT32_MAX)] = 0,
 ) -> list[dict[str, Any]]:
-    async with dbs.app.read() as session:
+    async with rt.dbs.app.read() as session:
         found = await accounts.list_users(session, q=q, limit=limit, offset=offset)
     return [user_dict(u, private=True) for u in found]
 
 
 @router.patch("/users/{user_id}", response_model=UserOut)
 async def update_user(
-    user_id: UserIdPath, body: AdminUserUpdate, user: AdminUser, dbs: Dbs
+    user_id: UserIdPath, body: AdminUserUpdate, user: AdminUser, uow: Uow
 ) -> dict[str, Any]:
-    if user_id == user.id and (body.is_active is False or (body.role and body.role != "admin")):
-        raise NotAllowed("You cannot demote or disable yourself.", code="cannot_change_self")
-    async with dbs.app.write() as session:
-        target = await accounts.get_user(session, user_id)
-        changes = await accounts.set_tier_role(
-            session, target, tier=body.tier, role=body.role, is_active=body.is_active
-        )
-        if changes.get("is_active") == (True, False):
-            await auth.revoke_user(session, target.id)
-        admin.audit_user_changes(
-            session,
-            changes,
-            actor_id=user.id,
-            actor_label=user.username,
-            user_id=target.id,
-            username=target.username,
-        )
+    target = await admin.update_user(
+        uow, user, user_id, tier=body.tier, role=body.role, is_active=body.is_active
+    )
     return user_dict(target, private=True)
 
 
 @router.get("/audit", response_model=list[AuditOut])
 async def audit_log(
     user: AdminUser,
-    dbs: Dbs,
+    rt: Rt,
     response: Response,
     actor_id: Annotated[int | None, Query(ge=1, le=INT32_MAX)] = None,
     action: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
@@ -90,9 +76,9 @@ async def audit_log(
     def aware(v: dt.datetime | None) -> dt.datetime | None:
         return v.replace(tzinfo=dt.UTC) if v is not None and v.tzinfo is None else v
 
-    async with dbs.app.read() as session:
+    async with rt.dbs.app.read() as session:
         page = list(
-            await admin.list_audit(
+            await list_audit(
                 session,
                 actor_id=actor_id,
                 action=action,

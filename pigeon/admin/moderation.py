@@ -3,117 +3,57 @@
 Admins see every report; managers and owners see the reports of their communities only (a
 report belongs to a community the reporter and the author share). Resolving a report resolves
 every open report on the same message with the same action, and each resolution and suspension
-goes to the audit log. A suspension ends every sign-in of the person; their access tokens stop
-working within a second (the principal cache's lifetime) on every process.
+goes to the audit log. A suspension ends every sign-in of the person; their tokens stop working
+at once in every process (the change is announced after commit).
+
+Resolving writes both databases, messaging first: if the primary database fails after that,
+resolving the same report again with the same action finishes the job (the suspension and its
+audit entry) instead of answering "already resolved".
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import select, update
-
 from pigeon.accounts import service as accounts
 from pigeon.accounts.service import Principal
-from pigeon.admin import service as admin
 from pigeon.auth import service as auth
+from pigeon.core.audit import audit, logged
 from pigeon.core.clock import clock
-from pigeon.core.db import Databases
 from pigeon.core.errors import Conflict, Invalid, NotAllowed, NotFound
-from pigeon.core.events import emit_control
-from pigeon.messaging import changes
-from pigeon.messaging.reports import R
-from pigeon.messaging.service import M
+from pigeon.core.events import PeopleChanged
+from pigeon.core.runtime import Runtime
+from pigeon.core.uow import UnitOfWork
+from pigeon.messaging import reports
+from pigeon.messaging.context import Ctx
 
 ACTIONS = ("dismiss", "delete_message", "suspend_author")
 # "until further notice": a suspension with no end is one that ends after everyone has gone
 FOREVER = dt.datetime(9999, 12, 31, tzinfo=dt.UTC)
 
 
-def check_moderator(viewer: Principal) -> None:
-    if not viewer.is_staff:
-        raise NotAllowed("Only managers and admins can moderate.", code="staff_only")
+@dataclasses.dataclass(frozen=True, slots=True)
+class Person:
+    id: int
+    username: str | None
+    display_name: str
+    suspended_until: dt.datetime | None
 
 
-def _in_scope(viewer: Principal, community_id: int | None) -> bool:
-    return viewer.is_admin or (community_id is not None and community_id in viewer.community_ids)
+@dataclasses.dataclass(frozen=True, slots=True)
+class QueueItem:
+    """A report as a moderator sees it, with the people involved."""
 
+    entry: reports.QueueEntry
+    reporter: Person
+    author: Person
+    resolved_by: Person | None
 
-async def list_reports(
-    dbs: Databases,
-    viewer: Principal,
-    *,
-    status: str = "open",
-    before_id: int | None = None,
-    limit: int = 50,
-) -> list[dict[str, Any]]:
-    """The queue, newest first, with the reported text and who is involved."""
-    check_moderator(viewer)
-    stmt = select(R).order_by(R.c.id.desc()).limit(limit)
-    if status != "all":
-        stmt = stmt.where(R.c.status == status)
-    if before_id is not None:
-        stmt = stmt.where(R.c.id < before_id)
-    if not viewer.is_admin:
-        stmt = stmt.where(R.c.community_id.in_(viewer.community_ids or {-1}))
-    async with dbs.messaging.read() as session:
-        rows = (await session.execute(stmt)).all()
-    return await _views(dbs, rows)
-
-
-async def get_report(dbs: Databases, viewer: Principal, report_id: int) -> dict[str, Any]:
-    check_moderator(viewer)
-    row = await _report_row(dbs, viewer, report_id)
-    return (await _views(dbs, [row]))[0]
-
-
-async def _report_row(dbs: Databases, viewer: Principal, report_id: int) -> Any:
-    async with dbs.messaging.read() as session:
-        row = (await session.execute(select(R).where(R.c.id == report_id))).first()
-    if row is None or not _in_scope(viewer, row.community_id):
-        raise NotFound("No such report.", code="report_not_found")
-    return row
-
-
-async def _views(dbs: Databases, rows: list[Any]) -> list[dict[str, Any]]:
-    """Shape reports: people in one query per database, message state and report counts too."""
-    if not rows:
-        return []
-    message_ids = {r.message_id for r in rows}
-    async with dbs.messaging.read() as session:
-        live = {
-            m.id: m.deleted_at
-            for m in (
-                await session.execute(select(M.c.id, M.c.deleted_at).where(M.c.id.in_(message_ids)))
-            ).all()
-        }
-        reporters = (
-            await session.execute(
-                select(R.c.message_id, R.c.reporter_id).where(R.c.message_id.in_(message_ids))
-            )
-        ).all()
-    counts: dict[int, int] = {}
-    for r in reporters:
-        counts[r.message_id] = counts.get(r.message_id, 0) + 1
-    people_ids = {r.reporter_id for r in rows} | {r.author_id for r in rows}
-    people_ids |= {r.resolved_by for r in rows if r.resolved_by}
-    async with dbs.app.read() as session:
-        users = await accounts.users_by_ids(session, people_ids)
-
-    def person(user_id: int | None) -> dict[str, Any] | None:
-        if user_id is None:
-            return None
-        u = users.get(user_id)
+    def view(self) -> dict[str, Any]:
+        r = self.entry.report
         return {
-            "id": user_id,
-            "username": u.username if u else None,
-            "display_name": u.display_name if u else "(gone)",
-            "suspended_until": u.suspended_until if u else None,
-        }
-
-    return [
-        {
             "id": r.id,
             "message_id": r.message_id,
             "conversation_id": r.conversation_id,
@@ -122,93 +62,146 @@ async def _views(dbs: Databases, rows: list[Any]) -> list[dict[str, Any]]:
             "details": r.details,
             "body": r.body_copy,
             "message_created_at": r.message_created_at,
-            "message_state": (
-                "removed"
-                if r.message_id not in live
-                else "deleted"
-                if live[r.message_id] is not None
-                else "visible"
-            ),
-            "reports_on_message": counts.get(r.message_id, 1),
-            "reporter": person(r.reporter_id),
-            "author": person(r.author_id),
+            "message_state": self.entry.message_state,
+            "reports_on_message": self.entry.reports_on_message,
+            "reporter": dataclasses.asdict(self.reporter),
+            "author": dataclasses.asdict(self.author),
             "status": r.status,
             "action": r.action,
             "created_at": r.created_at,
             "resolved_at": r.resolved_at,
-            "resolved_by": person(r.resolved_by),
+            "resolved_by": dataclasses.asdict(self.resolved_by) if self.resolved_by else None,
         }
-        for r in rows
+
+
+def check_moderator(viewer: Principal) -> None:
+    if not viewer.is_staff:
+        raise NotAllowed("Only managers and admins can moderate.", code="staff_only")
+
+
+def _scope(viewer: Principal) -> frozenset[int] | None:
+    return None if viewer.is_admin else viewer.community_ids
+
+
+def _in_scope(viewer: Principal, community_id: int | None) -> bool:
+    return viewer.is_admin or (community_id is not None and community_id in viewer.community_ids)
+
+
+async def list_reports(
+    uow: UnitOfWork,
+    viewer: Principal,
+    *,
+    status: str = "open",
+    before_id: int | None = None,
+    limit: int = 50,
+) -> list[QueueItem]:
+    """The queue, newest first, with the reported text and who is involved."""
+    check_moderator(viewer)
+    async with uow.read(uow.dbs.messaging) as session:
+        entries = await reports.queue(
+            session, communities=_scope(viewer), status=status, before_id=before_id, limit=limit
+        )
+    return await _items(uow, entries)
+
+
+async def get_report(uow: UnitOfWork, viewer: Principal, report_id: int) -> QueueItem:
+    """One report; within a unit of work that changed it, as it now stands."""
+    check_moderator(viewer)
+    entry = await _entry(uow, viewer, report_id)
+    return (await _items(uow, [entry]))[0]
+
+
+async def _entry(uow: UnitOfWork, viewer: Principal, report_id: int) -> reports.QueueEntry:
+    async with uow.read(uow.dbs.messaging) as session:
+        entry = await reports.find_report(session, report_id)
+    if entry is None or not _in_scope(viewer, entry.report.community_id):
+        raise NotFound("No such report.", code="report_not_found")
+    return entry
+
+
+async def _items(uow: UnitOfWork, entries: list[reports.QueueEntry]) -> list[QueueItem]:
+    """People in one query for the whole page."""
+    ids = {e.report.reporter_id for e in entries} | {e.report.author_id for e in entries}
+    ids |= {e.report.resolved_by for e in entries if e.report.resolved_by}
+    async with uow.read(uow.dbs.app) as session:
+        users = await accounts.users_by_ids(session, ids)
+
+    def person(user_id: int) -> Person:
+        u = users.get(user_id)
+        if u is None:
+            return Person(user_id, None, "(gone)", None)
+        return Person(user_id, u.username, u.display_name, u.suspended_until)
+
+    return [
+        QueueItem(
+            e,
+            person(e.report.reporter_id),
+            person(e.report.author_id),
+            person(e.report.resolved_by) if e.report.resolved_by else None,
+        )
+        for e in entries
     ]
 
 
 async def resolve(
-    dbs: Databases,
-    viewer: Principal,
+    ctx: Ctx,
     report_id: int,
     *,
     action: str,
     until: dt.datetime | None = None,
     note: str = "",
-) -> dict[str, Any]:
+) -> QueueItem:
     """Close a report (and every open report on the same message) with an action."""
+    viewer, uow = ctx.viewer, ctx.uow
     check_moderator(viewer)
     if action not in ACTIONS:
         raise Invalid(f"action must be one of {', '.join(ACTIONS)}.", fields={"action": "unknown"})
-    row = await _report_row(dbs, viewer, report_id)
-    if row.status != "open":
-        raise Conflict("This report was already resolved.", code="report_resolved")
+    entry = await _entry(uow, viewer, report_id)
+    report = entry.report
     if action == "suspend_author":
         until = _check_until(until)
-        async with dbs.app.read() as session:
-            author = await accounts.principal(session, row.author_id)
+        author = await accounts.get_principal(ctx.rt, report.author_id)
         if author is not None:
             check_can_suspend(viewer, author)
-    now = clock.now()
-    async with dbs.messaging.write() as session:
-        closed = (
-            (
-                await session.execute(
-                    update(R)
-                    .where(R.c.message_id == row.message_id, R.c.status == "open")
-                    .values(
-                        status="resolved", action=action, resolved_at=now, resolved_by=viewer.id
-                    )
-                    .returning(R.c.id)
-                )
-            )
-            .scalars()
-            .all()
-        )
-        if report_id not in closed:  # another moderator resolved it a moment ago
+    if report.status != "open":
+        if not await _unfinished(uow, report, action):
             raise Conflict("This report was already resolved.", code="report_resolved")
-        if action == "delete_message":
-            message = (await session.execute(select(M).where(M.c.id == row.message_id))).first()
-            if message is not None and message.deleted_at is None:
-                await changes.tombstone(session, message, dbs=dbs)
-    async with dbs.app.write() as session:
-        if action == "suspend_author":
-            await _suspend(
-                session, viewer, row.author_id, until=until, reason=note, report_id=report_id
-            )
-        admin.audit(
-            session,
-            "report.resolved",
-            actor_id=viewer.id,
-            actor_label=viewer.username,
-            target_type="report",
-            target_id=report_id,
-            data={
-                "action": action,
-                "message_id": row.message_id,
-                "author_id": row.author_id,
-                "reports": sorted(closed),
-                "reason": row.reason,
-                "note": note,
-                "until": until.isoformat() if until else None,
-            },
-        )
-    return await get_report(dbs, viewer, report_id)
+        closed = [report.id]  # an earlier try resolved it; finish what it left undone
+    else:
+        found = await reports.close_reports(ctx, report, action=action, now=clock.now())
+        if found is None:
+            raise Conflict("This report was already resolved.", code="report_resolved")
+        closed = found
+    if action == "suspend_author":
+        await _suspend(uow, viewer, report.author_id, until=until, reason=note, report_id=report_id)
+    audit(
+        uow.app,
+        "report.resolved",
+        actor_id=viewer.id,
+        actor_label=viewer.username,
+        target_type="report",
+        target_id=report_id,
+        data={
+            "action": action,
+            "message_id": report.message_id,
+            "author_id": report.author_id,
+            "reports": sorted(closed),
+            "reason": report.reason,
+            "note": note,
+            "until": until.isoformat() if until else None,
+        },
+    )
+    return await get_report(uow, viewer, report_id)
+
+
+async def _unfinished(uow: UnitOfWork, report: Any, action: str) -> bool:
+    """A report resolved with this action whose primary-database half never committed: no
+    audit entry for any of the reports closed with it."""
+    if report.action != action:
+        return False
+    async with uow.read(uow.dbs.messaging) as session:
+        batch = await reports.closed_together(session, report)
+    return not await logged(uow.app, "report.resolved", target_type="report", target_ids=batch)
 
 
 def _check_until(until: dt.datetime | None) -> dt.datetime:
@@ -231,7 +224,7 @@ def check_can_suspend(actor: Principal, target: Principal) -> None:
 
 
 async def _suspend(
-    session: Any,
+    uow: UnitOfWork,
     actor: Principal,
     user_id: int,
     *,
@@ -240,12 +233,12 @@ async def _suspend(
     report_id: int | None = None,
 ) -> None:
     """Set or lift (until=None) a suspension, end the person's sign-ins, audit it."""
-    target = await accounts.get_user(session, user_id)
-    await accounts.set_tier_role(session, target, suspended_until=until)
+    target = await accounts.get_user(uow.app, user_id)
+    await accounts.set_tier_role(uow, target, suspended_until=until)
     if until is not None:
-        await auth.revoke_user(session, user_id)
-    admin.audit(
-        session,
+        await auth.revoke_user(uow, user_id)
+    audit(
+        uow.app,
         "user.suspended" if until else "user.unsuspended",
         actor_id=actor.id,
         actor_label=actor.username,
@@ -258,33 +251,33 @@ async def _suspend(
             "report_id": report_id,
         },
     )
-    emit_control(
-        session,
-        "user.suspended" if until else "user.unsuspended",
-        {"user_id": user_id, "until": until.isoformat() if until else None},
-    )
+    uow.control(PeopleChanged(user_ids=[user_id]))
 
 
 async def suspend(
-    dbs: Databases, actor: Principal, user_id: int, *, until: dt.datetime | None, reason: str = ""
+    rt: Runtime,
+    uow: UnitOfWork,
+    actor: Principal,
+    user_id: int,
+    *,
+    until: dt.datetime | None,
+    reason: str = "",
 ) -> dt.datetime:
     """Suspend someone directly (not through a report); no `until` means until lifted."""
-    await _check_target(dbs, actor, user_id)
+    await _check_target(rt, actor, user_id)
     until = _check_until(until)
-    async with dbs.app.write() as session:
-        await _suspend(session, actor, user_id, until=until, reason=reason)
+    await _suspend(uow, actor, user_id, until=until, reason=reason)
     return until
 
 
-async def _check_target(dbs: Databases, actor: Principal, user_id: int) -> None:
+async def _check_target(rt: Runtime, actor: Principal, user_id: int) -> None:
     check_moderator(actor)
-    target = await accounts.get_principal(dbs.app, user_id)
+    target = await accounts.get_principal(rt, user_id)
     if target is None:
         raise NotFound("No such user.", code="user_not_found")
     check_can_suspend(actor, target)
 
 
-async def unsuspend(dbs: Databases, actor: Principal, user_id: int) -> None:
-    await _check_target(dbs, actor, user_id)
-    async with dbs.app.write() as session:
-        await _suspend(session, actor, user_id, until=None)
+async def unsuspend(rt: Runtime, uow: UnitOfWork, actor: Principal, user_id: int) -> None:
+    await _check_target(rt, actor, user_id)
+    await _suspend(uow, actor, user_id, until=None)

@@ -9,7 +9,7 @@ from pigeon.accounts.schemas import UserOut
 from pigeon.accounts.views import user_dict
 from pigeon.auth import service as auth
 from pigeon.auth.schemas import LoginIn, RefreshIn, RegisterIn, TokenOut
-from pigeon.core.deps import AppSettings, CurrentUser, Dbs
+from pigeon.core.deps import CurrentUser, Rt, Uow
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -24,12 +24,10 @@ def token_body(pair: auth.TokenPair) -> dict[str, Any]:
 
 
 @router.post("/register", status_code=201, response_model=TokenOut)
-async def register(
-    body: RegisterIn, request: Request, dbs: Dbs, settings: AppSettings
-) -> dict[str, Any]:
+async def register(body: RegisterIn, request: Request, rt: Rt, uow: Uow) -> dict[str, Any]:
     pair = await auth.register(
-        dbs.app,
-        settings,
+        rt,
+        uow,
         email=str(body.email),
         username=body.username,
         password=body.password,
@@ -40,10 +38,10 @@ async def register(
 
 
 @router.post("/login", response_model=TokenOut)
-async def login(body: LoginIn, request: Request, dbs: Dbs, settings: AppSettings) -> dict[str, Any]:
+async def login(body: LoginIn, request: Request, rt: Rt, uow: Uow) -> dict[str, Any]:
     pair = await auth.login(
-        dbs.app,
-        settings,
+        rt,
+        uow,
         login=body.login,
         password=body.password,
         address=request.client and request.client.host,
@@ -52,20 +50,19 @@ async def login(body: LoginIn, request: Request, dbs: Dbs, settings: AppSettings
 
 
 @router.post("/refresh", response_model=TokenOut)
-async def refresh(body: RefreshIn, dbs: Dbs, settings: AppSettings) -> dict[str, Any]:
-    return token_body(await auth.refresh(dbs.app, settings, body.refresh_token))
+async def refresh(body: RefreshIn, rt: Rt, uow: Uow) -> dict[str, Any]:
+    return token_body(await auth.refresh(rt, uow, body.refresh_token))
 
 
 @router.post("/logout", status_code=204)
-async def logout(body: RefreshIn, dbs: Dbs) -> Response:
-    async with dbs.app.write() as session:
-        await auth.logout(session, body.refresh_token)
+async def logout(body: RefreshIn, uow: Uow) -> Response:
+    await auth.logout(uow, body.refresh_token)
     return Response(status_code=204)
 
 
 @router.get("/me", response_model=UserOut)
-async def me(user: CurrentUser, dbs: Dbs) -> dict[str, Any]:
-    async with dbs.app.read() as session:
+async def me(user: CurrentUser, rt: Rt) -> dict[str, Any]:
+    async with rt.dbs.app.read() as session:
         row = await accounts.get_user(session, user.id)
         communities = await accounts.list_communities(session, user)
         if user.is_admin:  # admins see all communities in /communities, but "mine" here

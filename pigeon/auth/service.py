@@ -16,11 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pigeon.accounts import service as accounts
 from pigeon.accounts.models import User
 from pigeon.auth.models import RefreshToken
-from pigeon.core import ratelimit
 from pigeon.core.clock import clock
-from pigeon.core.db import Database
+from pigeon.core.db import rowcount
 from pigeon.core.errors import NotAllowed, Unauthorized
+from pigeon.core.events import SignInsRevoked
+from pigeon.core.runtime import Runtime
 from pigeon.core.security import create_access_token, new_opaque_token, token_digest
+from pigeon.core.uow import UnitOfWork
 from pigeon.settings import Settings
 
 
@@ -69,8 +71,8 @@ async def issue_tokens(
 
 
 async def register(
-    db: Database,
-    settings: Settings,
+    rt: Runtime,
+    uow: UnitOfWork,
     *,
     email: str,
     username: str,
@@ -79,56 +81,41 @@ async def register(
     address: str | None,
 ) -> TokenPair:
     """Sign up (into the default community) and sign in; the API and the page both come here."""
+    settings = rt.settings
     if not settings.open_registration:
         raise NotAllowed(
             "Registration is closed; ask for an invitation.", code="registration_closed"
         )
-    await ratelimit.check_register(settings, address=address)
-    async with db.write() as session:
-        user = await accounts.create_user(
-            session, email=email, username=username, password=password, display_name=display_name
-        )
-        return await issue_tokens(session, settings, user)
+    await rt.limiter.check_register(address=address)
+    user = await accounts.create_user(
+        uow.app,
+        email=email,
+        username=username,
+        password=password,
+        display_name=display_name,
+        settings=settings,
+    )
+    return await issue_tokens(uow.app, settings, user)
 
 
 async def login(
-    db: Database, settings: Settings, *, login: str, password: str, address: str | None
+    rt: Runtime, uow: UnitOfWork, *, login: str, password: str, address: str | None
 ) -> TokenPair:
     """Sign in by username or email, within the limits per account and per address."""
-    async with db.read() as session:  # one account, one budget, by email or by username
+    async with rt.dbs.app.read() as session:  # one account, one budget, by email or username
         known = await accounts.find_by_login(session, login)
-    await ratelimit.check_login(settings, login=f"#{known.id}" if known else login, address=address)
-    async with db.write() as session:
-        user = await accounts.authenticate(session, login, password)
-        if user is None:
-            raise Unauthorized("Wrong login or password.", code="invalid_credentials")
-        check_can_sign_in(user)
-        return await issue_tokens(session, settings, user)
+    await rt.limiter.check_login(login=f"#{known.id}" if known else login, address=address)
+    user = await accounts.authenticate(uow.app, login, password)
+    if user is None:
+        raise Unauthorized("Wrong login or password.", code="invalid_credentials")
+    check_can_sign_in(user)
+    return await issue_tokens(uow.app, rt.settings, user)
 
 
-class _Reused(Exception):
-    def __init__(self, family_id: str) -> None:
-        self.family_id = family_id
-
-
-async def refresh(db: Database, settings: Settings, token: str) -> TokenPair:
-    """Rotate a refresh token. A spent token used again revokes its family (and fails).
-
-    The revocation is committed in its own transaction: the failed rotation rolls back.
-    """
-    try:
-        async with db.write() as session:
-            return await _rotate(session, settings, token)
-    except _Reused as reused:
-        async with db.write() as session:
-            await revoke_family(session, reused.family_id)
-        raise Unauthorized(
-            "This refresh token was already used; every session it belonged to is signed out.",
-            code="refresh_token_reused",
-        ) from None
-
-
-async def _rotate(session: AsyncSession, settings: Settings, token: str) -> TokenPair:
+async def refresh(rt: Runtime, uow: UnitOfWork, token: str) -> TokenPair:
+    """Rotate a refresh token. A spent token used again revokes its family (and fails): the
+    revocation commits, the failed rotation does not."""
+    session = uow.app
     row = await session.scalar(
         select(RefreshToken).where(RefreshToken.token_hash == token_digest(token))
     )
@@ -140,33 +127,41 @@ async def _rotate(session: AsyncSession, settings: Settings, token: str) -> Toke
         .where(RefreshToken.id == row.id, RefreshToken.used_at.is_(None))
         .values(used_at=now)
     )
-    if not spent.rowcount:  # used before, or by a concurrent refresh that won
-        raise _Reused(row.family_id)
+    if not rowcount(spent):  # used before, or by a concurrent refresh that won
+        # the revocation must stand although the request fails: it commits on its own
+        family = row.family_id
+        await uow.rollback()
+        await revoke_family(uow, family)
+        await uow.commit()
+        raise Unauthorized(
+            "This refresh token was already used; every session it belonged to is signed out.",
+            code="refresh_token_reused",
+        )
     user = await accounts.get_user(session, row.user_id)
     check_can_sign_in(user)
-    return await issue_tokens(session, settings, user, family_id=row.family_id)
+    return await issue_tokens(session, rt.settings, user, family_id=row.family_id)
 
 
-async def revoke_family(session: AsyncSession, family_id: str) -> None:
-    await session.execute(
+async def revoke_family(uow: UnitOfWork, family_id: str) -> None:
+    await uow.app.execute(
         update(RefreshToken)
         .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=clock.now())
     )
-    _revoked_families.add(family_id)
+    uow.control(SignInsRevoked(family_ids=[family_id]))
 
 
-async def logout(session: AsyncSession, token: str) -> None:
-    row = await session.scalar(
+async def logout(uow: UnitOfWork, token: str) -> None:
+    row = await uow.app.scalar(
         select(RefreshToken).where(RefreshToken.token_hash == token_digest(token))
     )
     if row is not None:
-        await revoke_family(session, row.family_id)
+        await revoke_family(uow, row.family_id)
 
 
-async def family_active(session: AsyncSession, family_id: str) -> bool:
+async def family_active(rt: Runtime, session: AsyncSession, family_id: str) -> bool:
     """Whether a sign-in (a token family) is still live; used by cookie sessions."""
-    if family_id in _revoked_families:
+    if family_id in rt.revoked_signins:
         return False
     revoked = await session.scalar(
         select(RefreshToken.id)
@@ -174,21 +169,18 @@ async def family_active(session: AsyncSession, family_id: str) -> bool:
         .limit(1)
     )
     if revoked:
-        _revoked_families.add(family_id)
+        rt.revoked_signins.add(family_id)
     return revoked is None
 
 
-async def revoke_user(session: AsyncSession, user_id: int) -> None:
+async def revoke_user(uow: UnitOfWork, user_id: int) -> None:
     """End every sign-in of a user (suspension)."""
     families = set(
-        await session.scalars(
+        await uow.app.scalars(
             select(RefreshToken.family_id).where(
                 RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None)
             )
         )
     )
-    for family in families:
-        await revoke_family(session, family)
-
-
-_revoked_families: set[str] = set()
+    for family in sorted(families):
+        await revoke_family(uow, family)

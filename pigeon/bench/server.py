@@ -44,7 +44,11 @@ async def prepare(
     from pigeon.admin import service as admin
     from pigeon.core import migrate, security
     from pigeon.core.db import Databases
+    from pigeon.core.events import InProcessBroker
+    from pigeon.core.runtime import Runtime
     from pigeon.messaging import service as messaging
+    from pigeon.messaging.context import Ctx
+    from pigeon.messaging.send_tx import make_send_path
     from pigeon.settings import Settings
 
     settings = Settings(
@@ -54,35 +58,40 @@ async def prepare(
         messaging_database_url=None,
         redis_url=None,
         _env_file=None,
-    )  # type: ignore[call-arg]
+    )
     security.configure_hashing(time_cost=1, memory_kib=64)  # throwaway members
     dbs = Databases(settings.app_db_url, settings.messaging_db_url)
+    rt = Runtime(settings, dbs, InProcessBroker())
+    sends = make_send_path(dbs.messaging)
     try:
         await migrate.upgrade(dbs.app)
         await migrate.upgrade(dbs.messaging)
         ids: list[int] = []
-        async with dbs.app.write() as session:
+        async with rt.uow_scope() as uow:
             for i in range(users):
                 user = await accounts.create_user(
-                    session,
+                    uow.app,
                     email=f"b{i}@bench.pigeon.test",
                     username=f"bench{i}",
                     password="bench-password",
                     tier="privileged",
                 )
                 ids.append(user.id)
-        await admin.set_messaging(dbs, True, actor_id=None, actor_label="bench")
-        async with dbs.app.read() as session:
-            people = await accounts.principals(session, ids)
+        async with rt.uow_scope() as uow:
+            await admin.set_messaging(rt, uow, True, actor_id=None, actor_label="bench")
+        people = await accounts.principals(rt, ids)
         convs = []
         for c in range(conversations):
             a, b = ids[2 * c], ids[2 * c + 1]
-            ctx = messaging.Ctx(dbs=dbs, settings=settings, viewer=people[a])
-            conv_id, _ = await messaging.start_direct(ctx, b)
+            async with rt.uow_scope() as uow:
+                ctx = Ctx(rt=rt, sends=sends, viewer=people[a], uow=uow)
+                conv_id, _ = await messaging.start_direct(ctx, b)
             convs.append((conv_id, a, b))
         tokens = [security.create_access_token(SECRET, user_id=uid, minutes=600) for uid in ids]
         return ids, tokens, convs
     finally:
+        sends.close()
+        await rt.close()
         await dbs.dispose()
 
 

@@ -1,21 +1,22 @@
-"""Both databases: engines, sessions, the unit of work and its after-commit hooks.
+"""Both databases: engines and sessions.
 
 SQLite (the embedded default) gets WAL, fsync on every commit, and a single writer connection
 per process that opens transactions with BEGIN IMMEDIATE, so concurrent requests queue for the
 write lock instead of failing with "database is locked"; readers use their own pool. On
-PostgreSQL one pool serves both.
+PostgreSQL one pool serves both. Requests write through the unit of work (`core.uow`); the CLI
+and background jobs may open a transaction of their own with `Database.write()`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import DateTime, MetaData, create_engine, event
-from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.engine import Connection, CursorResult, Engine, Result, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -68,16 +69,15 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return value.astimezone(dt.UTC)
 
 
-AfterCommit = Callable[[], Awaitable[None]]
 T = TypeVar("T")
 
 
-def after_commit(session: AsyncSession, hook: AfterCommit) -> None:
-    """Run `hook` once the session's transaction has committed; dropped on rollback."""
-    session.info.setdefault("after_commit", []).append(hook)
+def rowcount(result: Result[Any]) -> int:
+    """Rows an UPDATE or DELETE touched (its result is a cursor result)."""
+    return int(cast(CursorResult[Any], result).rowcount or 0)
 
 
-def _sqlite_pragmas(engine: AsyncEngine | Engine, *, immediate: bool) -> None:
+def sqlite_pragmas(engine: AsyncEngine | Engine, *, immediate: bool) -> None:
     sync = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
 
     @event.listens_for(sync, "connect")
@@ -108,11 +108,13 @@ class Database:
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             self.write_engine = create_async_engine(
-                url, pool_size=1, max_overflow=0, pool_timeout=60
+                url, pool_size=1, max_overflow=0, pool_timeout=60, hide_parameters=True
             )
-            self.read_engine = create_async_engine(url, pool_size=8, max_overflow=8)
-            _sqlite_pragmas(self.write_engine, immediate=True)
-            _sqlite_pragmas(self.read_engine, immediate=False)
+            self.read_engine = create_async_engine(
+                url, pool_size=8, max_overflow=8, hide_parameters=True
+            )
+            sqlite_pragmas(self.write_engine, immediate=True)
+            sqlite_pragmas(self.read_engine, immediate=False)
             # small indexed lookups on hot paths read synchronously: in WAL mode a reader never
             # waits for a writer, and a lookup costs less than a hop to a driver thread
             self.sync_reader: Engine | None = create_engine(
@@ -120,16 +122,16 @@ class Database:
                 pool_size=4,
                 max_overflow=4,
                 connect_args={"check_same_thread": False},
+                hide_parameters=True,
             )
-            _sqlite_pragmas(self.sync_reader, immediate=False)
+            sqlite_pragmas(self.sync_reader, immediate=False)
         else:
             self.write_engine = create_async_engine(
-                url, pool_size=10, max_overflow=20, pool_pre_ping=True
+                url, pool_size=10, max_overflow=20, pool_pre_ping=True, hide_parameters=True
             )
             self.read_engine = self.write_engine
             self.sync_reader = None
         self.path = parsed.database if self.is_sqlite else None
-        self.resources: dict[str, Any] = {}  # per-database helpers closed on dispose
         self._writer = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self._reader = async_sessionmaker(self.read_engine, expire_on_commit=False)
 
@@ -137,9 +139,13 @@ class Database:
     def dialect(self) -> str:
         return self.write_engine.dialect.name
 
+    def writer(self) -> AsyncSession:
+        """A session for the unit of work; it begins a transaction at its first statement."""
+        return self._writer()
+
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
-        """A transaction that commits on success and then runs its after-commit hooks."""
+        """A transaction of its own, for the CLI and background jobs: commits on success."""
         async with self._writer() as session:
             try:
                 yield session
@@ -147,8 +153,6 @@ class Database:
             except BaseException:
                 await session.rollback()
                 raise
-        for hook in session.info.pop("after_commit", ()):
-            await hook()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -166,9 +170,6 @@ class Database:
     async def dispose(self) -> None:
         if self.sync_reader is not None:
             self.sync_reader.dispose()
-        for resource in self.resources.values():
-            resource.close()
-        self.resources.clear()
         await self.write_engine.dispose()
         if self.read_engine is not self.write_engine:
             await self.read_engine.dispose()

@@ -1,24 +1,26 @@
-"""Events after commit: the one line that fans a change out to the people who should see it.
+"""Events and the broker that carries them to every process.
 
-A service calls `emit(session, type, data, user_ids=...)`; nothing leaves until the session's
-transaction commits, and a rollback drops it. The broker carries one envelope per event
-(`{"users": [...], "event": {...}}`) to every process, and each process's hub hands it to the
-connections of those users.
+Two kinds of traffic cross the broker:
+
+- **Events** for people's live connections (`message.new`, `receipt.read`, ...). Each is a typed
+  frame (`Event` subclasses, one per frame type) addressed to user ids. A service queues it on
+  the unit of work; it is published once, after the commit, as one envelope whatever the number
+  of recipients: a small JSON header (`users`, per-user `unread` totals, `sent_at`) and the
+  frame exactly as the client receives it. A process reads the header and hands the frame bytes
+  to the connections it holds; it never decodes the frame itself.
+- **Control messages** between processes (`ControlMessage` subclasses): a setting changed, a
+  person's facts changed, blocks changed, someone was suspended. Every process forgets what it
+  cached about them.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
 import orjson
-from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from pigeon.core.clock import clock
-from pigeon.core.db import after_commit
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 log = logging.getLogger("pigeon.events")
 
@@ -29,9 +31,115 @@ Listener = Callable[[str, bytes], Awaitable[None]]
 
 
 class Event(BaseModel):
+    """A frame sent to live connections: `{type, data, id?}`; subclasses fix `type` and `data`."""
+
+    model_config = ConfigDict(frozen=True)
+
     type: str
-    data: dict[str, Any]
+    data: Any
     id: int | None = None
+
+    def encode(self) -> bytes:
+        return self.__pydantic_serializer__.to_json(
+            self, exclude=None if self.id is not None else _NO_ID
+        )
+
+
+_NO_ID = {"id"}
+
+
+class Envelope:
+    """What crosses the broker for one event: who gets it, and the frame as they get it."""
+
+    __slots__ = ("conversation_id", "frame", "sent_at", "unread", "users")
+
+    def __init__(
+        self,
+        frame: bytes,
+        users: list[int],
+        *,
+        sent_at: float,
+        unread: dict[int, int] | None = None,
+        conversation_id: int | None = None,
+    ) -> None:
+        self.frame = frame
+        self.users = users
+        self.sent_at = sent_at
+        self.unread = unread
+        self.conversation_id = conversation_id
+
+    def encode(self) -> bytes:
+        header: dict[str, Any] = {"users": self.users, "sent_at": self.sent_at}
+        if self.unread is not None:
+            header["unread"] = {str(k): v for k, v in self.unread.items()}
+            header["conversation_id"] = self.conversation_id
+        return orjson.dumps(header) + b"\n" + self.frame
+
+    @classmethod
+    def decode(cls, payload: bytes) -> Envelope:
+        head, _, frame = payload.partition(b"\n")
+        header = orjson.loads(head)
+        unread = header.get("unread")
+        return cls(
+            frame,
+            header["users"],
+            sent_at=header["sent_at"],
+            unread={int(k): v for k, v in unread.items()} if unread is not None else None,
+            conversation_id=header.get("conversation_id"),
+        )
+
+
+# --- control messages between processes ---
+
+
+class _Control(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class SettingChanged(_Control):
+    kind: Literal["settings.changed"] = "settings.changed"
+    key: str
+    value: Any
+
+
+class PeopleChanged(_Control):
+    """Tier, role, profile, communities or suspension of these people changed."""
+
+    kind: Literal["people.changed"] = "people.changed"
+    user_ids: list[int]
+
+
+class BlocksChanged(_Control):
+    kind: Literal["blocks.changed"] = "blocks.changed"
+    user_ids: list[int]
+
+
+class SignInsRevoked(_Control):
+    """These sign-ins (token families) ended: their tokens stop working everywhere."""
+
+    kind: Literal["signins.revoked"] = "signins.revoked"
+    family_ids: list[str]
+
+
+ControlMessage = Annotated[
+    SettingChanged | PeopleChanged | BlocksChanged | SignInsRevoked, Field(discriminator="kind")
+]
+_control = TypeAdapter(ControlMessage)
+
+
+def encode_control(message: _Control) -> bytes:
+    return message.__pydantic_serializer__.to_json(message)
+
+
+def decode_control(payload: bytes) -> ControlMessage | None:
+    try:
+        return _control.validate_json(payload)
+    except ValueError:
+        log.warning("ignoring an unknown control message")
+        return None
+
+
+# --- brokers ---
 
 
 class Broker(Protocol):
@@ -68,75 +176,43 @@ class InProcessBroker:
         return True
 
 
-_broker: Broker = InProcessBroker()
+class Publisher:
+    """Publishes what a unit of work queued, after its commit. A failure is logged, never
+    raised: the change is committed, and clients catch up from the database on resume."""
+
+    def __init__(self, broker: Broker, now: Callable[[], float]) -> None:
+        self.broker = broker
+        self.now = now
+
+    async def events(
+        self, queued: Iterable[tuple[Event, list[int], dict[int, int] | None]]
+    ) -> None:
+        for event, users, unread in queued:
+            if not users:
+                continue
+            envelope = Envelope(
+                event.encode(),
+                users,
+                sent_at=self.now(),
+                unread=unread,
+                conversation_id=_conversation_of(event) if unread is not None else None,
+            )
+            try:
+                await self.broker.publish(EVENTS_CHANNEL, envelope.encode())
+            except Exception:
+                from pigeon.core import metrics
+
+                metrics.publish_failures.inc()
+                log.exception("publishing %s failed (clients will catch up on resume)", event.type)
+
+    async def controls(self, queued: Iterable[_Control]) -> None:
+        for message in queued:
+            try:
+                await self.broker.publish(CONTROL_CHANNEL, encode_control(message))
+            except Exception:
+                log.exception("publishing a control message failed")
 
 
-def set_broker(broker: Broker) -> None:
-    global _broker
-    _broker = broker
-
-
-def get_broker() -> Broker:
-    return _broker
-
-
-def encode(event: Event, user_ids: Iterable[int]) -> bytes:
-    return orjson.dumps(
-        {
-            "users": sorted(set(user_ids)),
-            "event": event.model_dump(mode="json"),
-            "sent_at": clock.now().timestamp(),
-        }
-    )
-
-
-async def publish(event: Event, *, user_ids: Iterable[int]) -> None:
-    users = list(user_ids)
-    if users:
-        await _broker.publish(EVENTS_CHANNEL, encode(event, users))
-
-
-async def publish_control(kind: str, data: dict[str, Any] | None = None) -> None:
-    await _broker.publish(CONTROL_CHANNEL, orjson.dumps({"kind": kind, "data": data or {}}))
-
-
-def emit(
-    session: AsyncSession,
-    type: str,
-    data: dict[str, Any],
-    *,
-    user_ids: Iterable[int],
-    id: int | None = None,
-) -> None:
-    """Queue an event for `user_ids`, published only after `session` commits."""
-    event = Event(type=type, data=data, id=id)
-    users = list(user_ids)
-
-    async def _send() -> None:
-        try:
-            await publish(event, user_ids=users)
-        except Exception:
-            log.exception("publishing %s failed", type)
-
-    after_commit(session, _send)
-
-
-def emit_control(session: AsyncSession, kind: str, data: dict[str, Any] | None = None) -> None:
-    async def _send() -> None:
-        try:
-            await publish_control(kind, data)
-        except Exception:
-            log.exception("publishing control %s failed", kind)
-
-    after_commit(session, _send)
-
-
-def spawn(coro: Awaitable[Any]) -> asyncio.Task[Any]:
-    """Run a coroutine in the background, keeping a reference so it is not collected."""
-    task = asyncio.ensure_future(coro)
-    _tasks.add(task)
-    task.add_done_callback(_tasks.discard)
-    return task
-
-
-_tasks: set[asyncio.Task[Any]] = set()
+def _conversation_of(event: Event) -> int | None:
+    data = event.data
+    return getattr(data, "conversation_id", None)

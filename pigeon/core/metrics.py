@@ -32,3 +32,8 @@ slow_consumers = Counter(
     "Connections closed because they fell behind",
     registry=registry,
 )
+publish_failures = Counter(
+    "pigeon_publish_failures",
+    "Events committed but not published (the broker failed); clients catch up on resume",
+    registry=registry,
+)

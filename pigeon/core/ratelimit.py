@@ -15,8 +15,6 @@ import logging
 import math
 from typing import Any, Protocol
 
-from fastapi import FastAPI
-
 from pigeon.core.clock import clock
 from pigeon.core.errors import RateLimited
 from pigeon.settings import Settings
@@ -161,50 +159,12 @@ class Limiter:
             seconds = max(1, math.ceil(wait))
             raise RateLimited(seconds, f"{MESSAGES[rule_name]}; try again in {seconds} s.")
 
+    async def check_send(self, user_id: int) -> None:
+        await self.hit("send", user_id)
 
-# One limiter per settings object (that is, per app): tests run many apps in one process.
-_limiters: dict[int, tuple[Settings, Limiter]] = {}
+    async def check_login(self, *, login: str, address: str | None) -> None:
+        await self.hit("login_address", address or "unknown")
+        await self.hit("login", login.strip().lower())
 
-
-def limiter(settings: Settings) -> Limiter:
-    found = _limiters.get(id(settings))
-    if found is not None and found[0] is settings:
-        return found[1]
-    made = Limiter(settings)
-    _limiters[id(settings)] = (settings, made)
-    return made
-
-
-async def hit(settings: Settings, rule_name: str, key: Any) -> None:
-    if not settings.rate_limits_enabled:
-        return
-    await limiter(settings).hit(rule_name, key)
-
-
-async def check_send(settings: Settings, user_id: int) -> None:
-    await hit(settings, "send", user_id)
-
-
-async def check_upload(settings: Settings, user_id: int) -> None:
-    await hit(settings, "upload", user_id)
-
-
-async def check_login(settings: Settings, *, login: str, address: str | None) -> None:
-    await hit(settings, "login_address", address or "unknown")
-    await hit(settings, "login", login.strip().lower())
-
-
-async def check_register(settings: Settings, *, address: str | None) -> None:
-    await hit(settings, "register", address or "unknown")
-
-
-def install(app: FastAPI) -> None:
-    """Close this app's limiter (its Redis connection) when the app stops."""
-
-    async def close(app: FastAPI) -> None:
-        settings = app.state.settings
-        found = _limiters.pop(id(settings), None)
-        if found is not None and found[0] is settings:
-            await found[1].store.close()
-
-    app.state.shutdown_hooks.append(close)
+    async def check_register(self, *, address: str | None) -> None:
+        await self.hit("register", address or "unknown")

@@ -5,14 +5,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 
 from pigeon.accounts.schemas import UserIdsIn
-from pigeon.core.deps import CurrentUser
+from pigeon.core.deps import CurrentUser, Rt
 from pigeon.core.errors import Invalid
 from pigeon.core.types import INT64_MAX, RowIdPath, UserIdPath
-from pigeon.messaging import changes, groups, sending
+from pigeon.messaging import changes, export, groups, reports, search, sending
 from pigeon.messaging import service as messaging
+from pigeon.messaging.deps import MessagingCtx as Ctx
 from pigeon.messaging.schemas import (
     ConversationCreate,
     ConversationOut,
@@ -24,18 +25,14 @@ from pigeon.messaging.schemas import (
     MessageOut,
     ReadIn,
     ReadState,
+    ReportIn,
+    ReportOut,
     UnreadOut,
 )
 
 router = APIRouter(tags=["messaging"])
 
 
-async def messaging_ctx(request: Request, user: CurrentUser) -> messaging.Ctx:
-    state = request.app.state
-    return messaging.Ctx(dbs=state.dbs, settings=state.settings, viewer=user)
-
-
-Ctx = Annotated[messaging.Ctx, Depends(messaging_ctx)]
 Limit = Annotated[int, Query(ge=1, le=200)]
 MsgId = Annotated[int | None, Query(ge=1, le=INT64_MAX)]
 
@@ -51,7 +48,7 @@ def created(response: Response, was_created: bool) -> None:
 
 
 @router.post("/conversations", status_code=201, response_model=ConversationOut)
-async def start(body: ConversationCreate, ctx: Ctx, response: Response) -> dict[str, Any]:
+async def start(body: ConversationCreate, ctx: Ctx, response: Response) -> ConversationOut:
     if body.kind == "direct":
         others = set(body.participant_ids) - {ctx.viewer.id}
         if len(others) != 1:
@@ -72,20 +69,20 @@ async def conversations(
     response: Response,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     before: dt.datetime | None = None,
-) -> list[dict[str, Any]]:
+) -> list[ConversationOut]:
     page = await messaging.list_conversations(ctx, limit=limit, before=_aware(before))
     if len(page) == limit:
-        response.headers["X-Next-Before"] = page[-1]["updated_at"].isoformat()
+        response.headers["X-Next-Before"] = page[-1].updated_at.isoformat()
     return page
 
 
 @router.get("/conversations/{conversation_id}", response_model=ConversationOut)
-async def conversation(conversation_id: RowIdPath, ctx: Ctx) -> dict[str, Any]:
+async def conversation(conversation_id: RowIdPath, ctx: Ctx) -> ConversationOut:
     return await messaging.get_conversation(ctx, conversation_id)
 
 
 @router.patch("/conversations/{conversation_id}", response_model=ConversationOut)
-async def rename(conversation_id: RowIdPath, body: ConversationUpdate, ctx: Ctx) -> dict[str, Any]:
+async def rename(conversation_id: RowIdPath, body: ConversationUpdate, ctx: Ctx) -> ConversationOut:
     await groups.rename(ctx, conversation_id, body.title)
     return await messaging.get_conversation(ctx, conversation_id)
 
@@ -97,7 +94,7 @@ async def history(
     before_id: MsgId = None,
     after_id: MsgId = None,
     limit: Limit = 50,
-) -> list[dict[str, Any]]:
+) -> list[MessageOut]:
     return await messaging.list_messages(
         ctx, conversation_id, before_id=before_id, after_id=after_id, limit=limit
     )
@@ -108,7 +105,7 @@ async def history(
 )
 async def send(
     conversation_id: RowIdPath, body: MessageCreate, ctx: Ctx, response: Response
-) -> dict[str, Any]:
+) -> MessageOut:
     message, was_created = await sending.send_message(
         ctx,
         conversation_id,
@@ -121,12 +118,12 @@ async def send(
 
 
 @router.post("/conversations/{conversation_id}/read", response_model=ReadState)
-async def read(conversation_id: RowIdPath, body: ReadIn, ctx: Ctx) -> dict[str, Any]:
+async def read(conversation_id: RowIdPath, body: ReadIn, ctx: Ctx) -> ReadState:
     return await changes.mark_read(ctx, conversation_id, body.message_id)
 
 
 @router.patch("/messages/{message_id}", response_model=MessageOut)
-async def edit(message_id: RowIdPath, body: MessageEdit, ctx: Ctx) -> dict[str, Any]:
+async def edit(message_id: RowIdPath, body: MessageEdit, ctx: Ctx) -> MessageOut:
     return await changes.edit_message(ctx, message_id, body.body)
 
 
@@ -137,15 +134,54 @@ async def delete(message_id: RowIdPath, ctx: Ctx) -> Response:
 
 
 @router.get("/unread", response_model=UnreadOut)
-async def unread(ctx: Ctx) -> dict[str, Any]:
+async def unread(ctx: Ctx) -> UnreadOut:
     return await messaging.unread(ctx)
+
+
+@router.post("/messages/{message_id}/report", status_code=201, response_model=ReportOut)
+async def report(message_id: RowIdPath, body: ReportIn, ctx: Ctx, response: Response) -> Any:
+    """Report a message to the moderators; reporting it again updates your report (200)."""
+    found, was_created = await reports.report_message(
+        ctx, message_id, reason=body.reason, details=body.details
+    )
+    created(response, was_created)
+    return found
+
+
+@router.get("/messages/search", response_model=list[MessageOut])
+async def search_messages(
+    ctx: Ctx,
+    q: Annotated[str, Query(max_length=200, pattern=r"^[^\x00]*$")] = "",
+    conversation_id: Annotated[int | None, Query(ge=1, le=INT64_MAX)] = None,
+    before_id: Annotated[int | None, Query(ge=1, le=INT64_MAX)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> list[MessageOut]:
+    """My messages containing `q`, newest first (page with `before_id`)."""
+    return await search.search_messages(
+        ctx, q, conversation_id=conversation_id, before_id=before_id, limit=limit
+    )
+
+
+@router.get(
+    "/me/export",
+    tags=["users"],
+    responses={200: {"content": {"application/json": {}, "application/zip": {}}}},
+)
+async def my_export(user: CurrentUser, rt: Rt) -> Response:
+    """Your profile, conversations and messages as a file to keep."""
+    name, content, media_type = await export.export_file(rt, user.id)
+    return Response(
+        content,
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
 
 
 # --- the original plan's aliases ---
 
 
 @router.post("/messages/send", status_code=201, response_model=MessageOut, tags=["aliases"])
-async def send_direct(body: DirectSend, ctx: Ctx, response: Response) -> dict[str, Any]:
+async def send_direct(body: DirectSend, ctx: Ctx, response: Response) -> MessageOut:
     message, was_created = await sending.send_direct(
         ctx, body.recipient_id, body=body.body, client_msg_id=body.client_msg_id
     )
@@ -160,19 +196,19 @@ async def direct_history(
     before_id: MsgId = None,
     after_id: MsgId = None,
     limit: Limit = 50,
-) -> list[dict[str, Any]]:
+) -> list[MessageOut]:
     return await messaging.direct_history(
         ctx, user_id, before_id=before_id, after_id=after_id, limit=limit
     )
 
 
 @router.put("/messages/{message_id}/read", response_model=ReadState, tags=["aliases"])
-async def read_message(message_id: RowIdPath, ctx: Ctx) -> dict[str, Any]:
+async def read_message(message_id: RowIdPath, ctx: Ctx) -> ReadState:
     return await changes.mark_read_message(ctx, message_id)
 
 
 @router.post("/groups", status_code=201, response_model=ConversationOut, tags=["groups"])
-async def create_group(body: GroupCreate, ctx: Ctx) -> dict[str, Any]:
+async def create_group(body: GroupCreate, ctx: Ctx) -> ConversationOut:
     conv_id = await messaging.start_group(ctx, body.member_ids, body.title)
     return await messaging.get_conversation(ctx, conv_id)
 
@@ -182,18 +218,18 @@ async def list_groups(
     ctx: Ctx,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     before: dt.datetime | None = None,
-) -> list[dict[str, Any]]:
+) -> list[ConversationOut]:
     return await messaging.list_conversations(ctx, limit=limit, before=_aware(before), kind="group")
 
 
 @router.get("/groups/{group_id}", response_model=ConversationOut, tags=["groups"])
-async def get_group(group_id: RowIdPath, ctx: Ctx) -> dict[str, Any]:
+async def get_group(group_id: RowIdPath, ctx: Ctx) -> ConversationOut:
     await groups.access_group(ctx, group_id)
     return await messaging.get_conversation(ctx, group_id)
 
 
 @router.post("/groups/{group_id}/members", response_model=ConversationOut, tags=["groups"])
-async def add_group_members(group_id: RowIdPath, body: UserIdsIn, ctx: Ctx) -> dict[str, Any]:
+async def add_group_members(group_id: RowIdPath, body: UserIdsIn, ctx: Ctx) -> ConversationOut:
     await groups.add_members(ctx, group_id, body.user_ids)
     return await messaging.get_conversation(ctx, group_id)
 
@@ -209,7 +245,7 @@ async def remove_group_member(group_id: RowIdPath, user_id: UserIdPath, ctx: Ctx
 )
 async def send_group(
     group_id: RowIdPath, body: MessageCreate, ctx: Ctx, response: Response
-) -> dict[str, Any]:
+) -> MessageOut:
     await groups.access_group(ctx, group_id)
     message, was_created = await sending.send_message(
         ctx,

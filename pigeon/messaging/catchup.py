@@ -1,54 +1,43 @@
 """Catch-up after a dropped connection: every message the viewer may see after a given id.
 
-The same visibility as history (`list_messages`): the viewer's conversations that still exist,
-inside the viewer's retention window, without the group messages of people the viewer blocked.
+The viewer's visible messages (`visibility.visible_messages`, like history) above an id, in id
+order, a page at a time.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, select
 
 from pigeon.core.db import Database
-from pigeon.messaging.service import (
-    C,
-    Ctx,
-    M,
-    P,
-    blocked_senders,
-    message_dict,
-    visible_since,
-)
+from pigeon.messaging.context import Ctx
+from pigeon.messaging.models import Conversation, Message, Participant
+from pigeon.messaging.schemas import MessageOut
+from pigeon.messaging.service import blocked_senders, message_out, since
+from pigeon.messaging.visibility import visible_messages
 
 PAGE = 500
 
 
 async def messages_after(
     ctx: Ctx, after_id: int, *, limit: int = PAGE, hidden: set[int] | None = None
-) -> list[dict[str, Any]]:
+) -> list[MessageOut]:
     """The next `limit` messages the viewer may see with an id above `after_id`, oldest first."""
     if hidden is None:
         hidden = await blocked_senders(ctx)
-    mine = and_(P.c.conversation_id == M.c.conversation_id, P.c.user_id == ctx.viewer.id)
     stmt = (
-        select(M)
-        .select_from(M.join(P, mine).join(C, C.c.id == M.c.conversation_id))
-        .where(M.c.id > after_id, M.c.created_at >= visible_since(ctx), C.c.deleted_at.is_(None))
-        .order_by(M.c.id.asc())
+        visible_messages(ctx.viewer.id, since=since(ctx), hidden=hidden)
+        .where(Message.id > after_id)
+        .order_by(Message.id.asc())
         .limit(limit)
     )
-    if hidden:
-        stmt = stmt.where(or_(C.c.kind != "group", M.c.sender_id.not_in(hidden)))
     async with ctx.dbs.messaging.read() as session:
-        rows = (await session.execute(stmt)).all()
-    return [message_dict(r) for r in rows]
+        rows = (await session.scalars(stmt)).all()
+    return [message_out(r) for r in rows]
 
 
-async def replay(
-    ctx: Ctx, after_id: int, *, page: int | None = None
-) -> AsyncIterator[dict[str, Any]]:
+async def replay(ctx: Ctx, after_id: int, *, page: int | None = None) -> AsyncIterator[MessageOut]:
     """Every message the viewer may see after `after_id`, in id order, a page at a time."""
     page = page or PAGE
     hidden = await blocked_senders(ctx)
@@ -59,25 +48,27 @@ async def replay(
             yield message
         if len(batch) < page:
             return
-        cursor = batch[-1]["id"]
+        cursor = batch[-1].id
 
 
 async def latest_message_id(db: Database) -> int:
     """The newest message id on the server: a safe point to resume from for a fresh client."""
     async with db.read() as session:
-        return int(await session.scalar(select(func.max(M.c.id))) or 0)
+        return int(await session.scalar(select(func.max(Message.id))) or 0)
 
 
 async def companions(db: Database, user_id: int) -> set[int]:
     """Everyone who shares a live conversation with the user (whom their presence concerns)."""
-    mine = select(P.c.conversation_id).where(P.c.user_id == user_id)
+    mine = select(Participant.conversation_id).where(Participant.user_id == user_id)
     async with db.read() as session:
         return set(
             await session.scalars(
-                select(P.c.user_id)
-                .select_from(P.join(C, C.c.id == P.c.conversation_id))
+                select(Participant.user_id)
+                .join(Conversation, Conversation.id == Participant.conversation_id)
                 .where(
-                    P.c.conversation_id.in_(mine), C.c.deleted_at.is_(None), P.c.user_id != user_id
+                    Participant.conversation_id.in_(mine),
+                    Conversation.deleted_at.is_(None),
+                    Participant.user_id != user_id,
                 )
                 .distinct()
             )

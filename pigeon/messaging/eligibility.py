@@ -11,12 +11,11 @@ import dataclasses
 from collections.abc import Iterable
 
 from pigeon.accounts import service as accounts
-from pigeon.accounts.service import Principal
-from pigeon.admin import service as admin
 from pigeon.core.errors import NotAllowed
+from pigeon.core.principal import Principal
 from pigeon.messaging import policy
 from pigeon.messaging import service as messaging
-from pigeon.messaging.service import Ctx
+from pigeon.messaging.context import Ctx
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -31,7 +30,7 @@ class Eligibility:
 async def viewer_can_start(ctx: Ctx) -> Eligibility:
     """Whether the viewer may start conversations at all (the switch, suspension, tier)."""
     try:
-        policy.check_enabled(await admin.messaging_enabled(ctx.dbs.app))
+        policy.check_enabled(await ctx.rt.switches.messaging_enabled())
         policy.check_active(ctx.viewer)
         policy.check_can_start(ctx.viewer)
     except NotAllowed as refusal:
@@ -44,9 +43,9 @@ async def for_people(ctx: Ctx, user_ids: Iterable[int]) -> dict[int, Eligibility
     ids = set(user_ids) - {ctx.viewer.id}
     if not ids:
         return {}
-    enabled = await admin.messaging_enabled(ctx.dbs.app)
+    enabled = await ctx.rt.switches.messaging_enabled()
+    people = await accounts.principals(ctx.rt, ids)
     async with ctx.dbs.app.read() as session:
-        people = await accounts.principals(session, ids)
         blocks = await accounts.blocks_among(session, ctx.viewer.id, ids)
     directs = await messaging.find_directs(ctx, ids) if enabled else {}
     result: dict[int, Eligibility] = {}

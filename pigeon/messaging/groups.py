@@ -1,4 +1,8 @@
-"""Group conversations: members in and out, title, deleting the group."""
+"""Group conversations: members in and out, title, deleting the group.
+
+Each change reads the group's members inside its own transaction, so two people changing the
+same group at once each see the other's change, never a stale roster.
+"""
 
 from __future__ import annotations
 
@@ -8,125 +12,121 @@ from sqlalchemy import delete, select, update
 
 from pigeon.core.clock import clock
 from pigeon.core.errors import Invalid, NotAllowed, NotFound
-from pigeon.core.events import emit
 from pigeon.messaging import policy
+from pigeon.messaging.context import Ctx
+from pigeon.messaging.events import ConversationChange, ConversationUpdated
+from pigeon.messaging.models import Conversation, Participant
 from pigeon.messaging.service import (
-    C,
     Convo,
-    Ctx,
-    P,
-    _add_participants,
-    _check_people,
     access_conversation,
+    access_for_change,
+    add_participants,
+    check_people,
     require_enabled,
+    touch,
 )
 
 
-async def access_group(ctx: Ctx, conversation_id: int) -> Convo:
-    convo = await access_conversation(ctx, conversation_id)
+def _group(convo: Convo) -> Convo:
     if convo.kind != "group":
         raise NotFound("No such group.", code="conversation_not_found")
     return convo
 
 
-def _role(convo: Convo, user_id: int) -> str | None:
-    member = convo.members.get(user_id)
-    return member.role if member else None
+async def access_group(ctx: Ctx, conversation_id: int) -> Convo:
+    return _group(await access_conversation(ctx, conversation_id))
+
+
+async def _group_for_change(ctx: Ctx, conversation_id: int) -> Convo:
+    return _group(await access_for_change(ctx, conversation_id))
+
+
+def _changed(ctx: Ctx, convo: Convo, change: ConversationChange, extra: Sequence[int] = ()) -> None:
+    ctx.uow.emit(ConversationUpdated(data=change), [*convo.members, *extra])
 
 
 async def add_members(ctx: Ctx, conversation_id: int, user_ids: Sequence[int]) -> list[int]:
+    """Owners and group admins add people; returns who was added (not those already in)."""
     await require_enabled(ctx)
-    convo = await access_group(ctx, conversation_id)
-    policy.check_can_manage_group(_role(convo, ctx.viewer.id))
+    convo = await _group_for_change(ctx, conversation_id)
+    policy.check_can_manage_group(convo.role_of(ctx.viewer.id))
     new_ids = set(user_ids) - set(convo.members)
     if not new_ids:
         return []
     policy.check_group_size(len(convo.members) + len(new_ids), ctx.settings.max_group_size)
-    people = await _check_people(ctx, new_ids)
+    people = await check_people(ctx, new_ids)
     now = clock.now()
-    async with ctx.dbs.messaging.write() as session:
-        await _add_participants(session, conversation_id, people, owner_id=None, now=now)
-        await session.execute(update(C).where(C.c.id == conversation_id).values(updated_at=now))
-        emit(
-            session,
-            "conversation.updated",
-            {
-                "conversation_id": conversation_id,
-                "change": "members_added",
-                "user_ids": sorted(new_ids),
-            },
-            user_ids=[*convo.members, *new_ids],
+    added = await add_participants(ctx, conversation_id, people, owner_id=None, now=now)
+    if added:
+        await touch(ctx, conversation_id, now)
+        change = ConversationChange(
+            conversation_id=conversation_id, change="members_added", user_ids=added
         )
-    return sorted(new_ids)
+        _changed(ctx, convo, change, added)
+    return added
 
 
 async def remove_member(ctx: Ctx, conversation_id: int, user_id: int) -> None:
     """Owners and group admins remove others; anyone may leave."""
     await require_enabled(ctx)
-    convo = await access_group(ctx, conversation_id)
+    convo = await _group_for_change(ctx, conversation_id)
     if user_id != ctx.viewer.id:
-        policy.check_can_manage_group(_role(convo, ctx.viewer.id))
-        if _role(convo, user_id) == "owner":
+        policy.check_can_manage_group(convo.role_of(ctx.viewer.id))
+        if convo.role_of(user_id) == "owner":
             raise NotAllowed("The group's owner cannot be removed.", code="not_group_admin")
     if user_id not in convo.members:
         raise NotFound("That person is not in this group.", code="not_a_member")
-    async with ctx.dbs.messaging.write() as session:
-        await session.execute(
-            delete(P).where(P.c.conversation_id == conversation_id, P.c.user_id == user_id)
+    session = ctx.uow.messaging
+    await session.execute(
+        delete(Participant).where(
+            Participant.conversation_id == conversation_id, Participant.user_id == user_id
         )
-        if _role(convo, user_id) == "owner":  # the owner left: the longest-standing member leads
-            heir = await session.scalar(
-                select(P.c.user_id)
-                .where(P.c.conversation_id == conversation_id)
-                .order_by(P.c.joined_at, P.c.user_id)
-                .limit(1)
+    )
+    if convo.role_of(user_id) == "owner":  # the owner left: the longest-standing member leads
+        heir = await session.scalar(
+            select(Participant.user_id)
+            .where(Participant.conversation_id == conversation_id)
+            .order_by(Participant.joined_at, Participant.user_id)
+            .limit(1)
+        )
+        if heir is not None:
+            await session.execute(
+                update(Participant)
+                .where(Participant.conversation_id == conversation_id, Participant.user_id == heir)
+                .values(role="owner")
             )
-            if heir is not None:
-                await session.execute(
-                    update(P)
-                    .where(P.c.conversation_id == conversation_id, P.c.user_id == heir)
-                    .values(role="owner")
-                )
-        emit(
-            session,
-            "conversation.updated",
-            {"conversation_id": conversation_id, "change": "member_removed", "user_id": user_id},
-            user_ids=list(convo.members),
-        )
+    change = ConversationChange(
+        conversation_id=conversation_id, change="member_removed", user_id=user_id
+    )
+    _changed(ctx, convo, change)
 
 
 async def rename(ctx: Ctx, conversation_id: int, title: str | None) -> None:
     await require_enabled(ctx)
-    convo = await access_group(ctx, conversation_id)
-    policy.check_can_manage_group(_role(convo, ctx.viewer.id))
+    convo = await _group_for_change(ctx, conversation_id)
+    policy.check_can_manage_group(convo.role_of(ctx.viewer.id))
     clean = policy.clean_title(title, ctx.settings.max_title_chars)
     if clean is None:
         raise Invalid("A group needs a title.", fields={"title": "must not be empty"})
-    async with ctx.dbs.messaging.write() as session:
-        await session.execute(
-            update(C).where(C.c.id == conversation_id).values(title=clean, updated_at=clock.now())
-        )
-        emit(
-            session,
-            "conversation.updated",
-            {"conversation_id": conversation_id, "change": "title", "title": clean},
-            user_ids=list(convo.members),
-        )
+    await ctx.uow.messaging.execute(
+        update(Conversation)
+        .where(Conversation.id == conversation_id)
+        .values(title=clean, updated_at=clock.now())
+    )
+    _changed(
+        ctx, convo, ConversationChange(conversation_id=conversation_id, change="title", title=clean)
+    )
 
 
 async def delete_group(ctx: Ctx, conversation_id: int) -> None:
     """The owner deletes the group: it leaves everyone's list; retention purges its messages."""
     await require_enabled(ctx)
-    convo = await access_group(ctx, conversation_id)
-    if _role(convo, ctx.viewer.id) != "owner":
+    convo = await _group_for_change(ctx, conversation_id)
+    if convo.role_of(ctx.viewer.id) != "owner":
         raise NotAllowed("Only the group's owner can delete it.", code="not_group_owner")
-    async with ctx.dbs.messaging.write() as session:
-        await session.execute(
-            update(C).where(C.c.id == conversation_id).values(deleted_at=clock.now())
-        )
-        emit(
-            session,
-            "conversation.updated",
-            {"conversation_id": conversation_id, "change": "deleted"},
-            user_ids=list(convo.members),
-        )
+    await ctx.uow.messaging.execute(
+        update(Conversation)
+        .where(Conversation.id == conversation_id)
+        .values(deleted_at=clock.now())
+    )
+    _changed(ctx, convo, ConversationChange(conversation_id=conversation_id, change="deleted"))

@@ -6,6 +6,7 @@ User ids here are plain integers: the users live in the other database and are n
 from __future__ import annotations
 
 import datetime as dt
+from typing import Literal
 
 from sqlalchemy import (
     BigInteger,
@@ -20,6 +21,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from pigeon.core.db import MessagingBase, UTCDateTime
 
+Kind = Literal["direct", "group"]
+
 # SQLite only gives AUTOINCREMENT-like rowids to INTEGER PRIMARY KEY columns.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -28,7 +31,7 @@ class Conversation(MessagingBase):
     __tablename__ = "conversation"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(10))
+    kind: Mapped[Kind] = mapped_column(String(10))
     title: Mapped[str | None] = mapped_column(String(120), nullable=True)
     created_by: Mapped[int] = mapped_column(Integer)
     # "lo:hi" user ids of a direct conversation; unique, so a pair has exactly one.

@@ -3,12 +3,16 @@
 A report keeps a copy of the message as it was reported (`body_copy`), so what moderators judge
 survives the author deleting or editing it and the retention job removing it; the purge skips
 messages under an open report. One person reporting the same message again updates their report
-instead of adding another (unique message_id, reporter_id).
+instead of adding another (unique message_id, reporter_id). The moderation queue (`admin`) reads
+and closes reports through the functions here; nothing else touches these rows.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+import datetime as dt
+from collections.abc import Collection, Sequence
+from typing import Any, Literal
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -16,11 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pigeon.accounts import service as accounts
 from pigeon.core.clock import clock
 from pigeon.core.errors import NotAllowed, NotFound
-from pigeon.messaging import service as messaging
-from pigeon.messaging.models import Report
-from pigeon.messaging.service import Ctx, M
-
-R = Report.__table__
+from pigeon.messaging.changes import tombstone
+from pigeon.messaging.context import Ctx
+from pigeon.messaging.models import Message, Report
+from pigeon.messaging.service import _insert, blocked_senders, require_enabled, since
+from pigeon.messaging.visibility import visible_messages
 
 REASONS = (
     "spam",
@@ -32,46 +36,24 @@ REASONS = (
     "impersonation",
     "other",
 )
+MessageState = Literal["visible", "deleted", "removed"]
 
 
-def report_dict(row: Any) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "message_id": row.message_id,
-        "conversation_id": row.conversation_id,
-        "reporter_id": row.reporter_id,
-        "author_id": row.author_id,
-        "community_id": row.community_id,
-        "reason": row.reason,
-        "details": row.details,
-        "status": row.status,
-        "action": row.action,
-        "created_at": row.created_at,
-        "resolved_at": row.resolved_at,
-    }
-
-
-async def _visible_message(ctx: Ctx, message_id: int) -> Any:
+async def _visible_message(ctx: Ctx, message_id: int) -> Message:
     """The message, if the viewer can see it now; otherwise not found (no hint either way)."""
+    stmt = visible_messages(
+        ctx.viewer.id, since=since(ctx), hidden=await blocked_senders(ctx), include_deleted=False
+    ).where(Message.id == message_id)
     async with ctx.dbs.messaging.read() as session:
-        row = (await session.execute(select(M).where(M.c.id == message_id))).first()
-        convo = await messaging.load_convo(session, row.conversation_id) if row else None
-    missing = NotFound("No such message.", code="message_not_found")
-    if row is None or row.deleted_at is not None:
-        raise missing
-    if convo is None or ctx.viewer.id not in convo.members:
-        raise missing
-    if row.created_at < messaging.visible_since(ctx):
-        raise missing
-    if row.sender_id in await messaging.hidden_senders(ctx, convo):
-        raise missing
+        row = await session.scalar(stmt)
+    if row is None:
+        raise NotFound("No such message.", code="message_not_found")
     return row
 
 
 async def _community_of(ctx: Ctx, author_id: int) -> int | None:
     """The community whose managers see the report: one reporter and author share."""
-    async with ctx.dbs.app.read() as session:
-        author = await accounts.principal(session, author_id)
+    author = await accounts.get_principal(ctx.rt, author_id)
     if author is None:
         return min(ctx.viewer.community_ids, default=None)
     shared = ctx.viewer.community_ids & author.community_ids
@@ -80,65 +62,143 @@ async def _community_of(ctx: Ctx, author_id: int) -> int | None:
 
 async def report_message(
     ctx: Ctx, message_id: int, *, reason: str, details: str = ""
-) -> tuple[dict[str, Any], bool]:
+) -> tuple[Report, bool]:
     """File (or update) the viewer's report on a message; returns (report, created)."""
-    await messaging.require_enabled(ctx)
+    await require_enabled(ctx)
     row = await _visible_message(ctx, message_id)
     if row.sender_id == ctx.viewer.id:
         raise NotAllowed("You cannot report your own message.", code="cannot_report_own_message")
     community_id = await _community_of(ctx, row.sender_id)
-    now = clock.now()
-    db = ctx.dbs.messaging
-    async with db.write() as session:
-        created_id = await session.scalar(
-            messaging._insert(db, R)
-            .values(
-                message_id=row.id,
-                conversation_id=row.conversation_id,
-                reporter_id=ctx.viewer.id,
-                author_id=row.sender_id,
-                community_id=community_id,
-                reason=reason,
-                details=details,
-                body_copy=row.body,
-                message_created_at=row.created_at,
-                status="open",
-                created_at=now,
-            )
-            .on_conflict_do_nothing(index_elements=["message_id", "reporter_id"])
-            .returning(R.c.id)
+    session = ctx.uow.messaging
+    created_id = await session.scalar(
+        _insert(ctx)(Report)
+        .values(
+            message_id=row.id,
+            conversation_id=row.conversation_id,
+            reporter_id=ctx.viewer.id,
+            author_id=row.sender_id,
+            community_id=community_id,
+            reason=reason,
+            details=details,
+            body_copy=row.body,
+            message_created_at=row.created_at,
+            status="open",
+            created_at=clock.now(),
         )
-        if created_id is None:  # reported before by this person: merge into that report
-            await _merge(session, message_id, ctx.viewer.id, reason=reason, details=details)
-        report = (
-            await session.execute(
-                select(R).where(R.c.message_id == message_id, R.c.reporter_id == ctx.viewer.id)
-            )
-        ).one()
-    return report_dict(report), created_id is not None
-
-
-async def _merge(
-    session: AsyncSession, message_id: int, reporter_id: int, *, reason: str, details: str
-) -> None:
-    """An open report takes the newer reason and gains the new details; a resolved one stays."""
-    existing = (
-        await session.execute(
-            select(R.c.id, R.c.details, R.c.status).where(
-                R.c.message_id == message_id, R.c.reporter_id == reporter_id
-            )
-        )
-    ).one()
-    if existing.status != "open":
-        return
-    merged = existing.details
-    if details and details not in merged:
-        merged = f"{merged}\n{details}" if merged else details
-    await session.execute(
-        update(R).where(R.c.id == existing.id).values(reason=reason, details=merged[:4000])
+        .on_conflict_do_nothing(index_elements=["message_id", "reporter_id"])
+        .returning(Report.id)
     )
+    report = await session.scalar(
+        select(Report).where(Report.message_id == message_id, Report.reporter_id == ctx.viewer.id)
+    )
+    assert report is not None
+    if created_id is None and report.status == "open":
+        # reported before by this person: the newer reason, and the new details added
+        if details and details not in report.details:
+            report.details = (f"{report.details}\n{details}" if report.details else details)[:4000]
+        report.reason = reason
+        await session.flush()
+    return report, created_id is not None
 
 
 def open_report_message_ids() -> Any:
     """A subquery of the messages under an open report (the purge keeps them)."""
-    return select(R.c.message_id).where(R.c.status == "open")
+    return select(Report.message_id).where(Report.status == "open")
+
+
+# --- the moderation queue's reads and writes ---
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class QueueEntry:
+    report: Report
+    message_state: MessageState
+    reports_on_message: int
+
+
+async def queue(
+    session: AsyncSession,
+    *,
+    communities: Collection[int] | None,
+    status: str = "open",
+    before_id: int | None = None,
+    limit: int = 50,
+) -> list[QueueEntry]:
+    """Reports newest first; `communities` None means all of them (admins)."""
+    stmt = select(Report).order_by(Report.id.desc()).limit(limit)
+    if status != "all":
+        stmt = stmt.where(Report.status == status)
+    if before_id is not None:
+        stmt = stmt.where(Report.id < before_id)
+    if communities is not None:
+        stmt = stmt.where(Report.community_id.in_(communities or {-1}))
+    rows = (await session.scalars(stmt)).all()
+    return await _entries(session, rows)
+
+
+async def find_report(session: AsyncSession, report_id: int) -> QueueEntry | None:
+    row = await session.get(Report, report_id)
+    return (await _entries(session, [row]))[0] if row is not None else None
+
+
+async def _entries(session: AsyncSession, rows: Sequence[Report]) -> list[QueueEntry]:
+    if not rows:
+        return []
+    message_ids = {r.message_id for r in rows}
+    live: dict[int, dt.datetime | None] = {
+        mid: deleted_at
+        for mid, deleted_at in await session.execute(
+            select(Message.id, Message.deleted_at).where(Message.id.in_(message_ids))
+        )
+    }
+    counts: dict[int, int] = {}
+    for (mid,) in await session.execute(
+        select(Report.message_id).where(Report.message_id.in_(message_ids))
+    ):
+        counts[mid] = counts.get(mid, 0) + 1
+
+    def state(message_id: int) -> MessageState:
+        if message_id not in live:
+            return "removed"
+        return "deleted" if live[message_id] is not None else "visible"
+
+    return [QueueEntry(r, state(r.message_id), counts.get(r.message_id, 1)) for r in rows]
+
+
+async def close_reports(
+    ctx: Ctx, report: Report, *, action: str, now: dt.datetime
+) -> list[int] | None:
+    """Resolve every open report on the report's message with `action`, in the unit of work,
+    and tombstone the message for `delete_message`. Returns the reports closed, or None when
+    this report was already resolved (by someone else a moment ago, or by an earlier try)."""
+    session = ctx.uow.messaging
+    closed = list(
+        (
+            await session.scalars(
+                update(Report)
+                .where(Report.message_id == report.message_id, Report.status == "open")
+                .values(
+                    status="resolved", action=action, resolved_at=now, resolved_by=ctx.viewer.id
+                )
+                .returning(Report.id)
+            )
+        ).all()
+    )
+    if report.id not in closed:
+        return None
+    if action == "delete_message":
+        message = await session.get(Message, report.message_id)
+        if message is not None and message.deleted_at is None:
+            await tombstone(ctx, message)
+    return closed
+
+
+async def closed_together(session: AsyncSession, report: Report) -> list[int]:
+    """The reports resolved in the same stroke as this one (same message, same moment)."""
+    return list(
+        await session.scalars(
+            select(Report.id).where(
+                Report.message_id == report.message_id, Report.resolved_at == report.resolved_at
+            )
+        )
+    )

@@ -26,16 +26,19 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from fastapi import FastAPI
 from sqlalchemy import and_, delete, func, select, update
 
 from pigeon.accounts import service as accounts
-from pigeon.admin import service as admin
+from pigeon.core.audit import audit
 from pigeon.core.clock import clock
-from pigeon.core.db import Databases
+from pigeon.core.db import Databases, rowcount
 from pigeon.core.errors import Conflict
-from pigeon.messaging.reports import R, open_report_message_ids
-from pigeon.messaging.service import C, M, P
+from pigeon.core.leases import acquire_lease, release_lease
+from pigeon.messaging.models import Conversation as C
+from pigeon.messaging.models import Message as M
+from pigeon.messaging.models import Participant as P
+from pigeon.messaging.models import Report as R
+from pigeon.messaging.reports import open_report_message_ids
 from pigeon.settings import Settings
 
 log = logging.getLogger("pigeon.retention")
@@ -46,9 +49,6 @@ CHUNK = 500
 
 # stage, done, total: the CLI draws its progress bar from these
 Progress = Callable[[str, int, int], None]
-# Media plugs in here: (dbs, settings, message ids about to be purged) -> attachments removed
-PurgeHook = Callable[[Databases, Settings, list[int]], Awaitable[int]]
-purge_hooks: list[PurgeHook] = []
 
 
 @dataclasses.dataclass
@@ -58,7 +58,6 @@ class RunResult:
     conversations_checked: int = 0
     soft_deleted: int = 0
     purged: int = 0
-    attachments_purged: int = 0
     kept_for_reports: int = 0
     reports_cleared: int = 0
     conversations_purged: int = 0
@@ -98,7 +97,7 @@ async def run(
     await _soft_delete(dbs, settings, now, result, progress, renew)
     await _purge(dbs, settings, now, result, progress, renew)
     async with dbs.app.write() as session:
-        admin.audit(
+        audit(
             session,
             "retention.run",
             actor_id=None,
@@ -118,19 +117,17 @@ async def _candidates(dbs: Databases, settings: Settings, now: dt.datetime) -> l
     async with dbs.messaging.read() as session:
         old = set(
             await session.scalars(
-                select(M.c.conversation_id)
+                select(M.conversation_id)
                 .distinct()
-                .where(M.c.deleted_at.is_(None), M.c.created_at < oldest_visible)
+                .where(M.deleted_at.is_(None), M.created_at < oldest_visible)
             )
         )
         gone = set(
             await session.scalars(
-                select(C.c.id)
-                .where(C.c.deleted_at.is_not(None))
+                select(C.id)
+                .where(C.deleted_at.is_not(None))
                 .where(
-                    select(M.c.id)
-                    .where(M.c.conversation_id == C.c.id, M.c.deleted_at.is_(None))
-                    .exists()
+                    select(M.id).where(M.conversation_id == C.id, M.deleted_at.is_(None)).exists()
                 )
             )
         )
@@ -148,9 +145,10 @@ async def _cutoffs(
     async with dbs.messaging.read() as session:
         rows = (
             await session.execute(
-                select(P.c.conversation_id, P.c.user_id, C.c.deleted_at)
-                .select_from(C.outerjoin(P, P.c.conversation_id == C.c.id))
-                .where(C.c.id.in_(conv_ids))
+                select(P.conversation_id, P.user_id, C.deleted_at)
+                .select_from(C)
+                .outerjoin(P, P.conversation_id == C.id)
+                .where(C.id.in_(conv_ids))
             )
         ).all()
     unknown = {r.user_id for r in rows if r.user_id is not None} - days_of.keys()
@@ -195,14 +193,14 @@ async def _soft_delete(
         async with dbs.messaging.write() as session:
             for cutoff, ids in by_cutoff.items():
                 expired = and_(
-                    M.c.conversation_id.in_(ids), M.c.created_at < cutoff, M.c.deleted_at.is_(None)
+                    M.conversation_id.in_(ids), M.created_at < cutoff, M.deleted_at.is_(None)
                 )
                 if result.dry_run:
                     n = await session.scalar(select(func.count()).select_from(M).where(expired))
                 else:
-                    n = (
+                    n = rowcount(
                         await session.execute(update(M).where(expired).values(deleted_at=now))
-                    ).rowcount
+                    )
                 result.soft_deleted += int(n or 0)
             if not result.dry_run:
                 await _recount_unread(session, chunk, days_of, now)
@@ -224,8 +222,8 @@ async def _recount_unread(
     rows = (
         (
             await session.execute(
-                select(P.c.user_id)
-                .where(P.c.conversation_id.in_(conv_ids), P.c.unread_count > 0)
+                select(P.user_id)
+                .where(P.conversation_id.in_(conv_ids), P.unread_count > 0)
                 .distinct()
             )
         )
@@ -237,29 +235,30 @@ async def _recount_unread(
         by_days.setdefault(days_of.get(uid, 0), []).append(uid)
     for days, user_ids in by_days.items():
         visible = and_(
-            M.c.conversation_id == P.c.conversation_id,
-            M.c.id > P.c.last_read_message_id,
-            M.c.sender_id != P.c.user_id,
-            M.c.deleted_at.is_(None),
-            M.c.created_at >= now - dt.timedelta(days=days),
+            M.conversation_id == P.conversation_id,
+            M.id > P.last_read_message_id,
+            M.sender_id != P.user_id,
+            M.deleted_at.is_(None),
+            M.created_at >= now - dt.timedelta(days=days),
         )
         counts = (
             await session.execute(
-                select(P.c.conversation_id, P.c.user_id, P.c.unread_count, func.count(M.c.id))
-                .select_from(P.outerjoin(M, visible))
+                select(P.conversation_id, P.user_id, P.unread_count, func.count(M.id))
+                .select_from(P)
+                .outerjoin(M, visible)
                 .where(
-                    P.c.conversation_id.in_(conv_ids),
-                    P.c.user_id.in_(user_ids),
-                    P.c.unread_count > 0,
+                    P.conversation_id.in_(conv_ids),
+                    P.user_id.in_(user_ids),
+                    P.unread_count > 0,
                 )
-                .group_by(P.c.conversation_id, P.c.user_id, P.c.unread_count)
+                .group_by(P.conversation_id, P.user_id, P.unread_count)
             )
         ).all()
         for conv_id, uid, before, left in counts:
             if left < before:
                 await session.execute(
                     update(P)
-                    .where(P.c.conversation_id == conv_id, P.c.user_id == uid)
+                    .where(P.conversation_id == conv_id, P.user_id == uid)
                     .values(unread_count=left)
                 )
 
@@ -276,19 +275,17 @@ async def _purge(
     renew: Callable[[], Awaitable[None]] | None,
 ) -> None:
     before = now - dt.timedelta(days=settings.retention_grace_days)
-    due = and_(M.c.deleted_at.is_not(None), M.c.deleted_at < before)
+    due = and_(M.deleted_at.is_not(None), M.deleted_at < before)
     reported = open_report_message_ids()
     async with dbs.messaging.read() as session:
         total = int(
             await session.scalar(
-                select(func.count()).select_from(M).where(due, M.c.id.not_in(reported))
+                select(func.count()).select_from(M).where(due, M.id.not_in(reported))
             )
             or 0
         )
         result.kept_for_reports = int(
-            await session.scalar(
-                select(func.count()).select_from(M).where(due, M.c.id.in_(reported))
-            )
+            await session.scalar(select(func.count()).select_from(M).where(due, M.id.in_(reported)))
             or 0
         )
     if progress:
@@ -303,22 +300,20 @@ async def _purge(
             async with dbs.messaging.read() as session:
                 ids = list(
                     await session.scalars(
-                        select(M.c.id)
-                        .where(due, M.c.id > after, M.c.id.not_in(reported))
-                        .order_by(M.c.id)
+                        select(M.id)
+                        .where(due, M.id > after, M.id.not_in(reported))
+                        .order_by(M.id)
                         .limit(CHUNK)
                     )
                 )
             if not ids:
                 break
             after = ids[-1]
-            for hook in purge_hooks:
-                result.attachments_purged += await hook(dbs, settings, ids)
             async with dbs.messaging.write() as session:
                 gone = await session.execute(
-                    delete(M).where(M.c.id.in_(ids), due, M.c.id.not_in(reported))
+                    delete(M).where(M.id.in_(ids), due, M.id.not_in(reported))
                 )
-            result.purged += int(gone.rowcount or 0)
+            result.purged += rowcount(gone)
             if progress:
                 progress("purge", min(result.purged, total), total)
             if renew:
@@ -329,11 +324,11 @@ async def _purge(
 async def _purge_reports_and_conversations(
     dbs: Databases, before: dt.datetime, result: RunResult
 ) -> None:
-    stale_copy = and_(R.c.status == "resolved", R.c.resolved_at < before, R.c.body_copy != "")
+    stale_copy = and_(R.status == "resolved", R.resolved_at < before, R.body_copy != "")
     empty_deleted = and_(
-        C.c.deleted_at.is_not(None),
-        C.c.deleted_at < before,
-        ~select(M.c.id).where(M.c.conversation_id == C.c.id).exists(),
+        C.deleted_at.is_not(None),
+        C.deleted_at < before,
+        ~select(M.id).where(M.conversation_id == C.id).exists(),
     )
     async with dbs.messaging.write() as session:
         if result.dry_run:
@@ -345,12 +340,12 @@ async def _purge_reports_and_conversations(
             )
             return
         cleared = await session.execute(update(R).where(stale_copy).values(body_copy=""))
-        result.reports_cleared = int(cleared.rowcount or 0)
+        result.reports_cleared = rowcount(cleared)
         await session.execute(
-            delete(P).where(P.c.conversation_id.in_(select(C.c.id).where(empty_deleted)))
+            delete(P).where(P.conversation_id.in_(select(C.id).where(empty_deleted)))
         )
         purged = await session.execute(delete(C).where(empty_deleted))
-        result.conversations_purged = int(purged.rowcount or 0)
+        result.conversations_purged = rowcount(purged)
 
 
 # --- one at a time ---
@@ -366,16 +361,16 @@ async def run_exclusive(
 ) -> RunResult:
     """`run` under the lease; Conflict when another process is running it."""
     holder = holder or holder_id()
-    if not await admin.acquire_lease(dbs.app, LEASE, holder, lease_seconds):
+    if not await acquire_lease(dbs.app, LEASE, holder, lease_seconds):
         raise Conflict("Another process is running retention right now.", code="retention_running")
 
     async def renew() -> None:
-        await admin.acquire_lease(dbs.app, LEASE, holder, lease_seconds)
+        await acquire_lease(dbs.app, LEASE, holder, lease_seconds)
 
     try:
         return await run(dbs, settings, renew=renew, **kwargs)
     finally:
-        await admin.release_lease(dbs.app, LEASE, holder)
+        await release_lease(dbs.app, LEASE, holder)
 
 
 async def scheduled_run(dbs: Databases, settings: Settings, holder: str) -> RunResult | None:
@@ -385,43 +380,41 @@ async def scheduled_run(dbs: Databases, settings: Settings, holder: str) -> RunR
     above still keeps a scheduled run and a CLI run from overlapping.
     """
     interval = settings.retention_interval_seconds
-    if not await admin.acquire_lease(dbs.app, SCHEDULE_LEASE, holder, max(interval * 0.9, 1)):
+    if not await acquire_lease(dbs.app, SCHEDULE_LEASE, holder, max(interval * 0.9, 1)):
         return None
     return await run_exclusive(dbs, settings, holder=holder)
 
 
-def install(app: FastAPI) -> None:
-    """Run retention every `retention_interval_seconds` (0 turns it off) in the background."""
-    settings: Settings = app.state.settings
-    interval = settings.retention_interval_seconds
-    if interval <= 0:
-        return
-    state: dict[str, asyncio.Task[None]] = {}
+class Schedule:
+    """Runs retention every `retention_interval_seconds` (0 turns it off) in the background."""
 
-    async def loop() -> None:
+    def __init__(self, dbs: Databases, settings: Settings) -> None:
+        self.dbs, self.settings = dbs, settings
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self.settings.retention_interval_seconds > 0:
+            self._task = asyncio.create_task(self._loop(), name="retention")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _loop(self) -> None:
         holder = holder_id()
+        interval = self.settings.retention_interval_seconds
         delay = min(interval, 300)  # not at once: a restart loop must not run it every time
         while True:
             await asyncio.sleep(delay)
             delay = interval
             try:
-                found = await scheduled_run(app.state.dbs, settings, holder)
+                found = await scheduled_run(self.dbs, self.settings, holder)
                 if found is not None:
                     log.info("retention run: %s", found.counts())
             except Conflict:
                 log.debug("retention is running elsewhere")
             except Exception:
                 log.exception("retention run failed")
-
-    async def start(app: FastAPI) -> None:
-        state["task"] = asyncio.create_task(loop(), name="retention")
-
-    async def stop(app: FastAPI) -> None:
-        task = state.pop("task", None)
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    app.state.startup_hooks.append(start)
-    app.state.shutdown_hooks.append(stop)

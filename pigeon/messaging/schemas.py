@@ -3,9 +3,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from pigeon.core.schemas import In
+from pigeon.core.schemas import In, Paragraph
 from pigeon.core.types import RowId, UserId
 
 ClientMsgId = str
@@ -107,3 +107,27 @@ class ReadState(BaseModel):
 class UnreadOut(BaseModel):
     total: int
     conversations: dict[str, int]
+
+
+Reason = Literal[
+    "spam", "harassment", "hate", "violence", "sexual", "self_harm", "impersonation", "other"
+]
+
+
+class ReportIn(In):
+    reason: Reason
+    details: Paragraph(1000, "details") = ""  # type: ignore[valid-type]
+
+
+class ReportOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    message_id: int
+    conversation_id: int
+    reason: str
+    details: str
+    status: str
+    action: str | None
+    created_at: dt.datetime
+    resolved_at: dt.datetime | None

@@ -1,19 +1,23 @@
 """Searching one's own messages: what the viewer could scroll to, and nothing more.
 
-The same limits as history apply: conversations the viewer takes part in, messages inside the
-viewer's retention window, not deleted, and in groups not from people the viewer blocked.
-Matching is a case-insensitive substring match, fine for a community's volume of text.
+The viewer's visible messages (`visibility.visible_messages`), without deleted ones, whose text
+contains the query: a case-insensitive substring match, fine for a community's volume of text.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import and_, not_, select
-
 from pigeon.core.text import contains
-from pigeon.messaging import service as messaging
-from pigeon.messaging.service import C, Ctx, M, P
+from pigeon.messaging.context import Ctx
+from pigeon.messaging.models import Message
+from pigeon.messaging.schemas import MessageOut
+from pigeon.messaging.service import (
+    access_conversation,
+    blocked_senders,
+    message_out,
+    require_enabled,
+    since,
+)
+from pigeon.messaging.visibility import visible_messages
 
 
 async def search_messages(
@@ -23,37 +27,28 @@ async def search_messages(
     conversation_id: int | None = None,
     before_id: int | None = None,
     limit: int = 50,
-) -> list[dict[str, Any]]:
+) -> list[MessageOut]:
     """Matching messages, newest first."""
-    await messaging.require_enabled(ctx)
+    await require_enabled(ctx)
     if conversation_id is not None:
-        await messaging.access_conversation(ctx, conversation_id)
+        await access_conversation(ctx, conversation_id)
     if not q.strip():
         return []
-    blocked = await messaging.blocked_senders(ctx)
     stmt = (
-        select(M)
-        .select_from(
-            M.join(P, P.c.conversation_id == M.c.conversation_id).join(
-                C, C.c.id == M.c.conversation_id
-            )
+        visible_messages(
+            ctx.viewer.id,
+            since=since(ctx),
+            hidden=await blocked_senders(ctx),
+            include_deleted=False,
         )
-        .where(
-            P.c.user_id == ctx.viewer.id,
-            C.c.deleted_at.is_(None),
-            M.c.deleted_at.is_(None),
-            M.c.created_at >= messaging.visible_since(ctx),
-            contains(M.c.body, q),
-        )
-        .order_by(M.c.id.desc())
+        .where(contains(Message.body, q))
+        .order_by(Message.id.desc())
         .limit(limit)
     )
-    if blocked:
-        stmt = stmt.where(not_(and_(C.c.kind == "group", M.c.sender_id.in_(blocked))))
     if conversation_id is not None:
-        stmt = stmt.where(M.c.conversation_id == conversation_id)
+        stmt = stmt.where(Message.conversation_id == conversation_id)
     if before_id is not None:
-        stmt = stmt.where(M.c.id < before_id)
+        stmt = stmt.where(Message.id < before_id)
     async with ctx.dbs.messaging.read() as session:
-        rows = (await session.execute(stmt)).all()
-    return [messaging.message_dict(r) for r in rows]
+        rows = (await session.scalars(stmt)).all()
+    return [message_out(r) for r in rows]

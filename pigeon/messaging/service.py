@@ -1,9 +1,9 @@
-"""Conversations and messages: start, list, read, send, edit, delete, mark read.
+"""Conversations: access, start, list, history, unread counts.
 
-Every operation gathers its facts (the switch, who is acting, memberships, blocks) and hands them
-to `policy`; reads of people go to the primary database in one batched query per page.
-The send path is built for throughput: the checks read outside the write transaction, and the
-write itself is one insert and two updates, whatever the size of the conversation.
+Every operation gathers its facts (the switch, who is acting, memberships, blocks) and hands
+them to `policy`; reads of people go to the primary database in one batched query per page.
+Writes go through the request's unit of work (`ctx.uow`); facts a write depends on are read in
+its transaction. Sending lives in `sending`, changes to what was sent in `changes`.
 """
 
 from __future__ import annotations
@@ -13,34 +13,44 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import Connection, Row, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pigeon.accounts import service as accounts
+from pigeon.accounts.models import User
 from pigeon.accounts.service import Principal
-from pigeon.admin import service as admin
 from pigeon.core.clock import clock
-from pigeon.core.db import Database, Databases
 from pigeon.core.errors import Invalid, NotFound
-from pigeon.core.events import emit
 from pigeon.messaging import policy
+from pigeon.messaging.context import Ctx
+from pigeon.messaging.events import ConversationChange, ConversationUpdated
 from pigeon.messaging.models import Conversation, Message, Participant
-from pigeon.settings import Settings
+from pigeon.messaging.schemas import ConversationOut, MessageOut, ParticipantOut, UnreadOut
+from pigeon.messaging.visibility import (
+    blocked_by,
+    retention_days,
+    visible_messages,
+    visible_since,
+)
 
-P = Participant.__table__
-M = Message.__table__
-C = Conversation.__table__
 
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Ctx:
-    """What every messaging operation needs: the databases, the settings, the actor."""
-
-    dbs: Databases
-    settings: Settings
-    viewer: Principal
+def message_out(row: Any) -> MessageOut:
+    """A message as clients see it: a deleted one keeps its place, without its text."""
+    deleted = row.deleted_at is not None
+    return MessageOut.model_construct(
+        id=row.id,
+        conversation_id=row.conversation_id,
+        sender_id=row.sender_id,
+        body="" if deleted else row.body,
+        created_at=row.created_at,
+        edited_at=row.edited_at,
+        deleted=deleted,
+        reply_to_id=row.reply_to_id,
+        attachments=[],
+        reactions=[],
+        client_msg_id=row.client_msg_id,
+    )
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -53,6 +63,8 @@ class Member:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Convo:
+    """A live conversation and its members: what access and policy checks need."""
+
     id: int
     kind: str
     title: str | None
@@ -62,51 +74,39 @@ class Convo:
     def other_ids(self, user_id: int) -> list[int]:
         return [uid for uid in self.members if uid != user_id]
 
+    def role_of(self, user_id: int) -> str | None:
+        member = self.members.get(user_id)
+        return member.role if member else None
 
-def _insert(db: Database, table: Any) -> Any:
-    return (sqlite.insert if db.is_sqlite else postgresql.insert)(table)
-
-
-def message_dict(row: Row[Any] | Message | dict[str, Any]) -> dict[str, Any]:
-    r = row if isinstance(row, dict) else row._asdict() if isinstance(row, Row) else vars(row)
-    deleted = r["deleted_at"] is not None
-    return {
-        "id": r["id"],
-        "conversation_id": r["conversation_id"],
-        "sender_id": r["sender_id"],
-        "body": "" if deleted else r["body"],
-        "created_at": r["created_at"],
-        "edited_at": r["edited_at"],
-        "deleted": deleted,
-        "reply_to_id": r["reply_to_id"],
-        "attachments": [],
-        "reactions": [],
-        "client_msg_id": r["client_msg_id"],
-    }
+    @property
+    def key(self) -> tuple[int, str]:
+        return self.id, self.kind
 
 
 # --- facts ---
 
 
 async def require_enabled(ctx: Ctx) -> None:
-    policy.check_enabled(await admin.messaging_enabled(ctx.dbs.app))
+    policy.check_enabled(await ctx.rt.switches.messaging_enabled())
     policy.check_active(ctx.viewer)
 
 
-def _fetch_convo(conn: Connection, conversation_id: int) -> Convo | None:
-    rows = conn.execute(
-        select(
-            C.c.kind,
-            C.c.title,
-            C.c.created_by,
-            P.c.user_id,
-            P.c.role,
-            P.c.last_read_message_id,
-            P.c.unread_count,
-        )
-        .select_from(C.join(P, P.c.conversation_id == C.c.id))
-        .where(C.c.id == conversation_id, C.c.deleted_at.is_(None))
-    ).all()
+_CONVO = (
+    select(
+        Conversation.kind,
+        Conversation.title,
+        Conversation.created_by,
+        Participant.user_id,
+        Participant.role,
+        Participant.last_read_message_id,
+        Participant.unread_count,
+    )
+    .join(Participant, Participant.conversation_id == Conversation.id)
+    .where(Conversation.deleted_at.is_(None))
+)
+
+
+def _convo(rows: Sequence[Row[Any]], conversation_id: int) -> Convo | None:
     if not rows:
         return None
     first = rows[0]
@@ -116,43 +116,63 @@ def _fetch_convo(conn: Connection, conversation_id: int) -> Convo | None:
     return Convo(conversation_id, first.kind, first.title, first.created_by, members)
 
 
+def _fetch_convo(conn: Connection, conversation_id: int) -> Convo | None:
+    rows = conn.execute(_CONVO.where(Conversation.id == conversation_id)).all()
+    return _convo(rows, conversation_id)
+
+
 async def load_convo(session: AsyncSession, conversation_id: int) -> Convo | None:
-    return await session.run_sync(lambda s: _fetch_convo(s.connection(), conversation_id))
+    rows = (await session.execute(_CONVO.where(Conversation.id == conversation_id))).all()
+    return _convo(rows, conversation_id)
+
+
+def _not_found() -> NotFound:
+    return NotFound("No such conversation.", code="conversation_not_found")
 
 
 async def access_conversation(ctx: Ctx, conversation_id: int) -> Convo:
-    """The conversation, if the viewer takes part in it; not found and not allowed look alike."""
-    convo = await ctx.dbs.messaging.run_read(lambda conn: _fetch_convo(conn, conversation_id))
+    """The conversation, if the viewer takes part in it; not found and not allowed look alike.
+
+    Inside a unit of work that already writes messaging, it is read in that transaction.
+    """
+    db = ctx.dbs.messaging
+    if ctx.uow.has_written(db):
+        convo = await load_convo(ctx.uow.messaging, conversation_id)
+    else:
+        convo = await db.run_read(lambda conn: _fetch_convo(conn, conversation_id))
     if convo is None or ctx.viewer.id not in convo.members:
-        raise NotFound("No such conversation.", code="conversation_not_found")
+        raise _not_found()
     return convo
 
 
-def retention_days(settings: Settings, who: Principal) -> int:
-    return settings.retention_days(who.tier, who.role)
-
-
-def visible_since(ctx: Ctx) -> dt.datetime:
-    return policy.retention_cutoff(retention_days(ctx.settings, ctx.viewer), clock.now())
+async def access_for_change(ctx: Ctx, conversation_id: int) -> Convo:
+    """The conversation, read inside the unit of work's transaction, for a change that
+    depends on who its members are."""
+    convo = await load_convo(ctx.uow.messaging, conversation_id)
+    if convo is None or ctx.viewer.id not in convo.members:
+        raise _not_found()
+    return convo
 
 
 async def blocked_senders(ctx: Ctx) -> set[int]:
-    """Whom the viewer blocked: in groups, their messages are not shown to the viewer (rule 4).
-    History, previews, search and live catch-up all hide these, in group conversations only."""
-    edges = await accounts.get_block_edges(ctx.dbs.app, ctx.viewer.id)
-    return {blocked for blocker, blocked in edges if blocker == ctx.viewer.id}
+    """Whom the viewer blocked: their group messages are hidden from the viewer (rule 4)."""
+    return await blocked_by(ctx.rt, ctx.viewer.id)
 
 
-async def unseen_by(dbs: Databases, kind: str, sender_id: int) -> set[int]:
+async def unseen_by(ctx: Ctx, kind: str, sender_id: int) -> set[int]:
     """Who, in a group, blocked the sender: they neither see nor count that sender's messages."""
     if kind != "group":
         return set()
-    return policy.blockers_of(sender_id, await accounts.get_block_edges(dbs.app, sender_id))
+    return policy.blockers_of(sender_id, await accounts.get_block_edges(ctx.rt, sender_id))
 
 
 async def hidden_senders(ctx: Ctx, convo: Convo) -> set[int]:
     """The senders hidden from the viewer in this conversation."""
     return await blocked_senders(ctx) if convo.kind == "group" else set()
+
+
+def since(ctx: Ctx) -> dt.datetime:
+    return visible_since(ctx.settings, ctx.viewer)
 
 
 # --- starting conversations ---
@@ -163,15 +183,15 @@ def direct_key(a: int, b: int) -> str:
     return f"{lo}:{hi}"
 
 
-async def _check_people(ctx: Ctx, user_ids: Iterable[int]) -> dict[int, Principal]:
+async def check_people(ctx: Ctx, user_ids: Iterable[int]) -> dict[int, Principal]:
     """Everyone exists, shares a community with the viewer, and no block stands between."""
     ids = set(user_ids) - {ctx.viewer.id}
+    people = await accounts.principals(ctx.rt, ids)
+    missing = ids - people.keys()
+    if missing:
+        raise NotFound(f"No such user: {min(missing)}.", code="user_not_found")
+    policy.check_same_community(ctx.viewer, people.values())
     async with ctx.dbs.app.read() as session:
-        people = await accounts.principals(session, ids)
-        missing = ids - people.keys()
-        if missing:
-            raise NotFound(f"No such user: {min(missing)}.", code="user_not_found")
-        policy.check_same_community(ctx.viewer, people.values())
         blocks = await accounts.blocks_among(session, ctx.viewer.id, ids)
     policy.check_not_blocked(ctx.viewer.id, ids, blocks)
     for person in people.values():
@@ -189,11 +209,17 @@ async def find_directs(ctx: Ctx, other_ids: Iterable[int]) -> dict[int, int]:
     keys = {direct_key(ctx.viewer.id, uid): uid for uid in other_ids}
     if not keys:
         return {}
-    async with ctx.dbs.messaging.read() as session:
+    async with ctx.uow.read(ctx.dbs.messaging) as session:
         rows = await session.execute(
-            select(C.c.direct_key, C.c.id).where(C.c.direct_key.in_(keys), C.c.deleted_at.is_(None))
+            select(Conversation.direct_key, Conversation.id).where(
+                Conversation.direct_key.in_(keys), Conversation.deleted_at.is_(None)
+            )
         )
-        return {keys[key]: conv_id for key, conv_id in rows}
+        return {keys[key]: conv_id for key, conv_id in rows if key is not None}
+
+
+def _insert(ctx: Ctx) -> Any:
+    return postgresql.insert if ctx.dbs.messaging.dialect == "postgresql" else sqlite.insert
 
 
 async def start_direct(ctx: Ctx, other_id: int) -> tuple[int, bool]:
@@ -211,76 +237,30 @@ async def start_direct(ctx: Ctx, other_id: int) -> tuple[int, bool]:
         policy.check_not_blocked(ctx.viewer.id, [other_id], blocks)
         return existing, False
     policy.check_can_start(ctx.viewer)
-    people = await _check_people(ctx, [other_id])
-    db = ctx.dbs.messaging
+    people = await check_people(ctx, [other_id])
     now = clock.now()
-    async with db.write() as session:
-        conv_id = await session.scalar(
-            _insert(db, C)
-            .values(
-                kind="direct",
-                title=None,
-                created_by=ctx.viewer.id,
-                direct_key=direct_key(ctx.viewer.id, other_id),
-                created_at=now,
-                updated_at=now,
-            )
-            .on_conflict_do_nothing(index_elements=["direct_key"])
-            .returning(C.c.id)
+    session = ctx.uow.messaging
+    key = direct_key(ctx.viewer.id, other_id)
+    conv_id = await session.scalar(
+        _insert(ctx)(Conversation)
+        .values(
+            kind="direct",
+            title=None,
+            created_by=ctx.viewer.id,
+            direct_key=key,
+            created_at=now,
+            updated_at=now,
         )
-        if conv_id is None:  # the other person started it at the same moment
-            conv_id = await session.scalar(
-                select(C.c.id).where(C.c.direct_key == direct_key(ctx.viewer.id, other_id))
-            )
-            return int(conv_id), False
-        await _open(session, ctx, conv_id, people, now=now)
-    return conv_id, True
-
-
-async def _open(
-    session: AsyncSession,
-    ctx: Ctx,
-    conv_id: int,
-    people: dict[int, Principal],
-    *,
-    now: dt.datetime,
-) -> None:
-    """A new conversation's members, the starter owning it, and the news to all of them."""
-    await _add_participants(
-        session, conv_id, {ctx.viewer.id: ctx.viewer, **people}, owner_id=ctx.viewer.id, now=now
+        .on_conflict_do_nothing(index_elements=["direct_key"])
+        .returning(Conversation.id)
     )
-    emit(
-        session,
-        "conversation.updated",
-        {"conversation_id": conv_id, "change": "created"},
-        user_ids=[ctx.viewer.id, *people],
-    )
-
-
-async def _add_participants(
-    session: AsyncSession,
-    conv_id: int,
-    people: dict[int, Principal],
-    *,
-    owner_id: int | None,
-    now: dt.datetime,
-) -> None:
-    last = await session.scalar(select(C.c.last_message_id).where(C.c.id == conv_id)) or 0
-    await session.execute(
-        P.insert(),
-        [
-            {
-                "conversation_id": conv_id,
-                "user_id": uid,
-                "role": "owner" if uid == owner_id else "member",
-                "display_name": p.display_name[:64],
-                "joined_at": now,
-                "last_read_message_id": last,
-                "unread_count": 0,
-            }
-            for uid, p in people.items()
-        ],
-    )
+    if conv_id is None:  # the other person started it at the same moment
+        found = await session.scalar(select(Conversation.id).where(Conversation.direct_key == key))
+        if found is None:
+            raise _not_found()
+        return int(found), False
+    await _open(ctx, int(conv_id), people, now=now)
+    return int(conv_id), True
 
 
 async def start_group(ctx: Ctx, member_ids: Sequence[int], title: str | None) -> int:
@@ -294,136 +274,181 @@ async def start_group(ctx: Ctx, member_ids: Sequence[int], title: str | None) ->
             fields={"participant_ids": "name at least one other person"},
         )
     policy.check_group_size(len(ids) + 1, ctx.settings.max_group_size)
-    people = await _check_people(ctx, ids)
+    people = await check_people(ctx, ids)
     now = clock.now()
-    async with ctx.dbs.messaging.write() as session:
-        conv_id = await session.scalar(
-            C.insert()
-            .values(
-                kind="group",
-                title=title,
-                created_by=ctx.viewer.id,
-                direct_key=None,
-                created_at=now,
-                updated_at=now,
-            )
-            .returning(C.c.id)
-        )
-        await _open(session, ctx, conv_id, people, now=now)
-    return int(conv_id)
+    conv = Conversation(
+        kind="group",
+        title=title,
+        created_by=ctx.viewer.id,
+        direct_key=None,
+        created_at=now,
+        updated_at=now,
+    )
+    ctx.uow.messaging.add(conv)
+    await ctx.uow.messaging.flush()
+    await _open(ctx, conv.id, people, now=now)
+    return conv.id
+
+
+async def _open(ctx: Ctx, conv_id: int, people: dict[int, Principal], *, now: dt.datetime) -> None:
+    """A new conversation's members, the starter owning it, and the news to all of them."""
+    everyone = {ctx.viewer.id: ctx.viewer, **people}
+    await add_participants(ctx, conv_id, everyone, owner_id=ctx.viewer.id, now=now)
+    ctx.uow.emit(
+        ConversationUpdated(data=ConversationChange(conversation_id=conv_id, change="created")),
+        everyone,
+    )
+
+
+async def add_participants(
+    ctx: Ctx,
+    conv_id: int,
+    people: dict[int, Principal],
+    *,
+    owner_id: int | None,
+    now: dt.datetime,
+) -> list[int]:
+    """Add whoever is not a member yet; returns who was added. Safe against a concurrent add
+    of the same person: that one insert does nothing instead of failing."""
+    session = ctx.uow.messaging
+    last = await session.scalar(
+        select(Conversation.last_message_id).where(Conversation.id == conv_id)
+    )
+    rows = [
+        {
+            "conversation_id": conv_id,
+            "user_id": uid,
+            "role": "owner" if uid == owner_id else "member",
+            "display_name": p.display_name[:64],
+            "joined_at": now,
+            "last_read_message_id": last or 0,
+            "unread_count": 0,
+        }
+        for uid, p in people.items()
+    ]
+    added = await session.scalars(
+        _insert(ctx)(Participant)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["conversation_id", "user_id"])
+        .returning(Participant.user_id)
+    )
+    return sorted(added)
 
 
 # --- reading ---
 
 
-async def conversation_views(ctx: Ctx, rows: Sequence[Row[Any]]) -> list[dict[str, Any]]:
-    """Shape conversation rows for the viewer: participants, last message, unread count."""
+async def conversation_views(
+    ctx: Ctx, rows: Sequence[Conversation], session: AsyncSession
+) -> list[ConversationOut]:
+    """Shape conversations for the viewer: participants, last message, unread count."""
     if not rows:
         return []
     ids = [r.id for r in rows]
     last_ids = [r.last_message_id for r in rows if r.last_message_id]
-    async with ctx.dbs.messaging.read() as session:
-        members = (await session.execute(select(P).where(P.c.conversation_id.in_(ids)))).all()
-        lasts = (
-            {m.id: m for m in (await session.execute(select(M).where(M.c.id.in_(last_ids)))).all()}
-            if last_ids
-            else {}
-        )
-    lasts = await _previews_without_blocked(ctx, rows, lasts)
-    by_conv: dict[int, list[Row[Any]]] = {}
+    members = (
+        await session.scalars(select(Participant).where(Participant.conversation_id.in_(ids)))
+    ).all()
+    lasts: dict[int, Message] = {}
+    if last_ids:
+        found = await session.scalars(select(Message).where(Message.id.in_(last_ids)))
+        lasts = {m.id: m for m in found}
+    lasts = await _previews_without_blocked(ctx, rows, lasts, session)
+    by_conv: dict[int, list[Participant]] = {}
     for m in members:
         by_conv.setdefault(m.conversation_id, []).append(m)
-    async with ctx.dbs.app.read() as session:
-        users = await accounts.users_by_ids(session, {m.user_id for m in members})
-    since = visible_since(ctx)
+    async with ctx.dbs.app.read() as app_session:
+        users = await accounts.users_by_ids(app_session, {m.user_id for m in members})
+    cutoff = since(ctx)
     days = retention_days(ctx.settings, ctx.viewer)
     views = []
     for r in rows:
-        me = next((m for m in by_conv.get(r.id, []) if m.user_id == ctx.viewer.id), None)
-        last = lasts.get(r.last_message_id)
+        mine = next((m for m in by_conv.get(r.id, []) if m.user_id == ctx.viewer.id), None)
+        last = lasts.get(r.last_message_id) if r.last_message_id else None
         views.append(
-            {
-                "id": r.id,
-                "kind": r.kind,
-                "title": r.title,
-                "created_by": r.created_by,
-                "participants": [
-                    participant_dict(m, users.get(m.user_id)) for m in by_conv.get(r.id, [])
+            ConversationOut.model_construct(
+                id=r.id,
+                kind=r.kind,
+                title=r.title,
+                created_by=r.created_by,
+                participants=[
+                    participant_out(m, users.get(m.user_id)) for m in by_conv.get(r.id, [])
                 ],
-                "last_message": message_dict(last) if last and last.created_at >= since else None,
-                "unread_count": me.unread_count if me else 0,
-                "last_read_message_id": me.last_read_message_id if me else 0,
-                "created_at": r.created_at,
-                "updated_at": r.updated_at,
-                "retention_days": days,
-            }
+                last_message=message_out(last) if last and last.created_at >= cutoff else None,
+                unread_count=mine.unread_count if mine else 0,
+                last_read_message_id=mine.last_read_message_id if mine else 0,
+                created_at=r.created_at,
+                updated_at=r.updated_at,
+                retention_days=days,
+            )
         )
     return views
 
 
 async def _previews_without_blocked(
-    ctx: Ctx, rows: Sequence[Row[Any]], lasts: dict[int, Any]
-) -> dict[int, Any]:
+    ctx: Ctx, rows: Sequence[Conversation], lasts: dict[int, Message], session: AsyncSession
+) -> dict[int, Message]:
     """In groups, a blocker's preview is the latest message not from someone they blocked."""
     groups = [r for r in rows if r.kind == "group" and r.last_message_id in lasts]
     if not groups:
         return lasts
     blocked = await blocked_senders(ctx)
-    stale = [r for r in groups if lasts[r.last_message_id].sender_id in blocked]
-    if not stale:
-        return lasts
+    stale = [
+        r for r in groups if r.last_message_id and lasts[r.last_message_id].sender_id in blocked
+    ]
     lasts = dict(lasts)
-    async with ctx.dbs.messaging.read() as session:
-        for r in stale:  # rare: one query per conversation whose last word was a blocked one
-            lasts[r.last_message_id] = (
-                await session.execute(
-                    select(M)
-                    .where(M.c.conversation_id == r.id, M.c.sender_id.not_in(blocked))
-                    .order_by(M.c.id.desc())
-                    .limit(1)
-                )
-            ).first()
+    for r in stale:  # rare: one query per conversation whose last word was a blocked one
+        visible = visible_messages(
+            ctx.viewer.id, since=since(ctx), hidden=blocked, conversation=(r.id, r.kind)
+        )
+        found = await session.scalar(visible.order_by(Message.id.desc()).limit(1))
+        if found is not None and r.last_message_id:
+            lasts[r.last_message_id] = found
+        elif r.last_message_id:
+            lasts.pop(r.last_message_id, None)
     return lasts
 
 
-def participant_dict(m: Row[Any], user: Any) -> dict[str, Any]:
-    return {
-        "id": m.user_id,
-        "username": user.username if user else None,
-        "display_name": user.display_name if user else m.display_name,
-        "avatar_url": user.avatar_url if user else None,
-        "role": m.role,
-        "last_read_message_id": m.last_read_message_id,
-        "last_seen_at": user.last_seen_at if user else None,
-    }
+def participant_out(m: Participant, user: User | None) -> ParticipantOut:
+    return ParticipantOut.model_construct(
+        id=m.user_id,
+        username=user.username if user else None,
+        display_name=user.display_name if user else m.display_name,
+        avatar_url=user.avatar_url if user else None,
+        role=m.role,
+        last_read_message_id=m.last_read_message_id,
+        last_seen_at=user.last_seen_at if user else None,
+    )
 
 
 async def list_conversations(
     ctx: Ctx, *, limit: int, before: dt.datetime | None = None, kind: str | None = None
-) -> list[dict[str, Any]]:
+) -> list[ConversationOut]:
     await require_enabled(ctx)
     stmt = (
-        select(C)
-        .select_from(C.join(P, P.c.conversation_id == C.c.id))
-        .where(P.c.user_id == ctx.viewer.id, C.c.deleted_at.is_(None))
-        .order_by(C.c.updated_at.desc(), C.c.id.desc())
+        select(Conversation)
+        .join(Participant, Participant.conversation_id == Conversation.id)
+        .where(Participant.user_id == ctx.viewer.id, Conversation.deleted_at.is_(None))
+        .order_by(Conversation.updated_at.desc(), Conversation.id.desc())
         .limit(limit)
     )
     if before is not None:
-        stmt = stmt.where(C.c.updated_at < before)
+        stmt = stmt.where(Conversation.updated_at < before)
     if kind is not None:
-        stmt = stmt.where(C.c.kind == kind)
-    async with ctx.dbs.messaging.read() as session:
-        rows = (await session.execute(stmt)).all()
-    return await conversation_views(ctx, rows)
+        stmt = stmt.where(Conversation.kind == kind)
+    async with ctx.uow.read(ctx.dbs.messaging) as session:
+        rows = (await session.scalars(stmt)).all()
+        return await conversation_views(ctx, rows, session)
 
 
-async def get_conversation(ctx: Ctx, conversation_id: int) -> dict[str, Any]:
+async def get_conversation(ctx: Ctx, conversation_id: int) -> ConversationOut:
     await require_enabled(ctx)
     await access_conversation(ctx, conversation_id)
-    async with ctx.dbs.messaging.read() as session:
-        rows = (await session.execute(select(C).where(C.c.id == conversation_id))).all()
-    return (await conversation_views(ctx, rows))[0]
+    async with ctx.uow.read(ctx.dbs.messaging) as session:
+        row = await session.get(Conversation, conversation_id)
+        if row is None:
+            raise _not_found()
+        return (await conversation_views(ctx, [row], session))[0]
 
 
 async def list_messages(
@@ -433,31 +458,32 @@ async def list_messages(
     before_id: int | None = None,
     after_id: int | None = None,
     limit: int = 50,
-) -> list[dict[str, Any]]:
+) -> list[MessageOut]:
     """A page of history, oldest first: the newest `limit`, or those before/after an id."""
     await require_enabled(ctx)
     convo = await access_conversation(ctx, conversation_id)
-    hidden = await hidden_senders(ctx, convo)
-    stmt = select(M).where(
-        M.c.conversation_id == conversation_id, M.c.created_at >= visible_since(ctx)
+    stmt = visible_messages(
+        ctx.viewer.id,
+        since=since(ctx),
+        hidden=await hidden_senders(ctx, convo),
+        conversation=convo.key,
     )
-    if hidden:
-        stmt = stmt.where(M.c.sender_id.not_in(hidden))
     if after_id is not None:
-        stmt = stmt.where(M.c.id > after_id).order_by(M.c.id.asc())
+        stmt = stmt.where(Message.id > after_id).order_by(Message.id.asc())
     else:
         if before_id is not None:
-            stmt = stmt.where(M.c.id < before_id)
-        stmt = stmt.order_by(M.c.id.desc())
-    rows = await ctx.dbs.messaging.run_read(lambda conn: conn.execute(stmt.limit(limit)).all())
+            stmt = stmt.where(Message.id < before_id)
+        stmt = stmt.order_by(Message.id.desc())
+    page = stmt.limit(limit)
+    rows = list(await ctx.dbs.messaging.run_read(lambda conn: conn.execute(page).all()))
     if after_id is None:
         rows.reverse()
-    return [message_dict(r) for r in rows]
+    return [message_out(r) for r in rows]
 
 
 async def direct_history(
     ctx: Ctx, other_id: int, *, before_id: int | None, after_id: int | None, limit: int
-) -> list[dict[str, Any]]:
+) -> list[MessageOut]:
     await require_enabled(ctx)
     conv_id = await find_direct(ctx, other_id)
     if conv_id is None:
@@ -467,22 +493,26 @@ async def direct_history(
     return await list_messages(ctx, conv_id, before_id=before_id, after_id=after_id, limit=limit)
 
 
-async def unread(ctx: Ctx) -> dict[str, Any]:
+async def unread(ctx: Ctx) -> UnreadOut:
     await require_enabled(ctx)
-    async with ctx.dbs.messaging.read() as session:
+    async with ctx.uow.read(ctx.dbs.messaging) as session:
         return await unread_for(session, ctx.viewer.id)
 
 
-async def unread_for(session: AsyncSession, user_id: int) -> dict[str, Any]:
+async def unread_for(session: AsyncSession, user_id: int) -> UnreadOut:
     rows = (
         await session.execute(
-            select(P.c.conversation_id, P.c.unread_count)
-            .select_from(P.join(C, C.c.id == P.c.conversation_id))
-            .where(P.c.user_id == user_id, P.c.unread_count > 0, C.c.deleted_at.is_(None))
+            select(Participant.conversation_id, Participant.unread_count)
+            .join(Conversation, Conversation.id == Participant.conversation_id)
+            .where(
+                Participant.user_id == user_id,
+                Participant.unread_count > 0,
+                Conversation.deleted_at.is_(None),
+            )
         )
     ).all()
     counts = {str(r.conversation_id): r.unread_count for r in rows}
-    return {"total": sum(counts.values()), "conversations": counts}
+    return UnreadOut(total=sum(counts.values()), conversations=counts)
 
 
 async def unread_totals(session: AsyncSession, user_ids: Iterable[int]) -> dict[int, int]:
@@ -490,9 +520,15 @@ async def unread_totals(session: AsyncSession, user_ids: Iterable[int]) -> dict[
     if not ids:
         return {}
     rows = await session.execute(
-        select(P.c.user_id, func.coalesce(func.sum(P.c.unread_count), 0))
-        .select_from(P.join(C, C.c.id == P.c.conversation_id))
-        .where(P.c.user_id.in_(ids), C.c.deleted_at.is_(None))
-        .group_by(P.c.user_id)
+        select(Participant.user_id, func.coalesce(func.sum(Participant.unread_count), 0))
+        .join(Conversation, Conversation.id == Participant.conversation_id)
+        .where(Participant.user_id.in_(ids), Conversation.deleted_at.is_(None))
+        .group_by(Participant.user_id)
     )
     return {uid: int(total) for uid, total in rows}
+
+
+async def touch(ctx: Ctx, conversation_id: int, now: dt.datetime) -> None:
+    await ctx.uow.messaging.execute(
+        update(Conversation).where(Conversation.id == conversation_id).values(updated_at=now)
+    )

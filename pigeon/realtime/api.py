@@ -19,39 +19,26 @@ from fastapi import FastAPI
 from starlette.websockets import WebSocket, WebSocketState
 
 from pigeon.accounts import service as accounts
-from pigeon.admin import service as admin
-from pigeon.core.deps import SESSION_COOKIE, principal_from_token
+from pigeon.core.deps import SESSION_COOKIE
 from pigeon.core.errors import AppError, NotAllowed, Unauthorized
+from pigeon.core.runtime import Runtime
 from pigeon.messaging import catchup, changes
 from pigeon.messaging import service as messaging
+from pigeon.messaging.context import Ctx
+from pigeon.messaging.events import MessageNew
 from pigeon.realtime.connection import Close, Connection, Frame
-from pigeon.realtime.hub import Hub, encode
-from pigeon.realtime.typing import TypingThrottle, typing
+from pigeon.realtime.frames import Error, ErrorData, Hello, HelloData, Pong
+from pigeon.realtime.hub import Hub
+from pigeon.realtime.typing import typing
 
 log = logging.getLogger("pigeon.realtime")
 
 
 def install(app: FastAPI) -> None:
     app.add_api_websocket_route("/api/v1/ws", websocket_endpoint, name="ws")
-    app.state.startup_hooks.append(_start)
-    app.state.shutdown_hooks.append(_stop)
 
 
-async def _start(app: FastAPI) -> None:
-    hub = Hub(app.state.settings, app.state.dbs, app.state.broker)
-    await hub.start()
-    app.state.hub = hub
-    app.state.typing = TypingThrottle(app.state.settings.typing_seconds)
-    _close_before_server_stops(hub)
-
-
-async def _stop(app: FastAPI) -> None:
-    hub: Hub | None = getattr(app.state, "hub", None)
-    if hub is not None:
-        await hub.stop()
-
-
-def _close_before_server_stops(hub: Hub) -> None:
+def close_before_server_stops(hub: Hub) -> None:
     """On SIGTERM/SIGINT, send "going away" before the server drops its sockets on its own."""
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -72,7 +59,6 @@ def _close_before_server_stops(hub: Hub) -> None:
 
 async def _refuse(ws: WebSocket, code: int, reason: str) -> None:
     await ws.close(code=code, reason=reason)
-    return None
 
 
 async def websocket_endpoint(ws: WebSocket) -> None:
@@ -84,7 +70,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     try:
         conn.start()
         if conn.pending is not None:  # ?last_message_id=: the catch-up starts before anything
-            ctx = await _ctx(conn, ws.app)
+            ctx = await _ctx(conn, ws.app, ws.app.state.runtime.uow())
             conn.resumer = asyncio.ensure_future(
                 _resume(ctx, conn, _query_int(ws, "last_message_id") or 0, parked=True)
             )
@@ -101,28 +87,32 @@ async def websocket_endpoint(ws: WebSocket) -> None:
 
 async def _admit(ws: WebSocket, app: Any) -> Connection | None:
     """Authenticate, register for live events, say hello; None (and closed) when refused."""
-    settings, dbs, hub = app.state.settings, app.state.dbs, app.state.hub
+    rt: Runtime = app.state.runtime
+    hub: Hub = app.state.hub
     token = ws.query_params.get("token")
     if not token:
         auth = ws.headers.get("authorization", "")
         token = auth[7:] if auth.lower().startswith("bearer ") else None
     cookie = None if token else ws.cookies.get(SESSION_COOKIE)
     try:
-        viewer = await principal_from_token(dbs, settings, token, cookie=cookie)
+        viewer = await rt.authenticate(token, cookie)
     except Unauthorized as exc:
-        return await _refuse(ws, Close.UNAUTHORIZED, exc.code)
+        await _refuse(ws, Close.UNAUTHORIZED, exc.code)
+        return None
     except NotAllowed as exc:
-        return await _refuse(ws, Close.FORBIDDEN, exc.code)
+        await _refuse(ws, Close.FORBIDDEN, exc.code)
+        return None
     if hub.stopping:
-        return await _refuse(ws, *Close.GOING_AWAY)
-    if not await admin.messaging_enabled(dbs.app):
-        return await _refuse(ws, Close.FORBIDDEN, "messaging_disabled")
+        await _refuse(ws, *Close.GOING_AWAY)
+        return None
+    if not await rt.switches.messaging_enabled():
+        await _refuse(ws, Close.FORBIDDEN, "messaging_disabled")
+        return None
 
-    conn = Connection(ws, viewer.id, settings.ws_queue_size)
+    conn = Connection(ws, viewer.id, rt.settings.ws_queue_size)
     hub.register(conn)  # live events queue up from here on: nothing falls in a gap
     try:
-        ctx = messaging.Ctx(dbs=dbs, settings=settings, viewer=viewer)
-        await conn.send_now(await _hello(ctx, hub))
+        await conn.send_now(await _hello(rt, viewer.id, hub))
         if _query_int(ws, "last_message_id") is not None:
             conn.begin_replay()  # nothing live goes out before the replayed messages
     except BaseException:
@@ -131,20 +121,18 @@ async def _admit(ws: WebSocket, app: Any) -> Connection | None:
     return conn
 
 
-async def _hello(ctx: messaging.Ctx, hub: Hub) -> str:
-    async with ctx.dbs.messaging.read() as session:
-        unread = await messaging.unread_for(session, ctx.viewer.id)
-    return encode(
-        "hello",
-        {
-            "user_id": ctx.viewer.id,
-            "unread_total": unread["total"],
-            "unread": unread["conversations"],
-            "latest_message_id": await hub.latest_message_id(ctx.dbs.messaging),
-            "heartbeat_seconds": ctx.settings.ws_heartbeat_seconds,
-            "typing_seconds": ctx.settings.typing_seconds,
-        },
+async def _hello(rt: Runtime, user_id: int, hub: Hub) -> str:
+    async with rt.dbs.messaging.read() as session:
+        unread = await messaging.unread_for(session, user_id)
+    data = HelloData(
+        user_id=user_id,
+        unread_total=unread.total,
+        unread=unread.conversations,
+        latest_message_id=await hub.latest_message_id(rt.dbs.messaging),
+        heartbeat_seconds=rt.settings.ws_heartbeat_seconds,
+        typing_seconds=rt.settings.typing_seconds,
     )
+    return Hello(data=data).encode().decode()
 
 
 async def _receive_loop(ws: WebSocket, conn: Connection, app: Any) -> None:
@@ -168,47 +156,48 @@ async def _receive_loop(ws: WebSocket, conn: Connection, app: Any) -> None:
 
 async def _handle(kind: str, frame: dict[str, Any], conn: Connection, app: Any) -> None:
     if kind == "ping":
-        conn.offer(Frame("pong", encode("pong", {})))
+        conn.offer(Frame("pong", Pong().encode().decode()))
         return
     if kind not in ("resume", "typing", "read"):
         conn.offer(_error("unknown_frame", f"Unknown frame type: {str(kind)[:40]}."))
         return
+    uow = app.state.runtime.uow()
     try:
-        ctx = await _ctx(conn, app)
+        ctx = await _ctx(conn, app, uow)
         if kind == "resume":
             after = _int(frame, "last_message_id", minimum=0)
             if conn.resumer is not None and not conn.resumer.done():
                 await asyncio.wait([conn.resumer])  # one catch-up at a time, in order
             conn.resumer = asyncio.ensure_future(_resume(ctx, conn, after))
         elif kind == "typing":
-            await typing(ctx, app.state.typing, _int(frame, "conversation_id"))
+            await typing(ctx, app.state.hub.typing, _int(frame, "conversation_id"))
         else:
             await changes.mark_read(ctx, _int(frame, "conversation_id"), _int(frame, "message_id"))
+        await uow.commit()
     except AppError as exc:
+        await uow.rollback()
         conn.offer(_error(exc.code, exc.message, ref=frame.get("ref")))
+    finally:
+        await uow.close()
 
 
-async def _ctx(conn: Connection, app: Any) -> messaging.Ctx:
-    dbs = app.state.dbs
-    async with dbs.app.read() as session:
-        viewer = await accounts.principal(session, conn.user_id)
+async def _ctx(conn: Connection, app: Any, uow: Any) -> Ctx:
+    rt: Runtime = app.state.runtime
+    viewer = await accounts.get_principal(rt, conn.user_id)
     if viewer is None or viewer.is_suspended():
         app.state.hub.close_user(conn.user_id, Close.FORBIDDEN, "account_suspended")
         raise NotAllowed("Your account is suspended.", code="account_suspended")
-    return messaging.Ctx(dbs=dbs, settings=app.state.settings, viewer=viewer)
+    return Ctx(rt=rt, sends=app.state.sends, viewer=viewer, uow=uow)
 
 
-async def _resume(
-    ctx: messaging.Ctx, conn: Connection, after: int, *, parked: bool = False
-) -> None:
+async def _resume(ctx: Ctx, conn: Connection, after: int, *, parked: bool = False) -> None:
     """Replay what the client missed, then release the live events that arrived meanwhile."""
     if not parked:
         conn.begin_replay()
     try:
         async for message in catchup.replay(ctx, after):
-            frame = Frame(
-                "message.new", encode("message.new", message, message["id"]), message["id"]
-            )
+            text = MessageNew(data=message, id=message.id).encode().decode()
+            frame = Frame("message.new", text, message.id)
             if not await conn.put(frame):
                 return
         await conn.end_replay()
@@ -232,7 +221,7 @@ def _int(frame: dict[str, Any], name: str, *, minimum: int = 1) -> int:
 
 
 def _error(code: str, message: str, ref: Any = None) -> Frame:
-    data: dict[str, Any] = {"code": code, "message": message}
-    if ref is not None:
-        data["ref"] = ref
-    return Frame("error", encode("error", data))
+    if not isinstance(ref, str | int) or isinstance(ref, bool):
+        ref = None
+    data = ErrorData(code=code, message=message, ref=ref)
+    return Frame("error", Error(data=data).encode().decode())

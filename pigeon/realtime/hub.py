@@ -1,10 +1,11 @@
 """The process's hub: its live connections by user, and what reaches them from the broker.
 
-Every envelope on the events channel names its users; the hub hands the event to this
-process's connections of those users and to no one else. Control messages switch messaging
-off everywhere. A periodic check closes the connections of people who were suspended (or
-of everyone, should the switch be off and its control message have been missed), and keeps
-this process's presence alive in Redis.
+Every envelope on the events channel names its users; the hub reads that header only, and
+hands the frame, as published, to this process's connections of those users and to no one
+else (with each one's `unread` badge when the envelope carries totals). Control messages
+switch messaging off everywhere. A periodic check closes the connections of people who were
+suspended (or of everyone, should the switch be off and its control message have been missed),
+and keeps this process's presence alive in Redis.
 """
 
 from __future__ import annotations
@@ -13,45 +14,43 @@ import asyncio
 import datetime as dt
 import logging
 from collections.abc import Iterable
-from typing import Any
-
-import orjson
+from typing import Any, Literal
 
 from pigeon.accounts import service as accounts
-from pigeon.admin import service as admin
 from pigeon.core import events, metrics
 from pigeon.core.clock import clock
-from pigeon.core.db import Databases
+from pigeon.core.events import Envelope, SettingChanged
+from pigeon.core.runtime import Runtime
+from pigeon.core.switches import MESSAGING_ENABLED
 from pigeon.messaging import catchup
+from pigeon.messaging.events import Unread, UnreadData
 from pigeon.realtime.connection import Close, Connection, Frame
+from pigeon.realtime.frames import MessagingDisabled, PresenceData
+from pigeon.realtime.frames import Presence as PresenceEvent
 from pigeon.realtime.presence import LocalPresence, Presence, RedisPresence
-from pigeon.settings import Settings
+from pigeon.realtime.typing import TypingThrottle
 
 log = logging.getLogger("pigeon.realtime")
 
 CHECK_CHUNK = 100  # small batches: the event loop never stalls long for this
 
 
-def encode(type: str, data: dict[str, Any], id: int | None = None) -> str:
-    event: dict[str, Any] = {"type": type, "data": data}
-    if id is not None:
-        event["id"] = id
-    return orjson.dumps(event).decode()
-
-
 class Hub:
-    def __init__(self, settings: Settings, dbs: Databases, broker: Any) -> None:
-        self.settings = settings
-        self.dbs = dbs
-        self.broker = broker
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.settings = rt.settings
+        self.dbs = rt.dbs
+        self.broker = broker = rt.broker
         self.by_user: dict[int, set[Connection]] = {}
+        self.typing = TypingThrottle(self.settings.typing_seconds)
         self.check_interval = 1.0
         self.presence: Presence
-        if getattr(broker, "redis", None) is not None:
+        redis = getattr(broker, "redis", None)
+        if redis is not None:
             self.presence = RedisPresence(
-                broker.redis,
-                settings.redis_prefix,
-                ttl_seconds=max(3.0, settings.ws_heartbeat_seconds * 3),
+                redis,
+                self.settings.redis_prefix,
+                ttl_seconds=max(3.0, self.settings.ws_heartbeat_seconds * 3),
             )
         else:
             self.presence = LocalPresence()
@@ -130,33 +129,36 @@ class Hub:
         if channel == events.EVENTS_CHANNEL:
             self.deliver(payload)
         elif channel == events.CONTROL_CHANNEL:
-            message = orjson.loads(payload)
-            data = message.get("data") or {}
+            message = events.decode_control(payload)
             if (
-                message.get("kind") == "settings.changed"
-                and data.get("key") == admin.MESSAGING_ENABLED
-                and not data.get("value")
+                isinstance(message, SettingChanged)
+                and message.key == MESSAGING_ENABLED
+                and not message.value
             ):
                 self.spawn(self.messaging_off())
 
     def deliver(self, payload: bytes) -> None:
-        envelope = orjson.loads(payload)
-        event = envelope["event"]
-        kind = event["type"]
-        if kind == "message.new" and event.get("id", 0) > self._latest_seen:
-            self._latest_seen = event["id"]
+        """Hand one envelope to the local connections it names; the frame is not decoded."""
+        envelope = Envelope.decode(payload)
         by_user = self.by_user
-        targets = [c for uid in envelope["users"] for c in by_user.get(uid, ())]
-        if not targets:
+        kind, message_id = _peek(envelope.frame)
+        if message_id is not None and message_id > self._latest_seen:
+            self._latest_seen = message_id
+        # a connection that falls behind closes (and leaves `by_user`) while we hand out
+        local = [(uid, list(by_user[uid])) for uid in envelope.users if uid in by_user]
+        if not local:
             return
-        frame = Frame(
-            kind,
-            orjson.dumps(event).decode(),
-            event.get("id") if kind == "message.new" else None,
-            envelope.get("sent_at"),
-        )
-        for conn in targets:
-            conn.offer(frame)
+        frame = Frame(kind, envelope.frame.decode(), message_id, envelope.sent_at)
+        unread = envelope.unread
+        for uid, conns in local:
+            badge = None
+            if unread is not None and uid in unread:
+                data = UnreadData(total=unread[uid], conversation_id=envelope.conversation_id or 0)
+                badge = Frame("unread", Unread(data=data).encode().decode())
+            for conn in conns:
+                conn.offer(frame)
+                if badge is not None:
+                    conn.offer(badge)
 
     async def latest_message_id(self, db: Any) -> int:
         """The newest message id, at most a second old: never above the truth, so always safe
@@ -170,8 +172,7 @@ class Hub:
 
     async def messaging_off(self) -> None:
         frame = Frame(
-            "messaging.disabled",
-            encode("messaging.disabled", {"reason": "Messaging was switched off."}),
+            "messaging.disabled", MessagingDisabled.because("Messaging was switched off.")
         )
         for conn in self.connections():
             conn.send_then_close(frame, Close.FORBIDDEN, "messaging_disabled")
@@ -203,11 +204,13 @@ class Hub:
         except Exception:
             log.exception("presence (offline) failed")
 
-    async def _announce(self, user_id: int, status: str, at: dt.datetime) -> None:
+    async def _announce(
+        self, user_id: int, status: Literal["online", "offline"], at: dt.datetime
+    ) -> None:
         watchers = await self.watchers(user_id)
         if watchers:
-            data = {"user_id": user_id, "status": status, "last_seen_at": at.isoformat()}
-            await events.publish(events.Event(type="presence", data=data), user_ids=watchers)
+            data = PresenceData(user_id=user_id, status=status, last_seen_at=at)
+            await self.rt.publisher.events([(PresenceEvent(data=data), watchers, None)])
 
     async def watchers(self, user_id: int) -> list[int]:
         """People who share a conversation with the user, without anyone a block stands between."""
@@ -241,14 +244,13 @@ class Hub:
     async def check(self) -> None:
         if not self.by_user:
             return
-        if not await admin.messaging_enabled(self.dbs.app):
+        if not await self.rt.switches.messaging_enabled():
             await self.messaging_off()
             return
         user_ids = list(self.by_user)
         for start in range(0, len(user_ids), CHECK_CHUNK):
             chunk = user_ids[start : start + CHECK_CHUNK]
-            async with self.dbs.app.read() as session:
-                found = await accounts.principals(session, chunk)
+            found = await accounts.principals(self.rt, chunk)
             for uid in chunk:
                 who = found.get(uid)
                 if who is None or who.is_suspended():
@@ -260,3 +262,16 @@ class Hub:
 
     def local_users(self) -> Iterable[int]:
         return self.by_user.keys()
+
+
+_MESSAGE_NEW = b'{"type":"message.new"'
+
+
+def _peek(frame: bytes) -> tuple[str, int | None]:
+    """The frame's type, and its message id for `message.new` (which ends the frame:
+    `...,"id":N}`), without decoding the rest."""
+    if frame.startswith(_MESSAGE_NEW):
+        tail = frame.rpartition(b'"id":')[2]
+        return "message.new", int(tail.rstrip(b"}"))
+    end = frame.find(b'"', 9)
+    return frame[9:end].decode(), None

@@ -11,10 +11,11 @@ from __future__ import annotations
 import datetime as dt
 
 from pigeon.accounts import service as accounts
-from pigeon.core import events
 from pigeon.core.clock import clock
 from pigeon.messaging import policy
-from pigeon.messaging.service import Ctx, access_conversation, require_enabled
+from pigeon.messaging.context import Ctx
+from pigeon.messaging.events import Typing, TypingData
+from pigeon.messaging.service import access_conversation, require_enabled
 
 
 class TypingThrottle:
@@ -42,15 +43,13 @@ async def typing(ctx: Ctx, throttle: TypingThrottle, conversation_id: int) -> bo
     await require_enabled(ctx)
     convo = await access_conversation(ctx, conversation_id)
     others = convo.other_ids(ctx.viewer.id)
-    edges = await accounts.get_block_edges(ctx.dbs.app, ctx.viewer.id)
+    edges = await accounts.get_block_edges(ctx.rt, ctx.viewer.id)
     # the same audience as a message: refused across a block in a DM, not to blockers in a group
     blockers = policy.send_blockers(convo.kind, ctx.viewer.id, others, edges)
     others = sorted(set(others) - blockers)
     expires = clock.now() + dt.timedelta(seconds=throttle.seconds)
-    data = {
-        "conversation_id": conversation_id,
-        "user_id": ctx.viewer.id,
-        "expires_at": expires.isoformat(),
-    }
-    await events.publish(events.Event(type="typing", data=data), user_ids=others)
+    data = TypingData(
+        conversation_id=conversation_id, user_id=ctx.viewer.id, expires_at=expires.isoformat()
+    )
+    ctx.uow.emit(Typing(data=data), others)
     return True

@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from pigeon.auth import service as auth
 from pigeon.auth.schemas import LoginIn, RegisterIn
-from pigeon.core.deps import SESSION_COOKIE, AppSettings, Dbs
+from pigeon.core.deps import SESSION_COOKIE, AppSettings, Rt, Uow
 from pigeon.core.errors import AppError
 from pigeon.web.deps import Form, MaybeUser, field, nav, safe_next
 from pigeon.web.render import render
@@ -61,15 +61,16 @@ async def login_page(request: Request, user: MaybeUser, next: str | None = None)
 
 
 @router.post("/login")
-async def login(request: Request, form: Form, dbs: Dbs, settings: AppSettings) -> Response:
+async def login(request: Request, form: Form, rt: Rt, uow: Uow) -> Response:
+    settings = rt.settings
     values = {"login": field(form, "login").strip()}
     target = safe_next(field(form, "next"))
     status, headers = 400, None
     try:
         body = LoginIn(login=values["login"], password=field(form, "password"))
         pair = await auth.login(
-            dbs.app,
-            settings,
+            rt,
+            uow,
             login=body.login,
             password=body.password,
             address=_address(request),
@@ -77,6 +78,7 @@ async def login(request: Request, form: Form, dbs: Dbs, settings: AppSettings) -
     except ValidationError:
         error = "Enter your username or email and your password."
     except AppError as exc:
+        await uow.rollback()
         error, headers = exc.message, exc.headers
         status = 429 if exc.status == 429 else 400
     else:
@@ -107,7 +109,8 @@ async def register_page(request: Request, user: MaybeUser, settings: AppSettings
 
 
 @router.post("/register")
-async def register(request: Request, form: Form, dbs: Dbs, settings: AppSettings) -> Response:
+async def register(request: Request, form: Form, rt: Rt, uow: Uow) -> Response:
+    settings = rt.settings
     values = {k: field(form, k).strip() for k in ("email", "username", "display_name")}
     context = {
         **await nav(request, None),
@@ -127,8 +130,8 @@ async def register(request: Request, form: Form, dbs: Dbs, settings: AppSettings
             display_name=values["display_name"] or None,
         )
         pair = await auth.register(
-            dbs.app,
-            settings,
+            rt,
+            uow,
             email=str(body.email),
             username=body.username,
             password=body.password,
@@ -138,6 +141,7 @@ async def register(request: Request, form: Form, dbs: Dbs, settings: AppSettings
     except ValidationError as exc:
         context["error"] = _first_error(exc)
     except AppError as exc:
+        await uow.rollback()
         context["error"], headers = exc.message, exc.headers
         status = 429 if exc.status == 429 else 400
     else:
@@ -156,8 +160,8 @@ async def logout_page(request: Request, user: MaybeUser) -> Response:
 
 
 @router.post("/logout")
-async def logout(request: Request, form: Form, dbs: Dbs, settings: AppSettings) -> Response:
-    await end_session(dbs, settings, request.cookies.get(SESSION_COOKIE))
+async def logout(request: Request, form: Form, settings: AppSettings, uow: Uow) -> Response:
+    await end_session(uow, settings, request.cookies.get(SESSION_COOKIE))
     response = RedirectResponse("/login?signed_out=1", status_code=303)
     clear_session(response, request)
     return response

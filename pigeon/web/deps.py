@@ -9,28 +9,28 @@ from urllib.parse import quote
 from fastapi import Depends, Request
 from starlette.datastructures import FormData
 
-from pigeon.accounts.service import Principal
-from pigeon.admin import service as admin
-from pigeon.core.deps import SESSION_COOKIE, AppSettings, Dbs, principal_from_token
+from pigeon.core.deps import SESSION_COOKIE, Rt, Uow
 from pigeon.core.errors import AppError, NotAllowed
+from pigeon.core.principal import Principal
+from pigeon.core.uow import UnitOfWork
 from pigeon.messaging import policy
 from pigeon.messaging import service as messaging
+from pigeon.messaging.context import Ctx
 from pigeon.web.session import CSRF_FIELD, check_csrf
 
 
-async def page_user(request: Request, dbs: Dbs, settings: AppSettings) -> Principal:
+async def page_user(request: Request, rt: Rt) -> Principal:
     """The signed-in person; a 401 here becomes a redirect to the sign-in page."""
-    cookie = request.cookies.get(SESSION_COOKIE)
-    principal = await principal_from_token(dbs, settings, None, cookie=cookie)
+    principal = await rt.authenticate(None, request.cookies.get(SESSION_COOKIE))
     request.state.viewer = principal
     return principal
 
 
-async def optional_user(request: Request, dbs: Dbs, settings: AppSettings) -> Principal | None:
+async def optional_user(request: Request, rt: Rt) -> Principal | None:
     if not request.cookies.get(SESSION_COOKIE):
         return None
     try:
-        return await page_user(request, dbs, settings)
+        return await page_user(request, rt)
     except AppError:
         return None
 
@@ -55,10 +55,13 @@ PageAdmin = Annotated[Principal, Depends(page_admin)]
 Form = Annotated[FormData, Depends(csrf_form)]
 
 
-def ctx_of(request: Request, user: Principal) -> messaging.Ctx:
-    return messaging.Ctx(
-        dbs=request.app.state.dbs, settings=request.app.state.settings, viewer=user
-    )
+async def page_ctx(request: Request, rt: Rt, user: PageUser, uow: Uow) -> Ctx:
+    """The messaging context of a page request: the signed-in person, the request's unit of
+    work (committed when the page is returned, before it is sent)."""
+    return Ctx(rt=rt, sends=request.app.state.sends, viewer=user, uow=uow)
+
+
+PageCtx = Annotated[Ctx, Depends(page_ctx, scope="function")]
 
 
 def field(form: FormData, name: str, default: str = "") -> str:
@@ -83,14 +86,18 @@ def safe_next(value: str | None, default: str = "/messages") -> str:
     return default
 
 
-async def nav(request: Request, user: Principal | None) -> dict[str, Any]:
-    """The context every page's navigation needs: who, whether messaging is on, unread total."""
-    dbs = request.app.state.dbs
-    enabled = await admin.messaging_enabled(dbs.app)
+async def nav(
+    request: Request, user: Principal | None, uow: UnitOfWork | None = None
+) -> dict[str, Any]:
+    """The context every page's navigation needs: who, whether messaging is on, unread total
+    (as the request's own unit of work left it, when it has one)."""
+    rt = request.app.state.runtime
+    enabled = await rt.switches.messaging_enabled()
     unread = 0
     if user is not None and enabled and not user.is_suspended():
-        async with dbs.messaging.read() as session:
-            unread = (await messaging.unread_for(session, user.id))["total"]
+        reader = uow.read(rt.dbs.messaging) if uow is not None else rt.dbs.messaging.read()
+        async with reader as session:
+            unread = (await messaging.unread_for(session, user.id)).total
     return {
         "viewer": user,
         "messaging_enabled": enabled,

@@ -16,8 +16,9 @@ from pigeon.core.errors import AppError, Invalid
 from pigeon.core.types import INT64_MAX, RowIdPath
 from pigeon.messaging import changes, eligibility, sending
 from pigeon.messaging import service as messaging
-from pigeon.messaging.schemas import MessageCreate, MessageEdit
-from pigeon.web.deps import Form, PageUser, ctx_of, field, nav
+from pigeon.messaging.context import Ctx
+from pigeon.messaging.schemas import MessageCreate, MessageEdit, MessageOut
+from pigeon.web.deps import Form, PageCtx, field, nav
 from pigeon.web.render import render
 from pigeon.web.views import convo_label, convo_row, people_by_id, seen_marker
 
@@ -38,34 +39,33 @@ def _before(value: str | None) -> dt.datetime | None:
 
 
 async def conversation_list(
-    ctx: messaging.Ctx, before: dt.datetime | None = None
+    ctx: Ctx, before: dt.datetime | None = None
 ) -> tuple[list[dict[str, Any]], str | None]:
     page = await messaging.list_conversations(ctx, limit=LIST_PAGE, before=before)
-    rows = [convo_row(c, ctx.viewer.id) for c in page]
-    older = page[-1]["updated_at"].isoformat() if len(page) == LIST_PAGE else None
+    rows = [convo_row(c.model_dump(), ctx.viewer.id) for c in page]
+    older = page[-1].updated_at.isoformat() if len(page) == LIST_PAGE else None
     return rows, older
 
 
 @router.get("/messages")
 async def inbox(
     request: Request,
-    user: PageUser,
+    ctx: PageCtx,
     before: str | None = None,
     partial: int = 0,
     current: int = 0,
 ) -> Response:
-    ctx = ctx_of(request, user)
     rows, older = await conversation_list(ctx, _before(before))
     context = {"rows": rows, "older": older, "current": current, "paged": bool(before)}
     if partial:
         return render(request, "messages/_list.html", context)
-    context.update(await nav(request, user), title="Messages", section="messages")
+    context.update(await nav(request, ctx.viewer), title="Messages", section="messages")
     return render(request, "messages/list.html", context)
 
 
 async def render_thread(
     request: Request,
-    ctx: messaging.Ctx,
+    ctx: Ctx,
     conversation_id: int,
     *,
     before: int | None = None,
@@ -78,30 +78,29 @@ async def render_thread(
     convo = await messaging.get_conversation(ctx, conversation_id)
     page = await messaging.list_messages(ctx, conversation_id, before_id=before, limit=PAGE + 1)
     has_older = len(page) > PAGE
-    messages = page[1:] if has_older else page
-    if before is None and messages and messages[-1]["id"] > convo["last_read_message_id"]:
+    messages = [m.model_dump() for m in (page[1:] if has_older else page)]
+    if before is None and messages and messages[-1]["id"] > convo.last_read_message_id:
         await changes.mark_read(ctx, conversation_id, messages[-1]["id"])
         convo = await messaging.get_conversation(ctx, conversation_id)
     rows, older = await conversation_list(ctx)
-    others = [p["id"] for p in convo["participants"] if p["id"] != ctx.viewer.id]
+    others = [p.id for p in convo.participants if p.id != ctx.viewer.id]
     may = (
-        await eligibility.for_person(ctx, others[0])
-        if convo["kind"] == "direct" and others
-        else None
+        await eligibility.for_person(ctx, others[0]) if convo.kind == "direct" and others else None
     )
+    view = convo.model_dump()
     context = {
         "blocked": may.reason if may is not None and may.code == "blocked" else None,
-        **await nav(request, ctx.viewer),
-        "title": convo_label(convo, ctx.viewer.id),
+        **await nav(request, ctx.viewer, ctx.uow),
+        "title": convo_label(view, ctx.viewer.id),
         "section": "messages",
-        "convo": convo,
-        "label": convo_label(convo, ctx.viewer.id),
-        "people": people_by_id(convo),
-        "names": {str(p["id"]): p["display_name"] for p in convo["participants"]},
+        "convo": view,
+        "label": convo_label(view, ctx.viewer.id),
+        "people": people_by_id(view),
+        "names": {str(p["id"]): p["display_name"] for p in view["participants"]},
         "messages": messages,
         "older_id": messages[0]["id"] if has_older and messages else None,
         "paged": before is not None,
-        "seen_id": seen_marker(convo, messages, ctx.viewer.id),
+        "seen_id": seen_marker(view, messages, ctx.viewer.id),
         "edit_id": edit,
         "edit_error": edit_error,
         "draft": draft,
@@ -119,13 +118,11 @@ async def render_thread(
 async def thread(
     request: Request,
     conversation_id: RowIdPath,
-    user: PageUser,
+    ctx: PageCtx,
     before: int | None = None,
     edit: int | None = None,
 ) -> Response:
-    return await render_thread(
-        request, ctx_of(request, user), conversation_id, before=before, edit=edit
-    )
+    return await render_thread(request, ctx, conversation_id, before=before, edit=edit)
 
 
 def _refusal(exc: AppError) -> bool:
@@ -134,10 +131,7 @@ def _refusal(exc: AppError) -> bool:
 
 
 @router.post("/messages/{conversation_id}/send")
-async def send(
-    request: Request, conversation_id: RowIdPath, user: PageUser, form: Form
-) -> Response:
-    ctx = ctx_of(request, user)
+async def send(request: Request, conversation_id: RowIdPath, ctx: PageCtx, form: Form) -> Response:
     body = field(form, "body")
     try:
         data = MessageCreate(body=body, client_msg_id=field(form, "client_msg_id") or None)
@@ -157,26 +151,27 @@ async def send(
         if not _refusal(exc):
             request.state.draft = body  # the error page shows it, so nothing typed is lost
             raise
+        await ctx.uow.rollback()
         response = await render_thread(
             request, ctx, conversation_id, draft=body, error=exc.message, status=exc.status
         )
         if exc.headers:
             response.headers.update(exc.headers)
         return response
-    return RedirectResponse(f"/messages/{conversation_id}#m{message['id']}", status_code=303)
+    return RedirectResponse(f"/messages/{conversation_id}#m{message.id}", status_code=303)
 
 
 @router.post("/messages/{conversation_id}/m/{message_id}/edit")
 async def edit(
-    request: Request, conversation_id: RowIdPath, message_id: RowIdPath, user: PageUser, form: Form
+    request: Request, conversation_id: RowIdPath, message_id: RowIdPath, ctx: PageCtx, form: Form
 ) -> Response:
-    ctx = ctx_of(request, user)
     try:
         data = MessageEdit(body=field(form, "body"))
         await changes.edit_message(ctx, message_id, data.body)
     except (ValidationError, AppError) as exc:
         if isinstance(exc, AppError) and not _refusal(exc):
             raise
+        await ctx.uow.rollback()
         message = exc.message if isinstance(exc, AppError) else "That message is too long."
         return await render_thread(
             request, ctx, conversation_id, edit=message_id, edit_error=message, status=422
@@ -186,9 +181,9 @@ async def edit(
 
 @router.post("/messages/{conversation_id}/m/{message_id}/delete")
 async def delete(
-    request: Request, conversation_id: RowIdPath, message_id: RowIdPath, user: PageUser, form: Form
+    request: Request, conversation_id: RowIdPath, message_id: RowIdPath, ctx: PageCtx, form: Form
 ) -> Response:
-    await changes.delete_message(ctx_of(request, user), message_id)
+    await changes.delete_message(ctx, message_id)
     return RedirectResponse(f"/messages/{conversation_id}#m{message_id}", status_code=303)
 
 
@@ -196,13 +191,13 @@ async def delete(
 
 
 async def _fragment(
-    request: Request, ctx: messaging.Ctx, conversation_id: int, messages: list[dict[str, Any]]
+    request: Request, ctx: Ctx, conversation_id: int, messages: list[MessageOut]
 ) -> Response:
-    convo = await messaging.get_conversation(ctx, conversation_id)
+    convo = (await messaging.get_conversation(ctx, conversation_id)).model_dump()
     context = {
         "convo": convo,
         "people": people_by_id(convo),
-        "messages": messages,
+        "messages": [m.model_dump() for m in messages],
         "viewer": ctx.viewer,
         "seen_id": None,
         "edit_id": None,
@@ -212,9 +207,8 @@ async def _fragment(
 
 @router.get("/messages/{conversation_id}/after/{message_id}")
 async def after(
-    request: Request, conversation_id: RowIdPath, message_id: AfterId, user: PageUser
+    request: Request, conversation_id: RowIdPath, message_id: AfterId, ctx: PageCtx
 ) -> Response:
-    ctx = ctx_of(request, user)
     messages = await messaging.list_messages(
         ctx, conversation_id, after_id=max(message_id, 0), limit=200
     )
@@ -223,10 +217,7 @@ async def after(
 
 @router.get("/messages/{conversation_id}/m/{message_id}")
 async def one(
-    request: Request, conversation_id: RowIdPath, message_id: RowIdPath, user: PageUser
+    request: Request, conversation_id: RowIdPath, message_id: RowIdPath, ctx: PageCtx
 ) -> Response:
-    ctx = ctx_of(request, user)
     found = await messaging.list_messages(ctx, conversation_id, after_id=message_id - 1, limit=1)
-    return await _fragment(
-        request, ctx, conversation_id, [m for m in found if m["id"] == message_id]
-    )
+    return await _fragment(request, ctx, conversation_id, [m for m in found if m.id == message_id])

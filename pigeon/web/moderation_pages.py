@@ -1,28 +1,28 @@
-"""The moderation queue in the web UI: a section of the admin page, and a page for managers.
+"""The moderation queue's own page (for managers; admins see it on the admin page too).
 
-Both call the same service as `GET /api/v1/admin/reports` and `POST .../resolve`; managers see
-their community's reports only, admins all of them.
+The same services as `GET /api/v1/admin/reports` and `POST .../resolve`; managers see their
+community's reports only, admins all of them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse
 from starlette.responses import Response
 
-from pigeon.accounts.service import Principal
 from pigeon.admin import moderation
+from pigeon.core.deps import Uow
 from pigeon.core.errors import AppError, Invalid, NotAllowed
+from pigeon.core.principal import Principal
 from pigeon.core.types import RowIdPath
-from pigeon.web import admin_pages
-from pigeon.web.deps import Form, field, nav, page_user
+from pigeon.core.uow import UnitOfWork
+from pigeon.web.deps import Form, PageCtx, field, nav, page_user
 from pigeon.web.render import render
 
 router = APIRouter()
-SECTION_SIZE = 20
 NOTICES = {"resolved": "Report resolved."}
 
 
@@ -35,37 +35,29 @@ async def page_staff(user: Annotated[Principal, Depends(page_user)]) -> Principa
 PageStaff = Annotated[Principal, Depends(page_staff)]
 
 
-async def queue_section(request: Request, user: Principal) -> dict[str, Any]:
-    reports = await moderation.list_reports(
-        request.app.state.dbs, user, status="open", limit=SECTION_SIZE
-    )
-    return {"reports": reports, "back": "/admin", "full": len(reports) == SECTION_SIZE}
-
-
-admin_pages.register_section("admin/reports.html", queue_section)
-admin_pages.NOTICES.setdefault("resolved", NOTICES["resolved"])
-
-
 @router.get("/admin/reports")
 async def reports_page(
     request: Request,
     user: PageStaff,
+    uow: Uow,
     status: Annotated[str, Query(pattern="^(open|resolved|all)$")] = "open",
     notice: str | None = None,
 ) -> Response:
-    return await render_reports(request, user, status=status, notice=NOTICES.get(notice or ""))
+    return await render_reports(request, user, uow, status=status, notice=NOTICES.get(notice or ""))
 
 
 async def render_reports(
     request: Request,
     user: Principal,
+    uow: UnitOfWork,
     *,
     status: str = "open",
     notice: str | None = None,
     error: str | None = None,
     code: int = 200,
 ) -> Response:
-    reports = await moderation.list_reports(request.app.state.dbs, user, status=status, limit=100)
+    found = await moderation.list_reports(uow, user, status=status, limit=100)
+    reports = [item.view() for item in found]
     context = {
         **await nav(request, user),
         "title": "Reports",
@@ -79,14 +71,15 @@ async def render_reports(
 
 
 @router.post("/admin/reports/{report_id}/resolve")
-async def resolve(request: Request, report_id: RowIdPath, user: PageStaff, form: Form) -> Response:
-    """The same code path as `POST /api/v1/admin/reports/{id}/resolve`."""
+async def resolve(
+    request: Request, report_id: RowIdPath, user: PageStaff, ctx: PageCtx, form: Form
+) -> Response:
+    """The same service as `POST /api/v1/admin/reports/{id}/resolve`."""
     back = field(form, "back")
     back = back if back.startswith("/admin") and "//" not in back else "/admin/reports"
     try:
         await moderation.resolve(
-            request.app.state.dbs,
-            user,
+            ctx,
             report_id,
             action=field(form, "action"),
             until=_date(field(form, "until")),
@@ -95,7 +88,8 @@ async def resolve(request: Request, report_id: RowIdPath, user: PageStaff, form:
     except AppError as exc:
         if exc.status == 404:
             raise
-        return await render_reports(request, user, error=exc.message, code=exc.status)
+        await ctx.uow.rollback()
+        return await render_reports(request, user, ctx.uow, error=exc.message, code=exc.status)
     sep = "&" if "?" in back else "?"
     return RedirectResponse(f"{back}{sep}notice=resolved#reports", status_code=303)
 

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 from starlette.responses import Response
 
-from pigeon.accounts import api as accounts_api
 from pigeon.accounts import service as accounts
+from pigeon.accounts.models import User
 from pigeon.accounts.schemas import UserUpdate
 from pigeon.accounts.views import user_dict
 from pigeon.core.errors import AppError, NotFound
 from pigeon.messaging import eligibility
 from pigeon.messaging import service as messaging
-from pigeon.web.deps import Form, PageUser, ctx_of, field, int_field, nav
+from pigeon.messaging.context import Ctx
+from pigeon.web.deps import Form, PageCtx, field, int_field, nav
 from pigeon.web.render import render
 
 router = APIRouter()
@@ -30,7 +31,7 @@ NOTICES = {
 
 async def render_new(
     request: Request,
-    user: Any,
+    ctx: Ctx,
     *,
     q: str = "",
     error: str | None = None,
@@ -38,7 +39,7 @@ async def render_new(
     title: str = "",
     status: int = 200,
 ) -> Response:
-    ctx = ctx_of(request, user)
+    user = ctx.viewer
     await messaging.require_enabled(ctx)
     can = await eligibility.viewer_can_start(ctx)
     async with ctx.dbs.app.read() as session:
@@ -61,41 +62,43 @@ async def render_new(
 
 @router.get("/messages/new")
 async def new(
-    request: Request, user: PageUser, q: Annotated[str, Query(max_length=100)] = ""
+    request: Request, ctx: PageCtx, q: Annotated[str, Query(max_length=100)] = ""
 ) -> Response:
-    return await render_new(request, user, q=q)
+    return await render_new(request, ctx, q=q)
 
 
 @router.post("/messages/new")
-async def start_direct(request: Request, user: PageUser, form: Form) -> Response:
+async def start_direct(request: Request, ctx: PageCtx, form: Form) -> Response:
     other = int_field(form, "user_id")
     try:
         if other is None:
             raise NotFound("Pick someone to message.", code="user_not_found")
-        conv_id, _ = await messaging.start_direct(ctx_of(request, user), other)
+        conv_id, _ = await messaging.start_direct(ctx, other)
     except AppError as exc:
         if exc.code == "messaging_disabled":
             raise
+        await ctx.uow.rollback()
         return await render_new(
-            request, user, q=field(form, "q"), error=exc.message, status=exc.status
+            request, ctx, q=field(form, "q"), error=exc.message, status=exc.status
         )
     return RedirectResponse(f"/messages/{conv_id}", status_code=303)
 
 
 @router.post("/messages/new/group")
-async def start_group(request: Request, user: PageUser, form: Form) -> Response:
+async def start_group(request: Request, ctx: PageCtx, form: Form) -> Response:
     ids = {
         int(v) for v in form.getlist("member") if isinstance(v, str) and v.isdigit() and len(v) < 11
     }
     title = field(form, "title")
     try:
-        conv_id = await messaging.start_group(ctx_of(request, user), sorted(ids), title)
+        conv_id = await messaging.start_group(ctx, sorted(ids), title)
     except AppError as exc:
         if exc.code == "messaging_disabled":
             raise
+        await ctx.uow.rollback()
         return await render_new(
             request,
-            user,
+            ctx,
             q=field(form, "q"),
             error=exc.message,
             picked=ids,
@@ -105,8 +108,9 @@ async def start_group(request: Request, user: PageUser, form: Form) -> Response:
     return RedirectResponse(f"/messages/{conv_id}", status_code=303)
 
 
-async def _profile_user(request: Request, viewer: Any, username: str) -> Any:
-    async with request.app.state.dbs.app.read() as session:
+async def _profile_user(ctx: Ctx, username: str) -> User:
+    viewer = ctx.viewer
+    async with ctx.uow.read(ctx.dbs.app) as session:
         found = await accounts.find_by_login(session, username)
         if found is None or found.username != accounts.normalize_username(username):
             raise NotFound("No such person.", code="user_not_found")
@@ -115,14 +119,14 @@ async def _profile_user(request: Request, viewer: Any, username: str) -> Any:
 
 @router.get("/u/{username}")
 async def profile(
-    request: Request, username: Username, user: PageUser, notice: str | None = None
+    request: Request, username: Username, ctx: PageCtx, notice: str | None = None
 ) -> Response:
-    return await render_profile(request, user, username, notice=NOTICES.get(notice or ""))
+    return await render_profile(request, ctx, username, notice=NOTICES.get(notice or ""))
 
 
 async def render_profile(
     request: Request,
-    user: Any,
+    ctx: Ctx,
     username: str,
     *,
     notice: str | None = None,
@@ -130,8 +134,8 @@ async def render_profile(
     values: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
-    target = await _profile_user(request, user, username)
-    ctx = ctx_of(request, user)
+    user = ctx.viewer
+    target = await _profile_user(ctx, username)
     may = await eligibility.for_person(ctx, target.id)
     async with ctx.dbs.app.read() as session:
         blocks = await accounts.blocks_among(session, user.id, [target.id])
@@ -150,45 +154,44 @@ async def render_profile(
 
 
 @router.post("/u/{username}/edit")
-async def edit_profile(
-    request: Request, username: Username, user: PageUser, form: Form
-) -> Response:
-    """One's own name and bio: the same code path as `PUT /api/v1/users/{id}`."""
+async def edit_profile(request: Request, username: Username, ctx: PageCtx, form: Form) -> Response:
+    """One's own name and bio: the same service as `PUT /api/v1/users/{id}`."""
     values = {"display_name": field(form, "display_name"), "bio": field(form, "bio")}
     try:
         body = UserUpdate(display_name=values["display_name"], bio=values["bio"])
-        target = await _profile_user(request, user, username)
-        await accounts_api.update_user(target.id, body, user, request.app.state.dbs)
+        target = await _profile_user(ctx, username)
+        await accounts.update_user(
+            ctx.uow, ctx.viewer, target.id, display_name=body.display_name, bio=body.bio
+        )
     except ValidationError as exc:
         error = str(exc.errors()[0].get("msg", "Not valid.")).removeprefix("Value error, ")
-        return await render_profile(request, user, username, error=error, values=values, status=422)
+        return await render_profile(request, ctx, username, error=error, values=values, status=422)
     except AppError as exc:
         if exc.status == 404:
             raise
+        await ctx.uow.rollback()
         return await render_profile(
-            request, user, username, error=exc.message, values=values, status=exc.status
+            request, ctx, username, error=exc.message, values=values, status=exc.status
         )
     return RedirectResponse(f"/u/{target.username}?notice=saved", status_code=303)
 
 
 @router.post("/u/{username}/message")
-async def message(request: Request, username: Username, user: PageUser, form: Form) -> Response:
-    target = await _profile_user(request, user, username)
-    conv_id, _ = await messaging.start_direct(ctx_of(request, user), target.id)
+async def message(request: Request, username: Username, ctx: PageCtx, form: Form) -> Response:
+    target = await _profile_user(ctx, username)
+    conv_id, _ = await messaging.start_direct(ctx, target.id)
     return RedirectResponse(f"/messages/{conv_id}", status_code=303)
 
 
 @router.post("/u/{username}/block")
-async def block(request: Request, username: Username, user: PageUser, form: Form) -> Response:
-    target = await _profile_user(request, user, username)
-    async with request.app.state.dbs.app.write() as session:
-        await accounts.add_block(session, user, target.id)
+async def block(request: Request, username: Username, ctx: PageCtx, form: Form) -> Response:
+    target = await _profile_user(ctx, username)
+    await accounts.add_block(ctx.uow, ctx.viewer, target.id)
     return RedirectResponse(f"/u/{target.username}?notice=blocked", status_code=303)
 
 
 @router.post("/u/{username}/unblock")
-async def unblock(request: Request, username: Username, user: PageUser, form: Form) -> Response:
-    target = await _profile_user(request, user, username)
-    async with request.app.state.dbs.app.write() as session:
-        await accounts.remove_block(session, user.id, target.id)
+async def unblock(request: Request, username: Username, ctx: PageCtx, form: Form) -> Response:
+    target = await _profile_user(ctx, username)
+    await accounts.remove_block(ctx.uow, ctx.viewer.id, target.id)
     return RedirectResponse(f"/u/{target.username}?notice=unblocked", status_code=303)

@@ -21,10 +21,10 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pigeon.auth import service as auth
-from pigeon.core.db import Databases
 from pigeon.core.deps import SESSION_COOKIE
 from pigeon.core.errors import NotAllowed, error_response
 from pigeon.core.security import create_access_token, decode_token
+from pigeon.core.uow import UnitOfWork
 from pigeon.settings import Settings
 
 ANON_COOKIE = "pigeon_csrf"
@@ -65,12 +65,11 @@ def clear_session(response: Response, request: Request) -> None:
     )
 
 
-async def end_session(dbs: Databases, settings: Settings, cookie: str | None) -> None:
+async def end_session(uow: UnitOfWork, settings: Settings, cookie: str | None) -> None:
     """Revoke the sign-in behind a session cookie (signing out)."""
     claims = decode_token(settings.signing_key(), cookie, kind="session") if cookie else None
     if claims and claims.get("fid"):
-        async with dbs.app.write() as session:
-            await auth.revoke_family(session, str(claims["fid"]))
+        await auth.revoke_family(uow, str(claims["fid"]))
 
 
 def _family(settings: Settings, cookie: str | None) -> str | None:

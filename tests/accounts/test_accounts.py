@@ -183,7 +183,7 @@ async def test_blocks(client, people):
 async def test_search_takes_underscores_and_percent_signs_literally(client, people, app):
     from pigeon.accounts import service as accounts
 
-    async with app.state.dbs.app.write() as session:
+    async with app.state.runtime.dbs.app.write() as session:
         for name in ("book_worm", "bookxworm", "100pct"):
             await accounts.create_user(
                 session,

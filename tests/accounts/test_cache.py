@@ -1,11 +1,18 @@
 """Cached people and blocks: another process's change applies as soon as it is announced."""
 
+from typing import Any
+
 from sqlalchemy import update
 
 from pigeon.accounts.models import Block, User
 from pigeon.core import events
 from pigeon.core.clock import clock
 from tests.support.people import dm, send
+
+
+async def announce(app: Any, message: Any) -> None:
+    """What another process's change sends on the control channel."""
+    await app.state.runtime.publisher.controls([message])
 
 
 async def test_an_announced_change_applies_at_once(client, app, people):
@@ -16,7 +23,7 @@ async def test_an_announced_change_applies_at_once(client, app, people):
     )
     assert r.status_code == 201  # priv is cached as privileged now
     # another process demotes priv (straight in the database) and announces it
-    async with app.state.dbs.app.write() as session:
+    async with app.state.runtime.dbs.app.write() as session:
         await session.execute(update(User).where(User.id == people.priv.id).values(tier="free"))
     r = await client.post(
         "/api/v1/conversations",
@@ -24,7 +31,7 @@ async def test_an_announced_change_applies_at_once(client, app, people):
         headers=people.priv.headers,
     )
     assert r.status_code == 201  # not announced yet: the cached principal still stands
-    await events.publish_control("user.changed", {"user_ids": [people.priv.id]})
+    await announce(app, events.PeopleChanged(user_ids=[people.priv.id]))
     r = await client.post(
         "/api/v1/conversations",
         json={"participant_ids": [people.manager.id]},
@@ -40,15 +47,17 @@ async def test_an_announced_block_applies_at_once_and_silence_heals_in_ten_secon
 
     conv = await dm(client, people.priv, people.free)
     assert (await send(client, people.priv, conv["id"], "hi")).status_code == 201
-    async with app.state.dbs.app.write() as session:  # free blocks priv, from another process
+    async with (
+        app.state.runtime.dbs.app.write() as session
+    ):  # free blocks priv, from another process
         session.add(
             Block(blocker_id=people.free.id, blocked_id=people.priv.id, created_at=clock.now())
         )
-    await events.publish_control("blocks.changed", {"user_ids": [people.free.id, people.priv.id]})
+    await announce(app, events.BlocksChanged(user_ids=[people.free.id, people.priv.id]))
     r = await send(client, people.priv, conv["id"], "still?")
     assert r.status_code == 403 and r.json()["error"]["code"] == "blocked"
     # an unblock whose announcement was lost still applies once the cache expires
-    async with app.state.dbs.app.write() as session:
+    async with app.state.runtime.dbs.app.write() as session:
         from sqlalchemy import delete
 
         await session.execute(delete(Block))

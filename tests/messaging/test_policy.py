@@ -74,10 +74,10 @@ async def test_start_rules(client, people, app, starter, other, setup, status, c
         from pigeon.accounts import service as accounts
         from pigeon.core.clock import clock
 
-        async with app.state.dbs.app.write() as session:
-            user = await accounts.get_user(session, people.priv.id)
+        async with app.state.runtime.uow_scope() as uow:
+            user = await accounts.get_user(uow.app, people.priv.id)
             await accounts.set_tier_role(
-                session, user, suspended_until=clock.now() + dt.timedelta(days=1)
+                uow, user, suspended_until=clock.now() + dt.timedelta(days=1)
             )
     r = await start(client, people[starter], people[other])
     assert r.status_code == status, r.text

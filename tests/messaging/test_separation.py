@@ -48,7 +48,7 @@ async def test_message_text_never_reaches_the_primary_database(client, people, a
         headers=people.free.headers,
     )
 
-    dbs = app.state.dbs
+    dbs = app.state.runtime.dbs
     assert secret in await _dump(dbs.messaging)
     assert secret not in await _dump(dbs.app)
     if dbs.app.is_sqlite:  # and not in its files either: the database, its WAL, anything there

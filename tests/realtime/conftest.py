@@ -14,6 +14,8 @@ import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from pigeon.realtime.frames import server_frame
+
 TIMEOUT = 5.0
 
 
@@ -28,7 +30,9 @@ class Live:
         await self.ws.send(orjson.dumps(frame).decode())
 
     async def recv(self, timeout: float = TIMEOUT) -> dict[str, Any]:
+        """The next frame; every one must be a frame of the protocol (`ServerFrame`)."""
         frame = orjson.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+        server_frame.validate_python(frame)
         self.frames.append(frame)
         return frame
 

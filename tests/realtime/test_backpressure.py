@@ -6,7 +6,8 @@ import os
 
 import pytest
 
-from pigeon.core import events, metrics
+from pigeon.core import metrics
+from pigeon.messaging.events import ConversationChange, ConversationUpdated
 from tests.support.people import dm, send
 
 
@@ -22,11 +23,14 @@ async def test_a_stalled_reader_is_disconnected_without_slowing_anyone(client, p
     healthy = await server.connect(people.plus)
     hub = server.app.state.hub
     pad = os.urandom(1024).hex()  # 2 KiB that no compression shrinks
-    for i in range(2000):
-        event = events.Event(type="conversation.updated", data={"n": i, "pad": pad})
-        await events.publish(event, user_ids=[people.free.id, people.plus.id])
+    publisher = server.app.state.runtime.publisher
+    for i in range(1, 2000):
+        change = ConversationChange(conversation_id=i, change="title", title=pad)
+        await publisher.events(
+            [(ConversationUpdated(data=change), [people.free.id, people.plus.id], None)]
+        )
         frame = await healthy.next("conversation.updated", timeout=2)  # never held up
-        assert frame["data"]["n"] == i
+        assert frame["data"]["conversation_id"] == i
         if people.free.id not in hub.by_user:
             break
     assert people.free.id not in hub.by_user, "the stalled reader was never cut off"

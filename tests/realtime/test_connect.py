@@ -76,10 +76,10 @@ async def test_the_pages_cookie_session_signs_in_until_the_session_ends(app, peo
     from tests.realtime.conftest import Live
     from tests.support.people import PASSWORD
 
-    settings = app.state.settings
-    pair = await auth.login(
-        app.state.dbs.app, settings, login="free", password=PASSWORD, address="127.0.0.1"
-    )
+    rt = app.state.runtime
+    settings = rt.settings
+    async with rt.uow_scope() as uow:
+        pair = await auth.login(rt, uow, login="free", password=PASSWORD, address="127.0.0.1")
     cookie = create_access_token(
         settings.signing_key(),
         user_id=people.free.id,
@@ -93,8 +93,8 @@ async def test_the_pages_cookie_session_signs_in_until_the_session_ends(app, peo
     hello = await live.recv()
     assert hello["type"] == "hello" and hello["data"]["user_id"] == people.free.id
 
-    async with app.state.dbs.app.write() as session:
-        await auth.revoke_family(session, pair.family_id)  # signed out
+    async with rt.uow_scope() as uow:
+        await auth.revoke_family(uow, pair.family_id)  # signed out
     late = Live(await connect(server.url(), additional_headers=headers))
     server.clients.append(late)
     assert await late.closed() == (4401, "invalid_token")

@@ -21,24 +21,22 @@ def pigeon(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def say_hello(data: Path, ids: dict[str, int]) -> None:
-    from pigeon.accounts import service as accounts
-    from pigeon.core.db import Databases
     from pigeon.messaging import sending
     from pigeon.messaging import service as messaging
-    from pigeon.settings import Settings
+    from pigeon.messaging.send_tx import make_send_path
+    from tests.support.acting import acting_as
+    from tests.support.runtime import standalone
 
     async def go() -> None:
-        settings = Settings(data_dir=data, _env_file=None)  # type: ignore[call-arg]
-        dbs = Databases(settings.app_db_url, settings.messaging_db_url)
-        try:
-            async with dbs.app.read() as session:
-                pat = await accounts.principal(session, ids["pat"])
-            assert pat is not None
-            ctx = messaging.Ctx(dbs=dbs, settings=settings, viewer=pat)
-            conv_id, _ = await messaging.start_direct(ctx, ids["fay"])
-            await sending.send_message(ctx, conv_id, body="hello fay")
-        finally:
-            await dbs.dispose()
+        async with standalone(data=data) as rt:
+            sends = make_send_path(rt.dbs.messaging)
+            try:
+                async with acting_as(rt, sends, ids["pat"]) as ctx:
+                    conv_id, _ = await messaging.start_direct(ctx, ids["fay"])
+                async with acting_as(rt, sends, ids["pat"]) as ctx:
+                    await sending.send_message(ctx, conv_id, body="hello fay")
+            finally:
+                sends.close()
 
     asyncio.run(go())
 
@@ -73,8 +71,8 @@ def test_retention_run_and_users_export(tmp_path: Path) -> None:
 
 
 def test_retention_run_refuses_while_another_process_runs_it(tmp_path: Path) -> None:
-    from pigeon.admin import service as admin
     from pigeon.core.db import Databases
+    from pigeon.core.leases import acquire_lease
     from pigeon.messaging import retention
 
     data = tmp_path / "data"
@@ -86,7 +84,7 @@ def test_retention_run_refuses_while_another_process_runs_it(tmp_path: Path) -> 
             f"sqlite+aiosqlite:///{data}/app.db", f"sqlite+aiosqlite:///{data}/messages.db"
         )
         try:
-            assert await admin.acquire_lease(dbs.app, retention.LEASE, "elsewhere:1", 600)
+            assert await acquire_lease(dbs.app, retention.LEASE, "elsewhere:1", 600)
         finally:
             await dbs.dispose()
 

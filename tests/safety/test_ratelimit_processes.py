@@ -33,18 +33,13 @@ def prepare(data: Path) -> dict[str, int]:
     """Both databases with two people and messaging on, before any server starts."""
     from pigeon.accounts import service as accounts
     from pigeon.admin import service as admin
-    from pigeon.core import migrate
-    from pigeon.core.db import Databases
+    from tests.support.runtime import standalone
 
     async def go() -> dict[str, int]:
-        dbs = Databases(
-            f"sqlite+aiosqlite:///{data}/app.db", f"sqlite+aiosqlite:///{data}/messages.db"
-        )
-        try:
-            await migrate.upgrade(dbs.app)
-            await migrate.upgrade(dbs.messaging)
+        async with standalone(data=data) as rt:
             ids = {}
-            async with dbs.app.write() as session:
+            async with rt.uow_scope() as uow:
+                session = uow.app
                 for name, tier, role in (
                     ("pat", "privileged", "member"),
                     ("fay", "free", "member"),
@@ -59,10 +54,9 @@ def prepare(data: Path) -> dict[str, int]:
                         role=role,
                     )
                     ids[name] = user.id
-            await admin.set_messaging(dbs, True, actor_id=None, actor_label="test")
+            async with rt.uow_scope() as uow:
+                await admin.set_messaging(rt, uow, True, actor_id=None, actor_label="test")
             return ids
-        finally:
-            await dbs.dispose()
 
     return asyncio.run(go())
 

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from pigeon.admin import service as admin
 from pigeon.core.clock import clock
 from pigeon.core.errors import Conflict
+from pigeon.core.leases import acquire_lease
 from pigeon.messaging import retention
 from pigeon.messaging.models import Message
 from tests.safety.conftest import travel
@@ -30,12 +30,12 @@ async def bodies(client: Any, who: Person, conv_id: int) -> list[str]:
 
 
 async def stored(app: Any) -> int:
-    async with app.state.dbs.messaging.read() as session:
+    async with app.state.runtime.dbs.messaging.read() as session:
         return int(await session.scalar(select(func.count()).select_from(Message)) or 0)
 
 
 async def run(app: Any, **kw: Any) -> retention.RunResult:
-    return await retention.run_exclusive(app.state.dbs, app.state.settings, **kw)
+    return await retention.run_exclusive(app.state.runtime.dbs, app.state.settings, **kw)
 
 
 async def test_each_participant_sees_their_own_window(app, client, people):
@@ -164,8 +164,8 @@ async def test_dry_run_and_as_of_change_nothing_and_are_audited(app, client, peo
 
 
 async def test_one_process_at_a_time(app, client, people):
-    dbs, settings = app.state.dbs, app.state.settings
-    assert await admin.acquire_lease(dbs.app, retention.LEASE, "another-process", 300)
+    dbs, settings = app.state.runtime.dbs, app.state.settings
+    assert await acquire_lease(dbs.app, retention.LEASE, "another-process", 300)
     with pytest.raises(Conflict):
         await run(app)
     travel(app, people, seconds=301)  # its holder died: the lease runs out
@@ -176,24 +176,3 @@ async def test_one_process_at_a_time(app, client, people):
     assert await retention.scheduled_run(dbs, settings, "process-2") is None
     travel(app, people, seconds=settings.retention_interval_seconds)
     assert await retention.scheduled_run(dbs, settings, "process-2") is not None
-
-
-async def test_purging_takes_attachments_with_it(app, client, people):
-    conv = await dm(client, people.priv, people.free)
-    msg = (await send(client, people.priv, conv["id"], "with a file")).json()
-    removed: list[int] = []
-
-    async def attachments(dbs, settings, message_ids):  # type: ignore[no-untyped-def]
-        removed.extend(message_ids)
-        return len(message_ids)
-
-    retention.purge_hooks.append(attachments)
-    try:
-        travel(app, people, days=181)
-        await run(app)
-        assert removed == []  # soft-deleted only: files stay through the grace period
-        travel(app, people, days=8)
-        result = await run(app)
-    finally:
-        retention.purge_hooks.remove(attachments)
-    assert removed == [msg["id"]] and result.attachments_purged == 1

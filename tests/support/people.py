@@ -48,12 +48,13 @@ class People(dict[str, Person]):
 
 
 async def make_people(app: FastAPI, client: AsyncClient, *, messaging_on: bool = True) -> People:
-    dbs = app.state.dbs
-    settings = app.state.settings
+    rt = app.state.runtime
+    settings = rt.settings
     people = People()
-    async with dbs.app.write() as session:
+    async with rt.uow_scope() as uow:
+        session = uow.app
         await accounts.default_community(session)
-        riverside = await accounts.create_community(session, name="Riverside", slug="riverside")
+        riverside = await accounts.create_community(uow, None, name="Riverside", slug="riverside")
         for name, (tier, role, communities) in PERSONAS.items():
             user = await accounts.create_user(
                 session,
@@ -66,13 +67,14 @@ async def make_people(app: FastAPI, client: AsyncClient, *, messaging_on: bool =
                 join_default="store" in communities,
             )
             if "riverside" in communities:
-                await accounts.add_members(session, riverside.id, [user.id])
+                await accounts.add_members(uow, None, riverside.id, [user.id])
             token = create_access_token(
                 settings.signing_key(), user_id=user.id, minutes=settings.access_token_minutes
             )
             people[name] = Person(user.id, name, tier, role, token)
     if messaging_on:
-        await admin.set_messaging(dbs, True, actor_id=people.admin.id, actor_label="admin")
+        async with rt.uow_scope() as uow:
+            await admin.set_messaging(rt, uow, True, actor_id=people.admin.id, actor_label="admin")
     return people
 
 

@@ -63,17 +63,14 @@ def _free_port() -> int:
 async def _seed(env: dict[str, str]) -> dict[str, int]:
     from pigeon.accounts import service as accounts
     from pigeon.admin import service as admin
-    from pigeon.core import migrate, security
-    from pigeon.core.db import Databases
+    from pigeon.core import security
+    from tests.support.runtime import standalone
 
     security.configure_hashing(time_cost=1, memory_kib=64)
-    data = Path(env["PIGEON_DATA_DIR"])
-    dbs = Databases(f"sqlite+aiosqlite:///{data}/app.db", f"sqlite+aiosqlite:///{data}/messages.db")
     ids: dict[str, int] = {}
-    try:
-        await migrate.upgrade(dbs.app)
-        await migrate.upgrade(dbs.messaging)
-        async with dbs.app.write() as session:
+    async with standalone(data=Path(env["PIGEON_DATA_DIR"])) as rt:
+        async with rt.uow_scope() as uow:
+            session = uow.app
             await accounts.default_community(session)
             for username, (name, tier, role) in CAST.items():
                 user = await accounts.create_user(
@@ -86,9 +83,8 @@ async def _seed(env: dict[str, str]) -> dict[str, int]:
                     role=role,
                 )
                 ids[username] = user.id
-        await admin.set_messaging(dbs, True, actor_id=ids["admin"], actor_label="admin")
-    finally:
-        await dbs.dispose()
+        async with rt.uow_scope() as uow:
+            await admin.set_messaging(rt, uow, True, actor_id=ids["admin"], actor_label="admin")
     return ids
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 
+from pigeon.accounts import service as accounts
 from pigeon.messaging import eligibility
 from pigeon.messaging import service as messaging
+from tests.support.acting import acting_as
 from tests.support.people import dm, send
 from tests.web.support import csrf_of, post_form, signed_in
 
@@ -67,24 +69,20 @@ async def test_free_members_see_why_they_cannot_start(app, client, people) -> No
 async def test_eligibility_agrees_with_the_service(app, client, people) -> None:
     """For every pair of personas, the page's answer is what starting would do."""
     names = ["admin", "manager", "plus", "priv", "free", "free2", "outsider"]
-    async with app.state.dbs.app.write() as session:
-        from pigeon.accounts import service as accounts
-
-        viewer = await accounts.principal(session, people.free2.id)
-        assert viewer is not None
-        await accounts.add_block(session, viewer, people.plus.id)
+    rt, sends = app.state.runtime, app.state.sends
+    async with acting_as(rt, sends, people.free2.id) as ctx:
+        await accounts.add_block(ctx.uow, ctx.viewer, people.plus.id)
     await dm(client, people.manager, people.free)
     for who in names:
-        async with app.state.dbs.app.read() as session:
-            viewer = await accounts.principal(session, people[who].id)
-        ctx = messaging.Ctx(app.state.dbs, app.state.settings, viewer)
-        answers = await eligibility.for_people(ctx, [people[n].id for n in names])
+        async with acting_as(rt, sends, people[who].id) as ctx:
+            answers = await eligibility.for_people(ctx, [people[n].id for n in names])
         for other in names:
             if other == who:
                 continue
             said = answers[people[other].id]
             try:
-                await messaging.start_direct(ctx, people[other].id)
+                async with acting_as(rt, sends, people[who].id) as ctx:
+                    await messaging.start_direct(ctx, people[other].id)
                 did = None
             except Exception as exc:  # the service's refusal
                 did = getattr(exc, "code", "error")

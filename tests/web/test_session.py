@@ -161,9 +161,11 @@ async def test_a_mangled_page_address_is_a_friendly_not_found(app, people) -> No
 
 
 async def test_page_sign_in_is_rate_limited_like_the_api(app, people) -> None:
-    settings = app.state.settings
-    settings.rate_limits_enabled, settings.rate_login_per_minute = True, 2
-    async with browser(app) as c:
+    from pigeon.app import create_app
+
+    limits = {"rate_limits_enabled": True, "rate_login_per_minute": 2}
+    limited = create_app(app.state.settings.model_copy(update=limits))
+    async with limited.router.lifespan_context(limited), browser(limited) as c:
         page = await c.get("/login")
         form = {"login": "priv", "password": "wrong-wrong", "csrf_token": csrf_of(page)}
         assert (await c.post("/login", data=form)).status_code == 400

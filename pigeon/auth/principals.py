@@ -1,0 +1,38 @@
+"""Who is asking: a bearer access token or a page's session cookie, resolved to a principal.
+
+Every path that acts for a person comes here: the JSON API and the pages (through
+`core.deps.CurrentUser`, which the app points at `principal_from_token`) and the WebSocket.
+"""
+
+from __future__ import annotations
+
+from pigeon.accounts import service as accounts
+from pigeon.accounts.service import Principal
+from pigeon.auth import service as auth
+from pigeon.core.errors import NotAllowed, Unauthorized
+from pigeon.core.runtime import Runtime
+from pigeon.core.security import decode_token
+
+
+async def principal_from_token(
+    rt: Runtime, token: str | None, *, cookie: str | None = None
+) -> Principal:
+    """Resolve a bearer access token (or a page's session cookie) to an active principal."""
+    key = rt.settings.signing_key()
+    claims = decode_token(key, token) if token else None
+    if claims is None and cookie:
+        claims = decode_token(key, cookie, kind="session")
+        if claims is not None:
+            async with rt.dbs.app.read() as session:
+                if not await auth.family_active(rt, session, str(claims.get("fid", ""))):
+                    claims = None
+    if claims is None:
+        if token or cookie:
+            raise Unauthorized("Your session has expired or is not valid.", code="invalid_token")
+        raise Unauthorized("Sign in to continue.", code="not_authenticated")
+    principal = await accounts.get_principal(rt, claims["user_id"])
+    if principal is None:
+        raise Unauthorized("Your session is no longer valid.", code="invalid_token")
+    if principal.is_suspended():
+        raise NotAllowed("Your account is suspended.", code="account_suspended")
+    return principal

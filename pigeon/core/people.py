@@ -1,0 +1,54 @@
+"""What one app remembers about people between requests: who they are (principals) and who
+blocked whom (block edges), each for at most `seconds`.
+
+The send path reads both on every message, so they are served from memory. Every change to
+them is announced on the control channel once it commits, and every process forgets the people
+concerned at once; the expiry only backstops an announcement that never arrived (a CLI change
+with no Redis to carry it, say).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pigeon.core.clock import clock
+from pigeon.core.principal import Principal
+
+Edges = frozenset[tuple[int, int]]  # (blocker, blocked) pairs
+
+
+class PeopleCache:
+    MAX_ENTRIES = 100_000
+
+    def __init__(self, seconds: float = 10.0) -> None:
+        self.seconds = seconds
+        self._principals: dict[int, tuple[float, Principal]] = {}
+        self._edges: dict[int, tuple[float, Edges]] = {}
+
+    def principal(self, user_id: int) -> Principal | None:
+        hit = self._principals.get(user_id)
+        return hit[1] if hit and hit[0] > clock.monotonic() else None
+
+    def keep_principals(self, found: Iterable[Principal]) -> None:
+        if len(self._principals) > self.MAX_ENTRIES:
+            self._principals.clear()
+        until = clock.monotonic() + self.seconds
+        for p in found:
+            self._principals[p.id] = (until, p)
+
+    def edges(self, user_id: int) -> Edges | None:
+        hit = self._edges.get(user_id)
+        return hit[1] if hit and hit[0] > clock.monotonic() else None
+
+    def keep_edges(self, user_id: int, edges: Edges) -> None:
+        if len(self._edges) > self.MAX_ENTRIES:
+            self._edges.clear()
+        self._edges[user_id] = (clock.monotonic() + self.seconds, edges)
+
+    def forget(self, *user_ids: int) -> None:
+        for uid in user_ids:
+            self._principals.pop(uid, None)
+
+    def forget_edges(self, *user_ids: int) -> None:
+        for uid in user_ids:
+            self._edges.pop(uid, None)

@@ -1,0 +1,37 @@
+"""Who is acting, with what a policy decision needs: every domain reads people this way."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+from pigeon.core.clock import clock
+
+STAFF_ROLES = ("manager", "owner", "admin")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is acting, with what a policy decision needs."""
+
+    id: int
+    username: str
+    display_name: str
+    tier: str
+    role: str
+    is_active: bool
+    suspended_until: dt.datetime | None
+    community_ids: frozenset[int]
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in STAFF_ROLES
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    def is_suspended(self, now: dt.datetime | None = None) -> bool:
+        if not self.is_active:
+            return True
+        return self.suspended_until is not None and self.suspended_until > (now or clock.now())

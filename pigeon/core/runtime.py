@@ -1,0 +1,52 @@
+"""What one running app keeps between requests: built in its lifespan, dropped with it.
+
+The databases, the broker and what publishes to it, the caches (run-time settings, people,
+revoked sign-ins), the rate limiter, and how a request is authenticated. The send path and the
+hub live beside it on the app's state. A test that builds a fresh app gets all of it fresh.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
+
+from pigeon.core.clock import clock
+from pigeon.core.db import Databases
+from pigeon.core.errors import Unauthorized
+from pigeon.core.events import Broker, Publisher
+from pigeon.core.people import PeopleCache
+from pigeon.core.principal import Principal
+from pigeon.core.ratelimit import Limiter
+from pigeon.core.switches import Switches
+from pigeon.core.uow import UnitOfWork, unit_of_work
+from pigeon.settings import Settings
+
+
+class Runtime:
+    def __init__(self, settings: Settings, dbs: Databases, broker: Broker) -> None:
+        self.settings = settings
+        self.dbs = dbs
+        self.broker = broker
+        self.publisher = Publisher(broker, lambda: clock.now().timestamp())
+        self.switches = Switches(dbs.app, settings.settings_cache_seconds)
+        self.limiter = Limiter(settings)
+        self.people = PeopleCache()
+        # sign-ins (token families) known to be revoked; a revocation is final
+        self.revoked_signins: set[str] = set()
+        # (bearer token, session cookie) -> who is asking; auth installs the real one
+        self.authenticate: Callable[[str | None, str | None], Awaitable[Principal]] = _nobody
+
+    def uow(self) -> UnitOfWork:
+        """A unit of work for one request; its owner commits it (`core.deps.get_uow`)."""
+        return UnitOfWork(self.dbs, self.publisher)
+
+    def uow_scope(self) -> AbstractAsyncContextManager[UnitOfWork]:
+        """A unit of work that commits on leaving the block: for the CLI, jobs and tests."""
+        return unit_of_work(self.dbs, self.publisher)
+
+    async def close(self) -> None:
+        await self.limiter.store.close()
+
+
+async def _nobody(token: str | None, cookie: str | None) -> Principal:
+    raise Unauthorized("Sign in to continue.", code="not_authenticated")

@@ -1,0 +1,125 @@
+"""The unit of work: one request's transaction over both databases, and the events it queued.
+
+A request (or a CLI command, or a job) opens one `UnitOfWork`. Services take it, write through
+its sessions and flush, never commit; they queue events (`emit`) and control messages
+(`control`) on it. The owner commits once at the end:
+
+1. the messaging database first, then the primary one. The only writes that span both are
+   moderation's (a report resolved, then the author suspended), and they are written so that a
+   retry after a failure between the two commits finishes the job instead of failing on it;
+2. then, and only then, what was queued goes to the broker. A rollback drops it all.
+
+Sessions open lazily, so a request that writes only one database touches only that one, and on
+SQLite a write transaction (BEGIN IMMEDIATE) starts at the first statement, not before.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pigeon.core.db import Database, Databases
+from pigeon.core.events import Event, Publisher, _Control
+
+log = logging.getLogger("pigeon.uow")
+
+
+class UnitOfWork:
+    def __init__(self, dbs: Databases, publisher: Publisher) -> None:
+        self.dbs = dbs
+        self.publisher = publisher
+        self._app: AsyncSession | None = None
+        self._messaging: AsyncSession | None = None
+        self._events: list[tuple[Event, list[int], dict[int, int] | None]] = []
+        self._controls: list[_Control] = []
+
+    # --- sessions ---
+
+    @property
+    def app(self) -> AsyncSession:
+        """The primary database's session for this unit of work."""
+        if self._app is None:
+            self._app = self.dbs.app.writer()
+        return self._app
+
+    @property
+    def messaging(self) -> AsyncSession:
+        """The messaging database's session for this unit of work."""
+        if self._messaging is None:
+            self._messaging = self.dbs.messaging.writer()
+        return self._messaging
+
+    def session(self, db: Database) -> AsyncSession:
+        return self.messaging if db is self.dbs.messaging else self.app
+
+    @asynccontextmanager
+    async def read(self, db: Database) -> AsyncIterator[AsyncSession]:
+        """A session to read `db` through: this unit of work's own once it has written there
+        (so a request reads its own writes), a reader otherwise."""
+        own = self._messaging if db is self.dbs.messaging else self._app
+        if own is not None:
+            yield own
+        else:
+            async with db.read() as session:
+                yield session
+
+    def has_written(self, db: Database) -> bool:
+        return (self._messaging if db is self.dbs.messaging else self._app) is not None
+
+    # --- what goes out after the commit ---
+
+    def emit(
+        self, event: Event, user_ids: Iterable[int], *, unread: dict[int, int] | None = None
+    ) -> None:
+        """Publish `event` to these people once the unit of work commits.
+
+        `unread` carries each recipient's new unread total; their connections get an `unread`
+        frame beside the event, from the same envelope.
+        """
+        self._events.append((event, sorted(set(user_ids)), unread))
+
+    def control(self, message: _Control) -> None:
+        """Tell every process (this one included) once the unit of work commits."""
+        self._controls.append(message)
+
+    # --- the end ---
+
+    async def commit(self) -> None:
+        """Commit messaging, then primary, then publish what was queued."""
+        for session in (self._messaging, self._app):
+            if session is not None:
+                await session.commit()
+        controls, events = self._controls, self._events
+        self._controls, self._events = [], []
+        await self.publisher.controls(controls)
+        await self.publisher.events(events)
+
+    async def rollback(self) -> None:
+        """Undo everything written so far and forget what was queued; usable again after."""
+        self._controls, self._events = [], []
+        for session in (self._messaging, self._app):
+            if session is not None:
+                await session.rollback()
+
+    async def close(self) -> None:
+        for session in (self._messaging, self._app):
+            if session is not None:
+                await session.close()
+        self._app = self._messaging = None
+
+
+@asynccontextmanager
+async def unit_of_work(dbs: Databases, publisher: Publisher) -> AsyncIterator[UnitOfWork]:
+    """For the CLI, jobs and tests: commit on success, roll back on error."""
+    uow = UnitOfWork(dbs, publisher)
+    try:
+        yield uow
+        await uow.commit()
+    except BaseException:
+        await uow.rollback()
+        raise
+    finally:
+        await uow.close()

@@ -1,0 +1,88 @@
+"""The live frames messaging sends: one model per frame type, `{type, data, id?}` on the wire."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, model_serializer
+
+from pigeon.core.events import Event
+from pigeon.messaging.schemas import MessageOut, ReadState
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class MessageNew(Event):
+    """A message was sent; `id` is the message id (clients resume from the highest they saw)."""
+
+    type: Literal["message.new"] = "message.new"
+    data: MessageOut
+    id: int
+
+
+class MessageUpdated(Event):
+    type: Literal["message.updated"] = "message.updated"
+    data: MessageOut
+    id: int
+
+
+class Deleted(_Data):
+    id: int
+    conversation_id: int
+    deleted: Literal[True] = True
+
+
+class MessageDeleted(Event):
+    type: Literal["message.deleted"] = "message.deleted"
+    data: Deleted
+    id: int
+
+
+class ConversationChange(_Data):
+    """What changed; only the fields of that kind of change are sent."""
+
+    conversation_id: int
+    change: Literal["created", "members_added", "member_removed", "title", "deleted"]
+    user_ids: list[int] | None = None  # members_added
+    user_id: int | None = None  # member_removed
+    title: str | None = None  # title
+
+    @model_serializer(mode="wrap")
+    def _only_what_changed(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        return {k: v for k, v in handler(self).items() if v is not None}
+
+
+class ConversationUpdated(Event):
+    type: Literal["conversation.updated"] = "conversation.updated"
+    data: ConversationChange
+
+
+class ReceiptRead(Event):
+    type: Literal["receipt.read"] = "receipt.read"
+    data: ReadState
+
+
+class UnreadData(_Data):
+    total: int
+    conversation_id: int
+    count: int | None = None
+
+
+class Unread(Event):
+    """A person's badge: their total, and the conversation that changed it."""
+
+    type: Literal["unread"] = "unread"
+    data: UnreadData
+
+
+class TypingData(_Data):
+    conversation_id: int
+    user_id: int
+    expires_at: str
+
+
+class Typing(Event):
+    type: Literal["typing"] = "typing"
+    data: TypingData

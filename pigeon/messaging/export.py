@@ -1,0 +1,124 @@
+"""A member's data export: their profile, contacts, blocks, conversations and messages.
+
+It holds what the member can see in the product, nothing more: their visible messages
+(`visibility.visible_messages`), without deleted ones, as one JSON file.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import select
+
+from pigeon import __version__
+from pigeon.accounts import service as accounts
+from pigeon.accounts.models import User
+from pigeon.accounts.views import user_dict
+from pigeon.core.clock import clock
+from pigeon.core.errors import NotFound
+from pigeon.core.runtime import Runtime
+from pigeon.messaging.models import Conversation, Message, Participant
+from pigeon.messaging.service import message_out
+from pigeon.messaging.visibility import retention_days, visible_messages, visible_since
+
+FORMAT = "pigeon-export/1"
+CHUNK = 500
+
+
+def _short(u: User) -> dict[str, Any]:
+    return {"id": u.id, "username": u.username, "display_name": u.display_name}
+
+
+async def build(rt: Runtime, user_id: int) -> dict[str, Any]:
+    dbs, settings = rt.dbs, rt.settings
+    async with dbs.app.read() as session:
+        user = await accounts.get_user(session, user_id)
+        viewer = (await accounts.load_principals(session, [user_id])).get(user_id)
+        if viewer is None:
+            raise NotFound("No such user.", code="user_not_found")
+        communities = [
+            c
+            for c in await accounts.list_communities(session, viewer)
+            if c.id in viewer.community_ids
+        ]
+        contacts = await accounts.list_contacts(session, user_id)
+        blocked = await accounts.list_blocks(session, user_id)
+    since = visible_since(settings, viewer)
+    hidden = {u.id for u in blocked}
+
+    async with dbs.messaging.read() as session:
+        convs = (
+            await session.scalars(
+                select(Conversation)
+                .join(Participant, Participant.conversation_id == Conversation.id)
+                .where(Participant.user_id == user_id, Conversation.deleted_at.is_(None))
+                .order_by(Conversation.id)
+            )
+        ).all()
+        conv_ids = [c.id for c in convs]
+        members: list[Participant] = []
+        messages: list[Message] = []
+        for i in range(0, len(conv_ids), CHUNK):
+            chunk = conv_ids[i : i + CHUNK]
+            members += (
+                await session.scalars(
+                    select(Participant).where(Participant.conversation_id.in_(chunk))
+                )
+            ).all()
+            messages += (
+                await session.scalars(
+                    visible_messages(user_id, since=since, hidden=hidden, include_deleted=False)
+                    .where(Message.conversation_id.in_(chunk))
+                    .order_by(Message.conversation_id, Message.id)
+                )
+            ).all()
+    async with dbs.app.read() as session:
+        people = await accounts.users_by_ids(session, {m.user_id for m in members})
+
+    by_conv: dict[int, list[dict[str, Any]]] = {cid: [] for cid in conv_ids}
+    for m in messages:
+        item = message_out(m).model_dump()
+        item["mine"] = m.sender_id == user_id
+        by_conv[m.conversation_id].append(item)
+    roster: dict[int, list[dict[str, Any]]] = {}
+    for p in members:
+        u = people.get(p.user_id)
+        roster.setdefault(p.conversation_id, []).append(
+            _short(u) if u else {"id": p.user_id, "username": None, "display_name": p.display_name}
+        )
+    return {
+        "format": FORMAT,
+        "exported_at": clock.now(),
+        "server_version": __version__,
+        "retention_days": retention_days(settings, viewer),
+        "profile": user_dict(user, private=True, communities=communities),
+        "contacts": [_short(u) for u in contacts],
+        "blocks": [_short(u) for u in blocked],
+        "conversations": [
+            {
+                "id": c.id,
+                "kind": c.kind,
+                "title": c.title,
+                "created_at": c.created_at,
+                "participants": roster.get(c.id, []),
+                "messages": by_conv[c.id],
+            }
+            for c in convs
+        ],
+    }
+
+
+def _default(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    raise TypeError(type(value).__name__)
+
+
+async def export_file(rt: Runtime, user_id: int) -> tuple[str, bytes, str]:
+    """(file name, content, media type) of a member's export."""
+    data = await build(rt, user_id)
+    stamp = clock.now().strftime("%Y%m%d-%H%M%S")
+    name = f"pigeon-export-{data['profile']['username']}-{stamp}.json"
+    content = json.dumps(data, default=_default, ensure_ascii=False, indent=2).encode()
+    return name, content, "application/json"

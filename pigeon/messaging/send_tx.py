@@ -1,0 +1,302 @@
+"""The send's transaction: its rules and rows, written once, and the two ways it is run.
+
+`apply_send` is the whole write of one message as synchronous SQLAlchemy Core over a
+connection: membership checked inside the transaction, idempotency by `client_msg_id`, the
+block rule, the reply target, one insert, the unread counts, the conversation's last message,
+the recipients' new totals. How it runs is chosen once, at start-up (`make_send_path`):
+
+- SQLite: one writer thread takes every send that is waiting and runs them in one transaction,
+  a savepoint each (one refused send does not undo the others), and commits once: one fsync per
+  batch, and a send is acknowledged only once its batch is on disk (group commit). Through the
+  async driver each statement would be a hop to a worker thread; that, not the disk, was the
+  limit.
+- PostgreSQL: in the request's unit of work, through `run_sync`, under a transaction-scoped
+  advisory lock taken just before the insert: ids then commit in the order they are handed out,
+  so a client resuming from the highest id it saw never skips a lower one still committing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import logging
+import queue
+import threading
+from typing import Any, Protocol
+
+from sqlalchemy import Connection, and_, bindparam, case, create_engine, func, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine, Row
+from sqlalchemy.sql.dml import Insert
+
+from pigeon.core.db import Database, sqlite_pragmas
+from pigeon.core.errors import AppError, Invalid, NotFound
+from pigeon.core.uow import UnitOfWork
+from pigeon.messaging import policy
+from pigeon.messaging.models import Conversation, Message, Participant
+
+log = logging.getLogger("pigeon.sends")
+MAX_BATCH = 256
+_ORDER_LOCK = 0x50474D53  # PostgreSQL advisory lock key: message ids in commit order
+
+
+@dataclasses.dataclass(slots=True)
+class SendOp:
+    conversation_id: int
+    sender_id: int
+    body: str
+    client_msg_id: str | None
+    reply_to_id: int | None
+    now: dt.datetime
+    edges: frozenset[tuple[int, int]]  # every (blocker, blocked) pair involving the sender
+
+
+@dataclasses.dataclass(slots=True)
+class SendResult:
+    row: Row[Any]  # the message's columns
+    created: bool
+    recipients: list[int]  # who gets it live (the sender's other devices aside)
+    totals: dict[int, int]  # each recipient's new unread total
+
+
+# --- the statements, built once ---
+
+_MEMBERS = (
+    select(Conversation.kind, Participant.user_id)
+    .join(Participant, Participant.conversation_id == Conversation.id)
+    .where(Conversation.id == bindparam("cid"), Conversation.deleted_at.is_(None))
+)
+_BY_CLIENT_ID = select(Message).where(
+    Message.sender_id == bindparam("sid"), Message.client_msg_id == bindparam("cmid")
+)
+_REPLY_TARGET = select(Message.conversation_id).where(Message.id == bindparam("rid"))
+_TOUCH = (
+    update(Conversation)
+    .where(Conversation.id == bindparam("cid"))
+    .values(last_message_id=bindparam("mid"), updated_at=bindparam("now"))
+)
+_TOTALS = (
+    select(Participant.user_id, func.coalesce(func.sum(Participant.unread_count), 0))
+    .join(Conversation, Conversation.id == Participant.conversation_id)
+    .where(Participant.user_id.in_(bindparam("uids", expanding=True)))
+    .where(Conversation.deleted_at.is_(None))
+    .group_by(Participant.user_id)
+)
+
+
+def _count_unread(*, skipping: bool) -> Any:
+    """The sender has read up to their own message; everyone else who sees it has one more.
+    In a group, those who blocked the sender (`skip`) never see it, so do not count it."""
+    mine = Participant.user_id == bindparam("sid")
+    counted = Participant.conversation_id == bindparam("cid")
+    if skipping:
+        counted = and_(
+            counted, mine | Participant.user_id.not_in(bindparam("skip", expanding=True))
+        )
+    return (
+        update(Participant)
+        .where(counted)
+        .values(
+            unread_count=case((mine, 0), else_=Participant.unread_count + 1),
+            last_read_message_id=case(
+                (mine, bindparam("mid")), else_=Participant.last_read_message_id
+            ),
+        )
+    )
+
+
+_COUNT_UNREAD = _count_unread(skipping=False)
+_COUNT_UNREAD_SKIPPING = _count_unread(skipping=True)
+
+
+def _insert_message(dialect: str) -> Insert:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert(Message)
+        .values(
+            conversation_id=bindparam("cid"),
+            sender_id=bindparam("sid"),
+            body=bindparam("body"),
+            client_msg_id=bindparam("cmid"),
+            reply_to_id=bindparam("rid"),
+            created_at=bindparam("now"),
+        )
+        .on_conflict_do_nothing(index_elements=["sender_id", "client_msg_id"])
+        .returning(*Message.__table__.c)
+    )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Statements:
+    insert: Insert
+    order_lock: bool
+
+    @classmethod
+    def for_dialect(cls, dialect: str) -> Statements:
+        return cls(_insert_message(dialect), order_lock=dialect == "postgresql")
+
+
+def apply_send(conn: Connection, sql: Statements, op: SendOp) -> SendResult:
+    """One send inside the caller's transaction; raises the refusal a client sees."""
+    members = conn.execute(_MEMBERS, {"cid": op.conversation_id}).all()
+    if not any(uid == op.sender_id for _, uid in members):
+        raise NotFound("No such conversation.", code="conversation_not_found")
+    kind = members[0].kind
+    others = [uid for _, uid in members if uid != op.sender_id]
+    if op.client_msg_id is not None:
+        original = conn.execute(_BY_CLIENT_ID, {"sid": op.sender_id, "cmid": op.client_msg_id})
+        found = original.first()
+        if found is not None:
+            return _original(found, op)
+    blockers = policy.send_blockers(kind, op.sender_id, others, op.edges)
+    if op.reply_to_id is not None:
+        target = conn.execute(_REPLY_TARGET, {"rid": op.reply_to_id}).scalar()
+        if target != op.conversation_id:
+            raise Invalid(
+                "You can only reply to a message in the same conversation.",
+                fields={"reply_to_id": "no such message in this conversation"},
+            )
+    if sql.order_lock:
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ORDER_LOCK})
+    row = conn.execute(
+        sql.insert,
+        {
+            "cid": op.conversation_id,
+            "sid": op.sender_id,
+            "body": op.body,
+            "cmid": op.client_msg_id,
+            "rid": op.reply_to_id,
+            "now": op.now,
+        },
+    ).first()
+    if row is None:  # a concurrent retry with the same client_msg_id won
+        original = conn.execute(_BY_CLIENT_ID, {"sid": op.sender_id, "cmid": op.client_msg_id})
+        return _original(original.one(), op)
+    counts = {"cid": op.conversation_id, "sid": op.sender_id, "mid": row.id}
+    if blockers:
+        conn.execute(_COUNT_UNREAD_SKIPPING, {**counts, "skip": sorted(blockers)})
+    else:
+        conn.execute(_COUNT_UNREAD, counts)
+    conn.execute(_TOUCH, {"cid": op.conversation_id, "mid": row.id, "now": op.now})
+    recipients = [uid for uid in others if uid not in blockers]
+    totals: dict[int, int] = {}
+    if recipients:
+        totals = {uid: int(n) for uid, n in conn.execute(_TOTALS, {"uids": recipients})}
+    return SendResult(row, True, recipients, totals)
+
+
+def _original(row: Row[Any], op: SendOp) -> SendResult:
+    if row.conversation_id != op.conversation_id:
+        raise Invalid(
+            "That client_msg_id was already used for a message in another conversation.",
+            code="client_msg_id_reused",
+            fields={"client_msg_id": "already used elsewhere"},
+        )
+    return SendResult(row, False, [], {})
+
+
+# --- the two ways to run it ---
+
+
+class SendPath(Protocol):
+    async def run(self, uow: UnitOfWork, op: SendOp) -> SendResult: ...
+
+    def close(self) -> None: ...
+
+
+class InTransaction:
+    """Run the send in the unit of work's messaging session (PostgreSQL)."""
+
+    def __init__(self, dialect: str) -> None:
+        self.sql = Statements.for_dialect(dialect)
+
+    async def run(self, uow: UnitOfWork, op: SendOp) -> SendResult:
+        session = uow.messaging
+        return await session.run_sync(lambda s: apply_send(s.connection(), self.sql, op))
+
+    def close(self) -> None:
+        return None
+
+
+class GroupCommit:
+    """One writer thread for the SQLite messaging database, committing sends in batches."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.sql = Statements.for_dialect("sqlite")
+        self.engine: Engine = create_engine(
+            f"sqlite:///{db.path}", pool_size=1, max_overflow=0, hide_parameters=True
+        )
+        sqlite_pragmas(self.engine, immediate=True)
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="pigeon-sends", daemon=True)
+        self._thread.start()
+
+    async def run(self, uow: UnitOfWork, op: SendOp) -> SendResult:
+        if uow.has_written(self.db):
+            # this request already holds the write lock (it just started the conversation,
+            # say): the send joins its transaction instead of waiting for it
+            session = uow.messaging
+            return await session.run_sync(lambda s: apply_send(s.connection(), self.sql, op))
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[SendResult] = loop.create_future()
+        self._queue.put((op, future, loop))
+        return await future
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=10)
+        self.engine.dispose()
+
+    def _run(self) -> None:
+        with self.engine.connect() as conn:
+            while True:
+                item = self._queue.get()
+                if item is None:
+                    return
+                batch = [item]
+                while len(batch) < MAX_BATCH:
+                    try:
+                        nxt = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is None:
+                        self._queue.put(None)  # finish this batch, then stop
+                        break
+                    batch.append(nxt)
+                self._commit_batch(conn, batch)
+
+    def _commit_batch(self, conn: Connection, batch: list[Any]) -> None:
+        outcomes: list[SendResult | BaseException] = []
+        try:
+            with conn.begin():
+                for op, _, _ in batch:
+                    savepoint = conn.begin_nested()
+                    try:
+                        outcomes.append(apply_send(conn, self.sql, op))
+                        savepoint.commit()
+                    except AppError as exc:
+                        savepoint.rollback()
+                        outcomes.append(exc)
+        except Exception as exc:  # the batch did not commit: nobody's send is acknowledged
+            log.exception("send batch failed")
+            outcomes = [exc] * len(batch)
+        for (_, future, loop), outcome in zip(batch, outcomes, strict=True):
+            loop.call_soon_threadsafe(_settle, future, outcome)
+
+
+def _settle(future: asyncio.Future[SendResult], outcome: SendResult | BaseException) -> None:
+    if future.done():  # the request went away; the message is committed all the same
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
+
+
+def make_send_path(db: Database) -> SendPath:
+    """Chosen once when the app starts: group commit on SQLite, the unit of work elsewhere."""
+    if db.is_sqlite and db.path not in (None, "", ":memory:"):
+        return GroupCommit(db)
+    return InTransaction(db.dialect)

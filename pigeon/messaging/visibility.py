@@ -1,0 +1,81 @@
+"""Which messages a person may see: the one query every reader starts from.
+
+A message is visible to a viewer when it is in a live conversation they take part in, inside
+their retention window (rule 6), and, in a group, not from someone they blocked (rule 4).
+History, catch-up, search, export, reports and the unread recount all build on
+`visible_messages`; none of them writes these conditions again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection
+
+from sqlalchemy import Select, and_, not_, select
+
+from pigeon.accounts import service as accounts
+from pigeon.accounts.service import Principal
+from pigeon.core.clock import clock
+from pigeon.core.runtime import Runtime
+from pigeon.messaging import policy
+from pigeon.messaging.models import Conversation, Message, Participant
+from pigeon.settings import Settings
+
+
+def retention_days(settings: Settings, who: Principal) -> int:
+    return settings.retention_days(who.tier, who.role)
+
+
+def visible_since(
+    settings: Settings, who: Principal, now: dt.datetime | None = None
+) -> dt.datetime:
+    """The oldest creation time `who` may still see."""
+    return policy.retention_cutoff(retention_days(settings, who), now or clock.now())
+
+
+async def blocked_by(rt: Runtime, viewer_id: int) -> set[int]:
+    """Whom the viewer blocked (in groups, their messages are hidden from the viewer)."""
+    edges = await accounts.get_block_edges(rt, viewer_id)
+    return {blocked for blocker, blocked in edges if blocker == viewer_id}
+
+
+def visible_messages(
+    viewer_id: int,
+    *,
+    since: dt.datetime,
+    hidden: Collection[int],
+    conversation: tuple[int, str] | None = None,
+    include_deleted: bool = True,
+) -> Select[tuple[Message]]:
+    """The messages `viewer_id` may see, as a query to narrow, order and page.
+
+    `hidden` is whom the viewer blocked. With `conversation` (id, kind), whose membership the
+    caller has already checked, the query stays on that conversation's index; without it, it
+    joins the viewer's memberships. `include_deleted` keeps tombstones (history, catch-up show
+    them in place); search, export and counts leave them out.
+    """
+    stmt = select(Message).where(Message.created_at >= since)
+    if conversation is not None:
+        conversation_id, kind = conversation
+        stmt = stmt.where(Message.conversation_id == conversation_id)
+        if hidden and kind == "group":
+            stmt = stmt.where(Message.sender_id.not_in(hidden))
+    else:
+        stmt = (
+            stmt.join(
+                Participant,
+                and_(
+                    Participant.conversation_id == Message.conversation_id,
+                    Participant.user_id == viewer_id,
+                ),
+            )
+            .join(Conversation, Conversation.id == Message.conversation_id)
+            .where(Conversation.deleted_at.is_(None))
+        )
+        if hidden:
+            stmt = stmt.where(
+                not_(and_(Conversation.kind == "group", Message.sender_id.in_(hidden)))
+            )
+    if not include_deleted:
+        stmt = stmt.where(Message.deleted_at.is_(None))
+    return stmt

@@ -1,0 +1,66 @@
+"""An admin cannot demote or disable themselves, and the server never loses its last admin,
+whichever way the change is asked for: the users API, the admin API, the admin page."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.web.support import post_form, signed_in
+
+API = "/api/v1"
+
+
+async def admins(client, people) -> list[str]:  # type: ignore[no-untyped-def]
+    r = await client.get(f"{API}/admin/users", headers=people.admin.headers)
+    return sorted(u["username"] for u in r.json() if u["role"] == "admin" and u["is_active"])
+
+
+async def test_an_admin_cannot_demote_themselves_through_any_endpoint(app, client, people) -> None:
+    me = people.admin
+    r = await client.put(f"{API}/users/{me.id}", json={"role": "member"}, headers=me.headers)
+    assert r.status_code == 403 and r.json()["error"]["code"] == "cannot_change_self"
+    r = await client.patch(
+        f"{API}/admin/users/{me.id}", json={"role": "manager"}, headers=me.headers
+    )
+    assert r.status_code == 403 and r.json()["error"]["code"] == "cannot_change_self"
+    r = await client.patch(
+        f"{API}/admin/users/{me.id}", json={"is_active": False}, headers=me.headers
+    )
+    assert r.status_code == 403 and r.json()["error"]["code"] == "cannot_change_self"
+    async with signed_in(app, "admin") as c:
+        r = await post_form(
+            c, "/admin", f"/admin/users/{me.id}", {"tier": "free", "role": "member"}
+        )
+        assert r.status_code == 403 and "You cannot demote or disable yourself." in r.text
+    assert await admins(client, people) == ["admin"]
+    # a profile change of one's own still works through the same endpoint
+    r = await client.put(f"{API}/users/{me.id}", json={"bio": "Runs the shop"}, headers=me.headers)
+    assert r.status_code == 200 and r.json()["bio"] == "Runs the shop"
+
+
+async def test_two_admins_demoting_each_other_at_once_leave_one_admin(client, people) -> None:
+    r = await client.patch(
+        f"{API}/admin/users/{people.manager.id}",
+        json={"role": "admin"},
+        headers=people.admin.headers,
+    )
+    assert r.status_code == 200
+    answers = await asyncio.gather(
+        client.patch(
+            f"{API}/admin/users/{people.manager.id}",
+            json={"role": "member"},
+            headers=people.admin.headers,
+        ),
+        client.patch(
+            f"{API}/admin/users/{people.admin.id}",
+            json={"role": "member"},
+            headers=people.manager.headers,
+        ),
+    )
+    codes = sorted(r.status_code for r in answers)
+    assert all(c < 500 for c in codes), [r.text for r in answers]
+    assert codes[0] == 200 and codes[1] in (403, 409), [r.text for r in answers]
+    left = await client.get(f"{API}/admin/users", headers=people.admin.headers)
+    if left.status_code == 403:  # the admin was the one demoted
+        left = await client.get(f"{API}/admin/users", headers=people.manager.headers)
+    assert [u["username"] for u in left.json() if u["role"] == "admin"] in (["admin"], ["manager"])
