@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     rate_login_per_address_per_minute: int = 30
     rate_register_per_hour: int = 20
     rate_upload_per_minute: int = 20
+    rate_edit_per_minute: int = 30
+    rate_start_per_hour: int = 60
+    rate_report_per_hour: int = 30
 
     retention_free_days: int = 30
     retention_privileged_days: int = 180

@@ -14,7 +14,8 @@ from pigeon.accounts.schemas import (
     UserUpdate,
 )
 from pigeon.accounts.views import community_dict, user_dict
-from pigeon.core.deps import AdminUser, CurrentUser, Dbs, Uow
+from pigeon.core.deps import AdminUser, CurrentUser, Dbs, Rt, Uow
+from pigeon.core.people import estranged
 from pigeon.core.types import NO_NUL, UserIdPath
 
 router = APIRouter(tags=["users"])
@@ -23,20 +24,24 @@ router = APIRouter(tags=["users"])
 @router.get("/users/search", response_model=list[UserOut], response_model_exclude_unset=True)
 async def search(
     user: CurrentUser,
-    dbs: Dbs,
+    rt: Rt,
     q: Annotated[str, Query(max_length=100, pattern=NO_NUL)] = "",
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> list[dict[str, Any]]:
-    async with dbs.app.read() as session:
+    async with rt.dbs.app.read() as session:
         found = await accounts.search_users(session, user, q=q, limit=limit)
-    return [user_dict(u, private=user.is_admin) for u in found]
+    hidden = estranged(await accounts.get_block_edges(rt, user.id), user.id)
+    return [user_dict(u, private=user.is_admin, last_seen=u.id not in hidden) for u in found]
 
 
 @router.get("/users/{user_id}", response_model=UserOut, response_model_exclude_unset=True)
-async def get_user(user_id: UserIdPath, user: CurrentUser, dbs: Dbs) -> dict[str, Any]:
-    async with dbs.app.read() as session:
+async def get_user(user_id: UserIdPath, user: CurrentUser, rt: Rt) -> dict[str, Any]:
+    async with rt.dbs.app.read() as session:
         found = await accounts.visible_user(session, user, user_id)
-    return user_dict(found, private=user.is_admin or found.id == user.id)
+    hidden = estranged(await accounts.get_block_edges(rt, user.id), user.id)
+    return user_dict(
+        found, private=user.is_admin or found.id == user.id, last_seen=found.id not in hidden
+    )
 
 
 @router.put("/users/{user_id}", response_model=UserOut, response_model_exclude_unset=True)
@@ -62,9 +67,11 @@ async def update_user(
 @router.get(
     "/contacts", response_model=list[UserOut], response_model_exclude_unset=True, tags=["contacts"]
 )
-async def contacts(user: CurrentUser, dbs: Dbs) -> list[dict[str, Any]]:
-    async with dbs.app.read() as session:
-        return [user_dict(u) for u in await accounts.list_contacts(session, user.id)]
+async def contacts(user: CurrentUser, rt: Rt) -> list[dict[str, Any]]:
+    async with rt.dbs.app.read() as session:
+        found = await accounts.list_contacts(session, user.id)
+    hidden = estranged(await accounts.get_block_edges(rt, user.id), user.id)
+    return [user_dict(u, last_seen=u.id not in hidden) for u in found]
 
 
 @router.post(
@@ -90,9 +97,9 @@ async def remove_contact(user_id: UserIdPath, user: CurrentUser, uow: Uow) -> Re
 @router.get(
     "/blocks", response_model=list[UserOut], response_model_exclude_unset=True, tags=["blocks"]
 )
-async def blocks(user: CurrentUser, dbs: Dbs) -> list[dict[str, Any]]:
-    async with dbs.app.read() as session:
-        return [user_dict(u) for u in await accounts.list_blocks(session, user.id)]
+async def blocks(user: CurrentUser, rt: Rt) -> list[dict[str, Any]]:
+    async with rt.dbs.app.read() as session:
+        return [user_dict(u, last_seen=False) for u in await accounts.list_blocks(session, user.id)]
 
 
 @router.post(
@@ -103,7 +110,7 @@ async def blocks(user: CurrentUser, dbs: Dbs) -> list[dict[str, Any]]:
     tags=["blocks"],
 )
 async def add_block(body: UserIdIn, user: CurrentUser, uow: Uow) -> dict[str, Any]:
-    return user_dict(await accounts.add_block(uow, user, body.user_id))
+    return user_dict(await accounts.add_block(uow, user, body.user_id), last_seen=False)
 
 
 @router.delete("/blocks/{user_id}", status_code=204, tags=["blocks"])

@@ -21,7 +21,7 @@ from pigeon.core.db import rowcount
 from pigeon.core.errors import Conflict, NotAllowed, NotFound
 from pigeon.core.events import BlocksChanged, PeopleChanged
 from pigeon.core.people import Edges
-from pigeon.core.principal import Principal
+from pigeon.core.principal import Principal, outranks
 from pigeon.core.runtime import Runtime
 from pigeon.core.security import hash_password, verify_password
 from pigeon.core.text import contains
@@ -404,10 +404,17 @@ async def community_members(session: AsyncSession, community_id: int) -> Sequenc
 async def add_members(
     uow: UnitOfWork, actor: Principal | None, community_id: int, user_ids: Iterable[int]
 ) -> int:
-    """Admins and the community's managers add people (None: the CLI or the demo); audited.
-    Returns how many were not members yet."""
-    if actor is not None:
+    """Admins add people to a community directly (None: the CLI or the demo); audited.
+    Returns how many were not members yet. Anyone else joins by consent (an invitation they
+    accept): a manager cannot pull a stranger into their community, and with them into reach
+    of their moderation."""
+    if actor is not None and not actor.is_admin:
         check_manage_community(actor, community_id)
+        raise NotAllowed(
+            "People join a community by accepting an invitation; only an admin adds someone "
+            "directly.",
+            code="consent_required",
+        )
     session = uow.app
     await get_community(session, community_id)
     ids = set(user_ids)
@@ -440,9 +447,15 @@ async def add_members(
 
 
 async def remove_member(uow: UnitOfWork, actor: Principal, community_id: int, user_id: int) -> None:
-    """Admins and the community's managers remove people; audited."""
+    """Admins and the community's managers remove people; audited. A manager removes only
+    members of lower rank (never staff of their own rank or above)."""
     check_manage_community(actor, community_id)
     await get_community(uow.app, community_id)
+    target = (await load_principals(uow.app, [user_id])).get(user_id)
+    if target is None or community_id not in target.community_ids:
+        raise NotFound("That person is not a member of this community.", code="not_a_member")
+    if not outranks(actor, target):
+        raise NotAllowed("You cannot remove someone of your rank or above.", code="outranked")
     result = await uow.app.execute(
         delete(Membership).where(
             Membership.community_id == community_id, Membership.user_id == user_id
@@ -476,6 +489,8 @@ async def add_contact(session: AsyncSession, viewer: Principal, contact_id: int)
     if contact_id == viewer.id:
         raise NotAllowed("You cannot add yourself as a contact.", code="invalid_contact")
     other = await visible_user(session, viewer, contact_id)
+    if await blocks_among(session, viewer.id, [contact_id]):
+        raise NotAllowed("You cannot add this person as a contact.", code="blocked")
     if not await session.get(Contact, (viewer.id, contact_id)):
         session.add(Contact(user_id=viewer.id, contact_id=contact_id, created_at=clock.now()))
         await session.flush()
@@ -513,12 +528,11 @@ async def list_blocks(session: AsyncSession, user_id: int) -> Sequence[User]:
 
 
 async def add_block(uow: UnitOfWork, viewer: Principal, user_id: int) -> User:
+    """Block someone the viewer can see (anyone else is answered as if they did not exist)."""
     session = uow.app
     if user_id == viewer.id:
         raise NotAllowed("You cannot block yourself.", code="invalid_block")
-    user = await session.get(User, user_id)
-    if user is None:
-        raise NotFound("No such user.", code="user_not_found")
+    user = await visible_user(session, viewer, user_id)
     if not await session.get(Block, (viewer.id, user_id)):
         session.add(Block(blocker_id=viewer.id, blocked_id=user_id, created_at=clock.now()))
         await session.flush()

@@ -17,7 +17,9 @@ def user_dict(
     *,
     private: bool = False,
     communities: Iterable[Community] | None = None,
+    last_seen: bool = True,
 ) -> dict[str, Any]:
+    """`last_seen` False hides when they were last online (a block stands between)."""
     out: dict[str, Any] = {
         "id": user.id,
         "username": user.username,
@@ -26,7 +28,7 @@ def user_dict(
         "bio": user.bio,
         "tier": user.tier,
         "role": user.role,
-        "last_seen_at": user.last_seen_at,
+        "last_seen_at": user.last_seen_at if last_seen else None,
     }
     if private:
         out["email"] = user.email

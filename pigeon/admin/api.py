@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
@@ -13,7 +12,7 @@ from pigeon.admin.schemas import AdminUserUpdate, AuditOut, MessagingSwitchIn, M
 from pigeon.core.audit import list_audit
 from pigeon.core.deps import AdminUser, Rt, Uow
 from pigeon.core.switches import MESSAGING_ENABLED
-from pigeon.core.types import INT32_MAX, INT64_MAX, NO_NUL, UserIdPath
+from pigeon.core.types import INT32_MAX, INT64_MAX, NO_NUL, Instant, UserIdPath
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
@@ -68,22 +67,19 @@ async def audit_log(
     response: Response,
     actor_id: Annotated[int | None, Query(ge=1, le=INT32_MAX)] = None,
     action: Annotated[str | None, Query(max_length=64, pattern=NO_NUL)] = None,
-    since: dt.datetime | None = None,
-    until: dt.datetime | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
     before_id: Annotated[int | None, Query(ge=1, le=INT64_MAX)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> list[Any]:
-    def aware(v: dt.datetime | None) -> dt.datetime | None:
-        return v.replace(tzinfo=dt.UTC) if v is not None and v.tzinfo is None else v
-
     async with rt.dbs.app.read() as session:
         page = list(
             await list_audit(
                 session,
                 actor_id=actor_id,
                 action=action,
-                since=aware(since),
-                until=aware(until),
+                since=since,
+                until=until,
                 before_id=before_id,
                 limit=limit,
             )

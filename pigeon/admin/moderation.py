@@ -18,12 +18,12 @@ import datetime as dt
 from typing import Any
 
 from pigeon.accounts import service as accounts
-from pigeon.accounts.service import Principal
 from pigeon.auth import service as auth
 from pigeon.core.audit import audit, logged
 from pigeon.core.clock import clock
 from pigeon.core.errors import Conflict, Invalid, NotAllowed, NotFound
 from pigeon.core.events import PeopleChanged
+from pigeon.core.principal import Principal, outranks
 from pigeon.core.runtime import Runtime
 from pigeon.core.uow import UnitOfWork
 from pigeon.messaging import reports
@@ -215,12 +215,15 @@ def _check_until(until: dt.datetime | None) -> dt.datetime:
 
 
 def check_can_suspend(actor: Principal, target: Principal) -> None:
+    """Whom a moderator may suspend or reinstate: not themselves; a manager or owner only
+    people in a community they share (anyone else is as if they did not exist), and only those
+    of lower rank (never staff of their own rank or above); an admin anyone else."""
     if target.id == actor.id:
         raise NotAllowed("You cannot suspend yourself.", code="cannot_change_self")
-    if target.is_staff and not actor.is_admin:
-        raise NotAllowed("Only admins can suspend managers and admins.", code="admin_only")
     if not actor.is_admin and not (actor.community_ids & target.community_ids):
         raise NotFound("No such user.", code="user_not_found")
+    if not outranks(actor, target):
+        raise NotAllowed("Only admins can suspend managers and admins.", code="admin_only")
 
 
 async def _suspend(

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from pigeon.admin import moderation
 from pigeon.core.deps import Rt, StaffUser, Uow
 from pigeon.core.schemas import In, Paragraph
-from pigeon.core.types import INT64_MAX, RowIdPath, UserIdPath
+from pigeon.core.types import INT64_MAX, Instant, RowIdPath, UserIdPath
 from pigeon.messaging.deps import MessagingCtx
 
 router = APIRouter()
@@ -46,12 +46,12 @@ class QueueItemOut(BaseModel):
 
 class ResolveIn(In):
     action: Literal["dismiss", "delete_message", "suspend_author"]
-    until: dt.datetime | None = Field(default=None, description="suspend_author: when it ends")
+    until: Instant | None = Field(default=None, description="suspend_author: when it ends")
     note: Paragraph(1000, "note") = ""  # type: ignore[valid-type]
 
 
 class SuspendIn(In):
-    until: dt.datetime | None = Field(default=None, description="none: until lifted")
+    until: Instant | None = Field(default=None, description="none: until lifted")
     reason: Paragraph(1000, "reason") = ""  # type: ignore[valid-type]
 
 

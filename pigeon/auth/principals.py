@@ -7,9 +7,9 @@ Every path that acts for a person comes here: the JSON API and the pages (throug
 from __future__ import annotations
 
 from pigeon.accounts import service as accounts
-from pigeon.accounts.service import Principal
 from pigeon.auth import service as auth
 from pigeon.core.errors import NotAllowed, Unauthorized
+from pigeon.core.principal import Principal
 from pigeon.core.runtime import Runtime
 from pigeon.core.security import decode_token
 

@@ -52,3 +52,9 @@ class PeopleCache:
     def forget_edges(self, *user_ids: int) -> None:
         for uid in user_ids:
             self._edges.pop(uid, None)
+
+
+def estranged(edges: Edges, user_id: int) -> set[int]:
+    """Everyone a block stands between `user_id` and, whoever blocked whom: they see neither
+    each other's presence, last-seen time nor read receipts."""
+    return {b if a == user_id else a for a, b in edges if user_id in (a, b)}

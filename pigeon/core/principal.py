@@ -8,6 +8,7 @@ import datetime as dt
 from pigeon.core.clock import clock
 
 STAFF_ROLES = ("manager", "owner", "admin")
+RANK = {"member": 0, "manager": 1, "owner": 2, "admin": 3}
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -35,3 +36,11 @@ class Principal:
         if not self.is_active:
             return True
         return self.suspended_until is not None and self.suspended_until > (now or clock.now())
+
+
+def outranks(actor: Principal, target: Principal) -> bool:
+    """Whether `actor` may act on `target` as staff (remove, suspend): never on oneself; an
+    admin on anyone else; anyone else only on people of a lower role."""
+    if actor.id == target.id:
+        return False
+    return actor.is_admin or RANK.get(actor.role, 0) > RANK.get(target.role, 0)

@@ -15,8 +15,22 @@ from pigeon.core.errors import Invalid
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
+# Characters that show nothing on their own: format characters (zero-width space and joiners,
+# word joiner, BOM), separators, combining marks without a base, and the blank letters people
+# use to send "empty" messages (Hangul fillers, the blank Braille pattern).
+_INVISIBLE_CATEGORIES = frozenset({"Cf", "Zs", "Zl", "Zp", "Cc", "Mn", "Me"})
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
 def has_control(text: str) -> bool:
     return bool(_CONTROL.search(text))
+
+
+def shows_something(text: str) -> bool:
+    return any(
+        unicodedata.category(ch) not in _INVISIBLE_CATEGORIES and ch not in _BLANK_LETTERS
+        for ch in text
+    )
 
 
 def clean_text(value: str, *, field: str, max_chars: int, min_chars: int = 1) -> str:
@@ -28,7 +42,7 @@ def clean_text(value: str, *, field: str, max_chars: int, min_chars: int = 1) ->
             f"{field.capitalize()} must not contain control characters.",
             fields={field: "contains control characters"},
         )
-    if len(text) < min_chars:
+    if len(text) < min_chars or (min_chars > 0 and not shows_something(text)):
         raise Invalid(
             f"{field.capitalize()} must not be empty.", fields={field: "must not be empty"}
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
@@ -10,7 +9,7 @@ from fastapi import APIRouter, Query, Response
 from pigeon.accounts.schemas import UserIdsIn
 from pigeon.core.deps import CurrentUser, Rt
 from pigeon.core.errors import Invalid
-from pigeon.core.types import INT64_MAX, RowIdPath, UserIdPath
+from pigeon.core.types import INT64_MAX, Instant, RowIdPath, UserIdPath
 from pigeon.messaging import changes, export, groups, reports, search, sending
 from pigeon.messaging import service as messaging
 from pigeon.messaging.deps import MessagingCtx as Ctx
@@ -35,12 +34,6 @@ router = APIRouter(tags=["messaging"])
 
 Limit = Annotated[int, Query(ge=1, le=200)]
 MsgId = Annotated[int | None, Query(ge=1, le=INT64_MAX)]
-
-
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    return value
 
 
 def created(response: Response, was_created: bool) -> None:
@@ -68,9 +61,9 @@ async def conversations(
     ctx: Ctx,
     response: Response,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    before: dt.datetime | None = None,
+    before: Instant | None = None,
 ) -> list[ConversationOut]:
-    page = await messaging.list_conversations(ctx, limit=limit, before=_aware(before))
+    page = await messaging.list_conversations(ctx, limit=limit, before=before)
     if len(page) == limit:
         response.headers["X-Next-Before"] = page[-1].updated_at.isoformat()
     return page
@@ -217,9 +210,9 @@ async def create_group(body: GroupCreate, ctx: Ctx) -> ConversationOut:
 async def list_groups(
     ctx: Ctx,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    before: dt.datetime | None = None,
+    before: Instant | None = None,
 ) -> list[ConversationOut]:
-    return await messaging.list_conversations(ctx, limit=limit, before=_aware(before), kind="group")
+    return await messaging.list_conversations(ctx, limit=limit, before=before, kind="group")
 
 
 @router.get("/groups/{group_id}", response_model=ConversationOut, tags=["groups"])

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import func, select, update
 
+from pigeon.accounts import service as accounts
 from pigeon.core.clock import clock
 from pigeon.core.errors import NotAllowed, NotFound
+from pigeon.core.people import estranged
 from pigeon.messaging import policy
 from pigeon.messaging.context import Ctx
 from pigeon.messaging.events import (
@@ -20,6 +22,7 @@ from pigeon.messaging.models import Message, Participant
 from pigeon.messaging.schemas import MessageOut, ReadState
 from pigeon.messaging.service import (
     access_for_change,
+    check_can_write,
     hidden_senders,
     load_convo,
     message_out,
@@ -75,8 +78,10 @@ async def mark_read(ctx: Ctx, conversation_id: int, message_id: int) -> ReadStat
         message_id=upto,
         unread_count=remaining,
     )
-    if upto > me.last_read_message_id:
-        ctx.uow.emit(ReceiptRead(data=state), convo.other_ids(ctx.viewer.id))
+    if upto > me.last_read_message_id:  # not to anyone a block stands between (like presence)
+        hidden = estranged(await accounts.get_block_edges(ctx.rt, ctx.viewer.id), ctx.viewer.id)
+        audience = [uid for uid in convo.other_ids(ctx.viewer.id) if uid not in hidden]
+        ctx.uow.emit(ReceiptRead(data=state), audience)
     data = UnreadData(
         total=totals.get(ctx.viewer.id, 0), conversation_id=conversation_id, count=remaining
     )
@@ -124,10 +129,12 @@ async def _own_message(ctx: Ctx, message_id: int) -> Message:
 
 
 async def edit_message(ctx: Ctx, message_id: int, body: str) -> MessageOut:
+    await ctx.rt.limiter.hit("edit", ctx.viewer.id)
     await require_enabled(ctx)
     body = policy.clean_body(body, ctx.settings.max_body_chars)
     row = await _own_message(ctx, message_id)
     convo = await access_for_change(ctx, row.conversation_id)
+    await check_can_write(ctx, convo)  # an edit reaches people like a send: the same rules
     blockers = await unseen_by(ctx, convo.kind, ctx.viewer.id)
     row.body, row.edited_at = body, clock.now()
     await ctx.uow.messaging.flush()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from pigeon.accounts.service import Principal
 from pigeon.core.db import Databases
+from pigeon.core.principal import Principal
 from pigeon.core.runtime import Runtime
 from pigeon.core.uow import UnitOfWork
 from pigeon.messaging.send_tx import SendPath

@@ -74,6 +74,9 @@ def _check_one(
         raise NotAllowed("This account is not available.", code="user_not_found")
     if existing is None:
         policy.check_can_start(viewer)
+        if not policy.visible_to(viewer, other):
+            raise NotAllowed("This account is not available.", code="user_not_found")
+    else:
         policy.check_same_community(viewer, [other])
     policy.check_not_blocked(viewer.id, [other.id], blocks)
 

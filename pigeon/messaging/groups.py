@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import delete, select, update
 
+from pigeon.accounts import service as accounts
 from pigeon.core.clock import clock
 from pigeon.core.errors import Invalid, NotAllowed, NotFound
 from pigeon.messaging import policy
@@ -46,10 +47,12 @@ def _changed(ctx: Ctx, convo: Convo, change: ConversationChange, extra: Sequence
 
 
 async def add_members(ctx: Ctx, conversation_id: int, user_ids: Sequence[int]) -> list[int]:
-    """Owners and group admins add people; returns who was added (not those already in)."""
+    """Owners and group admins add people; returns who was added (not those already in).
+    Adding someone starts a conversation with them, so it needs the right to start (rule 2)."""
     await require_enabled(ctx)
     convo = await _group_for_change(ctx, conversation_id)
     policy.check_can_manage_group(convo.role_of(ctx.viewer.id))
+    policy.check_can_start(ctx.viewer)
     new_ids = set(user_ids) - set(convo.members)
     if not new_ids:
         return []
@@ -82,13 +85,8 @@ async def remove_member(ctx: Ctx, conversation_id: int, user_id: int) -> None:
             Participant.conversation_id == conversation_id, Participant.user_id == user_id
         )
     )
-    if convo.role_of(user_id) == "owner":  # the owner left: the longest-standing member leads
-        heir = await session.scalar(
-            select(Participant.user_id)
-            .where(Participant.conversation_id == conversation_id)
-            .order_by(Participant.joined_at, Participant.user_id)
-            .limit(1)
-        )
+    if convo.role_of(user_id) == "owner":
+        heir = await _heir(ctx, conversation_id)
         if heir is not None:
             await session.execute(
                 update(Participant)
@@ -99,6 +97,21 @@ async def remove_member(ctx: Ctx, conversation_id: int, user_id: int) -> None:
         conversation_id=conversation_id, change="member_removed", user_id=user_id
     )
     _changed(ctx, convo, change)
+
+
+async def _heir(ctx: Ctx, conversation_id: int) -> int | None:
+    """Who leads once the owner has gone: the longest-standing member who may start
+    conversations (owners add people, and adding people is starting a conversation with them).
+    None when nobody may: the group then has no owner until staff act."""
+    remaining = (
+        await ctx.uow.messaging.scalars(
+            select(Participant.user_id)
+            .where(Participant.conversation_id == conversation_id)
+            .order_by(Participant.joined_at, Participant.user_id)
+        )
+    ).all()
+    people = await accounts.principals(ctx.rt, remaining)
+    return next((uid for uid in remaining if uid in people and policy.can_start(people[uid])), None)
 
 
 async def rename(ctx: Ctx, conversation_id: int, title: str | None) -> None:

@@ -7,9 +7,10 @@ facts (who is acting, the switch, memberships, blocks) and call these; nothing e
 | --- | --- | --- |
 | 1 the switch | check_enabled | messaging_disabled |
 | - suspended or disabled accounts | check_active | account_suspended |
-| 2 who may start | check_can_start | initiation_not_allowed |
-| 3 community boundary | check_same_community | outside_community |
-| 4 blocks | check_not_blocked | blocked |
+| 2 who may start (and add people to a group) | check_can_start | initiation_not_allowed |
+| 3 community boundary, starting (others look absent) | visible_to | user_not_found |
+| 3 community boundary, every send and edit | check_same_community | outside_community |
+| 4 blocks (direct: refused; group: not delivered) | send_blockers, check_not_blocked | blocked |
 | 5 one direct conversation per pair | direct_key (unique in the database) | - |
 | 7 content | clean_body, clean_title | validation_error |
 """
@@ -19,8 +20,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection, Iterable
 
-from pigeon.accounts.service import Principal
 from pigeon.core.errors import Invalid, NotAllowed
+from pigeon.core.principal import Principal
 from pigeon.core.text import clean_text, single_line
 
 INITIATOR_TIERS = frozenset({"privileged", "privileged_plus"})
@@ -50,11 +51,22 @@ def check_can_start(actor: Principal) -> None:
         )
 
 
-def check_same_community(starter: Principal, others: Iterable[Principal]) -> None:
+def visible_to(viewer: Principal, other: Principal) -> bool:
+    """Whether the viewer may see (and so start a conversation with) the other person: an
+    active account sharing one of the viewer's communities."""
+    return other.id == viewer.id or (
+        other.is_active and bool(viewer.community_ids & other.community_ids)
+    )
+
+
+def check_same_community(actor: Principal, others: Iterable[Principal]) -> None:
+    """Every send and edit: the others still share a community with the writer. The people
+    already know each other, so the refusal says why, without naming anyone."""
     for other in others:
-        if other.id != starter.id and not (starter.community_ids & other.community_ids):
+        if other.id != actor.id and not (actor.community_ids & other.community_ids):
             raise NotAllowed(
-                f"{other.display_name} is not in any of your communities.",
+                "You no longer share a community with everyone in this conversation, so it is "
+                "read-only.",
                 code="outside_community",
             )
 

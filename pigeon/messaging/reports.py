@@ -64,6 +64,7 @@ async def report_message(
     ctx: Ctx, message_id: int, *, reason: str, details: str = ""
 ) -> tuple[Report, bool]:
     """File (or update) the viewer's report on a message; returns (report, created)."""
+    await ctx.rt.limiter.hit("report", ctx.viewer.id)
     await require_enabled(ctx)
     row = await _visible_message(ctx, message_id)
     if row.sender_id == ctx.viewer.id:

@@ -1,6 +1,8 @@
 """Sending a message, from the checks that need no database to the events after commit.
 
-1. Rate limit, the switch, the sender's standing, the body (rule 7): from memory.
+1. Rate limit, the switch, the sender's standing, the body (rule 7): from memory; the
+   conversation's members (one indexed read) and whether the sender may still write to them
+   (rules 3 and 4), from the cached people and blocks.
 2. The write (`send_tx.apply_send`): membership, idempotency, blocks, reply target, the row,
    the unread counts; on SQLite in the group-committing writer thread, elsewhere in the
    request's unit of work.
@@ -18,7 +20,13 @@ from pigeon.messaging.context import Ctx
 from pigeon.messaging.events import MessageNew
 from pigeon.messaging.schemas import MessageOut
 from pigeon.messaging.send_tx import SendOp
-from pigeon.messaging.service import message_out, require_enabled, start_direct
+from pigeon.messaging.service import (
+    access_conversation,
+    check_can_write,
+    message_out,
+    require_enabled,
+    start_direct,
+)
 
 
 async def send_message(
@@ -33,6 +41,7 @@ async def send_message(
     await ctx.rt.limiter.check_send(ctx.viewer.id)
     await require_enabled(ctx)
     body = policy.clean_body(body, ctx.settings.max_body_chars)
+    await check_can_write(ctx, await access_conversation(ctx, conversation_id))
     edges = await accounts.get_block_edges(ctx.rt, ctx.viewer.id)
     op = SendOp(
         conversation_id, ctx.viewer.id, body, client_msg_id, reply_to_id, clock.now(), edges

@@ -19,9 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pigeon.accounts import service as accounts
 from pigeon.accounts.models import User
-from pigeon.accounts.service import Principal
 from pigeon.core.clock import clock
 from pigeon.core.errors import Invalid, NotFound
+from pigeon.core.people import estranged
+from pigeon.core.principal import Principal
 from pigeon.messaging import policy
 from pigeon.messaging.context import Ctx
 from pigeon.messaging.events import ConversationChange, ConversationUpdated
@@ -184,20 +185,31 @@ def direct_key(a: int, b: int) -> str:
 
 
 async def check_people(ctx: Ctx, user_ids: Iterable[int]) -> dict[int, Principal]:
-    """Everyone exists, shares a community with the viewer, and no block stands between."""
+    """Everyone is someone the viewer may see (rule 3: someone outside the viewer's
+    communities is answered exactly like someone who does not exist), and no block stands
+    between them (rule 4)."""
     ids = set(user_ids) - {ctx.viewer.id}
     people = await accounts.principals(ctx.rt, ids)
-    missing = ids - people.keys()
-    if missing:
-        raise NotFound(f"No such user: {min(missing)}.", code="user_not_found")
-    policy.check_same_community(ctx.viewer, people.values())
+    unseen = {
+        uid for uid in ids if uid not in people or not policy.visible_to(ctx.viewer, people[uid])
+    }
+    if unseen:
+        raise NotFound(f"No such user: {min(unseen)}.", code="user_not_found")
     async with ctx.dbs.app.read() as session:
         blocks = await accounts.blocks_among(session, ctx.viewer.id, ids)
     policy.check_not_blocked(ctx.viewer.id, ids, blocks)
-    for person in people.values():
-        if not person.is_active:
-            raise NotFound(f"No such user: {person.id}.", code="user_not_found")
     return people
+
+
+async def check_can_write(ctx: Ctx, convo: Convo) -> None:
+    """Rules 3 and 4 for every send and edit in a conversation that exists: the others still
+    share a community with the writer, and in a direct conversation no block stands between
+    them (in a group, those who blocked the writer simply do not get it)."""
+    others = convo.other_ids(ctx.viewer.id)
+    people = await accounts.principals(ctx.rt, others)
+    policy.check_same_community(ctx.viewer, people.values())
+    edges = await accounts.get_block_edges(ctx.rt, ctx.viewer.id)
+    policy.send_blockers(convo.kind, ctx.viewer.id, others, edges)
 
 
 async def find_direct(ctx: Ctx, other_id: int) -> int | None:
@@ -232,12 +244,11 @@ async def start_direct(ctx: Ctx, other_id: int) -> tuple[int, bool]:
         )
     existing = await find_direct(ctx, other_id)
     if existing is not None:
-        async with ctx.dbs.app.read() as session:
-            blocks = await accounts.blocks_among(session, ctx.viewer.id, [other_id])
-        policy.check_not_blocked(ctx.viewer.id, [other_id], blocks)
+        await check_can_write(ctx, await access_conversation(ctx, existing))
         return existing, False
     policy.check_can_start(ctx.viewer)
     people = await check_people(ctx, [other_id])
+    await ctx.rt.limiter.hit("start", ctx.viewer.id)
     now = clock.now()
     session = ctx.uow.messaging
     key = direct_key(ctx.viewer.id, other_id)
@@ -275,6 +286,7 @@ async def start_group(ctx: Ctx, member_ids: Sequence[int], title: str | None) ->
         )
     policy.check_group_size(len(ids) + 1, ctx.settings.max_group_size)
     people = await check_people(ctx, ids)
+    await ctx.rt.limiter.hit("start", ctx.viewer.id)
     now = clock.now()
     conv = Conversation(
         kind="group",
@@ -361,6 +373,7 @@ async def conversation_views(
         users = await accounts.users_by_ids(app_session, {m.user_id for m in members})
     cutoff = since(ctx)
     days = retention_days(ctx.settings, ctx.viewer)
+    hidden = estranged(await accounts.get_block_edges(ctx.rt, ctx.viewer.id), ctx.viewer.id)
     views = []
     for r in rows:
         mine = next((m for m in by_conv.get(r.id, []) if m.user_id == ctx.viewer.id), None)
@@ -372,7 +385,8 @@ async def conversation_views(
                 title=r.title,
                 created_by=r.created_by,
                 participants=[
-                    participant_out(m, users.get(m.user_id)) for m in by_conv.get(r.id, [])
+                    participant_out(m, users.get(m.user_id), estranged=m.user_id in hidden)
+                    for m in by_conv.get(r.id, [])
                 ],
                 last_message=message_out(last) if last and last.created_at >= cutoff else None,
                 unread_count=mine.unread_count if mine else 0,
@@ -409,15 +423,17 @@ async def _previews_without_blocked(
     return lasts
 
 
-def participant_out(m: Participant, user: User | None) -> ParticipantOut:
+def participant_out(m: Participant, user: User | None, *, estranged: bool) -> ParticipantOut:
+    """A member as the viewer sees them; across a block, without when they were last online
+    or how far they have read."""
     return ParticipantOut.model_construct(
         id=m.user_id,
         username=user.username if user else None,
         display_name=user.display_name if user else m.display_name,
         avatar_url=user.avatar_url if user else None,
         role=m.role,
-        last_read_message_id=m.last_read_message_id,
-        last_seen_at=user.last_seen_at if user else None,
+        last_read_message_id=0 if estranged else m.last_read_message_id,
+        last_seen_at=None if estranged or user is None else user.last_seen_at,
     )
 
 

@@ -14,8 +14,8 @@ from collections.abc import Collection
 from sqlalchemy import Select, and_, not_, select
 
 from pigeon.accounts import service as accounts
-from pigeon.accounts.service import Principal
 from pigeon.core.clock import clock
+from pigeon.core.principal import Principal
 from pigeon.core.runtime import Runtime
 from pigeon.messaging import policy
 from pigeon.messaging.models import Conversation, Message, Participant

@@ -4,7 +4,7 @@ messaging context, and the navigation every page shows."""
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, Request
 from starlette.datastructures import FormData
@@ -72,6 +72,18 @@ def field(form: FormData, name: str, default: str = "") -> str:
 def int_field(form: FormData, name: str) -> int | None:
     value = field(form, name).strip()
     return int(value) if value.isdigit() and len(value) < 12 else None
+
+
+def from_this_site(request: Request) -> bool:
+    """Whether a page request was made from Pigeon's own pages (or typed in by the person):
+    `Sec-Fetch-Site` same-origin or none, or, from a browser that does not send it, a
+    `Referer` of this origin. A link on another site, or no evidence at all, is not."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site in ("same-origin", "none")
+    referer = urlsplit(request.headers.get("referer", ""))
+    here = request.url
+    return (referer.scheme, referer.netloc) == (here.scheme, here.netloc)
 
 
 def login_url(request: Request) -> str:

@@ -7,18 +7,18 @@ import datetime as dt
 import secrets
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 from starlette.responses import Response
 
 from pigeon.core.errors import AppError, Invalid
-from pigeon.core.types import INT64_MAX, RowIdPath
+from pigeon.core.types import INT64_MAX, RowIdPath, RowIdQuery, utc_within_range
 from pigeon.messaging import changes, eligibility, sending
 from pigeon.messaging import service as messaging
 from pigeon.messaging.context import Ctx
 from pigeon.messaging.schemas import MessageCreate, MessageEdit, MessageOut
-from pigeon.web.deps import Form, PageCtx, field, nav
+from pigeon.web.deps import Form, PageCtx, field, from_this_site, nav
 from pigeon.web.render import render
 from pigeon.web.views import convo_label, convo_row, people_by_id, seen_marker
 
@@ -26,16 +26,16 @@ router = APIRouter()
 AfterId = Annotated[int, Path(ge=0, le=INT64_MAX)]
 PAGE = 50
 LIST_PAGE = 20
+READ_ONLY = ("blocked", "outside_community")
 
 
 def _before(value: str | None) -> dt.datetime | None:
     if not value:
         return None
     try:
-        parsed = dt.datetime.fromisoformat(value)
+        return utc_within_range(dt.datetime.fromisoformat(value))
     except ValueError:
         raise Invalid("That page link is not valid.", fields={"before": "not a time"}) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 async def conversation_list(
@@ -52,8 +52,8 @@ async def inbox(
     request: Request,
     ctx: PageCtx,
     before: str | None = None,
-    partial: int = 0,
-    current: int = 0,
+    partial: Annotated[int, Query(ge=0, le=1)] = 0,
+    current: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0,
 ) -> Response:
     rows, older = await conversation_list(ctx, _before(before))
     context = {"rows": rows, "older": older, "current": current, "paged": bool(before)}
@@ -79,7 +79,10 @@ async def render_thread(
     page = await messaging.list_messages(ctx, conversation_id, before_id=before, limit=PAGE + 1)
     has_older = len(page) > PAGE
     messages = [m.model_dump() for m in (page[1:] if has_older else page)]
-    if before is None and messages and messages[-1]["id"] > convo.last_read_message_id:
+    # opening the thread reads it, unless the link came from another site: a page elsewhere
+    # must not be able to clear a badge or show "Seen"
+    unread = messages and messages[-1]["id"] > convo.last_read_message_id
+    if before is None and unread and from_this_site(request):
         await changes.mark_read(ctx, conversation_id, messages[-1]["id"])
         convo = await messaging.get_conversation(ctx, conversation_id)
     rows, older = await conversation_list(ctx)
@@ -89,7 +92,8 @@ async def render_thread(
     )
     view = convo.model_dump()
     context = {
-        "blocked": may.reason if may is not None and may.code == "blocked" else None,
+        # a direct conversation nobody may write in any more (a block, no shared community)
+        "read_only": may if may is not None and may.code in READ_ONLY else None,
         **await nav(request, ctx.viewer, ctx.uow),
         "title": convo_label(view, ctx.viewer.id),
         "section": "messages",
@@ -119,8 +123,8 @@ async def thread(
     request: Request,
     conversation_id: RowIdPath,
     ctx: PageCtx,
-    before: int | None = None,
-    edit: int | None = None,
+    before: RowIdQuery = None,
+    edit: RowIdQuery = None,
 ) -> Response:
     return await render_thread(request, ctx, conversation_id, before=before, edit=edit)
 

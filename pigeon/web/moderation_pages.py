@@ -17,7 +17,7 @@ from pigeon.admin import moderation
 from pigeon.core.deps import Uow
 from pigeon.core.errors import AppError, Invalid, NotAllowed
 from pigeon.core.principal import Principal
-from pigeon.core.types import RowIdPath
+from pigeon.core.types import RowIdPath, utc_within_range
 from pigeon.core.uow import UnitOfWork
 from pigeon.web.deps import Form, PageCtx, field, nav, page_user
 from pigeon.web.render import render
@@ -100,6 +100,6 @@ def _date(value: str) -> dt.datetime | None:
         return None
     try:
         day = dt.date.fromisoformat(value.strip())
+        return utc_within_range(dt.datetime.combine(day, dt.time(23, 59, 59), tzinfo=dt.UTC))
     except ValueError:
         raise Invalid("Pick the day the suspension ends.", fields={"until": "not a date"}) from None
-    return dt.datetime.combine(day, dt.time(23, 59, 59), tzinfo=dt.UTC)

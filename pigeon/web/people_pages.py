@@ -142,7 +142,10 @@ async def render_profile(
     context = {
         **await nav(request, user),
         "title": target.display_name,
-        "person": user_dict(target),
+        "person": user_dict(
+            target,
+            last_seen=(user.id, target.id) not in blocks and (target.id, user.id) not in blocks,
+        ),
         "me": target.id == user.id,
         "may": may,
         "i_blocked": (user.id, target.id) in blocks,

@@ -17,6 +17,7 @@ import hmac
 import secrets
 
 from fastapi import Request
+from starlette.requests import cookie_parser
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -128,6 +129,9 @@ def check_csrf(request: Request, supplied: str | None) -> None:
 class ApiCsrfGuard:
     """The JSON API authenticated by the page cookie must carry `X-CSRF-Token` on writes.
 
+    A request is authenticated by its cookie unless it carries a usable bearer token (exactly
+    one `Authorization: Bearer <token>` header): a Basic or empty Authorization header, or none,
+    leaves the cookie in charge, and so does CSRF. Every Cookie header counts, not just one.
     Bearer-token clients are not affected: they send no cookie a third-party site could ride on.
     """
 
@@ -139,15 +143,33 @@ class ApiCsrfGuard:
             scope["type"] == "http"
             and scope["method"] in UNSAFE
             and scope["path"].startswith("/api/")
+            and not _usable_bearer(scope)
         ):
-            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-            if "authorization" not in headers and SESSION_COOKIE in headers.get("cookie", ""):
-                request = Request(scope)
-                expected = expected_token(self.settings, dict(request.cookies))
-                supplied = headers.get(CSRF_HEADER, "")
-                if expected and not hmac.compare_digest(expected, supplied):
+            cookies = _all_cookies(scope)
+            if SESSION_COOKIE in cookies:
+                expected = expected_token(self.settings, cookies)
+                supplied = _header(scope, CSRF_HEADER) or ""
+                if not expected or not hmac.compare_digest(expected, supplied):
                     response = error_response(
                         403, "csrf_failed", "The X-CSRF-Token header is missing or wrong."
                     )
                     return await response(scope, receive, send)
         return await self.app(scope, receive, send)
+
+
+def _usable_bearer(scope: Scope) -> bool:
+    values = [v for k, v in scope["headers"] if k == b"authorization"]
+    if len(values) != 1:
+        return False
+    scheme, _, token = values[0].decode("latin-1").strip().partition(" ")
+    return scheme.lower() == "bearer" and bool(token.strip())
+
+
+def _all_cookies(scope: Scope) -> dict[str, str]:
+    joined = "; ".join(v.decode("latin-1") for k, v in scope["headers"] if k == b"cookie")
+    return cookie_parser(joined)
+
+
+def _header(scope: Scope, name: str) -> str | None:
+    raw = name.encode("latin-1")
+    return next((v.decode("latin-1") for k, v in scope["headers"] if k == raw), None)

@@ -38,9 +38,9 @@ START_RULES = [
     ("admin", "free", None, 201, None),
     ("free", "priv", None, 403, "initiation_not_allowed"),
     ("free", "free2", None, 403, "initiation_not_allowed"),
-    # rule 3: community boundary, for everyone
-    ("priv", "outsider", None, 403, "outside_community"),
-    ("outsider", "priv", None, 403, "outside_community"),
+    # rule 3: community boundary, for everyone; someone outside is answered like nobody
+    ("priv", "outsider", None, 404, "user_not_found"),
+    ("outsider", "priv", None, 404, "user_not_found"),
     ("admin", "outsider", None, 201, None),  # the admin also belongs to... see setup below
     # rule 4: blocks, both directions
     ("priv", "free", "free blocks priv", 403, "blocked"),
@@ -184,7 +184,7 @@ async def test_group_members_must_share_a_community_and_not_block(client, people
         },
         headers=people.priv.headers,
     )
-    assert r.status_code == 403 and r.json()["error"]["code"] == "outside_community"
+    assert r.status_code == 404 and r.json()["error"]["code"] == "user_not_found"
     r = await client.post(
         f"{API}/groups",
         json={"title": "Club", "member_ids": [people.free.id]},
@@ -196,7 +196,7 @@ async def test_group_members_must_share_a_community_and_not_block(client, people
         json={"user_ids": [people.outsider.id]},
         headers=people.priv.headers,
     )
-    assert r.status_code == 403 and r.json()["error"]["code"] == "outside_community"
+    assert r.status_code == 404 and r.json()["error"]["code"] == "user_not_found"
     await block(client, people.plus, people.priv)
     r = await client.post(
         f"{API}/groups/{group}/members",
@@ -245,6 +245,8 @@ def test_policy_functions_directly():
         )
         is None
     )
+    assert not policy.visible_to(person(1), person(2, communities=(2,)))
+    assert policy.visible_to(person(1, communities=(1, 2)), person(2, communities=(2,)))
     assert code(policy.check_not_blocked, 1, [2], {(2, 1)}) == "blocked"
     assert code(policy.check_not_blocked, 1, [2], {(1, 2)}) == "blocked"
     assert code(policy.check_not_blocked, 1, [2], {(3, 1)}) is None

@@ -23,7 +23,11 @@ def csrf_of(page: Response | str) -> str:
 
 @asynccontextmanager
 async def browser(app: FastAPI) -> AsyncIterator[AsyncClient]:
-    async with AsyncClient(transport=ASGITransport(app=app), base_url="http://testserver") as c:
+    """A browser moving through the site: like one, it says each request comes from this site
+    (`Sec-Fetch-Site`); a test of a link from elsewhere overrides that."""
+    transport = ASGITransport(app=app)
+    headers = {"Sec-Fetch-Site": "same-origin"}
+    async with AsyncClient(transport=transport, base_url="http://testserver", headers=headers) as c:
         yield c
 
 
