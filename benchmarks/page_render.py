@@ -25,6 +25,7 @@ from pathlib import Path
 
 from httpx import ASGITransport, AsyncClient
 
+from pigeon.accounts import communities, directory
 from pigeon.accounts import service as accounts
 from pigeon.admin import service as admin
 from pigeon.app import create_app
@@ -39,7 +40,7 @@ PASSWORD = "bench password"
 async def setup(app) -> tuple[int, int]:  # type: ignore[no-untyped-def]
     rt, sends = app.state.runtime, app.state.sends
     async with rt.uow_scope() as uow:
-        await accounts.default_community(uow.app)
+        await communities.default_community(uow.app)
         a = await accounts.create_user(
             uow.app,
             email="a@example.com",
@@ -58,7 +59,7 @@ async def setup(app) -> tuple[int, int]:  # type: ignore[no-untyped-def]
         )
     async with rt.uow_scope() as uow:
         await admin.set_messaging(rt, uow, True, actor_id=None, actor_label="bench")
-    people = await accounts.principals(rt, [a.id, b.id])
+    people = await directory.principals(rt, [a.id, b.id])
     async with rt.uow_scope() as uow:
         conv_id, _ = await messaging.start_direct(Ctx(rt, sends, people[a.id], uow), b.id)
     for i in range(50):

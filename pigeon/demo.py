@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from pigeon.accounts import communities, directory
 from pigeon.accounts import service as accounts
 from pigeon.admin import service as admin
 from pigeon.core.runtime import Runtime
@@ -39,12 +40,12 @@ async def load(rt: Runtime, *, only_if_empty: bool) -> bool:
     async with rt.uow_scope() as uow:
         if only_if_empty and await accounts.count_users(uow.app):
             return False
-        await accounts.default_community(uow.app, rt.settings)
-        riverside = await accounts.create_community(
+        await communities.default_community(uow.app, rt.settings)
+        riverside = await communities.create_community(
             uow, None, name="Riverside Readers", slug="riverside"
         )
         ids: dict[str, int] = {}
-        for username, name, tier, role, communities in PEOPLE:
+        for username, name, tier, role, belongs in PEOPLE:
             user = await accounts.create_user(
                 uow.app,
                 email=f"{username}@demo.pigeon.test",
@@ -53,16 +54,16 @@ async def load(rt: Runtime, *, only_if_empty: bool) -> bool:
                 display_name=name,
                 tier=tier,
                 role=role,
-                join_default="store" in communities,
+                join_default="store" in belongs,
                 settings=rt.settings,
             )
             ids[username] = user.id
         riverside_people = [ids[u] for u, *_, where in PEOPLE if "riverside" in where]
-        await accounts.add_members(uow, None, riverside.id, [*riverside_people, ids["admin"]])
+        await communities.add_members(uow, None, riverside.id, [*riverside_people, ids["admin"]])
     async with rt.uow_scope() as uow:
         await admin.set_messaging(rt, uow, True, actor_id=ids["admin"], actor_label="admin")
 
-    people = await accounts.principals(rt, ids.values())
+    people = await directory.principals(rt, ids.values())
     sends = make_send_path(rt.dbs.messaging)
     try:
 

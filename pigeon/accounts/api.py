@@ -4,6 +4,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
+from pigeon.accounts import blocks, communities
 from pigeon.accounts import service as accounts
 from pigeon.accounts.schemas import (
     CommunityCreate,
@@ -30,7 +31,7 @@ async def search(
 ) -> list[dict[str, Any]]:
     async with rt.dbs.app.read() as session:
         found = await accounts.search_users(session, user, q=q, limit=limit)
-    hidden = estranged(await accounts.get_block_edges(rt, user.id), user.id)
+    hidden = estranged(await blocks.get_block_edges(rt, user.id), user.id)
     return [user_dict(u, private=user.is_admin, last_seen=u.id not in hidden) for u in found]
 
 
@@ -38,7 +39,7 @@ async def search(
 async def get_user(user_id: UserIdPath, user: CurrentUser, rt: Rt) -> dict[str, Any]:
     async with rt.dbs.app.read() as session:
         found = await accounts.visible_user(session, user, user_id)
-    hidden = estranged(await accounts.get_block_edges(rt, user.id), user.id)
+    hidden = estranged(await blocks.get_block_edges(rt, user.id), user.id)
     return user_dict(
         found, private=user.is_admin or found.id == user.id, last_seen=found.id not in hidden
     )
@@ -69,8 +70,8 @@ async def update_user(
 )
 async def contacts(user: CurrentUser, rt: Rt) -> list[dict[str, Any]]:
     async with rt.dbs.app.read() as session:
-        found = await accounts.list_contacts(session, user.id)
-    hidden = estranged(await accounts.get_block_edges(rt, user.id), user.id)
+        found = await blocks.list_contacts(session, user.id)
+    hidden = estranged(await blocks.get_block_edges(rt, user.id), user.id)
     return [user_dict(u, last_seen=u.id not in hidden) for u in found]
 
 
@@ -82,12 +83,12 @@ async def contacts(user: CurrentUser, rt: Rt) -> list[dict[str, Any]]:
     tags=["contacts"],
 )
 async def add_contact(body: UserIdIn, user: CurrentUser, uow: Uow) -> dict[str, Any]:
-    return user_dict(await accounts.add_contact(uow.app, user, body.user_id))
+    return user_dict(await blocks.add_contact(uow.app, user, body.user_id))
 
 
 @router.delete("/contacts/{user_id}", status_code=204, tags=["contacts"])
 async def remove_contact(user_id: UserIdPath, user: CurrentUser, uow: Uow) -> Response:
-    await accounts.remove_contact(uow.app, user.id, user_id)
+    await blocks.remove_contact(uow.app, user.id, user_id)
     return Response(status_code=204)
 
 
@@ -97,9 +98,9 @@ async def remove_contact(user_id: UserIdPath, user: CurrentUser, uow: Uow) -> Re
 @router.get(
     "/blocks", response_model=list[UserOut], response_model_exclude_unset=True, tags=["blocks"]
 )
-async def blocks(user: CurrentUser, rt: Rt) -> list[dict[str, Any]]:
+async def my_blocks(user: CurrentUser, rt: Rt) -> list[dict[str, Any]]:
     async with rt.dbs.app.read() as session:
-        return [user_dict(u, last_seen=False) for u in await accounts.list_blocks(session, user.id)]
+        return [user_dict(u, last_seen=False) for u in await blocks.list_blocks(session, user.id)]
 
 
 @router.post(
@@ -110,12 +111,12 @@ async def blocks(user: CurrentUser, rt: Rt) -> list[dict[str, Any]]:
     tags=["blocks"],
 )
 async def add_block(body: UserIdIn, user: CurrentUser, uow: Uow) -> dict[str, Any]:
-    return user_dict(await accounts.add_block(uow, user, body.user_id), last_seen=False)
+    return user_dict(await blocks.add_block(uow, user, body.user_id), last_seen=False)
 
 
 @router.delete("/blocks/{user_id}", status_code=204, tags=["blocks"])
 async def remove_block(user_id: UserIdPath, user: CurrentUser, uow: Uow) -> Response:
-    await accounts.remove_block(uow, user.id, user_id)
+    await blocks.remove_block(uow, user.id, user_id)
     return Response(status_code=204)
 
 
@@ -123,14 +124,14 @@ async def remove_block(user_id: UserIdPath, user: CurrentUser, uow: Uow) -> Resp
 
 
 @router.get("/communities", response_model=list[CommunityOut], tags=["communities"])
-async def communities(user: CurrentUser, dbs: Dbs) -> list[dict[str, Any]]:
+async def my_communities(user: CurrentUser, dbs: Dbs) -> list[dict[str, Any]]:
     async with dbs.app.read() as session:
-        return [community_dict(c) for c in await accounts.list_communities(session, user)]
+        return [community_dict(c) for c in await communities.list_communities(session, user)]
 
 
 @router.post("/communities", status_code=201, response_model=CommunityOut, tags=["communities"])
 async def create_community(body: CommunityCreate, user: AdminUser, uow: Uow) -> dict[str, Any]:
-    community = await accounts.create_community(uow, user, name=body.name, slug=body.slug)
+    community = await communities.create_community(uow, user, name=body.name, slug=body.slug)
     return community_dict(community)
 
 
@@ -141,10 +142,10 @@ async def create_community(body: CommunityCreate, user: AdminUser, uow: Uow) -> 
     tags=["communities"],
 )
 async def members(community_id: UserIdPath, user: CurrentUser, dbs: Dbs) -> list[dict[str, Any]]:
-    accounts.check_manage_community(user, community_id)
+    communities.check_manage_community(user, community_id)
     async with dbs.app.read() as session:
-        await accounts.get_community(session, community_id)
-        found = await accounts.community_members(session, community_id)
+        await communities.get_community(session, community_id)
+        found = await communities.community_members(session, community_id)
     return [user_dict(u, private=user.is_admin) for u in found]
 
 
@@ -152,7 +153,7 @@ async def members(community_id: UserIdPath, user: CurrentUser, dbs: Dbs) -> list
 async def add_members(
     community_id: UserIdPath, body: UserIdsIn, user: CurrentUser, uow: Uow
 ) -> dict[str, Any]:
-    return {"added": await accounts.add_members(uow, user, community_id, body.user_ids)}
+    return {"added": await communities.add_members(uow, user, community_id, body.user_ids)}
 
 
 @router.delete(
@@ -161,5 +162,5 @@ async def add_members(
 async def remove_member(
     community_id: UserIdPath, user_id: UserIdPath, user: CurrentUser, uow: Uow
 ) -> Response:
-    await accounts.remove_member(uow, user, community_id, user_id)
+    await communities.remove_member(uow, user, community_id, user_id)
     return Response(status_code=204)

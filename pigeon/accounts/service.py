@@ -1,7 +1,8 @@
-"""Accounts: users and profiles, communities and memberships, contacts, blocks.
+"""Accounts: users, their profiles and standing (tier, role, active), and who may see whom.
 
-Other domains read people through `Principal` (who is acting: tier, role, communities) and
-`profiles()` (display data for many ids in one query), never through the tables.
+Communities live in `communities`, contacts and blocks in `blocks`, and who people are as
+other domains read them (`Principal`, cached) in `directory`; other domains use these
+services, never the tables.
 """
 
 from __future__ import annotations
@@ -9,95 +10,20 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import delete, func, or_, select
-from sqlalchemy.engine import Connection
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pigeon.accounts.models import Block, Community, Contact, Membership, User
-from pigeon.core.audit import audit, audit_user_changes
+from pigeon.accounts import communities, directory
+from pigeon.accounts.models import Membership, User
+from pigeon.core.audit import audit_user_changes
 from pigeon.core.clock import clock
-from pigeon.core.db import rowcount
 from pigeon.core.errors import Conflict, NotAllowed, NotFound
-from pigeon.core.events import BlocksChanged, PeopleChanged
-from pigeon.core.people import Edges
-from pigeon.core.principal import Principal, outranks
-from pigeon.core.runtime import Runtime
+from pigeon.core.principal import Principal
 from pigeon.core.security import hash_password, verify_password
 from pigeon.core.text import contains
 from pigeon.core.uow import UnitOfWork
 from pigeon.settings import Settings
-
-# --- people as every domain reads them: principals and block edges, cached on the runtime ---
-
-
-def changed(uow: UnitOfWork, *user_ids: int) -> None:
-    """Every process (this one too) forgets these users once the change commits."""
-    uow.control(PeopleChanged(user_ids=list(user_ids)))
-
-
-def _fetch_principals(conn: Connection, ids: set[int]) -> dict[int, Principal]:
-    users = conn.execute(
-        select(
-            User.id,
-            User.username,
-            User.display_name,
-            User.tier,
-            User.role,
-            User.is_active,
-            User.suspended_until,
-        ).where(User.id.in_(ids))
-    ).all()
-    rows = conn.execute(
-        select(Membership.user_id, Membership.community_id).where(Membership.user_id.in_(ids))
-    )
-    communities: dict[int, set[int]] = {}
-    for user_id, community_id in rows:
-        communities.setdefault(user_id, set()).add(community_id)
-    return {
-        u.id: Principal(
-            id=u.id,
-            username=u.username,
-            display_name=u.display_name,
-            tier=u.tier,
-            role=u.role,
-            is_active=u.is_active,
-            suspended_until=u.suspended_until,
-            community_ids=frozenset(communities.get(u.id, ())),
-        )
-        for u in users
-    }
-
-
-async def load_principals(session: AsyncSession, user_ids: Iterable[int]) -> dict[int, Principal]:
-    """Principals read now, in this session (no cache)."""
-    ids = set(user_ids)
-    if not ids:
-        return {}
-    return await session.run_sync(lambda s: _fetch_principals(s.connection(), ids))
-
-
-async def get_principal(rt: Runtime, user_id: int) -> Principal | None:
-    """The cached principal; on a miss, one quick read."""
-    return (await principals(rt, [user_id])).get(user_id)
-
-
-async def principals(rt: Runtime, user_ids: Iterable[int]) -> dict[int, Principal]:
-    """Principals by id, from the cache where fresh, the rest in one read."""
-    found: dict[int, Principal] = {}
-    missing = set()
-    for uid in set(user_ids):
-        hit = rt.people.principal(uid)
-        if hit is not None:
-            found[uid] = hit
-        else:
-            missing.add(uid)
-    if missing:
-        loaded = await rt.dbs.app.run_read(lambda conn: _fetch_principals(conn, missing))
-        rt.people.keep_principals(loaded.values())
-        found.update(loaded)
-    return found
-
 
 # --- users ---
 
@@ -166,7 +92,7 @@ async def create_user(
             "That email or username is already registered.", code="username_taken"
         ) from exc
     if join_default:
-        community = await default_community(session, settings)
+        community = await communities.default_community(session, settings)
         session.add(Membership(community_id=community.id, user_id=user.id, joined_at=clock.now()))
         await session.flush()
     return user
@@ -198,7 +124,7 @@ async def update_profile(
     if avatar_url is not None:
         user.avatar_url = avatar_url.strip() or None
     await uow.app.flush()
-    changed(uow, user.id)
+    directory.changed(uow, user.id)
     return user
 
 
@@ -270,7 +196,7 @@ async def set_tier_role(
     if "role" in changes or changes.get("is_active") == (True, False):
         await _keep_an_admin(uow, user)
     await uow.app.flush()
-    changed(uow, user.id)
+    directory.changed(uow, user.id)
     return changes
 
 
@@ -334,175 +260,7 @@ async def update_user(
 # --- communities ---
 
 
-async def default_community(session: AsyncSession, settings: Settings | None = None) -> Community:
-    """The community everyone who registers joins; made on first use, named by the settings."""
-    community = await session.scalar(select(Community).where(Community.is_default.is_(True)))
-    if community is None:
-        community = Community(
-            name=settings.default_community_name if settings else "The Store",
-            slug=settings.default_community_slug if settings else "store",
-            is_default=True,
-            created_at=clock.now(),
-        )
-        session.add(community)
-        await session.flush()
-    return community
-
-
-async def list_communities(session: AsyncSession, viewer: Principal) -> Sequence[Community]:
-    stmt = select(Community).order_by(Community.id)
-    if not viewer.is_admin:
-        stmt = stmt.where(Community.id.in_(viewer.community_ids or {-1}))
-    return (await session.scalars(stmt)).all()
-
-
-async def create_community(
-    uow: UnitOfWork, actor: Principal | None, *, name: str, slug: str
-) -> Community:
-    """Admins create communities (None: the CLI or the demo); audited."""
-    if actor is not None and not actor.is_admin:
-        raise NotAllowed("Only admins can do that.", code="admin_only")
-    session = uow.app
-    slug = slug.strip().lower()
-    if await session.scalar(select(Community.id).where(Community.slug == slug)):
-        raise Conflict("A community with that slug exists.", code="slug_taken")
-    community = Community(name=name.strip(), slug=slug, is_default=False, created_at=clock.now())
-    session.add(community)
-    await session.flush()
-    audit(
-        session,
-        "community.created",
-        actor_id=actor.id if actor else None,
-        actor_label=actor.username if actor else "system",
-        target_type="community",
-        target_id=community.id,
-        data={"slug": community.slug},
-    )
-    return community
-
-
-async def get_community(session: AsyncSession, community_id: int) -> Community:
-    community = await session.get(Community, community_id)
-    if community is None:
-        raise NotFound("No such community.", code="community_not_found")
-    return community
-
-
-def check_manage_community(viewer: Principal, community_id: int) -> None:
-    if viewer.is_admin:
-        return
-    if viewer.role in ("manager", "owner") and community_id in viewer.community_ids:
-        return
-    raise NotAllowed("Only admins and this community's managers can do that.")
-
-
-async def community_members(session: AsyncSession, community_id: int) -> Sequence[User]:
-    shared = select(Membership.user_id).where(Membership.community_id == community_id)
-    return (await session.scalars(select(User).where(User.id.in_(shared)).order_by(User.id))).all()
-
-
-async def add_members(
-    uow: UnitOfWork, actor: Principal | None, community_id: int, user_ids: Iterable[int]
-) -> int:
-    """Admins add people to a community directly (None: the CLI or the demo); audited.
-    Returns how many were not members yet. Anyone else joins by consent (an invitation they
-    accept): a manager cannot pull a stranger into their community, and with them into reach
-    of their moderation."""
-    if actor is not None and not actor.is_admin:
-        check_manage_community(actor, community_id)
-        raise NotAllowed(
-            "People join a community by accepting an invitation; only an admin adds someone "
-            "directly.",
-            code="consent_required",
-        )
-    session = uow.app
-    await get_community(session, community_id)
-    ids = set(user_ids)
-    existing_users = set(await session.scalars(select(User.id).where(User.id.in_(ids))))
-    missing = ids - existing_users
-    if missing:
-        raise NotFound(f"No such user: {min(missing)}.", code="user_not_found")
-    already = set(
-        await session.scalars(
-            select(Membership.user_id).where(
-                Membership.community_id == community_id, Membership.user_id.in_(ids)
-            )
-        )
-    )
-    now = clock.now()
-    for uid in sorted(ids - already):
-        session.add(Membership(community_id=community_id, user_id=uid, joined_at=now))
-    await session.flush()
-    changed(uow, *sorted(ids - already))
-    audit(
-        session,
-        "community.members_added",
-        actor_id=actor.id if actor else None,
-        actor_label=actor.username if actor else "system",
-        target_type="community",
-        target_id=community_id,
-        data={"user_ids": sorted(ids)},
-    )
-    return len(ids - already)
-
-
-async def remove_member(uow: UnitOfWork, actor: Principal, community_id: int, user_id: int) -> None:
-    """Admins and the community's managers remove people; audited. A manager removes only
-    members of lower rank (never staff of their own rank or above)."""
-    check_manage_community(actor, community_id)
-    await get_community(uow.app, community_id)
-    target = (await load_principals(uow.app, [user_id])).get(user_id)
-    if target is None or community_id not in target.community_ids:
-        raise NotFound("That person is not a member of this community.", code="not_a_member")
-    if not outranks(actor, target):
-        raise NotAllowed("You cannot remove someone of your rank or above.", code="outranked")
-    result = await uow.app.execute(
-        delete(Membership).where(
-            Membership.community_id == community_id, Membership.user_id == user_id
-        )
-    )
-    if not rowcount(result):
-        raise NotFound("That person is not a member of this community.", code="not_a_member")
-    changed(uow, user_id)
-    audit(
-        uow.app,
-        "community.member_removed",
-        actor_id=actor.id,
-        actor_label=actor.username,
-        target_type="community",
-        target_id=community_id,
-        data={"user_id": user_id},
-    )
-
-
 # --- contacts ---
-
-
-async def list_contacts(session: AsyncSession, user_id: int) -> Sequence[User]:
-    ids = select(Contact.contact_id).where(Contact.user_id == user_id)
-    return (
-        await session.scalars(select(User).where(User.id.in_(ids)).order_by(User.username))
-    ).all()
-
-
-async def add_contact(session: AsyncSession, viewer: Principal, contact_id: int) -> User:
-    if contact_id == viewer.id:
-        raise NotAllowed("You cannot add yourself as a contact.", code="invalid_contact")
-    other = await visible_user(session, viewer, contact_id)
-    if await blocks_among(session, viewer.id, [contact_id]):
-        raise NotAllowed("You cannot add this person as a contact.", code="blocked")
-    if not await session.get(Contact, (viewer.id, contact_id)):
-        session.add(Contact(user_id=viewer.id, contact_id=contact_id, created_at=clock.now()))
-        await session.flush()
-    return other
-
-
-async def remove_contact(session: AsyncSession, user_id: int, contact_id: int) -> None:
-    result = await session.execute(
-        delete(Contact).where(Contact.user_id == user_id, Contact.contact_id == contact_id)
-    )
-    if not rowcount(result):
-        raise NotFound("That person is not in your contacts.", code="contact_not_found")
 
 
 async def visible_user(session: AsyncSession, viewer: Principal, user_id: int) -> User:
@@ -511,84 +269,13 @@ async def visible_user(session: AsyncSession, viewer: Principal, user_id: int) -
     if user is None:
         raise NotFound("No such user.", code="user_not_found")
     if user.id != viewer.id and not viewer.is_admin:
-        other = (await load_principals(session, [user.id])).get(user.id)
+        other = (await directory.load_principals(session, [user.id])).get(user.id)
         if other is None or not share_community(viewer, other):
             raise NotFound("No such user.", code="user_not_found")
     return user
 
 
 # --- blocks ---
-
-
-async def list_blocks(session: AsyncSession, user_id: int) -> Sequence[User]:
-    ids = select(Block.blocked_id).where(Block.blocker_id == user_id)
-    return (
-        await session.scalars(select(User).where(User.id.in_(ids)).order_by(User.username))
-    ).all()
-
-
-async def add_block(uow: UnitOfWork, viewer: Principal, user_id: int) -> User:
-    """Block someone the viewer can see (anyone else is answered as if they did not exist)."""
-    session = uow.app
-    if user_id == viewer.id:
-        raise NotAllowed("You cannot block yourself.", code="invalid_block")
-    user = await visible_user(session, viewer, user_id)
-    if not await session.get(Block, (viewer.id, user_id)):
-        session.add(Block(blocker_id=viewer.id, blocked_id=user_id, created_at=clock.now()))
-        await session.flush()
-    _edges_changed(uow, viewer.id, user_id)
-    return user
-
-
-async def remove_block(uow: UnitOfWork, viewer_id: int, user_id: int) -> None:
-    result = await uow.app.execute(
-        delete(Block).where(Block.blocker_id == viewer_id, Block.blocked_id == user_id)
-    )
-    if not rowcount(result):
-        raise NotFound("You have not blocked that person.", code="block_not_found")
-    _edges_changed(uow, viewer_id, user_id)
-
-
-async def blocks_among(
-    session: AsyncSession, user_id: int, others: Iterable[int]
-) -> set[tuple[int, int]]:
-    """(blocker, blocked) pairs between `user_id` and any of `others`, in either direction."""
-    ids = set(others)
-    if not ids:
-        return set()
-    rows = await session.execute(
-        select(Block.blocker_id, Block.blocked_id).where(
-            or_(
-                (Block.blocker_id == user_id) & Block.blocked_id.in_(ids),
-                (Block.blocked_id == user_id) & Block.blocker_id.in_(ids),
-            )
-        )
-    )
-    return {(a, b) for a, b in rows}
-
-
-def _fetch_edges(conn: Connection, user_id: int) -> Edges:
-    rows = conn.execute(
-        select(Block.blocker_id, Block.blocked_id).where(
-            or_(Block.blocker_id == user_id, Block.blocked_id == user_id)
-        )
-    )
-    return frozenset((a, b) for a, b in rows)
-
-
-async def get_block_edges(rt: Runtime, user_id: int) -> Edges:
-    """Every (blocker, blocked) pair that involves `user_id`, cached on the runtime: the send
-    path reads this on every message, and a block made anywhere applies at once."""
-    hit = rt.people.edges(user_id)
-    if hit is not None:
-        return hit
-    edges = await rt.dbs.app.run_read(lambda conn: _fetch_edges(conn, user_id))
-    rt.people.keep_edges(user_id, edges)
-    return edges
-
-
-def _edges_changed(uow: UnitOfWork, *user_ids: int) -> None:
-    uow.control(BlocksChanged(user_ids=list(user_ids)))
 
 
 async def count_users(session: AsyncSession) -> int:

@@ -17,6 +17,7 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
+from pigeon.accounts import directory
 from pigeon.accounts import service as accounts
 from pigeon.auth import service as auth
 from pigeon.core.audit import audit, logged
@@ -160,7 +161,7 @@ async def resolve(
     report = entry.report
     if action == "suspend_author":
         until = _check_until(until)
-        author = await accounts.get_principal(ctx.rt, report.author_id)
+        author = await directory.get_principal(ctx.rt, report.author_id)
         if author is not None:
             check_can_suspend(viewer, author)
     if report.status != "open":
@@ -275,7 +276,7 @@ async def suspend(
 
 async def _check_target(rt: Runtime, actor: Principal, user_id: int) -> None:
     check_moderator(actor)
-    target = await accounts.get_principal(rt, user_id)
+    target = await directory.get_principal(rt, user_id)
     if target is None:
         raise NotFound("No such user.", code="user_not_found")
     check_can_suspend(actor, target)

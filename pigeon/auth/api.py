@@ -4,6 +4,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
+from pigeon.accounts import communities
 from pigeon.accounts import service as accounts
 from pigeon.accounts.schemas import UserOut
 from pigeon.accounts.views import user_dict
@@ -64,7 +65,7 @@ async def logout(body: RefreshIn, uow: Uow) -> Response:
 async def me(user: CurrentUser, rt: Rt) -> dict[str, Any]:
     async with rt.dbs.app.read() as session:
         row = await accounts.get_user(session, user.id)
-        communities = await accounts.list_communities(session, user)
+        mine = await communities.list_communities(session, user)
         if user.is_admin:  # admins see all communities in /communities, but "mine" here
-            communities = [c for c in communities if c.id in user.community_ids]
-    return user_dict(row, private=True, communities=communities)
+            mine = [c for c in mine if c.id in user.community_ids]
+    return user_dict(row, private=True, communities=mine)

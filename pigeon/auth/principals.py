@@ -6,7 +6,7 @@ Every path that acts for a person comes here: the JSON API and the pages (throug
 
 from __future__ import annotations
 
-from pigeon.accounts import service as accounts
+from pigeon.accounts import directory
 from pigeon.auth import service as auth
 from pigeon.core.errors import NotAllowed, Unauthorized
 from pigeon.core.principal import Principal
@@ -30,7 +30,7 @@ async def principal_from_token(
         if token or cookie:
             raise Unauthorized("Your session has expired or is not valid.", code="invalid_token")
         raise Unauthorized("Sign in to continue.", code="not_authenticated")
-    principal = await accounts.get_principal(rt, claims["user_id"])
+    principal = await directory.get_principal(rt, claims["user_id"])
     if principal is None:
         raise Unauthorized("Your session is no longer valid.", code="invalid_token")
     if principal.is_suspended():

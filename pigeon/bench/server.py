@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from pigeon.accounts import directory
 from pigeon.bench.clients import RawHTTP
 
 SECRET = "bench-secret-key-that-is-long-enough-for-hs256-signing"
@@ -79,7 +80,7 @@ async def prepare(
                 ids.append(user.id)
         async with rt.uow_scope() as uow:
             await admin.set_messaging(rt, uow, True, actor_id=None, actor_label="bench")
-        people = await accounts.principals(rt, ids)
+        people = await directory.principals(rt, ids)
         convs = []
         for c in range(conversations):
             a, b = ids[2 * c], ids[2 * c + 1]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select, update
 
-from pigeon.accounts import service as accounts
+from pigeon.accounts import blocks
 from pigeon.core.clock import clock
 from pigeon.core.errors import NotAllowed, NotFound
 from pigeon.core.people import estranged
@@ -79,7 +79,7 @@ async def mark_read(ctx: Ctx, conversation_id: int, message_id: int) -> ReadStat
         unread_count=remaining,
     )
     if upto > me.last_read_message_id:  # not to anyone a block stands between (like presence)
-        hidden = estranged(await accounts.get_block_edges(ctx.rt, ctx.viewer.id), ctx.viewer.id)
+        hidden = estranged(await blocks.get_block_edges(ctx.rt, ctx.viewer.id), ctx.viewer.id)
         audience = [uid for uid in convo.other_ids(ctx.viewer.id) if uid not in hidden]
         ctx.uow.emit(ReceiptRead(data=state), audience)
     data = UnreadData(

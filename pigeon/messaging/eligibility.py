@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 
-from pigeon.accounts import service as accounts
+from pigeon.accounts import blocks, directory
 from pigeon.core.errors import NotAllowed
 from pigeon.core.principal import Principal
 from pigeon.messaging import policy
@@ -44,15 +44,15 @@ async def for_people(ctx: Ctx, user_ids: Iterable[int]) -> dict[int, Eligibility
     if not ids:
         return {}
     enabled = await ctx.rt.switches.messaging_enabled()
-    people = await accounts.principals(ctx.rt, ids)
+    people = await directory.principals(ctx.rt, ids)
     async with ctx.dbs.app.read() as session:
-        blocks = await accounts.blocks_among(session, ctx.viewer.id, ids)
+        pairs = await blocks.blocks_among(session, ctx.viewer.id, ids)
     directs = await messaging.find_directs(ctx, ids) if enabled else {}
     result: dict[int, Eligibility] = {}
     for uid in ids:
         existing = directs.get(uid)
         try:
-            _check_one(ctx.viewer, people.get(uid), enabled, existing, blocks)
+            _check_one(ctx.viewer, people.get(uid), enabled, existing, pairs)
         except NotAllowed as refusal:
             result[uid] = Eligibility(uid, False, refusal.code, refusal.message, existing)
         else:
@@ -65,7 +65,7 @@ def _check_one(
     other: Principal | None,
     enabled: bool,
     existing: int | None,
-    blocks: set[tuple[int, int]],
+    pairs: set[tuple[int, int]],
 ) -> None:
     """The checks of `service.start_direct`, in its order."""
     policy.check_enabled(enabled)
@@ -78,7 +78,7 @@ def _check_one(
             raise NotAllowed("This account is not available.", code="user_not_found")
     else:
         policy.check_same_community(viewer, [other])
-    policy.check_not_blocked(viewer.id, [other.id], blocks)
+    policy.check_not_blocked(viewer.id, [other.id], pairs)
 
 
 async def for_person(ctx: Ctx, user_id: int) -> Eligibility | None:

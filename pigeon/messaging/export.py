@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 
 from pigeon import __version__
+from pigeon.accounts import blocks, communities, directory
 from pigeon.accounts import service as accounts
 from pigeon.accounts.models import User
 from pigeon.accounts.views import user_dict
@@ -34,16 +35,16 @@ async def build(rt: Runtime, user_id: int) -> dict[str, Any]:
     dbs, settings = rt.dbs, rt.settings
     async with dbs.app.read() as session:
         user = await accounts.get_user(session, user_id)
-        viewer = (await accounts.load_principals(session, [user_id])).get(user_id)
+        viewer = (await directory.load_principals(session, [user_id])).get(user_id)
         if viewer is None:
             raise NotFound("No such user.", code="user_not_found")
-        communities = [
+        mine = [
             c
-            for c in await accounts.list_communities(session, viewer)
+            for c in await communities.list_communities(session, viewer)
             if c.id in viewer.community_ids
         ]
-        contacts = await accounts.list_contacts(session, user_id)
-        blocked = await accounts.list_blocks(session, user_id)
+        contacts = await blocks.list_contacts(session, user_id)
+        blocked = await blocks.list_blocks(session, user_id)
     since = visible_since(settings, viewer)
     hidden = {u.id for u in blocked}
 
@@ -92,7 +93,7 @@ async def build(rt: Runtime, user_id: int) -> dict[str, Any]:
         "exported_at": clock.now(),
         "server_version": __version__,
         "retention_days": retention_days(settings, viewer),
-        "profile": user_dict(user, private=True, communities=communities),
+        "profile": user_dict(user, private=True, communities=mine),
         "contacts": [_short(u) for u in contacts],
         "blocks": [_short(u) for u in blocked],
         "conversations": [

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import delete, select, update
 
-from pigeon.accounts import service as accounts
+from pigeon.accounts import directory
 from pigeon.core.clock import clock
 from pigeon.core.errors import Invalid, NotAllowed, NotFound
 from pigeon.messaging import policy
@@ -110,7 +110,7 @@ async def _heir(ctx: Ctx, conversation_id: int) -> int | None:
             .order_by(Participant.joined_at, Participant.user_id)
         )
     ).all()
-    people = await accounts.principals(ctx.rt, remaining)
+    people = await directory.principals(ctx.rt, remaining)
     return next((uid for uid in remaining if uid in people and policy.can_start(people[uid])), None)
 
 

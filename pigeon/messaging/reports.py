@@ -17,7 +17,7 @@ from typing import Any, Literal
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pigeon.accounts import service as accounts
+from pigeon.accounts import directory
 from pigeon.core.clock import clock
 from pigeon.core.errors import NotAllowed, NotFound
 from pigeon.messaging.changes import tombstone
@@ -53,7 +53,7 @@ async def _visible_message(ctx: Ctx, message_id: int) -> Message:
 
 async def _community_of(ctx: Ctx, author_id: int) -> int | None:
     """The community whose managers see the report: one reporter and author share."""
-    author = await accounts.get_principal(ctx.rt, author_id)
+    author = await directory.get_principal(ctx.rt, author_id)
     if author is None:
         return min(ctx.viewer.community_ids, default=None)
     shared = ctx.viewer.community_ids & author.community_ids

@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from pigeon.accounts import service as accounts
+from pigeon.accounts import blocks
 from pigeon.core import metrics
 from pigeon.core.clock import clock
 from pigeon.messaging import policy
@@ -42,7 +42,7 @@ async def send_message(
     await require_enabled(ctx)
     body = policy.clean_body(body, ctx.settings.max_body_chars)
     await check_can_write(ctx, await access_conversation(ctx, conversation_id))
-    edges = await accounts.get_block_edges(ctx.rt, ctx.viewer.id)
+    edges = await blocks.get_block_edges(ctx.rt, ctx.viewer.id)
     op = SendOp(
         conversation_id, ctx.viewer.id, body, client_msg_id, reply_to_id, clock.now(), edges
     )

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Row, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pigeon.accounts import blocks, directory
 from pigeon.accounts import service as accounts
 from pigeon.accounts.models import User
 from pigeon.core.clock import clock
@@ -164,7 +165,7 @@ async def unseen_by(ctx: Ctx, kind: str, sender_id: int) -> set[int]:
     """Who, in a group, blocked the sender: they neither see nor count that sender's messages."""
     if kind != "group":
         return set()
-    return policy.blockers_of(sender_id, await accounts.get_block_edges(ctx.rt, sender_id))
+    return policy.blockers_of(sender_id, await blocks.get_block_edges(ctx.rt, sender_id))
 
 
 async def hidden_senders(ctx: Ctx, convo: Convo) -> set[int]:
@@ -189,27 +190,28 @@ async def check_people(ctx: Ctx, user_ids: Iterable[int]) -> dict[int, Principal
     communities is answered exactly like someone who does not exist), and no block stands
     between them (rule 4)."""
     ids = set(user_ids) - {ctx.viewer.id}
-    people = await accounts.principals(ctx.rt, ids)
+    people = await directory.principals(ctx.rt, ids)
     unseen = {
         uid for uid in ids if uid not in people or not policy.visible_to(ctx.viewer, people[uid])
     }
     if unseen:
         raise NotFound(f"No such user: {min(unseen)}.", code="user_not_found")
     async with ctx.dbs.app.read() as session:
-        blocks = await accounts.blocks_among(session, ctx.viewer.id, ids)
-    policy.check_not_blocked(ctx.viewer.id, ids, blocks)
+        pairs = await blocks.blocks_among(session, ctx.viewer.id, ids)
+    policy.check_not_blocked(ctx.viewer.id, ids, pairs)
     return people
 
 
-async def check_can_write(ctx: Ctx, convo: Convo) -> None:
-    """Rules 3 and 4 for every send and edit in a conversation that exists: the others still
-    share a community with the writer, and in a direct conversation no block stands between
-    them (in a group, those who blocked the writer simply do not get it)."""
+async def check_can_write(ctx: Ctx, convo: Convo) -> set[int]:
+    """Rules 3 and 4 for everything written to a conversation that exists (a send, an edit,
+    typing): the others still share a community with the writer, and in a direct
+    conversation no block stands between them. Returns who, in a group, blocked the writer:
+    they simply do not get it."""
     others = convo.other_ids(ctx.viewer.id)
-    people = await accounts.principals(ctx.rt, others)
+    people = await directory.principals(ctx.rt, others)
     policy.check_same_community(ctx.viewer, people.values())
-    edges = await accounts.get_block_edges(ctx.rt, ctx.viewer.id)
-    policy.send_blockers(convo.kind, ctx.viewer.id, others, edges)
+    edges = await blocks.get_block_edges(ctx.rt, ctx.viewer.id)
+    return policy.send_blockers(convo.kind, ctx.viewer.id, others, edges)
 
 
 async def find_direct(ctx: Ctx, other_id: int) -> int | None:
@@ -373,7 +375,7 @@ async def conversation_views(
         users = await accounts.users_by_ids(app_session, {m.user_id for m in members})
     cutoff = since(ctx)
     days = retention_days(ctx.settings, ctx.viewer)
-    hidden = estranged(await accounts.get_block_edges(ctx.rt, ctx.viewer.id), ctx.viewer.id)
+    hidden = estranged(await blocks.get_block_edges(ctx.rt, ctx.viewer.id), ctx.viewer.id)
     views = []
     for r in rows:
         mine = next((m for m in by_conv.get(r.id, []) if m.user_id == ctx.viewer.id), None)

@@ -13,7 +13,7 @@ from collections.abc import Collection
 
 from sqlalchemy import Select, and_, not_, select
 
-from pigeon.accounts import service as accounts
+from pigeon.accounts import blocks
 from pigeon.core.clock import clock
 from pigeon.core.principal import Principal
 from pigeon.core.runtime import Runtime
@@ -35,7 +35,7 @@ def visible_since(
 
 async def blocked_by(rt: Runtime, viewer_id: int) -> set[int]:
     """Whom the viewer blocked (in groups, their messages are hidden from the viewer)."""
-    edges = await accounts.get_block_edges(rt, viewer_id)
+    edges = await blocks.get_block_edges(rt, viewer_id)
     return {blocked for blocker, blocked in edges if blocker == viewer_id}
 
 

@@ -18,7 +18,7 @@ import orjson
 from fastapi import FastAPI
 from starlette.websockets import WebSocket, WebSocketState
 
-from pigeon.accounts import service as accounts
+from pigeon.accounts import directory
 from pigeon.core.deps import SESSION_COOKIE
 from pigeon.core.errors import AppError, NotAllowed, Unauthorized
 from pigeon.core.runtime import Runtime
@@ -183,7 +183,7 @@ async def _handle(kind: str, frame: dict[str, Any], conn: Connection, app: Any) 
 
 async def _ctx(conn: Connection, app: Any, uow: Any) -> Ctx:
     rt: Runtime = app.state.runtime
-    viewer = await accounts.get_principal(rt, conn.user_id)
+    viewer = await directory.get_principal(rt, conn.user_id)
     if viewer is None or viewer.is_suspended():
         app.state.hub.close_user(conn.user_id, Close.FORBIDDEN, "account_suspended")
         raise NotAllowed("Your account is suspended.", code="account_suspended")

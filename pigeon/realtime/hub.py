@@ -16,6 +16,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any, Literal
 
+from pigeon.accounts import blocks, directory
 from pigeon.accounts import service as accounts
 from pigeon.core import events, metrics
 from pigeon.core.clock import clock
@@ -218,8 +219,8 @@ class Hub:
         if not ids:
             return []
         async with self.dbs.app.read() as session:
-            blocks = await accounts.blocks_among(session, user_id, ids)
-        blocked = {a for a, _ in blocks} | {b for _, b in blocks}
+            pairs = await blocks.blocks_among(session, user_id, ids)
+        blocked = {a for a, _ in pairs} | {b for _, b in pairs}
         return sorted(ids - blocked)
 
     # --- the periodic check ---
@@ -250,7 +251,7 @@ class Hub:
         user_ids = list(self.by_user)
         for start in range(0, len(user_ids), CHECK_CHUNK):
             chunk = user_ids[start : start + CHECK_CHUNK]
-            found = await accounts.principals(self.rt, chunk)
+            found = await directory.principals(self.rt, chunk)
             for uid in chunk:
                 who = found.get(uid)
                 if who is None or who.is_suspended():

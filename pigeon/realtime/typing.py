@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pigeon.accounts import service as accounts
 from pigeon.core.clock import clock
-from pigeon.messaging import policy
 from pigeon.messaging.context import Ctx
 from pigeon.messaging.events import Typing, TypingData
-from pigeon.messaging.service import access_conversation, require_enabled
+from pigeon.messaging.service import access_conversation, check_can_write, require_enabled
 
 
 class TypingThrottle:
@@ -42,11 +40,10 @@ async def typing(ctx: Ctx, throttle: TypingThrottle, conversation_id: int) -> bo
         return False
     await require_enabled(ctx)
     convo = await access_conversation(ctx, conversation_id)
-    others = convo.other_ids(ctx.viewer.id)
-    edges = await accounts.get_block_edges(ctx.rt, ctx.viewer.id)
-    # the same audience as a message: refused across a block in a DM, not to blockers in a group
-    blockers = policy.send_blockers(convo.kind, ctx.viewer.id, others, edges)
-    others = sorted(set(others) - blockers)
+    # the same rules and audience as a message: refused across a block in a direct
+    # conversation or outside the communities, not to those who blocked the typist in a group
+    blockers = await check_can_write(ctx, convo)
+    others = sorted(set(convo.other_ids(ctx.viewer.id)) - blockers)
     expires = clock.now() + dt.timedelta(seconds=throttle.seconds)
     data = TypingData(
         conversation_id=conversation_id, user_id=ctx.viewer.id, expires_at=expires.isoformat()

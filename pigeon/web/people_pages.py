@@ -9,6 +9,7 @@ from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 from starlette.responses import Response
 
+from pigeon.accounts import blocks
 from pigeon.accounts import service as accounts
 from pigeon.accounts.models import User
 from pigeon.accounts.schemas import UserUpdate
@@ -138,17 +139,17 @@ async def render_profile(
     target = await _profile_user(ctx, username)
     may = await eligibility.for_person(ctx, target.id)
     async with ctx.dbs.app.read() as session:
-        blocks = await accounts.blocks_among(session, user.id, [target.id])
+        pairs = await blocks.blocks_among(session, user.id, [target.id])
     context = {
         **await nav(request, user),
         "title": target.display_name,
         "person": user_dict(
             target,
-            last_seen=(user.id, target.id) not in blocks and (target.id, user.id) not in blocks,
+            last_seen=(user.id, target.id) not in pairs and (target.id, user.id) not in pairs,
         ),
         "me": target.id == user.id,
         "may": may,
-        "i_blocked": (user.id, target.id) in blocks,
+        "i_blocked": (user.id, target.id) in pairs,
         "notice": notice,
         "error": error,
         "values": values or {"display_name": target.display_name, "bio": target.bio or ""},
@@ -189,12 +190,12 @@ async def message(request: Request, username: Username, ctx: PageCtx, form: Form
 @router.post("/u/{username}/block")
 async def block(request: Request, username: Username, ctx: PageCtx, form: Form) -> Response:
     target = await _profile_user(ctx, username)
-    await accounts.add_block(ctx.uow, ctx.viewer, target.id)
+    await blocks.add_block(ctx.uow, ctx.viewer, target.id)
     return RedirectResponse(f"/u/{target.username}?notice=blocked", status_code=303)
 
 
 @router.post("/u/{username}/unblock")
 async def unblock(request: Request, username: Username, ctx: PageCtx, form: Form) -> Response:
     target = await _profile_user(ctx, username)
-    await accounts.remove_block(ctx.uow, ctx.viewer.id, target.id)
+    await blocks.remove_block(ctx.uow, ctx.viewer.id, target.id)
     return RedirectResponse(f"/u/{target.username}?notice=unblocked", status_code=303)

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI
 from httpx import AsyncClient
 
+from pigeon.accounts import communities
 from pigeon.accounts import service as accounts
 from pigeon.admin import service as admin
 from pigeon.core.security import create_access_token
@@ -53,9 +54,11 @@ async def make_people(app: FastAPI, client: AsyncClient, *, messaging_on: bool =
     people = People()
     async with rt.uow_scope() as uow:
         session = uow.app
-        await accounts.default_community(session)
-        riverside = await accounts.create_community(uow, None, name="Riverside", slug="riverside")
-        for name, (tier, role, communities) in PERSONAS.items():
+        await communities.default_community(session)
+        riverside = await communities.create_community(
+            uow, None, name="Riverside", slug="riverside"
+        )
+        for name, (tier, role, belongs) in PERSONAS.items():
             user = await accounts.create_user(
                 session,
                 email=f"{name}@example.com",
@@ -64,10 +67,10 @@ async def make_people(app: FastAPI, client: AsyncClient, *, messaging_on: bool =
                 display_name=name.capitalize(),
                 tier=tier,
                 role=role,
-                join_default="store" in communities,
+                join_default="store" in belongs,
             )
-            if "riverside" in communities:
-                await accounts.add_members(uow, None, riverside.id, [user.id])
+            if "riverside" in belongs:
+                await communities.add_members(uow, None, riverside.id, [user.id])
             token = create_access_token(
                 settings.signing_key(), user_id=user.id, minutes=settings.access_token_minutes
             )

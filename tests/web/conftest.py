@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from pigeon.accounts import communities
 from tests.conftest import IN_CI
 
 CHROMIUM = os.environ.get("PIGEON_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -71,7 +72,7 @@ async def _seed(env: dict[str, str]) -> dict[str, int]:
     async with standalone(data=Path(env["PIGEON_DATA_DIR"])) as rt:
         async with rt.uow_scope() as uow:
             session = uow.app
-            await accounts.default_community(session)
+            await communities.default_community(session)
             for username, (name, tier, role) in CAST.items():
                 user = await accounts.create_user(
                     session,

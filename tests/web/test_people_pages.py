@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from pigeon.accounts import service as accounts
+from pigeon.accounts import blocks
 from pigeon.messaging import eligibility
 from pigeon.messaging import service as messaging
 from tests.support.acting import acting_as
@@ -71,7 +71,7 @@ async def test_eligibility_agrees_with_the_service(app, client, people) -> None:
     names = ["admin", "manager", "plus", "priv", "free", "free2", "outsider"]
     rt, sends = app.state.runtime, app.state.sends
     async with acting_as(rt, sends, people.free2.id) as ctx:
-        await accounts.add_block(ctx.uow, ctx.viewer, people.plus.id)
+        await blocks.add_block(ctx.uow, ctx.viewer, people.plus.id)
     await dm(client, people.manager, people.free)
     for who in names:
         async with acting_as(rt, sends, people[who].id) as ctx:
