@@ -10,7 +10,7 @@ from pigeon.accounts.schemas import UserIdsIn
 from pigeon.core.deps import CurrentUser, Rt
 from pigeon.core.errors import Invalid
 from pigeon.core.types import INT64_MAX, Instant, RowIdPath, UserIdPath
-from pigeon.messaging import changes, export, groups, reports, search, sending
+from pigeon.messaging import changes, export, groups, reports, search, sending, views
 from pigeon.messaging import service as messaging
 from pigeon.messaging.deps import MessagingCtx as Ctx
 from pigeon.messaging.schemas import (
@@ -53,7 +53,7 @@ async def start(body: ConversationCreate, ctx: Ctx, response: Response) -> Conve
         created(response, was_created)
     else:
         conv_id = await messaging.start_group(ctx, body.participant_ids, body.title)
-    return await messaging.get_conversation(ctx, conv_id)
+    return await views.get_conversation(ctx, conv_id)
 
 
 @router.get("/conversations", response_model=list[ConversationOut])
@@ -63,7 +63,7 @@ async def conversations(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     before: Instant | None = None,
 ) -> list[ConversationOut]:
-    page = await messaging.list_conversations(ctx, limit=limit, before=before)
+    page = await views.list_conversations(ctx, limit=limit, before=before)
     if len(page) == limit:
         response.headers["X-Next-Before"] = page[-1].updated_at.isoformat()
     return page
@@ -71,13 +71,13 @@ async def conversations(
 
 @router.get("/conversations/{conversation_id}", response_model=ConversationOut)
 async def conversation(conversation_id: RowIdPath, ctx: Ctx) -> ConversationOut:
-    return await messaging.get_conversation(ctx, conversation_id)
+    return await views.get_conversation(ctx, conversation_id)
 
 
 @router.patch("/conversations/{conversation_id}", response_model=ConversationOut)
 async def rename(conversation_id: RowIdPath, body: ConversationUpdate, ctx: Ctx) -> ConversationOut:
     await groups.rename(ctx, conversation_id, body.title)
-    return await messaging.get_conversation(ctx, conversation_id)
+    return await views.get_conversation(ctx, conversation_id)
 
 
 @router.get("/conversations/{conversation_id}/messages", response_model=list[MessageOut])
@@ -203,7 +203,7 @@ async def read_message(message_id: RowIdPath, ctx: Ctx) -> ReadState:
 @router.post("/groups", status_code=201, response_model=ConversationOut, tags=["groups"])
 async def create_group(body: GroupCreate, ctx: Ctx) -> ConversationOut:
     conv_id = await messaging.start_group(ctx, body.member_ids, body.title)
-    return await messaging.get_conversation(ctx, conv_id)
+    return await views.get_conversation(ctx, conv_id)
 
 
 @router.get("/groups", response_model=list[ConversationOut], tags=["groups"])
@@ -212,19 +212,19 @@ async def list_groups(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     before: Instant | None = None,
 ) -> list[ConversationOut]:
-    return await messaging.list_conversations(ctx, limit=limit, before=before, kind="group")
+    return await views.list_conversations(ctx, limit=limit, before=before, kind="group")
 
 
 @router.get("/groups/{group_id}", response_model=ConversationOut, tags=["groups"])
 async def get_group(group_id: RowIdPath, ctx: Ctx) -> ConversationOut:
     await groups.access_group(ctx, group_id)
-    return await messaging.get_conversation(ctx, group_id)
+    return await views.get_conversation(ctx, group_id)
 
 
 @router.post("/groups/{group_id}/members", response_model=ConversationOut, tags=["groups"])
 async def add_group_members(group_id: RowIdPath, body: UserIdsIn, ctx: Ctx) -> ConversationOut:
     await groups.add_members(ctx, group_id, body.user_ids)
-    return await messaging.get_conversation(ctx, group_id)
+    return await views.get_conversation(ctx, group_id)
 
 
 @router.delete("/groups/{group_id}/members/{user_id}", status_code=204, tags=["groups"])

@@ -1,4 +1,4 @@
-"""Conversations: access, start, list, history, unread counts.
+"""Conversations: access, start, history, unread counts (how they are listed: `views`).
 
 Every operation gathers its facts (the switch, who is acting, memberships, blocks) and hands
 them to `policy`; reads of people go to the primary database in one batched query per page.
@@ -19,19 +19,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pigeon.accounts import blocks, directory
 from pigeon.accounts import service as accounts
-from pigeon.accounts.models import User
 from pigeon.core.clock import clock
 from pigeon.core.errors import Invalid, NotFound
-from pigeon.core.people import estranged
 from pigeon.core.principal import Principal
 from pigeon.messaging import policy
 from pigeon.messaging.context import Ctx
 from pigeon.messaging.events import ConversationChange, ConversationUpdated
 from pigeon.messaging.models import Conversation, Message, Participant
-from pigeon.messaging.schemas import ConversationOut, MessageOut, ParticipantOut, UnreadOut
+from pigeon.messaging.schemas import MessageOut, UnreadOut
 from pigeon.messaging.visibility import (
     blocked_by,
-    retention_days,
     visible_messages,
     visible_since,
 )
@@ -350,123 +347,6 @@ async def add_participants(
 
 
 # --- reading ---
-
-
-async def conversation_views(
-    ctx: Ctx, rows: Sequence[Conversation], session: AsyncSession
-) -> list[ConversationOut]:
-    """Shape conversations for the viewer: participants, last message, unread count."""
-    if not rows:
-        return []
-    ids = [r.id for r in rows]
-    last_ids = [r.last_message_id for r in rows if r.last_message_id]
-    members = (
-        await session.scalars(select(Participant).where(Participant.conversation_id.in_(ids)))
-    ).all()
-    lasts: dict[int, Message] = {}
-    if last_ids:
-        found = await session.scalars(select(Message).where(Message.id.in_(last_ids)))
-        lasts = {m.id: m for m in found}
-    lasts = await _previews_without_blocked(ctx, rows, lasts, session)
-    by_conv: dict[int, list[Participant]] = {}
-    for m in members:
-        by_conv.setdefault(m.conversation_id, []).append(m)
-    async with ctx.dbs.app.read() as app_session:
-        users = await accounts.users_by_ids(app_session, {m.user_id for m in members})
-    cutoff = since(ctx)
-    days = retention_days(ctx.settings, ctx.viewer)
-    hidden = estranged(await blocks.get_block_edges(ctx.rt, ctx.viewer.id), ctx.viewer.id)
-    views = []
-    for r in rows:
-        mine = next((m for m in by_conv.get(r.id, []) if m.user_id == ctx.viewer.id), None)
-        last = lasts.get(r.last_message_id) if r.last_message_id else None
-        views.append(
-            ConversationOut.model_construct(
-                id=r.id,
-                kind=r.kind,
-                title=r.title,
-                created_by=r.created_by,
-                participants=[
-                    participant_out(m, users.get(m.user_id), estranged=m.user_id in hidden)
-                    for m in by_conv.get(r.id, [])
-                ],
-                last_message=message_out(last) if last and last.created_at >= cutoff else None,
-                unread_count=mine.unread_count if mine else 0,
-                last_read_message_id=mine.last_read_message_id if mine else 0,
-                created_at=r.created_at,
-                updated_at=r.updated_at,
-                retention_days=days,
-            )
-        )
-    return views
-
-
-async def _previews_without_blocked(
-    ctx: Ctx, rows: Sequence[Conversation], lasts: dict[int, Message], session: AsyncSession
-) -> dict[int, Message]:
-    """In groups, a blocker's preview is the latest message not from someone they blocked."""
-    groups = [r for r in rows if r.kind == "group" and r.last_message_id in lasts]
-    if not groups:
-        return lasts
-    blocked = await blocked_senders(ctx)
-    stale = [
-        r for r in groups if r.last_message_id and lasts[r.last_message_id].sender_id in blocked
-    ]
-    lasts = dict(lasts)
-    for r in stale:  # rare: one query per conversation whose last word was a blocked one
-        visible = visible_messages(
-            ctx.viewer.id, since=since(ctx), hidden=blocked, conversation=(r.id, r.kind)
-        )
-        found = await session.scalar(visible.order_by(Message.id.desc()).limit(1))
-        if found is not None and r.last_message_id:
-            lasts[r.last_message_id] = found
-        elif r.last_message_id:
-            lasts.pop(r.last_message_id, None)
-    return lasts
-
-
-def participant_out(m: Participant, user: User | None, *, estranged: bool) -> ParticipantOut:
-    """A member as the viewer sees them; across a block, without when they were last online
-    or how far they have read."""
-    return ParticipantOut.model_construct(
-        id=m.user_id,
-        username=user.username if user else None,
-        display_name=user.display_name if user else m.display_name,
-        avatar_url=user.avatar_url if user else None,
-        role=m.role,
-        last_read_message_id=0 if estranged else m.last_read_message_id,
-        last_seen_at=None if estranged or user is None else user.last_seen_at,
-    )
-
-
-async def list_conversations(
-    ctx: Ctx, *, limit: int, before: dt.datetime | None = None, kind: str | None = None
-) -> list[ConversationOut]:
-    await require_enabled(ctx)
-    stmt = (
-        select(Conversation)
-        .join(Participant, Participant.conversation_id == Conversation.id)
-        .where(Participant.user_id == ctx.viewer.id, Conversation.deleted_at.is_(None))
-        .order_by(Conversation.updated_at.desc(), Conversation.id.desc())
-        .limit(limit)
-    )
-    if before is not None:
-        stmt = stmt.where(Conversation.updated_at < before)
-    if kind is not None:
-        stmt = stmt.where(Conversation.kind == kind)
-    async with ctx.uow.read(ctx.dbs.messaging) as session:
-        rows = (await session.scalars(stmt)).all()
-        return await conversation_views(ctx, rows, session)
-
-
-async def get_conversation(ctx: Ctx, conversation_id: int) -> ConversationOut:
-    await require_enabled(ctx)
-    await access_conversation(ctx, conversation_id)
-    async with ctx.uow.read(ctx.dbs.messaging) as session:
-        row = await session.get(Conversation, conversation_id)
-        if row is None:
-            raise _not_found()
-        return (await conversation_views(ctx, [row], session))[0]
 
 
 async def list_messages(

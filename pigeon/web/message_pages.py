@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from pigeon.core.errors import AppError, Invalid
 from pigeon.core.types import INT64_MAX, RowIdPath, RowIdQuery, utc_within_range
-from pigeon.messaging import changes, eligibility, sending
+from pigeon.messaging import changes, eligibility, sending, views
 from pigeon.messaging import service as messaging
 from pigeon.messaging.context import Ctx
 from pigeon.messaging.schemas import MessageCreate, MessageEdit, MessageOut
@@ -41,7 +41,7 @@ def _before(value: str | None) -> dt.datetime | None:
 async def conversation_list(
     ctx: Ctx, before: dt.datetime | None = None
 ) -> tuple[list[dict[str, Any]], str | None]:
-    page = await messaging.list_conversations(ctx, limit=LIST_PAGE, before=before)
+    page = await views.list_conversations(ctx, limit=LIST_PAGE, before=before)
     rows = [convo_row(c.model_dump(), ctx.viewer.id) for c in page]
     older = page[-1].updated_at.isoformat() if len(page) == LIST_PAGE else None
     return rows, older
@@ -75,7 +75,7 @@ async def render_thread(
     edit_error: str | None = None,
     status: int = 200,
 ) -> Response:
-    convo = await messaging.get_conversation(ctx, conversation_id)
+    convo = await views.get_conversation(ctx, conversation_id)
     page = await messaging.list_messages(ctx, conversation_id, before_id=before, limit=PAGE + 1)
     has_older = len(page) > PAGE
     messages = [m.model_dump() for m in (page[1:] if has_older else page)]
@@ -84,7 +84,7 @@ async def render_thread(
     unread = messages and messages[-1]["id"] > convo.last_read_message_id
     if before is None and unread and from_this_site(request):
         await changes.mark_read(ctx, conversation_id, messages[-1]["id"])
-        convo = await messaging.get_conversation(ctx, conversation_id)
+        convo = await views.get_conversation(ctx, conversation_id)
     rows, older = await conversation_list(ctx)
     others = [p.id for p in convo.participants if p.id != ctx.viewer.id]
     may = (
@@ -197,7 +197,7 @@ async def delete(
 async def _fragment(
     request: Request, ctx: Ctx, conversation_id: int, messages: list[MessageOut]
 ) -> Response:
-    convo = (await messaging.get_conversation(ctx, conversation_id)).model_dump()
+    convo = (await views.get_conversation(ctx, conversation_id)).model_dump()
     context = {
         "convo": convo,
         "people": people_by_id(convo),
