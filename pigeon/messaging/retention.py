@@ -4,8 +4,8 @@ Each participant sees a message only while it is inside their own window (free 3
 privileged 180, privileged_plus and staff 365 by default; `visible_since` applies that to every
 read). This job does the storage side: a message older than the *longest* window among its
 conversation's participants is seen by nobody, so it is soft-deleted; soft-deleted messages
-(by this job, by their authors or by moderators) are purged after a grace period, attachments
-included. Messages under an open report are never purged: moderators still need them.
+(by this job, by their authors or by moderators) are purged after a grace period.
+Messages under an open report are never purged: moderators still need them.
 Resolved reports drop their copy of the message after the same grace period.
 
 One process at a time runs it, under a lease in the primary database (SQLite and PostgreSQL
@@ -34,10 +34,7 @@ from pigeon.core.clock import clock
 from pigeon.core.db import Databases, rowcount
 from pigeon.core.errors import Conflict
 from pigeon.core.leases import acquire_lease, release_lease
-from pigeon.messaging.models import Conversation as C
-from pigeon.messaging.models import Message as M
-from pigeon.messaging.models import Participant as P
-from pigeon.messaging.models import Report as R
+from pigeon.messaging.models import Conversation, Message, Participant, Report
 from pigeon.messaging.reports import open_report_message_ids
 from pigeon.settings import Settings
 
@@ -117,17 +114,19 @@ async def _candidates(dbs: Databases, settings: Settings, now: dt.datetime) -> l
     async with dbs.messaging.read() as session:
         old = set(
             await session.scalars(
-                select(M.conversation_id)
+                select(Message.conversation_id)
                 .distinct()
-                .where(M.deleted_at.is_(None), M.created_at < oldest_visible)
+                .where(Message.deleted_at.is_(None), Message.created_at < oldest_visible)
             )
         )
         gone = set(
             await session.scalars(
-                select(C.id)
-                .where(C.deleted_at.is_not(None))
+                select(Conversation.id)
+                .where(Conversation.deleted_at.is_not(None))
                 .where(
-                    select(M.id).where(M.conversation_id == C.id, M.deleted_at.is_(None)).exists()
+                    select(Message.id)
+                    .where(Message.conversation_id == Conversation.id, Message.deleted_at.is_(None))
+                    .exists()
                 )
             )
         )
@@ -145,10 +144,10 @@ async def _cutoffs(
     async with dbs.messaging.read() as session:
         rows = (
             await session.execute(
-                select(P.conversation_id, P.user_id, C.deleted_at)
-                .select_from(C)
-                .outerjoin(P, P.conversation_id == C.id)
-                .where(C.id.in_(conv_ids))
+                select(Participant.conversation_id, Participant.user_id, Conversation.deleted_at)
+                .select_from(Conversation)
+                .outerjoin(Participant, Participant.conversation_id == Conversation.id)
+                .where(Conversation.id.in_(conv_ids))
             )
         ).all()
     unknown = {r.user_id for r in rows if r.user_id is not None} - days_of.keys()
@@ -193,13 +192,17 @@ async def _soft_delete(
         async with dbs.messaging.write() as session:
             for cutoff, ids in by_cutoff.items():
                 expired = and_(
-                    M.conversation_id.in_(ids), M.created_at < cutoff, M.deleted_at.is_(None)
+                    Message.conversation_id.in_(ids),
+                    Message.created_at < cutoff,
+                    Message.deleted_at.is_(None),
                 )
                 if result.dry_run:
-                    n = await session.scalar(select(func.count()).select_from(M).where(expired))
+                    n = await session.scalar(
+                        select(func.count()).select_from(Message).where(expired)
+                    )
                 else:
                     n = rowcount(
-                        await session.execute(update(M).where(expired).values(deleted_at=now))
+                        await session.execute(update(Message).where(expired).values(deleted_at=now))
                     )
                 result.soft_deleted += int(n or 0)
             if not result.dry_run:
@@ -222,8 +225,8 @@ async def _recount_unread(
     rows = (
         (
             await session.execute(
-                select(P.user_id)
-                .where(P.conversation_id.in_(conv_ids), P.unread_count > 0)
+                select(Participant.user_id)
+                .where(Participant.conversation_id.in_(conv_ids), Participant.unread_count > 0)
                 .distinct()
             )
         )
@@ -235,30 +238,37 @@ async def _recount_unread(
         by_days.setdefault(days_of.get(uid, 0), []).append(uid)
     for days, user_ids in by_days.items():
         visible = and_(
-            M.conversation_id == P.conversation_id,
-            M.id > P.last_read_message_id,
-            M.sender_id != P.user_id,
-            M.deleted_at.is_(None),
-            M.created_at >= now - dt.timedelta(days=days),
+            Message.conversation_id == Participant.conversation_id,
+            Message.id > Participant.last_read_message_id,
+            Message.sender_id != Participant.user_id,
+            Message.deleted_at.is_(None),
+            Message.created_at >= now - dt.timedelta(days=days),
         )
         counts = (
             await session.execute(
-                select(P.conversation_id, P.user_id, P.unread_count, func.count(M.id))
-                .select_from(P)
-                .outerjoin(M, visible)
-                .where(
-                    P.conversation_id.in_(conv_ids),
-                    P.user_id.in_(user_ids),
-                    P.unread_count > 0,
+                select(
+                    Participant.conversation_id,
+                    Participant.user_id,
+                    Participant.unread_count,
+                    func.count(Message.id),
                 )
-                .group_by(P.conversation_id, P.user_id, P.unread_count)
+                .select_from(Participant)
+                .outerjoin(Message, visible)
+                .where(
+                    Participant.conversation_id.in_(conv_ids),
+                    Participant.user_id.in_(user_ids),
+                    Participant.unread_count > 0,
+                )
+                .group_by(
+                    Participant.conversation_id, Participant.user_id, Participant.unread_count
+                )
             )
         ).all()
         for conv_id, uid, before, left in counts:
             if left < before:
                 await session.execute(
-                    update(P)
-                    .where(P.conversation_id == conv_id, P.user_id == uid)
+                    update(Participant)
+                    .where(Participant.conversation_id == conv_id, Participant.user_id == uid)
                     .values(unread_count=left)
                 )
 
@@ -275,17 +285,19 @@ async def _purge(
     renew: Callable[[], Awaitable[None]] | None,
 ) -> None:
     before = now - dt.timedelta(days=settings.retention_grace_days)
-    due = and_(M.deleted_at.is_not(None), M.deleted_at < before)
+    due = and_(Message.deleted_at.is_not(None), Message.deleted_at < before)
     reported = open_report_message_ids()
     async with dbs.messaging.read() as session:
         total = int(
             await session.scalar(
-                select(func.count()).select_from(M).where(due, M.id.not_in(reported))
+                select(func.count()).select_from(Message).where(due, Message.id.not_in(reported))
             )
             or 0
         )
         result.kept_for_reports = int(
-            await session.scalar(select(func.count()).select_from(M).where(due, M.id.in_(reported)))
+            await session.scalar(
+                select(func.count()).select_from(Message).where(due, Message.id.in_(reported))
+            )
             or 0
         )
     if progress:
@@ -300,9 +312,9 @@ async def _purge(
             async with dbs.messaging.read() as session:
                 ids = list(
                     await session.scalars(
-                        select(M.id)
-                        .where(due, M.id > after, M.id.not_in(reported))
-                        .order_by(M.id)
+                        select(Message.id)
+                        .where(due, Message.id > after, Message.id.not_in(reported))
+                        .order_by(Message.id)
                         .limit(CHUNK)
                     )
                 )
@@ -311,7 +323,7 @@ async def _purge(
             after = ids[-1]
             async with dbs.messaging.write() as session:
                 gone = await session.execute(
-                    delete(M).where(M.id.in_(ids), due, M.id.not_in(reported))
+                    delete(Message).where(Message.id.in_(ids), due, Message.id.not_in(reported))
                 )
             result.purged += rowcount(gone)
             if progress:
@@ -324,27 +336,35 @@ async def _purge(
 async def _purge_reports_and_conversations(
     dbs: Databases, before: dt.datetime, result: RunResult
 ) -> None:
-    stale_copy = and_(R.status == "resolved", R.resolved_at < before, R.body_copy != "")
+    stale_copy = and_(
+        Report.status == "resolved", Report.resolved_at < before, Report.body_copy != ""
+    )
     empty_deleted = and_(
-        C.deleted_at.is_not(None),
-        C.deleted_at < before,
-        ~select(M.id).where(M.conversation_id == C.id).exists(),
+        Conversation.deleted_at.is_not(None),
+        Conversation.deleted_at < before,
+        ~select(Message.id).where(Message.conversation_id == Conversation.id).exists(),
     )
     async with dbs.messaging.write() as session:
         if result.dry_run:
             result.reports_cleared = int(
-                await session.scalar(select(func.count()).select_from(R).where(stale_copy)) or 0
+                await session.scalar(select(func.count()).select_from(Report).where(stale_copy))
+                or 0
             )
             result.conversations_purged = int(
-                await session.scalar(select(func.count()).select_from(C).where(empty_deleted)) or 0
+                await session.scalar(
+                    select(func.count()).select_from(Conversation).where(empty_deleted)
+                )
+                or 0
             )
             return
-        cleared = await session.execute(update(R).where(stale_copy).values(body_copy=""))
+        cleared = await session.execute(update(Report).where(stale_copy).values(body_copy=""))
         result.reports_cleared = rowcount(cleared)
         await session.execute(
-            delete(P).where(P.conversation_id.in_(select(C.id).where(empty_deleted)))
+            delete(Participant).where(
+                Participant.conversation_id.in_(select(Conversation.id).where(empty_deleted))
+            )
         )
-        purged = await session.execute(delete(C).where(empty_deleted))
+        purged = await session.execute(delete(Conversation).where(empty_deleted))
         result.conversations_purged = rowcount(purged)
 
 
