@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -77,7 +78,10 @@ def rowcount(result: Result[Any]) -> int:
     return int(cast(CursorResult[Any], result).rowcount or 0)
 
 
-def sqlite_pragmas(engine: AsyncEngine | Engine, *, immediate: bool) -> None:
+def sqlite_pragmas(engine: AsyncEngine | Engine, *, immediate: bool | None) -> None:
+    """WAL, fsync on commit, foreign keys, a busy timeout; and who opens transactions: BEGIN
+    IMMEDIATE for a writer, BEGIN for a reader, or (None) nobody, for in-place lookups of one
+    statement each, which SQLite runs as their own consistent read."""
     sync = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
 
     @event.listens_for(sync, "connect")
@@ -89,6 +93,9 @@ def sqlite_pragmas(engine: AsyncEngine | Engine, *, immediate: bool) -> None:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=10000")
         cur.close()
+
+    if immediate is None:
+        return
 
     @event.listens_for(sync, "begin")
     def _begin(conn: Any) -> None:
@@ -124,7 +131,7 @@ class Database:
                 connect_args={"check_same_thread": False},
                 hide_parameters=True,
             )
-            sqlite_pragmas(self.sync_reader, immediate=False)
+            sqlite_pragmas(self.sync_reader, immediate=None)
         else:
             self.write_engine = create_async_engine(
                 url, pool_size=10, max_overflow=20, pool_pre_ping=True, hide_parameters=True
@@ -185,3 +192,50 @@ class Databases:
     async def dispose(self) -> None:
         await self.app.dispose()
         await self.messaging.dispose()
+
+
+def record_type(keys: tuple[str, ...]) -> type[tuple[Any, ...]]:
+    """A tuple type whose columns also read as attributes, like SQLAlchemy's `Row`."""
+    fields = {key: property(itemgetter(i)) for i, key in enumerate(keys)}
+    return type("Record", (tuple,), {"__slots__": (), **fields})
+
+
+class Prepared:
+    """A Core statement compiled once for one dialect and run straight on a DBAPI cursor.
+
+    The SQL, the parameter order and every bind and result conversion are SQLAlchemy's own,
+    worked out once; what is skipped is the per-execution machinery (cache lookup, execution
+    context, result object), which costs several times the statement itself on SQLite. For the
+    few statements of the hottest path only; everything else goes through a Connection.
+    """
+
+    def __init__(self, statement: Any, dialect: Any) -> None:
+        compiled = statement.compile(dialect=dialect)
+        self.sql: str = compiled.string
+        given = dict(compiled.construct_params(_check=False))  # literals compiled in the SQL
+        binds = compiled._bind_processors
+        # per placeholder: (parameter name or None for a constant, constant, bind conversion)
+        self.args = [
+            (name if given.get(name) is None else None, given.get(name), binds.get(name))
+            for name in compiled.positiontup or ()
+        ]
+        columns = compiled._result_columns or []
+        self.procs = [c.type._cached_result_processor(dialect, None) for c in columns]
+        self.convert = any(p is not None for p in self.procs)
+        self.record = record_type(tuple(c.keyname for c in columns))
+
+    def rows(self, cursor: Any, params: dict[str, Any]) -> list[Any]:
+        args = []
+        for name, constant, bind in self.args:
+            value = params[name] if name is not None else constant
+            args.append(bind(value) if bind is not None else value)
+        cursor.execute(self.sql, args)
+        if not self.procs:
+            return []
+        record, procs = self.record, self.procs
+        if not self.convert:
+            return [record(row) for row in cursor.fetchall()]
+        return [
+            record([v if p is None else p(v) for p, v in zip(procs, row, strict=True)])
+            for row in cursor.fetchall()
+        ]

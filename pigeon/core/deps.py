@@ -34,15 +34,8 @@ async def get_app_settings(rt: Rt) -> Settings:
 async def get_uow(rt: Rt) -> AsyncIterator[UnitOfWork]:
     """The request's unit of work: committed when the route returns, before the response is
     sent (acknowledged means durable), then its events published; rolled back on an error."""
-    uow = rt.uow()
-    try:
+    async with rt.uow_scope() as uow:
         yield uow
-        await uow.commit()
-    except BaseException:
-        await uow.rollback()
-        raise
-    finally:
-        await uow.close()
 
 
 Dbs = Annotated[Databases, Depends(get_dbs)]
@@ -56,11 +49,10 @@ SESSION_COOKIE = "pigeon_session"
 _bearer = HTTPBearer(auto_error=False, description="An access token from /auth/login")
 
 
-async def current_principal(
-    request: Request,
-    rt: Rt,
-    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
+Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+async def current_principal(request: Request, rt: Rt, creds: Bearer) -> Principal:
     token = creds.credentials if creds else None
     cookie = None if token else request.cookies.get(SESSION_COOKIE)
     return await rt.authenticate(token, cookie)

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
 
-from pigeon.core.deps import CurrentUser, Rt, Uow
+from pigeon.core.deps import Bearer, current_principal
+from pigeon.core.runtime import Runtime
 from pigeon.messaging.context import Ctx
 
 
-async def messaging_ctx(request: Request, rt: Rt, user: CurrentUser, uow: Uow) -> Ctx:
-    return Ctx(rt=rt, sends=request.app.state.sends, viewer=user, uow=uow)
+async def messaging_ctx(request: Request, creds: Bearer) -> AsyncIterator[Ctx]:
+    """Who asks and the request's unit of work (committed when the route returns, before the
+    response is sent), in one dependency: the send path is the hottest route there is."""
+    rt: Runtime = request.app.state.runtime
+    user = await current_principal(request, rt, creds)
+    async with rt.uow_scope() as uow:
+        yield Ctx(rt=rt, sends=request.app.state.sends, viewer=user, uow=uow)
 
 
 MessagingCtx = Annotated[Ctx, Depends(messaging_ctx, scope="function")]

@@ -2,17 +2,20 @@
 
 `apply_send` is the whole write of one message as synchronous SQLAlchemy Core over a
 connection: membership checked inside the transaction, idempotency by `client_msg_id`, the
-block rule, the reply target, one insert, the unread counts, the conversation's last message,
-the recipients' new totals. How it runs is chosen once, at start-up (`make_send_path`):
+community boundary and the block rule (from the cached people and blocks), the reply target,
+one insert, the unread counts, the conversation's last message, the recipients' new totals.
+How it runs is chosen once, at start-up (`make_send_path`):
 
-- SQLite: one writer thread takes every send that is waiting and runs them in one transaction,
-  a savepoint each (one refused send does not undo the others), and commits once: one fsync per
-  batch, and a send is acknowledged only once its batch is on disk (group commit). Through the
-  async driver each statement would be a hop to a worker thread; that, not the disk, was the
-  limit.
+- SQLite: one writer thread takes every send that is waiting and runs them in one transaction
+  (a refused send writes nothing, so it does not disturb the others), and commits once: one
+  fsync per batch, and a send is acknowledged only once its batch is on disk (group commit).
+  Its hot statements are compiled once and run on the connection's cursor (`db.Prepared`):
+  through the async driver each statement would be a hop to a worker thread, and through a
+  Connection the per-statement machinery costs several times the statement.
 - PostgreSQL: in the request's unit of work, through `run_sync`, under a transaction-scoped
-  advisory lock taken just before the insert: ids then commit in the order they are handed out,
-  so a client resuming from the highest id it saw never skips a lower one still committing.
+  advisory lock taken once membership is checked: ids then commit in the order they are handed
+  out, so a client resuming from the highest id it saw never skips a lower one still
+  committing, and a retry with the same `client_msg_id` finds the original.
 """
 
 from __future__ import annotations
@@ -23,15 +26,26 @@ import datetime as dt
 import logging
 import queue
 import threading
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, and_, bindparam, case, create_engine, func, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import (
+    Connection,
+    and_,
+    bindparam,
+    case,
+    create_engine,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import Engine, Row
-from sqlalchemy.sql.dml import Insert
 
-from pigeon.core.db import Database, sqlite_pragmas
+from pigeon.core.db import Database, Prepared, sqlite_pragmas
 from pigeon.core.errors import AppError, Invalid, NotFound
+from pigeon.core.principal import Principal
 from pigeon.core.uow import UnitOfWork
 from pigeon.messaging import policy
 from pigeon.messaging.models import Conversation, Message, Participant
@@ -44,12 +58,28 @@ _ORDER_LOCK = 0x50474D53  # PostgreSQL advisory lock key: message ids in commit 
 @dataclasses.dataclass(slots=True)
 class SendOp:
     conversation_id: int
-    sender_id: int
+    sender: Principal
     body: str
     client_msg_id: str | None
     reply_to_id: int | None
     now: dt.datetime
     edges: frozenset[tuple[int, int]]  # every (blocker, blocked) pair involving the sender
+    # who the other members are (their communities), from the people cache: the send reads
+    # nothing of the primary database; what the cache lacks is fetched and the send retried
+    known: Callable[[int], Principal | None]
+    skip_unknown: bool = False  # the retry: whoever is still unknown has no account any more
+
+    @property
+    def sender_id(self) -> int:
+        return self.sender.id
+
+
+class PeopleNeeded(AppError):
+    """The send needs people the cache does not hold (yet); fetch them and send again."""
+
+    def __init__(self, user_ids: list[int]) -> None:
+        super().__init__("Some people are not known yet.", code="people_needed")
+        self.user_ids = user_ids
 
 
 @dataclasses.dataclass(slots=True)
@@ -71,6 +101,7 @@ _BY_CLIENT_ID = select(Message).where(
     Message.sender_id == bindparam("sid"), Message.client_msg_id == bindparam("cmid")
 )
 _REPLY_TARGET = select(Message.conversation_id).where(Message.id == bindparam("rid"))
+_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 _TOUCH = (
     update(Conversation)
     .where(Conversation.id == bindparam("cid"))
@@ -110,57 +141,95 @@ _COUNT_UNREAD = _count_unread(skipping=False)
 _COUNT_UNREAD_SKIPPING = _count_unread(skipping=True)
 
 
-def _insert_message(dialect: str) -> Insert:
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return (
-        insert(Message)
-        .values(
-            conversation_id=bindparam("cid"),
-            sender_id=bindparam("sid"),
-            body=bindparam("body"),
-            client_msg_id=bindparam("cmid"),
-            reply_to_id=bindparam("rid"),
-            created_at=bindparam("now"),
-        )
-        .on_conflict_do_nothing(index_elements=["sender_id", "client_msg_id"])
-        .returning(*Message.__table__.c)
+# A plain INSERT (the dialects' ON CONFLICT forms are compiled afresh on every use): a retry
+# with the same client_msg_id is found before it, inside the same serialized section (one
+# writer on SQLite; the order lock on PostgreSQL).
+_INSERT = (
+    insert(Message)
+    .values(
+        conversation_id=bindparam("cid"),
+        sender_id=bindparam("sid"),
+        body=bindparam("body"),
+        client_msg_id=bindparam("cmid"),
+        reply_to_id=bindparam("rid"),
+        created_at=bindparam("now"),
     )
+    .returning(*Message.__table__.c)
+)
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Statements:
-    insert: Insert
-    order_lock: bool
+_TOTAL_OF_ONE = (
+    select(func.coalesce(func.sum(Participant.unread_count), 0))
+    .join(Conversation, Conversation.id == Participant.conversation_id)
+    .where(Participant.user_id == bindparam("uid"), Conversation.deleted_at.is_(None))
+)
+# what a send runs on every message: prepared once where that pays (`Prepared` on SQLite)
+HOT = (_MEMBERS, _BY_CLIENT_ID, _REPLY_TARGET, _INSERT, _COUNT_UNREAD, _TOUCH, _TOTAL_OF_ONE)
 
-    @classmethod
-    def for_dialect(cls, dialect: str) -> Statements:
-        return cls(_insert_message(dialect), order_lock=dialect == "postgresql")
+
+class Statements(Protocol):
+    """Runs the send's statements: through a Connection, or prepared on its raw cursor."""
+
+    def rows(self, statement: Any, params: dict[str, Any]) -> Sequence[Any]: ...
 
 
-def apply_send(conn: Connection, sql: Statements, op: SendOp) -> SendResult:
-    """One send inside the caller's transaction; raises the refusal a client sees."""
-    members = conn.execute(_MEMBERS, {"cid": op.conversation_id}).all()
-    if not any(uid == op.sender_id for _, uid in members):
+class OnConnection:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def rows(self, statement: Any, params: dict[str, Any]) -> Sequence[Any]:
+        result = self.conn.execute(statement, params)
+        return result.all() if result.returns_rows else []
+
+
+class PreparedOnCursor:
+    """The hot statements prepared, the rest (a group's lists) through the Connection; both on
+    the same database connection, so in the same transaction."""
+
+    def __init__(self, conn: Connection, prepared: dict[Any, Prepared]) -> None:
+        self.conn, self.prepared = conn, prepared
+        self.cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+
+    def rows(self, statement: Any, params: dict[str, Any]) -> Sequence[Any]:
+        found = self.prepared.get(statement)
+        if found is None:
+            result = self.conn.execute(statement, params)
+            return result.all() if result.returns_rows else []
+        return found.rows(self.cursor, params)
+
+
+def apply_send(run: Statements, op: SendOp, *, order_lock: bool = False) -> SendResult:
+    """One send inside the caller's transaction; raises the refusal a client sees.
+
+    Every refusal comes before the first write, so a refused send leaves nothing behind.
+    `order_lock` (PostgreSQL): take the sends' turn before anything is decided.
+    """
+    members = run.rows(_MEMBERS, {"cid": op.conversation_id})
+    if not any(m.user_id == op.sender_id for m in members):
         raise NotFound("No such conversation.", code="conversation_not_found")
     kind = members[0].kind
-    others = [uid for _, uid in members if uid != op.sender_id]
+    others = [m.user_id for m in members if m.user_id != op.sender_id]
+    if order_lock:  # from here to the commit, sends on PostgreSQL take turns
+        run.rows(_LOCK, {"key": _ORDER_LOCK})
     if op.client_msg_id is not None:
-        original = conn.execute(_BY_CLIENT_ID, {"sid": op.sender_id, "cmid": op.client_msg_id})
-        found = original.first()
-        if found is not None:
-            return _original(found, op)
+        found = run.rows(_BY_CLIENT_ID, {"sid": op.sender_id, "cmid": op.client_msg_id})
+        if found:
+            return _original(found[0], op)
+    people = {uid: op.known(uid) for uid in others}
+    unknown = [uid for uid, p in people.items() if p is None]
+    if unknown and not op.skip_unknown:
+        raise PeopleNeeded(unknown)
+    policy.check_same_community(op.sender, [p for p in people.values() if p is not None])
     blockers = policy.send_blockers(kind, op.sender_id, others, op.edges)
     if op.reply_to_id is not None:
-        target = conn.execute(_REPLY_TARGET, {"rid": op.reply_to_id}).scalar()
-        if target != op.conversation_id:
+        target = run.rows(_REPLY_TARGET, {"rid": op.reply_to_id})
+        if not target or target[0].conversation_id != op.conversation_id:
             raise Invalid(
                 "You can only reply to a message in the same conversation.",
                 fields={"reply_to_id": "no such message in this conversation"},
             )
-    if sql.order_lock:
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ORDER_LOCK})
-    row = conn.execute(
-        sql.insert,
+    [row] = run.rows(
+        _INSERT,
         {
             "cid": op.conversation_id,
             "sid": op.sender_id,
@@ -169,24 +238,24 @@ def apply_send(conn: Connection, sql: Statements, op: SendOp) -> SendResult:
             "rid": op.reply_to_id,
             "now": op.now,
         },
-    ).first()
-    if row is None:  # a concurrent retry with the same client_msg_id won
-        original = conn.execute(_BY_CLIENT_ID, {"sid": op.sender_id, "cmid": op.client_msg_id})
-        return _original(original.one(), op)
+    )
     counts = {"cid": op.conversation_id, "sid": op.sender_id, "mid": row.id}
     if blockers:
-        conn.execute(_COUNT_UNREAD_SKIPPING, {**counts, "skip": sorted(blockers)})
+        run.rows(_COUNT_UNREAD_SKIPPING, {**counts, "skip": sorted(blockers)})
     else:
-        conn.execute(_COUNT_UNREAD, counts)
-    conn.execute(_TOUCH, {"cid": op.conversation_id, "mid": row.id, "now": op.now})
+        run.rows(_COUNT_UNREAD, counts)
+    run.rows(_TOUCH, {"cid": op.conversation_id, "mid": row.id, "now": op.now})
     recipients = [uid for uid in others if uid not in blockers]
     totals: dict[int, int] = {}
-    if recipients:
-        totals = {uid: int(n) for uid, n in conn.execute(_TOTALS, {"uids": recipients})}
+    if len(recipients) == 1:
+        [(total,)] = run.rows(_TOTAL_OF_ONE, {"uid": recipients[0]})
+        totals = {recipients[0]: int(total)}
+    elif recipients:
+        totals = {uid: int(n) for uid, n in run.rows(_TOTALS, {"uids": recipients})}
     return SendResult(row, True, recipients, totals)
 
 
-def _original(row: Row[Any], op: SendOp) -> SendResult:
+def _original(row: Any, op: SendOp) -> SendResult:
     if row.conversation_id != op.conversation_id:
         raise Invalid(
             "That client_msg_id was already used for a message in another conversation.",
@@ -209,11 +278,13 @@ class InTransaction:
     """Run the send in the unit of work's messaging session (PostgreSQL)."""
 
     def __init__(self, dialect: str) -> None:
-        self.sql = Statements.for_dialect(dialect)
+        self.order_lock = dialect == "postgresql"
 
     async def run(self, uow: UnitOfWork, op: SendOp) -> SendResult:
         session = uow.messaging
-        return await session.run_sync(lambda s: apply_send(s.connection(), self.sql, op))
+        return await session.run_sync(
+            lambda s: apply_send(OnConnection(s.connection()), op, order_lock=self.order_lock)
+        )
 
     def close(self) -> None:
         return None
@@ -224,11 +295,11 @@ class GroupCommit:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self.sql = Statements.for_dialect("sqlite")
         self.engine: Engine = create_engine(
             f"sqlite:///{db.path}", pool_size=1, max_overflow=0, hide_parameters=True
         )
         sqlite_pragmas(self.engine, immediate=True)
+        self.prepared = {statement: Prepared(statement, self.engine.dialect) for statement in HOT}
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="pigeon-sends", daemon=True)
         self._thread.start()
@@ -238,7 +309,7 @@ class GroupCommit:
             # this request already holds the write lock (it just started the conversation,
             # say): the send joins its transaction instead of waiting for it
             session = uow.messaging
-            return await session.run_sync(lambda s: apply_send(s.connection(), self.sql, op))
+            return await session.run_sync(lambda s: apply_send(OnConnection(s.connection()), op))
         loop = asyncio.get_running_loop()
         future: asyncio.Future[SendResult] = loop.create_future()
         self._queue.put((op, future, loop))
@@ -268,16 +339,16 @@ class GroupCommit:
                 self._commit_batch(conn, batch)
 
     def _commit_batch(self, conn: Connection, batch: list[Any]) -> None:
+        """One transaction for the batch. A refused send wrote nothing (refusals come first),
+        so it needs no savepoint; any other failure fails the whole batch."""
         outcomes: list[SendResult | BaseException] = []
         try:
             with conn.begin():
+                run = PreparedOnCursor(conn, self.prepared)
                 for op, _, _ in batch:
-                    savepoint = conn.begin_nested()
                     try:
-                        outcomes.append(apply_send(conn, self.sql, op))
-                        savepoint.commit()
+                        outcomes.append(apply_send(run, op))
                     except AppError as exc:
-                        savepoint.rollback()
                         outcomes.append(exc)
         except Exception as exc:  # the batch did not commit: nobody's send is acknowledged
             log.exception("send batch failed")

@@ -1,32 +1,26 @@
 """Sending a message, from the checks that need no database to the events after commit.
 
-1. Rate limit, the switch, the sender's standing, the body (rule 7): from memory; the
-   conversation's members (one indexed read) and whether the sender may still write to them
-   (rules 3 and 4), from the cached people and blocks.
-2. The write (`send_tx.apply_send`): membership, idempotency, blocks, reply target, the row,
-   the unread counts; on SQLite in the group-committing writer thread, elsewhere in the
-   request's unit of work.
+1. Rate limit, the switch, the sender's standing, the body (rule 7), the sender's blocks:
+   from memory.
+2. The write (`send_tx.apply_send`): membership, idempotency, the community boundary and the
+   blocks (rules 3 and 4, the other members read from the people cache), the reply target,
+   the row, the unread counts; on SQLite in the group-committing writer thread, elsewhere in
+   the request's unit of work.
 3. One event, queued on the unit of work and published after its commit: `message.new` to the
    sender and the recipients, carrying each recipient's new unread total.
 """
 
 from __future__ import annotations
 
-from pigeon.accounts import blocks
+from pigeon.accounts import blocks, directory
 from pigeon.core import metrics
 from pigeon.core.clock import clock
 from pigeon.messaging import policy
 from pigeon.messaging.context import Ctx
 from pigeon.messaging.events import MessageNew
 from pigeon.messaging.schemas import MessageOut
-from pigeon.messaging.send_tx import SendOp
-from pigeon.messaging.service import (
-    access_conversation,
-    check_can_write,
-    message_out,
-    require_enabled,
-    start_direct,
-)
+from pigeon.messaging.send_tx import PeopleNeeded, SendOp
+from pigeon.messaging.service import message_out, require_enabled, start_direct
 
 
 async def send_message(
@@ -41,12 +35,22 @@ async def send_message(
     await ctx.rt.limiter.check_send(ctx.viewer.id)
     await require_enabled(ctx)
     body = policy.clean_body(body, ctx.settings.max_body_chars)
-    await check_can_write(ctx, await access_conversation(ctx, conversation_id))
-    edges = await blocks.get_block_edges(ctx.rt, ctx.viewer.id)
     op = SendOp(
-        conversation_id, ctx.viewer.id, body, client_msg_id, reply_to_id, clock.now(), edges
+        conversation_id=conversation_id,
+        sender=ctx.viewer,
+        body=body,
+        client_msg_id=client_msg_id,
+        reply_to_id=reply_to_id,
+        now=clock.now(),
+        edges=await blocks.get_block_edges(ctx.rt, ctx.viewer.id),
+        known=ctx.rt.people.principal,
     )
-    result = await ctx.sends.run(ctx.uow, op)
+    try:
+        result = await ctx.sends.run(ctx.uow, op)
+    except PeopleNeeded as need:  # rare: someone not in the people cache right now
+        await directory.principals(ctx.rt, need.user_ids)
+        op.skip_unknown = True
+        result = await ctx.sends.run(ctx.uow, op)
     message = message_out(result.row)
     if result.created:
         metrics.messages_sent.inc()

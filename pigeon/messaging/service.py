@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, select, update
+from sqlalchemy import Connection, Row, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -115,13 +115,16 @@ def _convo(rows: Sequence[Row[Any]], conversation_id: int) -> Convo | None:
     return Convo(conversation_id, first.kind, first.title, first.created_by, members)
 
 
+_CONVO_BY_ID = _CONVO.where(Conversation.id == bindparam("cid"))
+
+
 def _fetch_convo(conn: Connection, conversation_id: int) -> Convo | None:
-    rows = conn.execute(_CONVO.where(Conversation.id == conversation_id)).all()
+    rows = conn.execute(_CONVO_BY_ID, {"cid": conversation_id}).all()
     return _convo(rows, conversation_id)
 
 
 async def load_convo(session: AsyncSession, conversation_id: int) -> Convo | None:
-    rows = (await session.execute(_CONVO.where(Conversation.id == conversation_id))).all()
+    rows = (await session.execute(_CONVO_BY_ID, {"cid": conversation_id})).all()
     return _convo(rows, conversation_id)
 
 

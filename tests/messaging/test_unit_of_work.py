@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text
 
+from pigeon.accounts import directory
 from pigeon.core import metrics
 from pigeon.core.clock import clock
 from pigeon.core.events import EVENTS_CHANNEL, Envelope
@@ -80,15 +81,18 @@ async def test_a_batch_of_valid_and_refused_sends_commits_the_valid_ones(
     rt, sends = app.state.runtime, app.state.sends
     edges = frozenset({(people.free2.id, people.priv.id)})
 
+    everyone = await directory.principals(rt, [p.id for p in people.values()])
+
     def op(conversation_id: int, body: str, **kw: Any) -> SendOp:
         return SendOp(
-            conversation_id,
-            kw.pop("sender_id", people.priv.id),
-            body,
-            kw.pop("client_msg_id", None),
-            kw.pop("reply_to_id", None),
-            clock.now(),
-            edges,
+            conversation_id=conversation_id,
+            sender=everyone[people.priv.id],
+            body=body,
+            client_msg_id=kw.pop("client_msg_id", None),
+            reply_to_id=kw.pop("reply_to_id", None),
+            now=clock.now(),
+            edges=edges,
+            known=everyone.get,
         )
 
     ops = [
