@@ -150,12 +150,15 @@ class Hub:
             return
         frame = Frame(kind, envelope.frame.decode(), message_id, envelope.sent_at)
         unread = envelope.unread
+        membership = kind == "conversation.updated"
         for uid, conns in local:
             badge = None
             if unread is not None and uid in unread:
                 data = UnreadData(total=unread[uid], conversation_id=envelope.conversation_id or 0)
                 badge = Frame("unread", Unread(data=data).encode().decode())
             for conn in conns:
+                if membership and conn.reads is not None:
+                    conn.reads.forget()  # someone who left and came back starts at 0 again
                 conn.offer(frame)
                 if badge is not None:
                     conn.offer(badge)
