@@ -177,8 +177,7 @@ async def _receive_loop(ws: WebSocket, conn: Connection, app: Any) -> None:
             continue  # on its way out: what is queued goes first, then the close
         if verdict is Verdict.CLOSE:
             log.info("closing a connection that sends too many frames (user %s)", conn.user_id)
-            if conn.resumer is not None:
-                conn.resumer.cancel()
+            conn.abandon_replay()
             goodbye = _error("rate_limited", "Too many frames: closing the connection.")
             conn.send_then_close(goodbye, *Close.TOO_MANY)
             continue

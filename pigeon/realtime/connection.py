@@ -169,6 +169,20 @@ class Connection:
                 return
         self.pending = None  # no await between the last check and this: nothing slips by
 
+    def abandon_replay(self) -> None:
+        """Stop a running replay (the connection is closing): what it parked goes out now, as
+        far as the queue has room, so the client still sees the answers it was given."""
+        if self.resumer is not None:
+            self.resumer.cancel()
+        parked, self.pending = self.pending, None
+        for frame in parked or ():
+            if frame.message_id is not None and not self.remember(frame.message_id):
+                continue
+            try:
+                self.queue.put_nowait(frame)
+            except asyncio.QueueFull:
+                return
+
     # --- outbound to the socket ---
 
     def start(self) -> None:
