@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     ws_read_interval_seconds: float = Field(default=0.25, ge=0)
     # messages one resume replays; past that the client pages the rest over HTTP
     ws_resume_max_messages: int = Field(default=1000, ge=1)
+    # lifetime of a single-use WebSocket ticket (POST /api/v1/ws/ticket)
+    ws_ticket_seconds: int = Field(default=30, ge=1)
+    # origins besides the server's own whose pages may open the WebSocket with the session
+    # cookie, comma-separated (e.g. https://chat.example.org behind a reverse proxy)
+    allowed_origins: str = ""
 
     host: str = "127.0.0.1"
     port: int = 8000

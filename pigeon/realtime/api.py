@@ -1,4 +1,4 @@
-"""`/api/v1/ws`: the live connection, and the hooks that start and stop this process's hub.
+"""`/api/v1/ws`: the live connection, its ticket, and the hooks that start and stop the hub.
 
 Frames from the server are JSON `{type, data, id?}`; from the client `resume`, `typing`, `read`
 and `ping`, each at most `ws_max_frame_bytes` and within the connection's frame budget
@@ -8,8 +8,9 @@ replays at most `ws_resume_max_messages` and, when more are missing, ends with
 `resume.truncated` so the client pages the rest over HTTP.
 
 Refusals happen after the handshake, as a close code and a reason a client can act on: 4401
-(sign in again), 4403 (suspended, or messaging off), 4008 (slow consumer: reconnect and resume;
-too many frames: slow down), 1001 (server going away: reconnect), 1012 (reconnect and resume).
+(sign in again, or get a new ticket), 4403 (suspended, messaging off, or a cookie from a page
+of another origin), 4008 (slow consumer: reconnect and resume; too many frames: slow down),
+1001 (server going away: reconnect), 1012 (reconnect and resume).
 """
 
 from __future__ import annotations
@@ -22,18 +23,18 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import orjson
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from starlette.websockets import WebSocket, WebSocketState
 
 from pigeon.accounts import service as accounts
 from pigeon.core.clock import clock
-from pigeon.core.deps import SESSION_COOKIE
+from pigeon.core.deps import CurrentUser
 from pigeon.core.errors import AppError, NotAllowed, Unauthorized
 from pigeon.core.runtime import Runtime
 from pigeon.messaging import changes
 from pigeon.messaging import service as messaging
 from pigeon.messaging.context import Ctx
-from pigeon.realtime import resume
+from pigeon.realtime import admission, resume
 from pigeon.realtime.budget import RESUME_COST, FrameBudget, Verdict
 from pigeon.realtime.connection import Close, Connection, Frame
 from pigeon.realtime.frames import (
@@ -45,14 +46,33 @@ from pigeon.realtime.frames import (
 )
 from pigeon.realtime.hub import Hub
 from pigeon.realtime.reads import ReadMarks
+from pigeon.realtime.tickets import TicketOut
 from pigeon.realtime.typing import typing
 
 log = logging.getLogger("pigeon.realtime")
 T = TypeVar("T")
 
+router = APIRouter(prefix="/api/v1", tags=["realtime"])
+
 
 def install(app: FastAPI) -> None:
+    app.include_router(router)
     app.add_api_websocket_route("/api/v1/ws", websocket_endpoint, name="ws")
+
+
+@router.post(
+    "/ws/ticket",
+    response_model=TicketOut,
+    summary="A single-use ticket to open the WebSocket",
+    description=(
+        "Connect to `/api/v1/ws?ticket=<ticket>` within `expires_in` seconds, once: a ticket "
+        "keeps the access token out of URLs (and so out of logs). A spent or expired ticket "
+        "is refused with close code 4401 and reason `invalid_ticket`; ask for a new one."
+    ),
+)
+async def ws_ticket(request: Request, user: CurrentUser) -> TicketOut:
+    hub: Hub = request.app.state.hub
+    return hub.tickets.issue(user.id)
 
 
 def close_before_server_stops(hub: Hub) -> None:
@@ -112,13 +132,8 @@ async def _admit(ws: WebSocket, app: Any) -> Connection | None:
     """Authenticate, register for live events, say hello; None (and closed) when refused."""
     rt: Runtime = app.state.runtime
     hub: Hub = app.state.hub
-    token = ws.query_params.get("token")
-    if not token:
-        auth = ws.headers.get("authorization", "")
-        token = auth[7:] if auth.lower().startswith("bearer ") else None
-    cookie = None if token else ws.cookies.get(SESSION_COOKIE)
     try:
-        viewer = await rt.authenticate(token, cookie)
+        viewer = await admission.authenticate(ws, rt, hub.tickets)
     except Unauthorized as exc:
         await _refuse(ws, Close.UNAUTHORIZED, exc.code)
         return None

@@ -28,6 +28,7 @@ from pigeon.realtime.connection import Close, Connection, Frame
 from pigeon.realtime.frames import MessagingDisabled, PresenceData
 from pigeon.realtime.frames import Presence as PresenceEvent
 from pigeon.realtime.presence import LocalPresence, Presence, RedisPresence
+from pigeon.realtime.tickets import Tickets
 from pigeon.realtime.typing import TypingThrottle
 
 log = logging.getLogger("pigeon.realtime")
@@ -54,6 +55,7 @@ class Hub:
             )
         else:
             self.presence = LocalPresence()
+        self.tickets = Tickets(self.settings, redis=redis)
         self._checker: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self.stopping = False
