@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import getpass
+import logging
+import re
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
@@ -75,6 +78,35 @@ def run(fn: Callable[[Runtime], Awaitable[T]]) -> T:
         raise typer.Exit(1) from None
 
 
+class RedactSecrets(logging.Filter):
+    """Blank credentials in the query strings the server logs (access lines, WebSocket
+    handshakes): whoever reads a log must not be able to sign in with what is in it."""
+
+    QUERY_SECRET = re.compile(r"([?&](?:access_token|token|ticket)=)[^&#\s\"']*", re.IGNORECASE)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = self.redact(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(self.redact(a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+    @classmethod
+    def redact(cls, text: str) -> str:
+        return cls.QUERY_SECRET.sub(r"\1[redacted]", text)
+
+
+def server_log_config() -> dict[str, Any]:
+    """Uvicorn's logging, with secrets redacted on every handler."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config.setdefault("filters", {})["redact_secrets"] = {"()": RedactSecrets}
+    for handler in config["handlers"].values():
+        handler.setdefault("filters", []).append("redact_secrets")
+    return config
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
@@ -96,6 +128,7 @@ def serve(
         ws_ping_timeout=settings.ws_heartbeat_seconds,
         ws_per_message_deflate=False,  # small frames gain little; a zlib state per socket costs
         log_level=settings.log_level,
+        log_config=server_log_config(),
         proxy_headers=True,
         timeout_graceful_shutdown=5,
     )

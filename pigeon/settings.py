@@ -58,6 +58,19 @@ class Settings(BaseSettings):
     ws_queue_size: int = Field(default=256, ge=1)
     ws_heartbeat_seconds: float = 20.0
     typing_seconds: float = 5.0
+    # client frames per connection: a burst, then a steady rate (a resume counts as ten)
+    ws_frame_burst: int = Field(default=60, ge=1)
+    ws_frames_per_second: float = Field(default=10.0, gt=0)
+    ws_max_frame_bytes: int = Field(default=4096, ge=256)
+    # a connection writes its read position for a conversation at most this often
+    ws_read_interval_seconds: float = Field(default=0.25, ge=0)
+    # messages one resume replays; past that the client pages the rest over HTTP
+    ws_resume_max_messages: int = Field(default=1000, ge=1)
+    # lifetime of a single-use WebSocket ticket (POST /api/v1/ws/ticket)
+    ws_ticket_seconds: int = Field(default=30, ge=1)
+    # origins besides the server's own whose pages may open the WebSocket with the session
+    # cookie, comma-separated (e.g. https://chat.example.org behind a reverse proxy)
+    allowed_origins: str = ""
 
     host: str = "127.0.0.1"
     port: int = 8000

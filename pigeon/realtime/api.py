@@ -1,9 +1,16 @@
-"""`/api/v1/ws`: the live connection, and the hooks that start and stop this process's hub.
+"""`/api/v1/ws`: the live connection, its ticket, and the hooks that start and stop the hub.
 
 Frames from the server are JSON `{type, data, id?}`; from the client `resume`, `typing`, `read`
-and `ping`. Refusals happen after the handshake, as a close code and a reason a client can
-act on: 4401 (sign in again), 4403 (suspended, or messaging off), 4008 (slow consumer:
-reconnect and resume), 1001 (server going away: reconnect), 1012 (reconnect and resume).
+and `ping`, each at most `ws_max_frame_bytes` and within the connection's frame budget
+(`budget.py`). Read marks are coalesced (`reads.py`). One resume runs at a time: another sent
+while it runs is refused (`resume_in_progress`; send it again once the first is done); a resume
+replays at most `ws_resume_max_messages` and, when more are missing, ends with
+`resume.truncated` so the client pages the rest over HTTP.
+
+Refusals happen after the handshake, as a close code and a reason a client can act on: 4401
+(sign in again, or get a new ticket), 4403 (suspended, messaging off, or a cookie from a page
+of another origin), 4008 (slow consumer: reconnect and resume; too many frames: slow down),
+1001 (server going away: reconnect), 1012 (reconnect and resume).
 """
 
 from __future__ import annotations
@@ -12,30 +19,60 @@ import asyncio
 import contextlib
 import logging
 import signal
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import orjson
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from starlette.websockets import WebSocket, WebSocketState
 
 from pigeon.accounts import directory
-from pigeon.core.deps import SESSION_COOKIE
+from pigeon.core.clock import clock
+from pigeon.core.deps import CurrentUser
 from pigeon.core.errors import AppError, NotAllowed, Unauthorized
 from pigeon.core.runtime import Runtime
-from pigeon.messaging import catchup, changes
+from pigeon.messaging import changes
 from pigeon.messaging import service as messaging
 from pigeon.messaging.context import Ctx
-from pigeon.messaging.events import MessageNew
+from pigeon.realtime import admission, resume
+from pigeon.realtime.budget import RESUME_COST, FrameBudget, Verdict
 from pigeon.realtime.connection import Close, Connection, Frame
-from pigeon.realtime.frames import Error, ErrorData, Hello, HelloData, Pong
+from pigeon.realtime.frames import (
+    Error,
+    ErrorData,
+    Hello,
+    HelloData,
+    Pong,
+)
 from pigeon.realtime.hub import Hub
+from pigeon.realtime.reads import ReadMarks
+from pigeon.realtime.tickets import TicketOut
 from pigeon.realtime.typing import typing
 
 log = logging.getLogger("pigeon.realtime")
+T = TypeVar("T")
+
+router = APIRouter(prefix="/api/v1", tags=["realtime"])
 
 
 def install(app: FastAPI) -> None:
+    app.include_router(router)
     app.add_api_websocket_route("/api/v1/ws", websocket_endpoint, name="ws")
+
+
+@router.post(
+    "/ws/ticket",
+    response_model=TicketOut,
+    summary="A single-use ticket to open the WebSocket",
+    description=(
+        "Connect to `/api/v1/ws?ticket=<ticket>` within `expires_in` seconds, once: a ticket "
+        "keeps the access token out of URLs (and so out of logs). A spent or expired ticket "
+        "is refused with close code 4401 and reason `invalid_ticket`; ask for a new one."
+    ),
+)
+async def ws_ticket(request: Request, user: CurrentUser) -> TicketOut:
+    hub: Hub = request.app.state.hub
+    return hub.tickets.issue(user.id)
 
 
 def close_before_server_stops(hub: Hub) -> None:
@@ -71,31 +108,32 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         conn.start()
         if conn.pending is not None:  # ?last_message_id=: the catch-up starts before anything
             ctx = await _ctx(conn, ws.app, ws.app.state.runtime.uow())
-            conn.resumer = asyncio.ensure_future(
-                _resume(ctx, conn, _query_int(ws, "last_message_id") or 0, parked=True)
-            )
+            after = _query_int(ws, "last_message_id") or 0
+            conn.resumer = asyncio.ensure_future(resume.replay(ctx, conn, after, parked=True))
         await _receive_loop(ws, conn, ws.app)
     except Exception:
         if not conn.closed:
             log.exception("live connection failed")
     finally:
-        await conn.finish()
-        if not conn.closed and ws.application_state != WebSocketState.DISCONNECTED:
-            with contextlib.suppress(Exception):
-                await ws.close(1000)
+        try:
+            if conn.reads is not None:
+                await conn.reads.close()  # the last read mark is written, whatever happened
+        finally:
+            await conn.finish()
+            if conn.closer is not None:
+                with contextlib.suppress(Exception):
+                    await conn.closer  # the close code and reason reach the client first
+            if not conn.closed and ws.application_state != WebSocketState.DISCONNECTED:
+                with contextlib.suppress(Exception):
+                    await ws.close(1000)
 
 
 async def _admit(ws: WebSocket, app: Any) -> Connection | None:
     """Authenticate, register for live events, say hello; None (and closed) when refused."""
     rt: Runtime = app.state.runtime
     hub: Hub = app.state.hub
-    token = ws.query_params.get("token")
-    if not token:
-        auth = ws.headers.get("authorization", "")
-        token = auth[7:] if auth.lower().startswith("bearer ") else None
-    cookie = None if token else ws.cookies.get(SESSION_COOKIE)
     try:
-        viewer = await rt.authenticate(token, cookie)
+        viewer = await admission.authenticate(ws, rt, hub.tickets)
     except Unauthorized as exc:
         await _refuse(ws, Close.UNAUTHORIZED, exc.code)
         return None
@@ -136,6 +174,9 @@ async def _hello(rt: Runtime, user_id: int, hub: Hub) -> str:
 
 
 async def _receive_loop(ws: WebSocket, conn: Connection, app: Any) -> None:
+    settings = app.state.runtime.settings
+    budget = FrameBudget(settings.ws_frame_burst, settings.ws_frames_per_second, clock.monotonic())
+    max_bytes = settings.ws_max_frame_bytes
     while True:
         message = await ws.receive()
         if message["type"] == "websocket.disconnect":
@@ -143,42 +184,107 @@ async def _receive_loop(ws: WebSocket, conn: Connection, app: Any) -> None:
         raw = message.get("text")
         if raw is None:
             raw = message.get("bytes") or b""
-        try:
-            frame = orjson.loads(raw)
-            kind = frame["type"]
-        except (orjson.JSONDecodeError, KeyError, TypeError):
-            conn.offer(_error("bad_frame", "Frames are JSON objects with a type."))
-            continue
         if conn.closed:
             return
+        frame, kind, problem = _parse(raw, max_bytes)
+        verdict = budget.take(clock.monotonic(), RESUME_COST if kind == "resume" else 1.0)
+        if conn.closing:
+            continue  # on its way out: what is queued goes first, then the close
+        if verdict is Verdict.CLOSE:
+            log.info("closing a connection that sends too many frames (user %s)", conn.user_id)
+            conn.abandon_replay()
+            goodbye = _error("rate_limited", "Too many frames: closing the connection.")
+            conn.send_then_close(goodbye, *Close.TOO_MANY)
+            continue
+        if verdict is Verdict.WARN:
+            conn.offer(_error("rate_limited", "Too many frames: slow down, or be disconnected."))
+        if verdict is not Verdict.ALLOW:
+            continue
+        if problem is not None:
+            conn.offer(problem)
+            continue
         await _handle(kind, frame, conn, app)
 
 
-async def _handle(kind: str, frame: dict[str, Any], conn: Connection, app: Any) -> None:
-    if kind == "ping":
-        conn.offer(Frame("pong", Pong().encode().decode()))
-        return
-    if kind not in ("resume", "typing", "read"):
-        conn.offer(_error("unknown_frame", f"Unknown frame type: {str(kind)[:40]}."))
-        return
-    uow = app.state.runtime.uow()
+def _parse(raw: str | bytes, max_bytes: int) -> tuple[dict[str, Any], str, Frame | None]:
+    """The frame and its type, or the error frame that answers it."""
+    size = len(raw) if isinstance(raw, bytes) or raw.isascii() else len(raw.encode())
+    if size > max_bytes:
+        return {}, "", _error("frame_too_large", f"Frames are at most {max_bytes} bytes.")
     try:
-        ctx = await _ctx(conn, app, uow)
-        if kind == "resume":
+        frame = orjson.loads(raw)
+        kind = frame["type"]
+    except (orjson.JSONDecodeError, KeyError, TypeError):
+        return {}, "", _error("bad_frame", "Frames are JSON objects with a type.")
+    if not isinstance(kind, str):
+        return {}, "", _error("bad_frame", "Frames are JSON objects with a type.")
+    return frame, kind, None
+
+
+async def _handle(kind: str, frame: dict[str, Any], conn: Connection, app: Any) -> None:
+    ref = frame.get("ref")
+    try:
+        if kind == "ping":
+            if conn.reads is not None:
+                await conn.reads.flush()  # a pong means the reads sent before it are written
+            conn.offer(Frame("pong", Pong().encode().decode()))
+        elif kind == "read":
+            _note_read(conn, app, _int(frame, "conversation_id"), _int(frame, "message_id"), ref)
+        elif kind == "resume":
             after = _int(frame, "last_message_id", minimum=0)
             if conn.resumer is not None and not conn.resumer.done():
-                await asyncio.wait([conn.resumer])  # one catch-up at a time, in order
-            conn.resumer = asyncio.ensure_future(_resume(ctx, conn, after))
+                raise AppError(
+                    "A resume is already running; send it again once it is done.",
+                    code="resume_in_progress",
+                    status=409,
+                )
+            ctx = await _run(conn, app, ref, _itself)
+            if ctx is not None:
+                conn.resumer = asyncio.ensure_future(resume.replay(ctx, conn, after))
         elif kind == "typing":
-            await typing(ctx, app.state.hub.typing, _int(frame, "conversation_id"))
+            conversation_id = _int(frame, "conversation_id")
+            await _run(
+                conn, app, ref, lambda ctx: typing(ctx, app.state.hub.typing, conversation_id)
+            )
         else:
-            await changes.mark_read(ctx, _int(frame, "conversation_id"), _int(frame, "message_id"))
+            conn.offer(_error("unknown_frame", f"Unknown frame type: {kind[:40]}."))
+    except AppError as exc:
+        conn.offer(_error(exc.code, exc.message, ref=ref))
+
+
+async def _itself(ctx: Ctx) -> Ctx:
+    return ctx
+
+
+async def _run(
+    conn: Connection, app: Any, ref: Any, work: Callable[[Ctx], Awaitable[T]]
+) -> T | None:
+    """One unit of work for one client frame, committed; a refusal becomes an error frame."""
+    uow = app.state.runtime.uow()
+    try:
+        result = await work(await _ctx(conn, app, uow))
         await uow.commit()
+        return result
     except AppError as exc:
         await uow.rollback()
-        conn.offer(_error(exc.code, exc.message, ref=frame.get("ref")))
+        conn.offer(_error(exc.code, exc.message, ref=ref))
+        return None
     finally:
         await uow.close()
+
+
+def _note_read(conn: Connection, app: Any, conversation_id: int, message_id: int, ref: Any) -> None:
+    if conn.reads is None:
+
+        async def write(conversation_id: int, message_id: int, ref: Any) -> int | None:
+            async def mark(ctx: Ctx) -> int:
+                return (await changes.mark_read(ctx, conversation_id, message_id)).message_id
+
+            return await _run(conn, app, ref, mark)
+
+        interval = app.state.runtime.settings.ws_read_interval_seconds
+        conn.reads = ReadMarks(interval, write)
+    conn.reads.note(conversation_id, message_id, ref)
 
 
 async def _ctx(conn: Connection, app: Any, uow: Any) -> Ctx:
@@ -188,24 +294,6 @@ async def _ctx(conn: Connection, app: Any, uow: Any) -> Ctx:
         app.state.hub.close_user(conn.user_id, Close.FORBIDDEN, "account_suspended")
         raise NotAllowed("Your account is suspended.", code="account_suspended")
     return Ctx(rt=rt, sends=app.state.sends, viewer=viewer, uow=uow)
-
-
-async def _resume(ctx: Ctx, conn: Connection, after: int, *, parked: bool = False) -> None:
-    """Replay what the client missed, then release the live events that arrived meanwhile."""
-    if not parked:
-        conn.begin_replay()
-    try:
-        async for message in catchup.replay(ctx, after):
-            text = MessageNew(data=message, id=message.id).encode().decode()
-            frame = Frame("message.new", text, message.id)
-            if not await conn.put(frame):
-                return
-        await conn.end_replay()
-    except asyncio.CancelledError:
-        raise
-    except Exception:
-        log.exception("catch-up failed")
-        conn.close(*Close.RESUME)
 
 
 def _query_int(ws: WebSocket, name: str) -> int | None:

@@ -17,12 +17,15 @@ import logging
 import socket
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.websockets import WebSocket
 
 from pigeon.core import metrics
 from pigeon.core.clock import clock
+
+if TYPE_CHECKING:
+    from pigeon.realtime.reads import ReadMarks
 
 log = logging.getLogger("pigeon.realtime")
 
@@ -39,6 +42,7 @@ class Close:
     UNAUTHORIZED = 4401
     FORBIDDEN = 4403
     SLOW = (4008, "slow consumer")
+    TOO_MANY = (4008, "too many frames")
 
 
 @dataclasses.dataclass(slots=True, frozen=True)
@@ -88,6 +92,7 @@ class Connection:
         self._sender: asyncio.Task[None] | None = None
         self.closer: asyncio.Task[None] | None = None
         self.resumer: asyncio.Task[None] | None = None  # a running catch-up
+        self.reads: ReadMarks | None = None  # read marks the client sent, from its first one
         self.on_close: Callable[[Connection], None] | None = None
 
     # --- inbound from the hub ---
@@ -163,6 +168,20 @@ class Connection:
             if self.closed:
                 return
         self.pending = None  # no await between the last check and this: nothing slips by
+
+    def abandon_replay(self) -> None:
+        """Stop a running replay (the connection is closing): what it parked goes out now, as
+        far as the queue has room, so the client still sees the answers it was given."""
+        if self.resumer is not None:
+            self.resumer.cancel()
+        parked, self.pending = self.pending, None
+        for frame in parked or ():
+            if frame.message_id is not None and not self.remember(frame.message_id):
+                continue
+            try:
+                self.queue.put_nowait(frame)
+            except asyncio.QueueFull:
+                return
 
     # --- outbound to the socket ---
 

@@ -1,9 +1,10 @@
 """Every frame the server sends on `/api/v1/ws`, one model each, and their union.
 
 Messaging's events (`messaging.events`) travel through the broker; the frames here are made by
-the realtime layer itself: the greeting, presence, answers to the client's own frames, and the
-notice that messaging was switched off. `ServerFrame` is the whole protocol, discriminated by
-`type`, for clients and tests to parse with.
+the realtime layer itself: the greeting, presence, answers to the client's own frames, the
+notice that a catch-up stopped short, and the notice that messaging was switched off.
+`ServerFrame` is the whole protocol, discriminated by `type`, for clients and tests to parse
+with.
 """
 
 from __future__ import annotations
@@ -70,6 +71,17 @@ class Error(Event):
     data: ErrorData
 
 
+class ResumeTruncatedData(_Data):
+    last_message_id: int  # the last message the replay covered; page the rest over HTTP
+
+
+class ResumeTruncated(Event):
+    """A resume replayed as much as it may: more messages are missing after `last_message_id`."""
+
+    type: Literal["resume.truncated"] = "resume.truncated"
+    data: ResumeTruncatedData
+
+
 class Reason(_Data):
     reason: str
 
@@ -95,7 +107,8 @@ ServerFrame = Annotated[
     | Unread
     | MessagingDisabled
     | Pong
-    | Error,
+    | Error
+    | ResumeTruncated,
     Field(discriminator="type"),
 ]
 server_frame: TypeAdapter[ServerFrame] = TypeAdapter(ServerFrame)

@@ -29,6 +29,7 @@ from pigeon.realtime.connection import Close, Connection, Frame
 from pigeon.realtime.frames import MessagingDisabled, PresenceData
 from pigeon.realtime.frames import Presence as PresenceEvent
 from pigeon.realtime.presence import LocalPresence, Presence, RedisPresence
+from pigeon.realtime.tickets import Tickets
 from pigeon.realtime.typing import TypingThrottle
 
 log = logging.getLogger("pigeon.realtime")
@@ -55,6 +56,7 @@ class Hub:
             )
         else:
             self.presence = LocalPresence()
+        self.tickets = Tickets(self.settings, redis=redis)
         self._checker: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self.stopping = False
@@ -151,12 +153,15 @@ class Hub:
             return
         frame = Frame(kind, envelope.frame.decode(), message_id, envelope.sent_at)
         unread = envelope.unread
+        membership = kind == "conversation.updated"
         for uid, conns in local:
             badge = None
             if unread is not None and uid in unread:
                 data = UnreadData(total=unread[uid], conversation_id=envelope.conversation_id or 0)
                 badge = Frame("unread", Unread(data=data).encode().decode())
             for conn in conns:
+                if membership and conn.reads is not None:
+                    conn.reads.forget()  # someone who left and came back starts at 0 again
                 conn.offer(frame)
                 if badge is not None:
                     conn.offer(badge)

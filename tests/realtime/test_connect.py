@@ -88,13 +88,14 @@ async def test_the_pages_cookie_session_signs_in_until_the_session_ends(app, peo
         extra={"fid": pair.family_id},
     )
     headers = {"Cookie": f"pigeon_session={cookie}"}
-    live = Live(await connect(server.url(), additional_headers=headers))
+    origin = f"http://127.0.0.1:{server.port}"  # the page is one of the server's own
+    live = Live(await connect(server.url(), additional_headers=headers, origin=origin))
     server.clients.append(live)
     hello = await live.recv()
     assert hello["type"] == "hello" and hello["data"]["user_id"] == people.free.id
 
     async with rt.uow_scope() as uow:
         await auth.revoke_family(uow, pair.family_id)  # signed out
-    late = Live(await connect(server.url(), additional_headers=headers))
+    late = Live(await connect(server.url(), additional_headers=headers, origin=origin))
     server.clients.append(late)
     assert await late.closed() == (4401, "invalid_token")

@@ -1,0 +1,209 @@
+"""L8: access tokens stay out of URLs and logs. The WebSocket takes a single-use ticket that
+expires within seconds, in any process; the server's log never shows `token` or `ticket`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from websockets.asyncio.client import connect
+
+from pigeon.cli import RedactSecrets
+from pigeon.core.clock import clock
+from tests.conftest import REDIS_URL
+from tests.realtime import conftest as realtime
+from tests.realtime.conftest import Live, Server
+from tests.security.test_ws_origin import session_cookie
+
+server = realtime.server  # the live server fixture
+
+
+async def ticket_for(client, person) -> str:  # type: ignore[no-untyped-def]
+    r = await client.post("/api/v1/ws/ticket", headers=person.headers)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["expires_in"] == 30
+    return str(body["ticket"])
+
+
+async def open_socket(server: Server, ticket: str) -> Live:
+    live = Live(await connect(f"{server.url()}?ticket={ticket}"))
+    server.clients.append(live)
+    return live
+
+
+async def test_a_ticket_opens_one_connection_once(client, people, server):
+    ticket = await ticket_for(client, people.free)
+    live = await open_socket(server, ticket)
+    hello = await live.recv()
+    assert hello["type"] == "hello" and hello["data"]["user_id"] == people.free.id
+    again = await open_socket(server, ticket)
+    assert await again.closed() == (4401, "invalid_ticket")
+
+
+async def test_an_expired_ticket_is_refused(client, people, server):
+    ticket = await ticket_for(client, people.free)
+    clock.advance(dt.timedelta(seconds=31))
+    live = await open_socket(server, ticket)
+    assert await live.closed() == (4401, "invalid_ticket")
+
+
+async def test_only_a_ticket_is_a_ticket(client, people, server):
+    for fake in (people.free.token, "not-a-ticket", ""):
+        live = await open_socket(server, fake)
+        assert await live.closed() == (4401, "invalid_ticket")
+    # and a ticket is nothing else: not an access token, for the socket or the API
+    ticket = await ticket_for(client, people.free)
+    live = await server.connect(token=ticket, hello=False)
+    assert await live.closed() == (4401, "invalid_token")
+    r = await client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {ticket}"})
+    assert r.status_code == 401
+
+
+async def test_a_ticket_is_for_someone_signed_in_and_not_for_other_sites(app, client, people):
+    r = await client.post("/api/v1/ws/ticket")
+    assert r.status_code == 401 and r.json()["error"]["code"] == "not_authenticated"
+    # the page's cookie alone (what another site's form would carry) is not enough
+    r = await client.post("/api/v1/ws/ticket", headers=await session_cookie(app, "free"))
+    assert r.status_code == 403 and r.json()["error"]["code"] == "csrf_failed"
+
+
+async def test_the_ticket_endpoint_is_documented(client):
+    spec = (await client.get("/openapi.json")).json()
+    op = spec["paths"]["/api/v1/ws/ticket"]["post"]
+    schema = op["responses"]["200"]["content"]["application/json"]["schema"]
+    name = schema["$ref"].rsplit("/", 1)[-1]
+    assert set(spec["components"]["schemas"][name]["properties"]) == {"ticket", "expires_in"}
+    assert "ticket" in op["description"]
+
+
+# --- across processes: Redis remembers the tickets that were used ---
+
+
+@contextlib.asynccontextmanager
+async def serving(app) -> AsyncIterator[Server]:  # type: ignore[no-untyped-def]
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(app, lifespan="off", ws="websockets-sansio", log_level="warning")
+    srv = uvicorn.Server(config)
+    task = asyncio.create_task(srv.serve(sockets=[sock]))
+    while not srv.started:
+        await asyncio.sleep(0.01)
+    live = Server(app)
+    live.port = sock.getsockname()[1]
+    try:
+        yield live
+    finally:
+        for c in live.clients:
+            with contextlib.suppress(Exception):
+                await c.close()
+        srv.should_exit = True
+        await task
+        sock.close()
+
+
+@pytest.fixture
+def settings(settings, request):  # type: ignore[no-untyped-def]
+    if "shared_redis" not in request.fixturenames:
+        return settings
+    if not REDIS_URL:
+        pytest.skip("PIGEON_TEST_REDIS_URL is not set")
+    prefix = f"pigeon-test-{uuid.uuid4().hex}"
+    return settings.model_copy(update={"redis_url": REDIS_URL, "redis_prefix": prefix})
+
+
+@pytest.fixture
+def shared_redis() -> None:
+    """Marks a test whose app uses Redis (see `settings`)."""
+
+
+async def test_a_ticket_is_spent_in_every_process(shared_redis, settings, client, people, server):
+    from pigeon.app import create_app
+
+    other_app = create_app(settings)  # a second process: its own runtime and hub, same Redis
+    async with other_app.router.lifespan_context(other_app), serving(other_app) as other:
+        ticket = await ticket_for(client, people.free)
+        live = await open_socket(other, ticket)
+        assert (await live.recv())["data"]["user_id"] == people.free.id
+        here = await open_socket(server, ticket)
+        assert await here.closed() == (4401, "invalid_ticket")
+        there = await open_socket(other, ticket)
+        assert await there.closed() == (4401, "invalid_ticket")
+
+
+# --- the server's log ---
+
+
+def test_the_log_filter_blanks_tokens_and_tickets():
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("1.2.3.4:5", "GET", "/api/v1/ws?last_message_id=3&token=abc.def&TICKET=xyz", "1.1", 101),
+        None,
+    )
+    assert RedactSecrets().filter(record)
+    assert record.getMessage() == (
+        '1.2.3.4:5 - "GET /api/v1/ws?last_message_id=3&token=[redacted]&TICKET=[redacted]'
+        ' HTTP/1.1" 101'
+    )
+
+
+def test_pigeon_serve_never_logs_a_token_or_a_ticket(tmp_path: Path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PIGEON_DATA_DIR": str(tmp_path / "data"), "PIGEON_TUNE_GC": "false"}
+    for var in ("PIGEON_DATABASE_URL", "PIGEON_MESSAGING_DATABASE_URL", "PIGEON_REDIS_URL"):
+        env.pop(var, None)
+    log = (tmp_path / "server.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pigeon.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    secrets = ("SECRET-TOKEN-1", "SECRET-TICKET-2", "SECRET-TOKEN-3")
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{base}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "server did not start"
+                time.sleep(0.1)
+        httpx.get(f"{base}/healthz?token={secrets[2]}", timeout=5)
+
+        async def knock() -> None:
+            for query in (f"token={secrets[0]}", f"ticket={secrets[1]}"):
+                async with connect(f"ws://127.0.0.1:{port}/api/v1/ws?{query}") as ws:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(ws.recv(), 5)
+
+        asyncio.run(knock())
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()
+    text = (tmp_path / "server.log").read_text()
+    assert "/api/v1/ws?token=[redacted]" in text and "?ticket=[redacted]" in text, text
+    assert "/healthz?token=[redacted]" in text, text
+    for secret in secrets:
+        assert secret not in text
