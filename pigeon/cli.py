@@ -127,6 +127,8 @@ def serve(
         ws_ping_interval=settings.ws_heartbeat_seconds,
         ws_ping_timeout=settings.ws_heartbeat_seconds,
         ws_per_message_deflate=False,  # small frames gain little; a zlib state per socket costs
+        # bigger client frames are refused by the app anyway; past this, before they are buffered
+        ws_max_size=max(64 * 1024, settings.ws_max_frame_bytes * 4),
         log_level=settings.log_level,
         log_config=server_log_config(),
         proxy_headers=True,

@@ -52,9 +52,6 @@ class UnitOfWork:
             self._messaging = self.dbs.messaging.writer()
         return self._messaging
 
-    def session(self, db: Database) -> AsyncSession:
-        return self.messaging if db is self.dbs.messaging else self.app
-
     @asynccontextmanager
     async def read(self, db: Database) -> AsyncIterator[AsyncSession]:
         """A session to read `db` through: this unit of work's own once it has written there

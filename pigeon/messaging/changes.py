@@ -21,6 +21,7 @@ from pigeon.messaging.events import (
 from pigeon.messaging.models import Message, Participant
 from pigeon.messaging.schemas import MessageOut, ReadState
 from pigeon.messaging.service import (
+    access_conversation,
     access_for_change,
     check_can_write,
     hidden_senders,
@@ -37,18 +38,21 @@ from pigeon.messaging.visibility import visible_messages
 
 
 async def mark_read(ctx: Ctx, conversation_id: int, message_id: int) -> ReadState:
-    """Mark read up to a message. Only forward progress is written: an older mark changes
-    nothing and tells no one."""
+    """Mark read up to a message. Only forward progress is written: a mark at or below the
+    read position changes nothing, takes no write lock and tells no one."""
     await require_enabled(ctx)
+    seen = (await access_conversation(ctx, conversation_id)).members[ctx.viewer.id]
+    if message_id <= seen.last_read_message_id:
+        await _check_in(ctx, conversation_id, message_id)
+        return ReadState(
+            conversation_id=conversation_id,
+            user_id=ctx.viewer.id,
+            message_id=seen.last_read_message_id,
+            unread_count=seen.unread_count,
+        )
     convo = await access_for_change(ctx, conversation_id)
     session = ctx.uow.messaging
-    found = await session.scalar(
-        select(Message.id).where(
-            Message.id == message_id, Message.conversation_id == conversation_id
-        )
-    )
-    if found is None:
-        raise NotFound("No such message in this conversation.", code="message_not_found")
+    await _check_in(ctx, conversation_id, message_id)
     me = convo.members[ctx.viewer.id]
     upto = max(me.last_read_message_id, message_id)
     unread_after = (
@@ -87,6 +91,17 @@ async def mark_read(ctx: Ctx, conversation_id: int, message_id: int) -> ReadStat
     )
     ctx.uow.emit(Unread(data=data), [ctx.viewer.id])
     return state
+
+
+async def _check_in(ctx: Ctx, conversation_id: int, message_id: int) -> None:
+    async with ctx.uow.read(ctx.dbs.messaging) as session:
+        found = await session.scalar(
+            select(Message.id).where(
+                Message.id == message_id, Message.conversation_id == conversation_id
+            )
+        )
+    if found is None:
+        raise NotFound("No such message in this conversation.", code="message_not_found")
 
 
 async def mark_read_message(ctx: Ctx, message_id: int) -> ReadState:

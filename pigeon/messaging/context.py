@@ -26,6 +26,3 @@ class Ctx:
     @property
     def settings(self) -> Settings:
         return self.rt.settings
-
-    def acting_as(self, viewer: Principal) -> Ctx:
-        return dataclasses.replace(self, viewer=viewer)

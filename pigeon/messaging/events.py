@@ -76,6 +76,15 @@ class Unread(Event):
     type: Literal["unread"] = "unread"
     data: UnreadData
 
+    @staticmethod
+    def text(total: int, conversation_id: int) -> str:
+        """The frame of `Unread(data=UnreadData(total=..., conversation_id=...))`, written
+        directly: the hub writes one for every recipient of every message it hands out."""
+        return (
+            f'{{"type":"unread","data":{{"total":{int(total)},'
+            f'"conversation_id":{int(conversation_id)},"count":null}}}}'
+        )
+
 
 class TypingData(_Data):
     conversation_id: int

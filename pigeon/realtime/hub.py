@@ -24,7 +24,7 @@ from pigeon.core.events import Envelope, SettingChanged
 from pigeon.core.runtime import Runtime
 from pigeon.core.switches import MESSAGING_ENABLED
 from pigeon.messaging import catchup
-from pigeon.messaging.events import Unread, UnreadData
+from pigeon.messaging.events import Unread
 from pigeon.realtime.connection import Close, Connection, Frame
 from pigeon.realtime.frames import MessagingDisabled, PresenceData
 from pigeon.realtime.frames import Presence as PresenceEvent
@@ -157,8 +157,7 @@ class Hub:
         for uid, conns in local:
             badge = None
             if unread is not None and uid in unread:
-                data = UnreadData(total=unread[uid], conversation_id=envelope.conversation_id or 0)
-                badge = Frame("unread", Unread(data=data).encode().decode())
+                badge = Frame("unread", Unread.text(unread[uid], envelope.conversation_id or 0))
             for conn in conns:
                 if membership and conn.reads is not None:
                     conn.reads.forget()  # someone who left and came back starts at 0 again
