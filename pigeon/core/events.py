@@ -22,6 +22,8 @@ from typing import Annotated, Any, Literal, Protocol
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from pigeon.core import metrics
+
 log = logging.getLogger("pigeon.events")
 
 EVENTS_CHANNEL = "pigeon:events"
@@ -200,8 +202,6 @@ class Publisher:
             try:
                 await self.broker.publish(EVENTS_CHANNEL, envelope.encode())
             except Exception:
-                from pigeon.core import metrics
-
                 metrics.publish_failures.inc()
                 log.exception("publishing %s failed (clients will catch up on resume)", event.type)
 
