@@ -89,9 +89,9 @@ class Server:
         return live
 
 
-@pytest.fixture
-async def server(app) -> AsyncIterator[Server]:  # type: ignore[no-untyped-def]
-    """Serve the test's app (its lifespan already running) over real sockets."""
+@contextlib.asynccontextmanager
+async def serving(app) -> AsyncIterator[Server]:  # type: ignore[no-untyped-def]
+    """Serve an app (its lifespan already running) over real sockets."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -119,3 +119,10 @@ async def server(app) -> AsyncIterator[Server]:  # type: ignore[no-untyped-def]
         srv.should_exit = True
         await task
         sock.close()
+
+
+@pytest.fixture
+async def server(app) -> AsyncIterator[Server]:  # type: ignore[no-untyped-def]
+    """Serve the test's app over real sockets."""
+    async with serving(app) as live:
+        yield live

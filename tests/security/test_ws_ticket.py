@@ -13,19 +13,17 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from websockets.asyncio.client import connect
 
 from pigeon.cli import RedactSecrets
 from pigeon.core.clock import clock
 from tests.conftest import REDIS_URL
 from tests.realtime import conftest as realtime
-from tests.realtime.conftest import Live, Server
+from tests.realtime.conftest import Live, Server, serving
 from tests.security.test_ws_origin import session_cookie
 
 server = realtime.server  # the live server fixture
@@ -91,28 +89,6 @@ async def test_the_ticket_endpoint_is_documented(client):
 
 
 # --- across processes: Redis remembers the tickets that were used ---
-
-
-@contextlib.asynccontextmanager
-async def serving(app) -> AsyncIterator[Server]:  # type: ignore[no-untyped-def]
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(app, lifespan="off", ws="websockets-sansio", log_level="warning")
-    srv = uvicorn.Server(config)
-    task = asyncio.create_task(srv.serve(sockets=[sock]))
-    while not srv.started:
-        await asyncio.sleep(0.01)
-    live = Server(app)
-    live.port = sock.getsockname()[1]
-    try:
-        yield live
-    finally:
-        for c in live.clients:
-            with contextlib.suppress(Exception):
-                await c.close()
-        srv.should_exit = True
-        await task
-        sock.close()
 
 
 @pytest.fixture
