@@ -22,7 +22,7 @@ from pigeon.admin import api as admin_api
 from pigeon.admin import moderation_api
 from pigeon.auth import api as auth_api
 from pigeon.auth.principals import principal_from_token
-from pigeon.core import events, metrics, migrate, security
+from pigeon.core import events, metrics, migrate
 from pigeon.core.db import Databases
 from pigeon.core.errors import error_response, install_error_handlers
 from pigeon.core.events import BlocksChanged, PeopleChanged, SettingChanged, SignInsRevoked
@@ -96,9 +96,6 @@ def make_broker(settings: Settings) -> events.Broker:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    security.configure_hashing(
-        time_cost=settings.password_hash_time_cost, memory_kib=settings.password_hash_memory_kib
-    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -108,6 +105,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await migrate.upgrade(dbs.messaging)
         broker = make_broker(settings)
         rt = Runtime(settings, dbs, broker)
+        if rt.passwords.below_owasp_floor:
+            log.warning("password hashing is set below OWASP's argon2id minimum (19 MiB, t=2)")
 
         async def authenticate(token: str | None, cookie: str | None) -> Any:
             return await principal_from_token(rt, token, cookie=cookie)

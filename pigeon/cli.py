@@ -146,6 +146,7 @@ def admin_create(
                 email=email,
                 username=username,
                 password=password,
+                passwords=rt.passwords,
                 tier="privileged_plus",
                 role="admin",
                 settings=rt.settings,

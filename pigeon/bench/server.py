@@ -57,9 +57,10 @@ async def prepare(
         database_url=None,
         messaging_database_url=None,
         redis_url=None,
+        password_hash_time_cost=1,  # throwaway members
+        password_hash_memory_kib=64,
         _env_file=None,
     )
-    security.configure_hashing(time_cost=1, memory_kib=64)  # throwaway members
     dbs = Databases(settings.app_db_url, settings.messaging_db_url)
     rt = Runtime(settings, dbs, InProcessBroker())
     sends = make_send_path(dbs.messaging)
@@ -74,6 +75,7 @@ async def prepare(
                     email=f"b{i}@bench.pigeon.test",
                     username=f"bench{i}",
                     password="bench-password",
+                    passwords=rt.passwords,
                     tier="privileged",
                 )
                 ids.append(user.id)

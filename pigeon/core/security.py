@@ -2,42 +2,75 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import secrets
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import jwt
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from pigeon.core.clock import clock
 
-_hasher = PasswordHasher()
-_DUMMY_HASH = _hasher.hash("pigeon-timing-equaliser")
+T = TypeVar("T")
+
+# the weakest argon2id settings OWASP accepts (memory, time; one lane): below them a stolen
+# database gives up its passwords too cheaply, so the server says so at start-up
+OWASP_FLOOR_KIB, OWASP_FLOOR_TIME = 19 * 1024, 2
 
 
-def configure_hashing(*, time_cost: int, memory_kib: int) -> None:
-    """Argon2 cost; the defaults suit a server, tests turn it down to stay fast."""
-    global _hasher, _DUMMY_HASH
-    if (_hasher.time_cost, _hasher.memory_cost) != (time_cost, memory_kib):
-        _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib)
-        _DUMMY_HASH = _hasher.hash("pigeon-timing-equaliser")
+class Passwords:
+    """Argon2id, off the event loop and a few at a time.
 
+    A hash is slow on purpose (about a tenth of a second of one core with the defaults). Run on
+    the event loop it would stall every request and every live delivery behind it, so each one
+    runs in a worker thread (argon2 releases the GIL while it works). Callers hash before their
+    transaction begins and verify after their read has ended, so no lock or pooled connection is
+    held while it runs. At most `concurrency` run at once: a flood of sign-ins queues here
+    instead of taking every core from delivery.
+    """
+
+    def __init__(self, *, time_cost: int, memory_kib: int, concurrency: int = 2) -> None:
+        self._hasher = PasswordHasher(
+            time_cost=time_cost, memory_cost=memory_kib, parallelism=1, type=Type.ID
+        )
+        self._slots = asyncio.Semaphore(max(1, concurrency))
+        self._dummy: str | None = None
+
+    @property
+    def below_owasp_floor(self) -> bool:
+        h = self._hasher
+        return h.memory_cost < OWASP_FLOOR_KIB or h.time_cost < OWASP_FLOOR_TIME
+
+    async def hash(self, password: str) -> str:
+        return await self._run(self._hasher.hash, password)
+
+    async def verify(self, password_hash: str | None, password: str) -> bool:
+        """Check a password; with no hash (no such user) it spends the same time and fails."""
+        if password_hash is None:
+            if self._dummy is None:
+                self._dummy = await self.hash(secrets.token_urlsafe(16))
+            await self._run(self._check, self._dummy, password)
+            return False
+        return await self._run(self._check, password_hash, password)
+
+    def _check(self, password_hash: str, password: str) -> bool:
+        try:
+            return self._hasher.verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    async def _run(self, fn: Callable[..., T], *args: str) -> T:
+        async with self._slots:
+            return await asyncio.to_thread(fn, *args)
+
+
+# --- tokens ---
 
 ALGORITHM = "HS256"
-
-
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
-
-
-def verify_password(password_hash: str | None, password: str) -> bool:
-    """Check a password; also spends the same time when there is no user to check against."""
-    try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
-    except (VerificationError, InvalidHashError):
-        return False
 
 
 def create_access_token(

@@ -50,6 +50,7 @@ def prepare(data: Path) -> dict[str, int]:
                         email=f"{name}@example.com",
                         username=name,
                         password="a long enough password",
+                        passwords=rt.passwords,
                         tier=tier,
                         role=role,
                     )

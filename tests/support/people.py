@@ -61,6 +61,7 @@ async def make_people(app: FastAPI, client: AsyncClient, *, messaging_on: bool =
                 email=f"{name}@example.com",
                 username=name,
                 password=PASSWORD,
+                passwords=rt.passwords,
                 display_name=name.capitalize(),
                 tier=tier,
                 role=role,
