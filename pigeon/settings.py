@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     password_hash_time_cost: int = Field(default=2, ge=1)
     password_hash_memory_kib: int = Field(default=65536, ge=8)
     password_hash_concurrency: int = Field(default=2, ge=1)
+    # a refresh token used again this soon after its rotation returns the same new pair (two
+    # tabs refreshing at once) instead of counting as reuse, which signs the family out
+    refresh_reuse_grace_seconds: float = Field(default=30.0, ge=0)
     default_community_name: str = "The Store"
     default_community_slug: str = "store"
 

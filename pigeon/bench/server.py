@@ -89,7 +89,12 @@ async def prepare(
                 ctx = Ctx(rt=rt, sends=sends, viewer=people[a], uow=uow)
                 conv_id, _ = await messaging.start_direct(ctx, b)
             convs.append((conv_id, a, b))
-        tokens = [security.create_access_token(SECRET, user_id=uid, minutes=600) for uid in ids]
+        tokens = [
+            security.create_access_token(
+                SECRET, user_id=uid, minutes=600, extra={"fid": security.new_family_id()}
+            )
+            for uid in ids
+        ]
         return ids, tokens, convs
     finally:
         sends.close()

@@ -40,6 +40,8 @@ class Runtime:
         )
         # sign-ins (token families) known to be revoked; a revocation is final
         self.revoked_signins: set[str] = set()
+        # sign-ins lately read as live: family id -> until when (monotonic) to believe it
+        self.live_signins: dict[str, float] = {}
         # (bearer token, session cookie) -> who is asking; auth installs the real one
         self.authenticate: Callable[[str | None, str | None], Awaitable[Principal]] = _nobody
 

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 import hashlib
+import hmac
+import math
+import re
 import secrets
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -71,6 +75,14 @@ class Passwords:
 # --- tokens ---
 
 ALGORITHM = "HS256"
+MAX_ID = 2**31 - 1  # ids are 32-bit integers in both databases
+_USER_ID = re.compile(r"[1-9][0-9]{0,9}")
+_FAMILY_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def new_family_id() -> str:
+    """A sign-in's id: every access token, session cookie and refresh token of it names it."""
+    return secrets.token_hex(16)
 
 
 def create_access_token(
@@ -80,8 +92,12 @@ def create_access_token(
     minutes: int,
     kind: str = "access",
     extra: dict[str, Any] | None = None,
+    issued_at: dt.datetime | None = None,
 ) -> str:
-    now = clock.now()
+    """A signed token. Every token a client may present names its sign-in (`fid` in `extra`),
+    and `decode_token` refuses one that does not. The same arguments (with `issued_at`) give
+    the same token."""
+    now = issued_at or clock.now()
     claims: dict[str, Any] = {
         "sub": str(user_id),
         "typ": kind,
@@ -100,6 +116,8 @@ _VERIFIED_MAX = 10_000
 def decode_token(key: str, token: str, *, kind: str = "access") -> dict[str, Any] | None:
     """The token's claims, or None when it is malformed, forged, expired or of another kind.
 
+    A token that is signed with our key but carries a claim of the wrong shape is as invalid
+    as a forged one. On success `user_id` (int) and `family_id` (str) are among the claims.
     A signature, once verified, is remembered (a token never changes); expiry is checked on
     every call against the clock.
     """
@@ -111,7 +129,7 @@ def decode_token(key: str, token: str, *, kind: str = "access") -> dict[str, Any
         if len(_verified) >= _VERIFIED_MAX:
             _verified.clear()
         _verified[(key, token)] = claims
-    if claims.get("typ") != kind or claims["exp"] < clock.now().timestamp():
+    if claims["typ"] != kind or claims["exp"] < clock.now().timestamp():
         return None
     return claims
 
@@ -123,19 +141,45 @@ def _verify(key: str, token: str) -> dict[str, Any] | None:
             key,
             algorithms=[ALGORITHM],
             # expiry is checked in decode_token against the injectable clock
-            options={"verify_exp": False, "verify_iat": False, "require": ["sub", "exp", "typ"]},
+            options={
+                "verify_exp": False,
+                "verify_iat": False,
+                "require": ["sub", "exp", "typ", "fid"],
+            },
         )
     except jwt.PyJWTError:
         return None
-    try:
-        claims["user_id"] = int(claims["sub"])
-    except (TypeError, ValueError):
+    sub, fid = claims.get("sub"), claims.get("fid")
+    if not (isinstance(sub, str) and _USER_ID.fullmatch(sub) and int(sub) <= MAX_ID):
         return None
+    if not (isinstance(fid, str) and _FAMILY_ID.fullmatch(fid)):
+        return None
+    if not isinstance(claims.get("typ"), str) or not _is_time(claims["exp"]):
+        return None
+    if "iat" in claims and not _is_time(claims["iat"]):
+        return None
+    claims["user_id"], claims["family_id"] = int(sub), fid
     return claims
+
+
+def _is_time(value: object) -> bool:
+    """A JSON NumericDate: a finite number (and not a boolean, which Python counts as one)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def new_opaque_token() -> str:
     return secrets.token_urlsafe(32)
+
+
+def successor_token(key: str, token: str) -> str:
+    """The refresh token that replaces `token` when it is rotated.
+
+    Derived rather than random, so that a second rotation of the same token (two tabs
+    refreshing at once) can hand out the same successor while the server keeps only digests.
+    Nobody can compute it without both the key and the token it replaces.
+    """
+    mac = hmac.new(key.encode(), b"refresh-successor:" + token.encode(), hashlib.sha256)
+    return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode()
 
 
 def token_digest(token: str) -> str:
