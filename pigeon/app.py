@@ -15,6 +15,7 @@ from sqlalchemy import text
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from pigeon import __version__
 from pigeon.accounts import api as accounts_api
@@ -157,6 +158,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     realtime_api.install(app)
     pages.install(app)
     _ops_routes(app)
+    if settings.trusted_proxies:
+        # outermost: every route, page, WebSocket and rate limit sees the client's address
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     return app
 
 

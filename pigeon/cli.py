@@ -96,7 +96,10 @@ def serve(
         ws_ping_timeout=settings.ws_heartbeat_seconds,
         ws_per_message_deflate=False,  # small frames gain little; a zlib state per socket costs
         log_level=settings.log_level,
-        proxy_headers=True,
+        # X-Forwarded-* is believed only from PIGEON_TRUSTED_PROXIES, by the app itself (so
+        # every route and the rate limits see one client address); uvicorn's own handling
+        # would trust 127.0.0.1 by default
+        proxy_headers=False,
         timeout_graceful_shutdown=5,
     )
 

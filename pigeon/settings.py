@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -46,8 +48,9 @@ class Settings(BaseSettings):
     rate_limits_enabled: bool = True
     rate_send_per_minute: int = 60
     rate_send_burst: int = 20
-    rate_login_per_minute: int = 10
+    rate_login_per_minute: int = 10  # per account from one address
     rate_login_per_address_per_minute: int = 30
+    rate_login_per_account_per_hour: int = 100  # per account from everywhere
     rate_register_per_hour: int = 20
     rate_upload_per_minute: int = 20
 
@@ -65,6 +68,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "info"
+    # proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or CIDRs,
+    # comma-separated); empty: the peer's own address is the client's
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # the community's time zone, for pages of readers whose browser has not told theirs
     timezone: str = "UTC"
     # freeze what startup loaded and collect young objects less often (no full-collection
@@ -82,6 +88,23 @@ class Settings(BaseSettings):
     @property
     def media_dir(self) -> Path:
         return self.data_dir / "media"
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxy_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"not an address or network: {entry!r}") from None
+        return value
 
     @field_validator("timezone")
     @classmethod

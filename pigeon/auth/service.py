@@ -136,14 +136,15 @@ async def register(
 async def login(
     rt: Runtime, uow: UnitOfWork, *, login: str, password: str, address: str | None
 ) -> TokenPair:
-    """Sign in by username or email, within the limits per account and per address.
+    """Sign in by username or email, within the limits (per address, per account from that
+    address, per account).
 
     The account is read, and that read ended, before the password is checked: the check takes
     a while and holds no transaction or connection. Only the new sign-in is written.
     """
     async with rt.dbs.app.read() as session:  # one account, one budget, by email or username
         known = await accounts.find_by_login(session, login)
-    await rt.limiter.check_login(login=f"#{known.id}" if known else login, address=address)
+    await rt.limiter.check_login(account=f"#{known.id}" if known else login, address=address)
     user = await accounts.authenticate(rt.passwords, known, password)
     if user is None:
         raise Unauthorized("Wrong login or password.", code="invalid_credentials")
