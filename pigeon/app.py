@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import hmac
+import ipaddress
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -164,6 +166,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
+def _is_local(request: Request, settings: Settings) -> bool:
+    """A client on this machine that no proxy forwarded: a local proxy relays the world."""
+    if any(name in request.headers for name in ("forwarded", "x-forwarded-for", "x-real-ip")):
+        return False
+    try:
+        ip = ipaddress.ip_address(request.client.host if request.client else "")
+    except ValueError:
+        return False
+    proxies = (ipaddress.ip_network(entry, strict=False) for entry in settings.trusted_proxies)
+    return ip.is_loopback and not any(ip in net for net in proxies)
+
+
+def _may_read_metrics(request: Request, settings: Settings) -> bool:
+    """Metrics are for the operator: loopback clients, and whoever holds the metrics token."""
+    if settings.metrics_token:
+        scheme, _, supplied = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(
+            supplied.strip().encode(), settings.metrics_token.encode()
+        ):
+            return True
+    return _is_local(request, settings)
+
+
 def _ops_routes(app: FastAPI) -> None:
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, Any]:
@@ -194,6 +219,8 @@ def _ops_routes(app: FastAPI) -> None:
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
     async def prometheus(request: Request) -> Response:
         rt: Runtime = request.app.state.runtime
+        if not _may_read_metrics(request, rt.settings):
+            return error_response(404, "not_found", "Not found.")
         metrics.messaging_enabled.set(1 if await rt.switches.messaging_enabled() else 0)
         return Response(
             generate_latest(metrics.registry), media_type="text/plain; version=0.0.4; charset=utf-8"

@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     # proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or CIDRs,
     # comma-separated); empty: the peer's own address is the client's
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # /metrics answers loopback clients, and anyone presenting this as a bearer token
+    metrics_token: str | None = None
     # the community's time zone, for pages of readers whose browser has not told theirs
     timezone: str = "UTC"
     # freeze what startup loaded and collect young objects less often (no full-collection
