@@ -106,13 +106,14 @@ async def test_a_flood_of_sign_ins_and_sign_ups_does_not_stall_health_checks(app
         finally:
             stop.set()
             waits = await checks
-    # on the event loop, each hash would hold up whichever checks arrive meanwhile: most would
-    # wait most of a hash. Beside it, only the flood's own request handling is felt.
+    # On the event loop, each hash would hold up whichever checks arrive meanwhile: most would
+    # wait most of a hash. Beside it, only the flood's own request handling is felt, so nine
+    # checks in ten answer within a third of one hash. (Not all: on a busy machine one check may
+    # still wait for the scheduler, whatever the server does.)
     waits.sort()
     assert len(waits) >= 20, waits  # the flood lasted a while: 25 hashes, two at a time
     p90 = waits[int(len(waits) * 0.9)]
     assert p90 < max(stall / 3, 0.02), (p90, stall, waits[-5:])
-    assert waits[-1] < 2 * stall, (waits[-1], stall)
 
 
 async def test_a_slow_sign_in_holds_no_lock_that_a_write_needs(client):
