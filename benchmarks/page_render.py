@@ -46,6 +46,7 @@ async def setup(app) -> tuple[int, int]:  # type: ignore[no-untyped-def]
             email="a@example.com",
             username="reader",
             password=PASSWORD,
+            passwords=rt.passwords,
             display_name="Rita Reader",
             tier="privileged",
         )
@@ -54,6 +55,7 @@ async def setup(app) -> tuple[int, int]:  # type: ignore[no-untyped-def]
             email="b@example.com",
             username="seller",
             password=PASSWORD,
+            passwords=rt.passwords,
             display_name="Sol Seller",
             tier="privileged",
         )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gc
+import hmac
+import ipaddress
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,6 +17,7 @@ from sqlalchemy import text
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from pigeon import __version__
 from pigeon.accounts import api as accounts_api
@@ -22,7 +25,7 @@ from pigeon.admin import api as admin_api
 from pigeon.admin import moderation_api
 from pigeon.auth import api as auth_api
 from pigeon.auth.principals import principal_from_token
-from pigeon.core import events, metrics, migrate, security
+from pigeon.core import events, metrics, migrate
 from pigeon.core.db import Databases
 from pigeon.core.errors import error_response, install_error_handlers
 from pigeon.core.events import BlocksChanged, PeopleChanged, SettingChanged, SignInsRevoked
@@ -96,9 +99,6 @@ def make_broker(settings: Settings) -> events.Broker:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    security.configure_hashing(
-        time_cost=settings.password_hash_time_cost, memory_kib=settings.password_hash_memory_kib
-    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -108,6 +108,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await migrate.upgrade(dbs.messaging)
         broker = make_broker(settings)
         rt = Runtime(settings, dbs, broker)
+        if rt.passwords.below_owasp_floor:
+            log.warning("password hashing is set below OWASP's argon2id minimum (19 MiB, t=2)")
 
         async def authenticate(token: str | None, cookie: str | None) -> Any:
             return await principal_from_token(rt, token, cookie=cookie)
@@ -158,7 +160,33 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     realtime_api.install(app)
     pages.install(app)
     _ops_routes(app)
+    if settings.trusted_proxies:
+        # outermost: every route, page, WebSocket and rate limit sees the client's address
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     return app
+
+
+def _is_local(request: Request, settings: Settings) -> bool:
+    """A client on this machine that no proxy forwarded: a local proxy relays the world."""
+    if any(name in request.headers for name in ("forwarded", "x-forwarded-for", "x-real-ip")):
+        return False
+    try:
+        ip = ipaddress.ip_address(request.client.host if request.client else "")
+    except ValueError:
+        return False
+    proxies = (ipaddress.ip_network(entry, strict=False) for entry in settings.trusted_proxies)
+    return ip.is_loopback and not any(ip in net for net in proxies)
+
+
+def _may_read_metrics(request: Request, settings: Settings) -> bool:
+    """Metrics are for the operator: loopback clients, and whoever holds the metrics token."""
+    if settings.metrics_token:
+        scheme, _, supplied = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(
+            supplied.strip().encode(), settings.metrics_token.encode()
+        ):
+            return True
+    return _is_local(request, settings)
 
 
 def _ops_routes(app: FastAPI) -> None:
@@ -191,6 +219,8 @@ def _ops_routes(app: FastAPI) -> None:
     @app.get("/metrics", tags=["ops"], include_in_schema=False)
     async def prometheus(request: Request) -> Response:
         rt: Runtime = request.app.state.runtime
+        if not _may_read_metrics(request, rt.settings):
+            return error_response(404, "not_found", "Not found.")
         metrics.messaging_enabled.set(1 if await rt.switches.messaging_enabled() else 0)
         return Response(
             generate_latest(metrics.registry), media_type="text/plain; version=0.0.4; charset=utf-8"

@@ -131,7 +131,10 @@ def serve(
         ws_max_size=max(64 * 1024, settings.ws_max_frame_bytes * 4),
         log_level=settings.log_level,
         log_config=server_log_config(),
-        proxy_headers=True,
+        # X-Forwarded-* is believed only from PIGEON_TRUSTED_PROXIES, by the app itself (so
+        # every route and the rate limits see one client address); uvicorn's own handling
+        # would trust 127.0.0.1 by default
+        proxy_headers=False,
         timeout_graceful_shutdown=5,
     )
 
@@ -181,6 +184,7 @@ def admin_create(
                 email=email,
                 username=username,
                 password=password,
+                passwords=rt.passwords,
                 tier="privileged_plus",
                 role="admin",
                 settings=rt.settings,

@@ -51,6 +51,7 @@ async def load(rt: Runtime, *, only_if_empty: bool) -> bool:
                 email=f"{username}@demo.pigeon.test",
                 username=username,
                 password=PASSWORD,
+                passwords=rt.passwords,
                 display_name=name,
                 tier=tier,
                 role=role,

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import ipaddress
+import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -27,8 +30,14 @@ class Settings(BaseSettings):
     refresh_token_days: int = Field(default=30, ge=1)
     session_days: int = Field(default=14, ge=1)
     open_registration: bool = True
-    password_hash_time_cost: int = Field(default=3, ge=1)
+    # argon2id, one lane: about 120 ms a hash on a current server core (OWASP's floor is
+    # 19 MiB with time cost 2); at most `concurrency` hashes run at once, the rest queue
+    password_hash_time_cost: int = Field(default=2, ge=1)
     password_hash_memory_kib: int = Field(default=65536, ge=8)
+    password_hash_concurrency: int = Field(default=2, ge=1)
+    # a refresh token used again this soon after its rotation returns the same new pair (two
+    # tabs refreshing at once) instead of counting as reuse, which signs the family out
+    refresh_reuse_grace_seconds: float = Field(default=30.0, ge=0)
     default_community_name: str = "The Store"
     default_community_slug: str = "store"
 
@@ -40,8 +49,9 @@ class Settings(BaseSettings):
     rate_limits_enabled: bool = True
     rate_send_per_minute: int = 60
     rate_send_burst: int = 20
-    rate_login_per_minute: int = 10
+    rate_login_per_minute: int = 10  # per account from one address
     rate_login_per_address_per_minute: int = 30
+    rate_login_per_account_per_hour: int = 100  # per account from everywhere
     rate_register_per_hour: int = 20
     rate_upload_per_minute: int = 20
     rate_edit_per_minute: int = 30
@@ -75,6 +85,11 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "info"
+    # proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or CIDRs,
+    # comma-separated); empty: the peer's own address is the client's
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # /metrics answers loopback clients, and anyone presenting this as a bearer token
+    metrics_token: str | None = None
     # the community's time zone, for pages of readers whose browser has not told theirs
     timezone: str = "UTC"
     # freeze what startup loaded and collect young objects less often (no full-collection
@@ -93,6 +108,23 @@ class Settings(BaseSettings):
     def media_dir(self) -> Path:
         return self.data_dir / "media"
 
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxy_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"not an address or network: {entry!r}") from None
+        return value
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -109,8 +141,10 @@ class Settings(BaseSettings):
         path = self.data_dir / "secret.key"
         if not path.exists():
             self.data_dir.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(48))
-            path.chmod(0o600)
+            # created private, so that it is never readable by others, not even for a moment
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_urlsafe(48))
         self.secret_key = path.read_text().strip()
         return self.secret_key
 

@@ -10,17 +10,18 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pigeon.accounts import communities, directory
 from pigeon.accounts.models import Membership, User
+from pigeon.accounts.passwords import check_new_password
 from pigeon.core.audit import audit_user_changes
 from pigeon.core.clock import clock
 from pigeon.core.errors import Conflict, NotAllowed, NotFound
 from pigeon.core.principal import Principal
-from pigeon.core.security import hash_password, verify_password
+from pigeon.core.security import Passwords
 from pigeon.core.text import contains
 from pigeon.core.uow import UnitOfWork
 from pigeon.settings import Settings
@@ -62,13 +63,22 @@ async def create_user(
     email: str,
     username: str,
     password: str,
+    passwords: Passwords,
     display_name: str | None = None,
     tier: str = "free",
     role: str = "member",
     join_default: bool = True,
     settings: Settings | None = None,
 ) -> User:
+    """A new account (in the default community unless told otherwise).
+
+    The password is checked against the rules and hashed before the first statement, so that
+    no transaction (on SQLite: the write lock) waits on the hash: call this before the unit of
+    work has written anything.
+    """
     email, username = normalize_email(email), normalize_username(username)
+    check_new_password(password, username=username, email=email)
+    password_hash = await passwords.hash(password)
     if await session.scalar(select(User.id).where(User.email == email)):
         raise Conflict("That email is already registered.", code="email_taken")
     if await session.scalar(select(User.id).where(User.username == username)):
@@ -76,7 +86,7 @@ async def create_user(
     user = User(
         email=email,
         username=username,
-        password_hash=hash_password(password),
+        password_hash=password_hash,
         display_name=(display_name or "").strip() or username,
         bio="",
         tier=tier,
@@ -98,15 +108,24 @@ async def create_user(
     return user
 
 
-async def authenticate(session: AsyncSession, login: str, password: str) -> User | None:
-    user = await find_by_login(session, login)
-    ok = verify_password(user.password_hash if user else None, password)
+async def authenticate(passwords: Passwords, user: User | None, password: str) -> User | None:
+    """`user` if `password` is theirs, else None (also when there is no such user, after the
+    same work). Read the user first and end that read: the check takes a while and should hold
+    neither a transaction nor a pooled connection."""
+    ok = await passwords.verify(user.password_hash if user else None, password)
     return user if ok and user else None
 
 
-async def set_password(session: AsyncSession, user: User, password: str) -> None:
-    user.password_hash = hash_password(password)
-    await session.flush()
+async def set_password(
+    session: AsyncSession, passwords: Passwords, user: User, password: str
+) -> None:
+    """Check a new password against the rules and store its hash. Like `create_user`, it
+    hashes before its statement: call it before the unit of work has written anything."""
+    check_new_password(password, username=user.username, email=user.email)
+    password_hash = await passwords.hash(password)
+    await session.execute(
+        update(User).where(User.id == user.id).values(password_hash=password_hash)
+    )
 
 
 async def update_profile(

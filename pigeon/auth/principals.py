@@ -2,6 +2,8 @@
 
 Every path that acts for a person comes here: the JSON API and the pages (through
 `core.deps.CurrentUser`, which the app points at `principal_from_token`) and the WebSocket.
+Both kinds of token name their sign-in, and both stop working the moment it ends (signing
+out, suspension, a reused refresh token), not only when they expire.
 """
 
 from __future__ import annotations
@@ -22,10 +24,8 @@ async def principal_from_token(
     claims = decode_token(key, token) if token else None
     if claims is None and cookie:
         claims = decode_token(key, cookie, kind="session")
-        if claims is not None:
-            async with rt.dbs.app.read() as session:
-                if not await auth.family_active(rt, session, str(claims.get("fid", ""))):
-                    claims = None
+    if claims is not None and not await auth.family_active(rt, claims["family_id"]):
+        claims = None
     if claims is None:
         if token or cookie:
             raise Unauthorized("Your session has expired or is not valid.", code="invalid_token")
@@ -36,3 +36,13 @@ async def principal_from_token(
     if principal.is_suspended():
         raise NotAllowed("Your account is suspended.", code="account_suspended")
     return principal
+
+
+def signin_of(rt: Runtime, token: str | None, cookie: str | None) -> str | None:
+    """The sign-in (token family) a request authenticated with, for what it hands out in that
+    sign-in's name (a WebSocket ticket ends with it)."""
+    key = rt.settings.signing_key()
+    claims = decode_token(key, token) if token else None
+    if claims is None and cookie:
+        claims = decode_token(key, cookie, kind="session")
+    return str(claims["family_id"]) if claims is not None else None

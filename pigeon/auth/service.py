@@ -1,16 +1,24 @@
 """Sign-up, sign-in and tokens: short-lived JWT access tokens and rotating refresh tokens.
 
-A refresh token is used once; using a spent one again means it was stolen (or replayed), so the
-whole family it belongs to is revoked and everyone holding one of its tokens must sign in again.
+A sign-in is a token family: its refresh tokens, and every access token and session cookie
+issued with them, carry its id (`fid`). Ending the sign-in (signing out, suspension, reuse of a
+spent refresh token) ends all of them at once.
+
+A refresh token is used once. Using a spent one again means it was stolen (or replayed), so
+the whole family is revoked and everyone holding one of its tokens must sign in again, with one
+exception: the token rotated last, presented again within `refresh_reuse_grace_seconds` (two
+tabs refreshing at the same moment), gets the same new pair instead. Successor tokens are
+derived from the tokens they replace (`security.successor_token`), so that answer can be given
+again without keeping any token in the clear.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import secrets
 
 from sqlalchemy import select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pigeon.accounts import service as accounts
@@ -21,9 +29,21 @@ from pigeon.core.db import rowcount
 from pigeon.core.errors import NotAllowed, Unauthorized
 from pigeon.core.events import SignInsRevoked
 from pigeon.core.runtime import Runtime
-from pigeon.core.security import create_access_token, new_opaque_token, token_digest
+from pigeon.core.security import (
+    create_access_token,
+    new_family_id,
+    new_opaque_token,
+    successor_token,
+    token_digest,
+)
 from pigeon.core.uow import UnitOfWork
 from pigeon.settings import Settings
+
+# how long a process believes a sign-in it read as live before reading it again: the longest a
+# revocation it was never told about (a lost announcement, no Redis between processes) can go
+# unnoticed there
+LIVE_SECONDS = 10.0
+_LIVE_MAX = 100_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,10 +66,17 @@ def check_can_sign_in(user: User) -> None:
 
 
 async def issue_tokens(
-    session: AsyncSession, settings: Settings, user: User, *, family_id: str | None = None
+    session: AsyncSession,
+    settings: Settings,
+    user: User,
+    *,
+    family_id: str | None = None,
+    refresh: str | None = None,
 ) -> TokenPair:
-    family = family_id or secrets.token_hex(16)
-    refresh = new_opaque_token()
+    """A refresh token (`refresh`, or a new random one) in a sign-in (`family_id`, or a new
+    one), and an access token beside it."""
+    family = family_id or new_family_id()
+    refresh = refresh or new_opaque_token()
     now = clock.now()
     session.add(
         RefreshToken(
@@ -61,11 +88,18 @@ async def issue_tokens(
         )
     )
     await session.flush()
+    return _pair(settings, user, family, refresh, issued_at=now)
+
+
+def _pair(
+    settings: Settings, user: User, family: str, refresh: str, *, issued_at: dt.datetime
+) -> TokenPair:
     access = create_access_token(
         settings.signing_key(),
         user_id=user.id,
         minutes=settings.access_token_minutes,
         extra={"fid": family},
+        issued_at=issued_at,
     )
     return TokenPair(user=user, access_token=access, refresh_token=refresh, family_id=family)
 
@@ -92,6 +126,7 @@ async def register(
         email=email,
         username=username,
         password=password,
+        passwords=rt.passwords,
         display_name=display_name,
         settings=settings,
     )
@@ -101,11 +136,16 @@ async def register(
 async def login(
     rt: Runtime, uow: UnitOfWork, *, login: str, password: str, address: str | None
 ) -> TokenPair:
-    """Sign in by username or email, within the limits per account and per address."""
+    """Sign in by username or email, within the limits (per address, per account from that
+    address, per account).
+
+    The account is read, and that read ended, before the password is checked: the check takes
+    a while and holds no transaction or connection. Only the new sign-in is written.
+    """
     async with rt.dbs.app.read() as session:  # one account, one budget, by email or username
         known = await accounts.find_by_login(session, login)
-    await rt.limiter.check_login(login=f"#{known.id}" if known else login, address=address)
-    user = await accounts.authenticate(uow.app, login, password)
+    await rt.limiter.check_login(account=f"#{known.id}" if known else login, address=address)
+    user = await accounts.authenticate(rt.passwords, known, password)
     if user is None:
         raise Unauthorized("Wrong login or password.", code="invalid_credentials")
     check_can_sign_in(user)
@@ -114,7 +154,8 @@ async def login(
 
 async def refresh(rt: Runtime, uow: UnitOfWork, token: str) -> TokenPair:
     """Rotate a refresh token. A spent token used again revokes its family (and fails): the
-    revocation commits, the failed rotation does not."""
+    revocation commits, the failed rotation does not. The token rotated last, again within the
+    grace window, gets the pair its rotation gave."""
     session = uow.app
     row = await session.scalar(
         select(RefreshToken).where(RefreshToken.token_hash == token_digest(token))
@@ -122,12 +163,16 @@ async def refresh(rt: Runtime, uow: UnitOfWork, token: str) -> TokenPair:
     now = clock.now()
     if row is None or row.revoked_at is not None or row.expires_at <= now:
         raise Unauthorized("This session has ended; sign in again.", code="invalid_refresh_token")
+    successor = successor_token(rt.settings.signing_key(), token)
     spent = await session.execute(
         update(RefreshToken)
         .where(RefreshToken.id == row.id, RefreshToken.used_at.is_(None))
         .values(used_at=now)
     )
     if not rowcount(spent):  # used before, or by a concurrent refresh that won
+        again = await _same_rotation(rt, session, row.id, successor, now)
+        if again is not None:
+            return again
         # the revocation must stand although the request fails: it commits on its own
         family = row.family_id
         await uow.rollback()
@@ -139,7 +184,31 @@ async def refresh(rt: Runtime, uow: UnitOfWork, token: str) -> TokenPair:
         )
     user = await accounts.get_user(session, row.user_id)
     check_can_sign_in(user)
-    return await issue_tokens(session, rt.settings, user, family_id=row.family_id)
+    return await issue_tokens(
+        session, rt.settings, user, family_id=row.family_id, refresh=successor
+    )
+
+
+async def _same_rotation(
+    rt: Runtime, session: AsyncSession, row_id: int, successor: str, now: dt.datetime
+) -> TokenPair | None:
+    """The pair a spent token's rotation gave, when that was within the grace window and its
+    successor is still the family's newest token (unused, unrevoked); None otherwise (reuse)."""
+    # read afresh: a concurrent rotation may have committed since the row was loaded
+    used_at = await session.scalar(select(RefreshToken.used_at).where(RefreshToken.id == row_id))
+    grace = dt.timedelta(seconds=rt.settings.refresh_reuse_grace_seconds)
+    if used_at is None or now - used_at > grace:
+        return None
+    nxt = await session.scalar(
+        select(RefreshToken).where(RefreshToken.token_hash == token_digest(successor))
+    )
+    if nxt is None or nxt.used_at is not None or nxt.revoked_at is not None:
+        return None
+    if nxt.expires_at <= now:
+        return None
+    user = await accounts.get_user(session, nxt.user_id)
+    check_can_sign_in(user)
+    return _pair(rt.settings, user, nxt.family_id, successor, issued_at=nxt.created_at)
 
 
 async def revoke_family(uow: UnitOfWork, family_id: str) -> None:
@@ -159,18 +228,36 @@ async def logout(uow: UnitOfWork, token: str) -> None:
         await revoke_family(uow, row.family_id)
 
 
-async def family_active(rt: Runtime, session: AsyncSession, family_id: str) -> bool:
-    """Whether a sign-in (a token family) is still live; used by cookie sessions."""
+async def family_active(rt: Runtime, family_id: str) -> bool:
+    """Whether a sign-in is still live; every authenticated request asks (bearer and cookie).
+
+    Answered from memory in the common case: a revocation announced on the control channel is
+    in `rt.revoked_signins` at once, and a sign-in read as live is believed for LIVE_SECONDS.
+    After that, or for one not seen before, one indexed read of its tokens.
+    """
     if family_id in rt.revoked_signins:
         return False
-    revoked = await session.scalar(
+    now = clock.monotonic()
+    until = rt.live_signins.get(family_id)
+    if until is not None and until > now:
+        return True
+    if await rt.dbs.app.run_read(lambda conn: _revoked(conn, family_id)):
+        rt.revoked_signins.add(family_id)
+        rt.live_signins.pop(family_id, None)
+        return False
+    if len(rt.live_signins) >= _LIVE_MAX:
+        rt.live_signins.clear()
+    rt.live_signins[family_id] = now + LIVE_SECONDS
+    return True
+
+
+def _revoked(conn: Connection, family_id: str) -> bool:
+    found = conn.execute(
         select(RefreshToken.id)
         .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_not(None))
         .limit(1)
-    )
-    if revoked:
-        rt.revoked_signins.add(family_id)
-    return revoked is None
+    ).first()
+    return found is not None
 
 
 async def revoke_user(uow: UnitOfWork, user_id: int) -> None:

@@ -58,9 +58,10 @@ async def prepare(
         database_url=None,
         messaging_database_url=None,
         redis_url=None,
+        password_hash_time_cost=1,  # throwaway members
+        password_hash_memory_kib=64,
         _env_file=None,
     )
-    security.configure_hashing(time_cost=1, memory_kib=64)  # throwaway members
     dbs = Databases(settings.app_db_url, settings.messaging_db_url)
     rt = Runtime(settings, dbs, InProcessBroker())
     sends = make_send_path(dbs.messaging)
@@ -75,6 +76,7 @@ async def prepare(
                     email=f"b{i}@bench.pigeon.test",
                     username=f"bench{i}",
                     password="bench-password",
+                    passwords=rt.passwords,
                     tier="privileged",
                 )
                 ids.append(user.id)
@@ -88,7 +90,12 @@ async def prepare(
                 ctx = Ctx(rt=rt, sends=sends, viewer=people[a], uow=uow)
                 conv_id, _ = await messaging.start_direct(ctx, b)
             convs.append((conv_id, a, b))
-        tokens = [security.create_access_token(SECRET, user_id=uid, minutes=600) for uid in ids]
+        tokens = [
+            security.create_access_token(
+                SECRET, user_id=uid, minutes=600, extra={"fid": security.new_family_id()}
+            )
+            for uid in ids
+        ]
         return ids, tokens, convs
     finally:
         sends.close()

@@ -9,7 +9,10 @@ and background jobs may open a transaction of their own with `Database.write()`.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from operator import itemgetter
@@ -71,6 +74,7 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 
 
 T = TypeVar("T")
+log = logging.getLogger("pigeon.db")
 
 
 def rowcount(result: Result[Any]) -> int:
@@ -102,6 +106,26 @@ def sqlite_pragmas(engine: AsyncEngine | Engine, *, immediate: bool | None) -> N
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def keep_private(path: Path) -> None:
+    """Make a SQLite database and its companions readable and writable by this user only.
+
+    The database is created empty with mode 0600 before SQLite first opens it (an empty file is
+    an empty database); SQLite gives its -wal, -shm and -journal files the database's mode.
+    Files from before are narrowed to 0600 here, at every start.
+    """
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        file = path.with_name(path.name + suffix)
+        try:
+            if file.stat().st_mode & 0o077:
+                file.chmod(0o600)
+        except FileNotFoundError:
+            continue
+        except OSError:  # not ours to change: say so, and carry on
+            log.warning("cannot make %s private (mode 0600)", file.name)
+
+
 class Database:
     """One database: a writer and a reader session factory."""
 
@@ -114,6 +138,7 @@ class Database:
             path = parsed.database
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
+                keep_private(Path(path))
             self.write_engine = create_async_engine(
                 url, pool_size=1, max_overflow=0, pool_timeout=60, hide_parameters=True
             )

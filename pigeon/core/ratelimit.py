@@ -45,6 +45,12 @@ def rules(settings: Settings) -> dict[str, Rule]:
             60,
             s.rate_login_per_address_per_minute,
         ),
+        "login_account": Rule(
+            "login_account",
+            s.rate_login_per_account_per_hour,
+            3600,
+            s.rate_login_per_account_per_hour,
+        ),
         "register": Rule("register", s.rate_register_per_hour, 3600, s.rate_register_per_hour),
         "upload": Rule("upload", s.rate_upload_per_minute, 60, s.rate_upload_per_minute),
         "edit": Rule("edit", s.rate_edit_per_minute, 60, s.rate_edit_per_minute // 2 or 1),
@@ -55,8 +61,9 @@ def rules(settings: Settings) -> dict[str, Rule]:
 
 MESSAGES = {
     "send": "You are sending messages too fast",
-    "login": "Too many sign-in attempts for this account",
+    "login": "Too many sign-in attempts for this account from your address",
     "login_address": "Too many sign-in attempts from your address",
+    "login_account": "Too many sign-in attempts for this account",
     "register": "Too many new accounts from your address",
     "upload": "You are uploading too fast",
     "edit": "You are editing messages too fast",
@@ -168,9 +175,16 @@ class Limiter:
     async def check_send(self, user_id: int) -> None:
         await self.hit("send", user_id)
 
-    async def check_login(self, *, login: str, address: str | None) -> None:
-        await self.hit("login_address", address or "unknown")
-        await self.hit("login", login.strip().lower())
+    async def check_login(self, *, account: str, address: str | None) -> None:
+        """Sign-in attempts: per address, per account from that address, and per account from
+        everywhere. Someone guessing from one address uses up only their own budget for the
+        account, so its owner still signs in from theirs; guesses spread over many addresses
+        meet the slower account-wide backstop."""
+        address = address or "unknown"
+        account = account.strip().lower()
+        await self.hit("login_address", address)
+        await self.hit("login", f"{account}|{address}")
+        await self.hit("login_account", account)
 
     async def check_register(self, *, address: str | None) -> None:
         await self.hit("register", address or "unknown")

@@ -1,8 +1,9 @@
 """What one running app keeps between requests: built in its lifespan, dropped with it.
 
 The databases, the broker and what publishes to it, the caches (run-time settings, people,
-revoked sign-ins), the rate limiter, and how a request is authenticated. The send path and the
-hub live beside it on the app's state. A test that builds a fresh app gets all of it fresh.
+sign-ins), the rate limiter, password hashing, and how a request is authenticated. The send
+path and the hub live beside it on the app's state. A test that builds a fresh app gets all of
+it fresh.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pigeon.core.events import Broker, Publisher
 from pigeon.core.people import PeopleCache
 from pigeon.core.principal import Principal
 from pigeon.core.ratelimit import Limiter
+from pigeon.core.security import Passwords
 from pigeon.core.switches import Switches
 from pigeon.core.uow import UnitOfWork, unit_of_work
 from pigeon.settings import Settings
@@ -31,8 +33,15 @@ class Runtime:
         self.switches = Switches(dbs.app, settings.settings_cache_seconds)
         self.limiter = Limiter(settings)
         self.people = PeopleCache()
+        self.passwords = Passwords(
+            time_cost=settings.password_hash_time_cost,
+            memory_kib=settings.password_hash_memory_kib,
+            concurrency=settings.password_hash_concurrency,
+        )
         # sign-ins (token families) known to be revoked; a revocation is final
         self.revoked_signins: set[str] = set()
+        # sign-ins lately read as live: family id -> until when (monotonic) to believe it
+        self.live_signins: dict[str, float] = {}
         # (bearer token, session cookie) -> who is asking; auth installs the real one
         self.authenticate: Callable[[str | None, str | None], Awaitable[Principal]] = _nobody
 

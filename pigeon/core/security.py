@@ -2,42 +2,87 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import datetime as dt
 import hashlib
+import hmac
+import math
+import re
 import secrets
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import jwt
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from pigeon.core.clock import clock
 
-_hasher = PasswordHasher()
-_DUMMY_HASH = _hasher.hash("pigeon-timing-equaliser")
+T = TypeVar("T")
+
+# the weakest argon2id settings OWASP accepts (memory, time; one lane): below them a stolen
+# database gives up its passwords too cheaply, so the server says so at start-up
+OWASP_FLOOR_KIB, OWASP_FLOOR_TIME = 19 * 1024, 2
 
 
-def configure_hashing(*, time_cost: int, memory_kib: int) -> None:
-    """Argon2 cost; the defaults suit a server, tests turn it down to stay fast."""
-    global _hasher, _DUMMY_HASH
-    if (_hasher.time_cost, _hasher.memory_cost) != (time_cost, memory_kib):
-        _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib)
-        _DUMMY_HASH = _hasher.hash("pigeon-timing-equaliser")
+class Passwords:
+    """Argon2id, off the event loop and a few at a time.
 
+    A hash is slow on purpose (about a tenth of a second of one core with the defaults). Run on
+    the event loop it would stall every request and every live delivery behind it, so each one
+    runs in a worker thread (argon2 releases the GIL while it works). Callers hash before their
+    transaction begins and verify after their read has ended, so no lock or pooled connection is
+    held while it runs. At most `concurrency` run at once: a flood of sign-ins queues here
+    instead of taking every core from delivery.
+    """
+
+    def __init__(self, *, time_cost: int, memory_kib: int, concurrency: int = 2) -> None:
+        self._hasher = PasswordHasher(
+            time_cost=time_cost, memory_cost=memory_kib, parallelism=1, type=Type.ID
+        )
+        self._slots = asyncio.Semaphore(max(1, concurrency))
+        self._dummy: str | None = None
+
+    @property
+    def below_owasp_floor(self) -> bool:
+        h = self._hasher
+        return h.memory_cost < OWASP_FLOOR_KIB or h.time_cost < OWASP_FLOOR_TIME
+
+    async def hash(self, password: str) -> str:
+        return await self._run(self._hasher.hash, password)
+
+    async def verify(self, password_hash: str | None, password: str) -> bool:
+        """Check a password; with no hash (no such user) it spends the same time and fails."""
+        if password_hash is None:
+            if self._dummy is None:
+                self._dummy = await self.hash(secrets.token_urlsafe(16))
+            await self._run(self._check, self._dummy, password)
+            return False
+        return await self._run(self._check, password_hash, password)
+
+    def _check(self, password_hash: str, password: str) -> bool:
+        try:
+            return self._hasher.verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    async def _run(self, fn: Callable[..., T], *args: str) -> T:
+        async with self._slots:
+            return await asyncio.to_thread(fn, *args)
+
+
+# --- tokens ---
 
 ALGORITHM = "HS256"
+MAX_ID = 2**31 - 1  # ids are 32-bit integers in both databases
+_USER_ID = re.compile(r"[1-9][0-9]{0,9}")
+_FAMILY_ID = re.compile(r"[0-9a-f]{32}")
 
 
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
-
-
-def verify_password(password_hash: str | None, password: str) -> bool:
-    """Check a password; also spends the same time when there is no user to check against."""
-    try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
-    except (VerificationError, InvalidHashError):
-        return False
+def new_family_id() -> str:
+    """A sign-in's id: every access token, session cookie and refresh token of it names it."""
+    return secrets.token_hex(16)
 
 
 def create_access_token(
@@ -47,8 +92,12 @@ def create_access_token(
     minutes: int,
     kind: str = "access",
     extra: dict[str, Any] | None = None,
+    issued_at: dt.datetime | None = None,
 ) -> str:
-    now = clock.now()
+    """A signed token. Every token a client may present names its sign-in (`fid` in `extra`),
+    and `decode_token` refuses one that does not. The same arguments (with `issued_at`) give
+    the same token."""
+    now = issued_at or clock.now()
     claims: dict[str, Any] = {
         "sub": str(user_id),
         "typ": kind,
@@ -67,6 +116,8 @@ _VERIFIED_MAX = 10_000
 def decode_token(key: str, token: str, *, kind: str = "access") -> dict[str, Any] | None:
     """The token's claims, or None when it is malformed, forged, expired or of another kind.
 
+    A token that is signed with our key but carries a claim of the wrong shape is as invalid
+    as a forged one. On success `user_id` (int) and `family_id` (str) are among the claims.
     A signature, once verified, is remembered (a token never changes); expiry is checked on
     every call against the clock.
     """
@@ -78,7 +129,7 @@ def decode_token(key: str, token: str, *, kind: str = "access") -> dict[str, Any
         if len(_verified) >= _VERIFIED_MAX:
             _verified.clear()
         _verified[(key, token)] = claims
-    if claims.get("typ") != kind or claims["exp"] < clock.now().timestamp():
+    if claims["typ"] != kind or claims["exp"] < clock.now().timestamp():
         return None
     return claims
 
@@ -90,19 +141,45 @@ def _verify(key: str, token: str) -> dict[str, Any] | None:
             key,
             algorithms=[ALGORITHM],
             # expiry is checked in decode_token against the injectable clock
-            options={"verify_exp": False, "verify_iat": False, "require": ["sub", "exp", "typ"]},
+            options={
+                "verify_exp": False,
+                "verify_iat": False,
+                "require": ["sub", "exp", "typ", "fid"],
+            },
         )
     except jwt.PyJWTError:
         return None
-    try:
-        claims["user_id"] = int(claims["sub"])
-    except (TypeError, ValueError):
+    sub, fid = claims.get("sub"), claims.get("fid")
+    if not (isinstance(sub, str) and _USER_ID.fullmatch(sub) and int(sub) <= MAX_ID):
         return None
+    if not (isinstance(fid, str) and _FAMILY_ID.fullmatch(fid)):
+        return None
+    if not isinstance(claims.get("typ"), str) or not _is_time(claims["exp"]):
+        return None
+    if "iat" in claims and not _is_time(claims["iat"]):
+        return None
+    claims["user_id"], claims["family_id"] = int(sub), fid
     return claims
+
+
+def _is_time(value: object) -> bool:
+    """A JSON NumericDate: a finite number (and not a boolean, which Python counts as one)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def new_opaque_token() -> str:
     return secrets.token_urlsafe(32)
+
+
+def successor_token(key: str, token: str) -> str:
+    """The refresh token that replaces `token` when it is rotated.
+
+    Derived rather than random, so that a second rotation of the same token (two tabs
+    refreshing at once) can hand out the same successor while the server keeps only digests.
+    Nobody can compute it without both the key and the token it replaces.
+    """
+    mac = hmac.new(key.encode(), b"refresh-successor:" + token.encode(), hashlib.sha256)
+    return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode()
 
 
 def token_digest(token: str) -> str:

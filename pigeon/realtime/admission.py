@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from starlette.websockets import WebSocket
 
 from pigeon.accounts import directory
+from pigeon.auth import service as auth
 from pigeon.core.deps import SESSION_COOKIE
 from pigeon.core.errors import NotAllowed, Unauthorized
 from pigeon.core.principal import Principal
@@ -45,13 +46,13 @@ async def authenticate(ws: WebSocket, rt: Runtime, tickets: Tickets) -> Principa
 
 async def _by_ticket(rt: Runtime, tickets: Tickets, ticket: str) -> Principal:
     try:
-        user_id = await tickets.redeem(ticket)
+        found = await tickets.redeem(ticket)
     except Exception:  # the store is unreachable: refuse, the client gets a new ticket
         log.warning("ticket store unavailable", exc_info=True)
-        user_id = None
-    if user_id is None:
+        found = None
+    if found is None or not await auth.family_active(rt, found[1]):  # or signed out since
         raise Unauthorized("This ticket is expired or was used.", code="invalid_ticket")
-    principal = await directory.get_principal(rt, user_id)
+    principal = await directory.get_principal(rt, found[0])
     if principal is None:
         raise Unauthorized("Your session is no longer valid.", code="invalid_ticket")
     if principal.is_suspended():

@@ -27,8 +27,9 @@ from fastapi import APIRouter, FastAPI, Request
 from starlette.websockets import WebSocket, WebSocketState
 
 from pigeon.accounts import directory
+from pigeon.auth.principals import signin_of
 from pigeon.core.clock import clock
-from pigeon.core.deps import CurrentUser
+from pigeon.core.deps import SESSION_COOKIE, Bearer, CurrentUser
 from pigeon.core.errors import AppError, NotAllowed, Unauthorized
 from pigeon.core.runtime import Runtime
 from pigeon.messaging import changes
@@ -70,9 +71,14 @@ def install(app: FastAPI) -> None:
         "is refused with close code 4401 and reason `invalid_ticket`; ask for a new one."
     ),
 )
-async def ws_ticket(request: Request, user: CurrentUser) -> TicketOut:
+async def ws_ticket(request: Request, user: CurrentUser, creds: Bearer) -> TicketOut:
     hub: Hub = request.app.state.hub
-    return hub.tickets.issue(user.id)
+    token = creds.credentials if creds else None
+    cookie = None if token else request.cookies.get(SESSION_COOKIE)
+    signin = signin_of(request.app.state.runtime, token, cookie)
+    if signin is None:  # authenticated just now, so this does not happen; never a 500
+        raise Unauthorized("Sign in to continue.", code="not_authenticated")
+    return hub.tickets.issue(user.id, signin)
 
 
 def close_before_server_stops(hub: Hub) -> None:

@@ -40,25 +40,31 @@ class Tickets:
         self._prefix = f"{settings.redis_prefix}:wsticket:"
         self._used: dict[str, float] = {}  # ticket id -> when it expires
 
-    def issue(self, user_id: int) -> TicketOut:
+    def issue(self, user_id: int, signin: str) -> TicketOut:
+        """A ticket in the name of this sign-in: it stops working when the sign-in ends."""
         expires = clock.now() + dt.timedelta(seconds=self.seconds)
         ticket = create_access_token(
             self._settings.signing_key(),
             user_id=user_id,
             minutes=1,
             kind=KIND,
-            extra={"exp": int(expires.timestamp()), "jti": secrets.token_urlsafe(16)},
+            extra={
+                "exp": int(expires.timestamp()),
+                "jti": secrets.token_urlsafe(16),
+                "fid": signin,
+            },
         )
         return TicketOut(ticket=ticket, expires_in=self.seconds)
 
-    async def redeem(self, ticket: str) -> int | None:
-        """The user a ticket admits, spending it; None when it is forged, expired or spent."""
+    async def redeem(self, ticket: str) -> tuple[int, str] | None:
+        """(user, sign-in) a ticket admits, spending it; None when it is forged, expired or
+        spent."""
         claims = decode_token(self._settings.signing_key(), ticket, kind=KIND)
         if claims is None or not isinstance(claims.get("jti"), str):
             return None
         if not await self._first_use(claims["jti"], float(claims["exp"])):
             return None
-        return int(claims["user_id"])
+        return int(claims["user_id"]), str(claims["family_id"])
 
     async def _first_use(self, ticket_id: str, expires_at: float) -> bool:
         now = clock.now().timestamp()

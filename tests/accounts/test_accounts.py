@@ -190,6 +190,7 @@ async def test_search_takes_underscores_and_percent_signs_literally(client, peop
                 email=f"{name}@example.com",
                 username=name,
                 password="long enough password",
+                passwords=app.state.runtime.passwords,
                 display_name="100% reader" if name == "100pct" else None,
             )
     r = await client.get(f"{API}/users/search", params={"q": "book_w"}, headers=people.priv.headers)

@@ -6,9 +6,8 @@ import asyncio
 import datetime as dt
 
 from pigeon.core.clock import clock
-from pigeon.core.security import create_access_token
 from pigeon.messaging import catchup
-from tests.support.people import dm, send
+from tests.support.people import access_token, dm, send
 
 
 def new_ids(frames):  # type: ignore[no-untyped-def]
@@ -51,9 +50,7 @@ async def test_resume_skips_what_this_connection_already_got(client, people, ser
 def renew_tokens(app, people):  # type: ignore[no-untyped-def]
     settings = app.state.settings
     for person in people.values():
-        person.token = create_access_token(
-            settings.signing_key(), user_id=person.id, minutes=settings.access_token_minutes
-        )
+        person.token = access_token(settings, person.id, person.family_id)
 
 
 async def test_resume_respects_retention_and_group_blocks(app, client, people, server):

@@ -7,8 +7,7 @@ import datetime as dt
 from fastapi import FastAPI
 
 from pigeon.core.clock import clock
-from pigeon.core.security import create_access_token
-from tests.support.people import People
+from tests.support.people import People, access_token
 
 
 def travel(app: FastAPI, people: People, **delta: float) -> None:
@@ -16,6 +15,4 @@ def travel(app: FastAPI, people: People, **delta: float) -> None:
     clock.advance(dt.timedelta(**delta))
     settings = app.state.settings
     for person in people.values():
-        person.token = create_access_token(
-            settings.signing_key(), user_id=person.id, minutes=settings.access_token_minutes
-        )
+        person.token = access_token(settings, person.id, person.family_id)

@@ -50,6 +50,7 @@ def prepare(data: Path) -> dict[str, int]:
                         email=f"{name}@example.com",
                         username=name,
                         password="a long enough password",
+                        passwords=rt.passwords,
                         tier=tier,
                         role=role,
                     )
@@ -124,10 +125,12 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[str
 
 
 def test_limits_hold_across_processes(servers):  # type: ignore[no-untyped-def]
-    from pigeon.core.security import create_access_token
+    from pigeon.core.security import create_access_token, new_family_id
 
     (a, b), ids = servers
-    token = create_access_token(SECRET, user_id=ids["pat"], minutes=15)
+    token = create_access_token(
+        SECRET, user_id=ids["pat"], minutes=15, extra={"fid": new_family_id()}
+    )
     auth = {"Authorization": f"Bearer {token}"}
     with httpx.Client(timeout=10) as http:
         r = http.post(
@@ -158,12 +161,14 @@ def test_limits_hold_across_processes(servers):  # type: ignore[no-untyped-def]
 
 
 def test_a_suspension_reaches_the_other_process_within_a_second(servers):  # type: ignore[no-untyped-def]
-    from pigeon.core.security import create_access_token
+    from pigeon.core.security import create_access_token, new_family_id
 
     (a, b), ids = servers
 
     def bearer(name: str) -> dict[str, str]:
-        token = create_access_token(SECRET, user_id=ids[name], minutes=15)
+        token = create_access_token(
+            SECRET, user_id=ids[name], minutes=15, extra={"fid": new_family_id()}
+        )
         return {"Authorization": f"Bearer {token}"}
 
     with httpx.Client(timeout=10) as http:

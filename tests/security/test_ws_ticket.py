@@ -52,6 +52,16 @@ async def test_a_ticket_opens_one_connection_once(client, people, server):
     assert await again.closed() == (4401, "invalid_ticket")
 
 
+async def test_a_ticket_ends_with_the_sign_in_that_asked_for_it(app, client, people, server):
+    from pigeon.auth import service as auth
+
+    ticket = await ticket_for(client, people.free)
+    async with app.state.runtime.uow_scope() as uow:
+        await auth.revoke_family(uow, people.free.family_id)  # signed out, everywhere
+    live = await open_socket(server, ticket)
+    assert await live.closed() == (4401, "invalid_ticket")
+
+
 async def test_an_expired_ticket_is_refused(client, people, server):
     ticket = await ticket_for(client, people.free)
     clock.advance(dt.timedelta(seconds=31))

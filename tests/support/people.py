@@ -11,7 +11,8 @@ from httpx import AsyncClient
 from pigeon.accounts import communities
 from pigeon.accounts import service as accounts
 from pigeon.admin import service as admin
-from pigeon.core.security import create_access_token
+from pigeon.core.security import create_access_token, new_family_id
+from pigeon.settings import Settings
 
 PASSWORD = "correct horse battery"
 
@@ -34,6 +35,7 @@ class Person:
     tier: str
     role: str
     token: str
+    family_id: str  # the sign-in their token belongs to
 
     @property
     def headers(self) -> dict[str, str]:
@@ -46,6 +48,16 @@ class People(dict[str, Person]):
             return self[name]
         except KeyError:
             raise AttributeError(name) from None
+
+
+def access_token(settings: Settings, user_id: int, family_id: str | None = None) -> str:
+    """An access token as sign-in issues them (naming a sign-in), valid from the clock's now."""
+    return create_access_token(
+        settings.signing_key(),
+        user_id=user_id,
+        minutes=settings.access_token_minutes,
+        extra={"fid": family_id or new_family_id()},
+    )
 
 
 async def make_people(app: FastAPI, client: AsyncClient, *, messaging_on: bool = True) -> People:
@@ -64,6 +76,7 @@ async def make_people(app: FastAPI, client: AsyncClient, *, messaging_on: bool =
                 email=f"{name}@example.com",
                 username=name,
                 password=PASSWORD,
+                passwords=rt.passwords,
                 display_name=name.capitalize(),
                 tier=tier,
                 role=role,
@@ -71,10 +84,9 @@ async def make_people(app: FastAPI, client: AsyncClient, *, messaging_on: bool =
             )
             if "riverside" in belongs:
                 await communities.add_members(uow, None, riverside.id, [user.id])
-            token = create_access_token(
-                settings.signing_key(), user_id=user.id, minutes=settings.access_token_minutes
-            )
-            people[name] = Person(user.id, name, tier, role, token)
+            family = new_family_id()
+            token = access_token(settings, user.id, family)
+            people[name] = Person(user.id, name, tier, role, token, family)
     if messaging_on:
         async with rt.uow_scope() as uow:
             await admin.set_messaging(rt, uow, True, actor_id=people.admin.id, actor_label="admin")

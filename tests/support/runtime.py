@@ -20,7 +20,12 @@ async def standalone(
     """Both databases (upgraded unless told not to) and an in-process broker, disposed of on
     leaving."""
     if settings is None:
-        settings = Settings(data_dir=data or Path("data"), _env_file=None)  # type: ignore[call-arg]
+        settings = Settings(
+            data_dir=data or Path("data"),
+            password_hash_time_cost=1,  # people made for a test: hashing need not be slow
+            password_hash_memory_kib=64,
+            _env_file=None,  # type: ignore[call-arg]
+        )
     dbs = Databases(settings.app_db_url, settings.messaging_db_url)
     rt = Runtime(settings, dbs, InProcessBroker())
     try:

@@ -64,10 +64,8 @@ def _free_port() -> int:
 async def _seed(env: dict[str, str]) -> dict[str, int]:
     from pigeon.accounts import service as accounts
     from pigeon.admin import service as admin
-    from pigeon.core import security
     from tests.support.runtime import standalone
 
-    security.configure_hashing(time_cost=1, memory_kib=64)
     ids: dict[str, int] = {}
     async with standalone(data=Path(env["PIGEON_DATA_DIR"])) as rt:
         async with rt.uow_scope() as uow:
@@ -79,6 +77,7 @@ async def _seed(env: dict[str, str]) -> dict[str, int]:
                     email=f"{username}@example.com",
                     username=username,
                     password=PASSWORD,
+                    passwords=rt.passwords,
                     display_name=name,
                     tier=tier,
                     role=role,
