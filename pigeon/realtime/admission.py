@@ -18,6 +18,7 @@ from starlette.websockets import WebSocket
 
 from pigeon.accounts import directory
 from pigeon.auth import service as auth
+from pigeon.auth.principals import signin_of
 from pigeon.core.deps import SESSION_COOKIE
 from pigeon.core.errors import NotAllowed, Unauthorized
 from pigeon.core.principal import Principal
@@ -29,8 +30,11 @@ log = logging.getLogger("pigeon.realtime")
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-async def authenticate(ws: WebSocket, rt: Runtime, tickets: Tickets) -> Principal:
-    """The person behind the handshake; raises Unauthorized or NotAllowed with the reason."""
+async def authenticate(
+    ws: WebSocket, rt: Runtime, tickets: Tickets
+) -> tuple[Principal, str | None]:
+    """The person behind the handshake, and the sign-in they came through (the connection
+    ends with it); raises Unauthorized or NotAllowed with the reason."""
     ticket = ws.query_params.get("ticket")
     if ticket is not None:
         return await _by_ticket(rt, tickets, ticket)
@@ -41,10 +45,10 @@ async def authenticate(ws: WebSocket, rt: Runtime, tickets: Tickets) -> Principa
     cookie = None if token else ws.cookies.get(SESSION_COOKIE)
     if cookie and not origin_allowed(ws, allowed_origins(rt.settings.allowed_origins)):
         raise NotAllowed("This page may not open a connection here.", code="bad_origin")
-    return await rt.authenticate(token, cookie)
+    return await rt.authenticate(token, cookie), signin_of(rt, token, cookie)
 
 
-async def _by_ticket(rt: Runtime, tickets: Tickets, ticket: str) -> Principal:
+async def _by_ticket(rt: Runtime, tickets: Tickets, ticket: str) -> tuple[Principal, str]:
     try:
         found = await tickets.redeem(ticket)
     except Exception:  # the store is unreachable: refuse, the client gets a new ticket
@@ -57,7 +61,7 @@ async def _by_ticket(rt: Runtime, tickets: Tickets, ticket: str) -> Principal:
         raise Unauthorized("Your session is no longer valid.", code="invalid_ticket")
     if principal.is_suspended():
         raise NotAllowed("Your account is suspended.", code="account_suspended")
-    return principal
+    return principal, found[1]
 
 
 def origin_allowed(ws: WebSocket, allowed: frozenset[str]) -> bool:

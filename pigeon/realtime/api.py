@@ -139,7 +139,7 @@ async def _admit(ws: WebSocket, app: Any) -> Connection | None:
     rt: Runtime = app.state.runtime
     hub: Hub = app.state.hub
     try:
-        viewer = await admission.authenticate(ws, rt, hub.tickets)
+        viewer, signin = await admission.authenticate(ws, rt, hub.tickets)
     except Unauthorized as exc:
         await _refuse(ws, Close.UNAUTHORIZED, exc.code)
         return None
@@ -153,7 +153,7 @@ async def _admit(ws: WebSocket, app: Any) -> Connection | None:
         await _refuse(ws, Close.FORBIDDEN, "messaging_disabled")
         return None
 
-    conn = Connection(ws, viewer.id, rt.settings.ws_queue_size)
+    conn = Connection(ws, viewer.id, rt.settings.ws_queue_size, signin=signin)
     hub.register(conn)  # live events queue up from here on: nothing falls in a gap
     try:
         await conn.send_now(await _hello(rt, viewer.id, hub))

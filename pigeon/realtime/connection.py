@@ -79,9 +79,12 @@ def _find_transport(send: Any, depth: int = 0) -> Any:
 
 
 class Connection:
-    def __init__(self, ws: WebSocket, user_id: int, queue_size: int) -> None:
+    def __init__(
+        self, ws: WebSocket, user_id: int, queue_size: int, *, signin: str | None = None
+    ) -> None:
         self.ws = ws
         self.user_id = user_id
+        self.signin = signin  # the sign-in (token family) it came through: it ends with it
         self.queue_size = queue_size
         self.queue: asyncio.Queue[Frame] = asyncio.Queue(queue_size)
         self.pending: deque[Frame] | None = None  # not None while a replay runs

@@ -20,7 +20,7 @@ from pigeon.accounts import blocks, directory
 from pigeon.accounts import service as accounts
 from pigeon.core import events, metrics
 from pigeon.core.clock import clock
-from pigeon.core.events import Envelope, SettingChanged
+from pigeon.core.events import Envelope, SettingChanged, SignInsRevoked
 from pigeon.core.runtime import Runtime
 from pigeon.core.switches import MESSAGING_ENABLED
 from pigeon.messaging import catchup
@@ -139,6 +139,15 @@ class Hub:
                 and not message.value
             ):
                 self.spawn(self.messaging_off())
+            elif isinstance(message, SignInsRevoked):
+                self.signed_out(set(message.family_ids))
+
+    def signed_out(self, signins: set[str]) -> None:
+        """Close the connections of sign-ins that just ended (signed out, or their refresh
+        token was reused): their tokens no longer open anything, nor keep anything open."""
+        for conn in self.connections():
+            if conn.signin in signins:
+                conn.close(Close.UNAUTHORIZED, "invalid_token")
 
     def deliver(self, payload: bytes) -> None:
         """Hand one envelope to the local connections it names; the frame is not decoded."""
