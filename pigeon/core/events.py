@@ -8,9 +8,9 @@ Two kinds of traffic cross the broker:
   of recipients: a small JSON header (`users`, per-user `unread` totals, `sent_at`) and the
   frame exactly as the client receives it. A process reads the header and hands the frame bytes
   to the connections it holds; it never decodes the frame itself.
-- **Control messages** between processes (`ControlMessage` subclasses): a setting changed, a
-  person's facts changed, blocks changed, someone was suspended. Every process forgets what it
-  cached about them.
+- **Control messages** between processes (`Control` subclasses): a setting changed, a
+  person's facts changed (suspension included), blocks changed, sign-ins ended. Every process
+  forgets what it cached about them.
 """
 
 from __future__ import annotations
@@ -94,29 +94,29 @@ class Envelope:
 # --- control messages between processes ---
 
 
-class _Control(BaseModel):
+class Control(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
-class SettingChanged(_Control):
+class SettingChanged(Control):
     kind: Literal["settings.changed"] = "settings.changed"
     key: str
     value: Any
 
 
-class PeopleChanged(_Control):
+class PeopleChanged(Control):
     """Tier, role, profile, communities or suspension of these people changed."""
 
     kind: Literal["people.changed"] = "people.changed"
     user_ids: list[int]
 
 
-class BlocksChanged(_Control):
+class BlocksChanged(Control):
     kind: Literal["blocks.changed"] = "blocks.changed"
     user_ids: list[int]
 
 
-class SignInsRevoked(_Control):
+class SignInsRevoked(Control):
     """These sign-ins (token families) ended: their tokens stop working everywhere."""
 
     kind: Literal["signins.revoked"] = "signins.revoked"
@@ -129,7 +129,7 @@ ControlMessage = Annotated[
 _control = TypeAdapter(ControlMessage)
 
 
-def encode_control(message: _Control) -> bytes:
+def encode_control(message: Control) -> bytes:
     return message.__pydantic_serializer__.to_json(message)
 
 
@@ -205,7 +205,7 @@ class Publisher:
                 metrics.publish_failures.inc()
                 log.exception("publishing %s failed (clients will catch up on resume)", event.type)
 
-    async def controls(self, queued: Iterable[_Control]) -> None:
+    async def controls(self, queued: Iterable[Control]) -> None:
         for message in queued:
             try:
                 await self.broker.publish(CONTROL_CHANNEL, encode_control(message))

@@ -22,7 +22,7 @@ from contextlib import asynccontextmanager
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pigeon.core.db import Database, Databases
-from pigeon.core.events import Event, Publisher, _Control
+from pigeon.core.events import Event, Publisher, Control
 
 log = logging.getLogger("pigeon.uow")
 
@@ -34,7 +34,7 @@ class UnitOfWork:
         self._app: AsyncSession | None = None
         self._messaging: AsyncSession | None = None
         self._events: list[tuple[Event, list[int], dict[int, int] | None]] = []
-        self._controls: list[_Control] = []
+        self._controls: list[Control] = []
 
     # --- sessions ---
 
@@ -78,7 +78,7 @@ class UnitOfWork:
         """
         self._events.append((event, sorted(set(user_ids)), unread))
 
-    def control(self, message: _Control) -> None:
+    def control(self, message: Control) -> None:
         """Tell every process (this one included) once the unit of work commits."""
         self._controls.append(message)
 
