@@ -22,7 +22,7 @@ from contextlib import asynccontextmanager
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pigeon.core.db import Database, Databases
-from pigeon.core.events import Event, Publisher, Control
+from pigeon.core.events import Control, Event, Publisher
 
 log = logging.getLogger("pigeon.uow")
 
