@@ -84,7 +84,7 @@ def control_listener(rt: Runtime) -> events.Listener:
         elif isinstance(message, BlocksChanged):
             rt.people.forget_edges(*message.user_ids)
         elif isinstance(message, SignInsRevoked):
-            rt.revoked_signins.update(message.family_ids)
+            rt.signins_ended(message.family_ids)
 
     return on_control
 

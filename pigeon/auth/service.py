@@ -242,8 +242,7 @@ async def family_active(rt: Runtime, family_id: str) -> bool:
     if until is not None and until > now:
         return True
     if await rt.dbs.app.run_read(lambda conn: _revoked(conn, family_id)):
-        rt.revoked_signins.add(family_id)
-        rt.live_signins.pop(family_id, None)
+        rt.signins_ended([family_id])
         return False
     if len(rt.live_signins) >= _LIVE_MAX:
         rt.live_signins.clear()

@@ -8,7 +8,7 @@ it fresh.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 
 from pigeon.core.clock import clock
@@ -22,6 +22,8 @@ from pigeon.core.security import Passwords
 from pigeon.core.switches import Switches
 from pigeon.core.uow import UnitOfWork, unit_of_work
 from pigeon.settings import Settings
+
+MAX_REMEMBERED_SIGNINS = 100_000
 
 
 class Runtime:
@@ -38,12 +40,20 @@ class Runtime:
             memory_kib=settings.password_hash_memory_kib,
             concurrency=settings.password_hash_concurrency,
         )
-        # sign-ins (token families) known to be revoked; a revocation is final
+        # sign-ins (token families) known to be revoked; a revocation is final, so forgetting
+        # them (when there are too many) only costs a read the next time one is presented
         self.revoked_signins: set[str] = set()
         # sign-ins lately read as live: family id -> until when (monotonic) to believe it
         self.live_signins: dict[str, float] = {}
         # (bearer token, session cookie) -> who is asking; auth installs the real one
         self.authenticate: Callable[[str | None, str | None], Awaitable[Principal]] = _nobody
+
+    def signins_ended(self, family_ids: Iterable[str]) -> None:
+        if len(self.revoked_signins) > MAX_REMEMBERED_SIGNINS:
+            self.revoked_signins.clear()
+        self.revoked_signins.update(family_ids)
+        for family_id in family_ids:
+            self.live_signins.pop(family_id, None)
 
     def uow(self) -> UnitOfWork:
         """A unit of work for one request; its owner commits it (`core.deps.get_uow`)."""
