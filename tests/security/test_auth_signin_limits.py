@@ -5,11 +5,6 @@ PIGEON_TRUSTED_PROXIES (L6, sign-in part)."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,6 +17,7 @@ from httpx import ASGITransport, AsyncClient
 from pigeon.app import create_app
 from tests.conftest import REDIS_URL
 from tests.support.people import PASSWORD, make_people
+from tests.support.serve import pigeon_serve
 
 API = "/api/v1"
 ATTACKER, OWNER = "198.51.100.7", "203.0.113.20"
@@ -105,35 +101,13 @@ async def test_a_trusted_proxy_gives_each_client_its_own_address(settings):  # t
 def test_the_server_believes_no_forwarded_address_by_default(tmp_path):
     """`pigeon serve` as shipped: a client on this machine (where a default proxy setting would
     trust it) cannot dodge the per-address limit with X-Forwarded-For."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     env = {
-        **os.environ,
-        "PIGEON_DATA_DIR": str(tmp_path / "data"),
         "PIGEON_PASSWORD_HASH_TIME_COST": "1",
         "PIGEON_PASSWORD_HASH_MEMORY_KIB": "64",
         "PIGEON_RATE_LOGIN_PER_ADDRESS_PER_MINUTE": "3",
         "PIGEON_LOG_LEVEL": "warning",
     }
-    for var in ("PIGEON_DATABASE_URL", "PIGEON_MESSAGING_DATABASE_URL", "PIGEON_REDIS_URL"):
-        env.pop(var, None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pigeon.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{base}/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "server did not start"
-                time.sleep(0.1)
+    with pigeon_serve(tmp_path / "data", env) as base:
         codes = [
             httpx.post(
                 f"{base}{API}/auth/login",
@@ -143,6 +117,3 @@ def test_the_server_believes_no_forwarded_address_by_default(tmp_path):
             for n in range(4)
         ]
         assert codes == [401, 401, 401, 429]
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)

@@ -7,11 +7,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import os
-import socket
-import subprocess
-import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -25,6 +20,7 @@ from tests.conftest import REDIS_URL
 from tests.realtime import conftest as realtime
 from tests.realtime.conftest import Live, Server, serving
 from tests.security.test_ws_origin import session_cookie
+from tests.support.serve import pigeon_serve
 
 server = realtime.server  # the live server fixture
 
@@ -151,43 +147,21 @@ def test_the_log_filter_blanks_tokens_and_tickets():
 
 
 def test_pigeon_serve_never_logs_a_token_or_a_ticket(tmp_path: Path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "PIGEON_DATA_DIR": str(tmp_path / "data"), "PIGEON_TUNE_GC": "false"}
-    for var in ("PIGEON_DATABASE_URL", "PIGEON_MESSAGING_DATABASE_URL", "PIGEON_REDIS_URL"):
-        env.pop(var, None)
-    log = (tmp_path / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pigeon.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
     secrets = ("SECRET-TOKEN-1", "SECRET-TICKET-2", "SECRET-TOKEN-3")
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{base}/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "server did not start"
-                time.sleep(0.1)
+    with (
+        (tmp_path / "server.log").open("wb") as log,
+        pigeon_serve(tmp_path / "data", {"PIGEON_TUNE_GC": "false"}, log) as base,
+    ):
         httpx.get(f"{base}/healthz?token={secrets[2]}", timeout=5)
 
         async def knock() -> None:
             for query in (f"token={secrets[0]}", f"ticket={secrets[1]}"):
-                async with connect(f"ws://127.0.0.1:{port}/api/v1/ws?{query}") as ws:
+                ws_base = base.replace("http://", "ws://")
+                async with connect(f"{ws_base}/api/v1/ws?{query}") as ws:
                     with contextlib.suppress(Exception):
                         await asyncio.wait_for(ws.recv(), 5)
 
         asyncio.run(knock())
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        log.close()
     text = (tmp_path / "server.log").read_text()
     assert "/api/v1/ws?token=[redacted]" in text and "?ticket=[redacted]" in text, text
     assert "/healthz?token=[redacted]" in text, text
