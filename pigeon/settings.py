@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     rate_edit_per_minute: int = 30
     rate_start_per_hour: int = 60
     rate_report_per_hour: int = 30
+    rate_ticket_per_minute: int = 30
 
     retention_free_days: int = 30
     retention_privileged_days: int = 180

@@ -56,6 +56,9 @@ def rules(settings: Settings) -> dict[str, Rule]:
         "edit": Rule("edit", s.rate_edit_per_minute, 60, s.rate_edit_per_minute // 2 or 1),
         "start": Rule("start", s.rate_start_per_hour, 3600, max(1, s.rate_start_per_hour // 6)),
         "report": Rule("report", s.rate_report_per_hour, 3600, max(1, s.rate_report_per_hour // 3)),
+        "ticket": Rule(
+            "ticket", s.rate_ticket_per_minute, 60, max(1, s.rate_ticket_per_minute // 3)
+        ),
     }
 
 
@@ -69,6 +72,7 @@ MESSAGES = {
     "edit": "You are editing messages too fast",
     "start": "You are starting conversations too fast",
     "report": "You are sending reports too fast",
+    "ticket": "You are asking for live-connection tickets too fast",
 }
 
 

@@ -78,6 +78,7 @@ async def ws_ticket(request: Request, user: CurrentUser, creds: Bearer) -> Ticke
     signin = signin_of(request.app.state.runtime, token, cookie)
     if signin is None:  # authenticated just now, so this does not happen; never a 500
         raise Unauthorized("Sign in to continue.", code="not_authenticated")
+    await request.app.state.runtime.limiter.hit("ticket", user.id)
     return hub.tickets.issue(user.id, signin)
 
 

@@ -119,7 +119,7 @@ async def limited(settings):  # type: ignore[no-untyped-def]
         yield application
 
 
-async def test_edits_starts_and_reports_are_limited_like_sends(
+async def test_edits_starts_reports_and_tickets_are_limited_like_sends(
     app, client, people, limited
 ) -> None:
     from httpx import ASGITransport, AsyncClient
@@ -158,7 +158,10 @@ async def test_edits_starts_and_reports_are_limited_like_sends(
                 headers=people.priv.headers,
             )
         )
-    assert edits <= 31 and reports <= 31 and starts <= 61
+        tickets = await until_limited(
+            lambda n: lc.post(f"{API}/ws/ticket", headers=people.priv.headers)
+        )
+    assert edits <= 31 and reports <= 31 and starts <= 61 and tickets <= 31
 
 
 async def test_a_link_from_another_site_does_not_mark_a_thread_read(app, client, people) -> None:
