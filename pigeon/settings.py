@@ -14,6 +14,27 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
+DEFAULT_MEDIA_TYPES = (
+    "image/jpeg",
+    "image/png",
+    "image/webp",
+    "image/gif",
+    "application/pdf",
+    "text/plain",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "application/vnd.oasis.opendocument.text",
+    "application/vnd.oasis.opendocument.spreadsheet",
+    "application/vnd.oasis.opendocument.presentation",
+    "audio/mpeg",
+    "audio/ogg",
+    "audio/wav",
+    "audio/flac",
+    "audio/mp4",
+)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="PIGEON_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
@@ -83,6 +104,29 @@ class Settings(BaseSettings):
     # cookie, comma-separated (e.g. https://chat.example.org behind a reverse proxy)
     allowed_origins: str = ""
 
+    # attachments: the largest file a member may upload, by tier (staff: the privileged size),
+    # and what one member may keep stored in all
+    media_max_bytes_free: int = Field(default=10 * 1024 * 1024, ge=1)
+    media_max_bytes_privileged: int = Field(default=50 * 1024 * 1024, ge=1)
+    media_quota_bytes_free: int = Field(default=500 * 1024 * 1024, ge=0)
+    media_quota_bytes_privileged: int = Field(default=5 * 1024 * 1024 * 1024, ge=0)
+    # the types accepted, as decided from a file's bytes (comma-separated)
+    media_allowed_types: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_MEDIA_TYPES)
+    )
+    # an image larger than this many pixels is refused before it is decoded
+    media_max_pixels: int = Field(default=40_000_000, ge=1)
+    media_thumbnail_px: int = Field(default=320, ge=16, le=2048)
+    # uploads no message names are removed after this long
+    media_unattached_hours: float = Field(default=24.0, gt=0)
+    # an S3-compatible store instead of the local folder, when the bucket is set
+    media_s3_bucket: str | None = None
+    media_s3_endpoint: str | None = None  # e.g. http://127.0.0.1:8333; empty: AWS
+    media_s3_region: str = "us-east-1"
+    media_s3_access_key: str | None = None
+    media_s3_secret_key: str | None = None
+    media_s3_prefix: str = ""  # keys are written under this prefix
+
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "info"
@@ -115,6 +159,23 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("media_allowed_types", mode="before")
+    @classmethod
+    def _type_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip().lower() for part in value.split(",") if part.strip()]
+        return value
+
+    def media_max_bytes(self, tier: str, role: str) -> int:
+        if role in ("manager", "owner", "admin") or tier != "free":
+            return self.media_max_bytes_privileged
+        return self.media_max_bytes_free
+
+    def media_quota_bytes(self, tier: str, role: str) -> int:
+        if role in ("manager", "owner", "admin") or tier != "free":
+            return self.media_quota_bytes_privileged
+        return self.media_quota_bytes_free
 
     @field_validator("trusted_proxies")
     @classmethod
