@@ -1,4 +1,5 @@
-"""The packages import downward only: core ← accounts ← auth ← messaging ← admin ← realtime, web.
+"""The packages import downward only: core ← accounts, media ← auth ← messaging ← admin ← realtime,
+web.
 
 A package may import its own modules and those of lower layers, never a higher one (not even for
 type checking), so that each layer can be read, tested and changed without the ones above it.
@@ -17,7 +18,16 @@ import pigeon
 from pigeon.core.db import AppBase, MessagingBase
 
 ROOT = Path(pigeon.__file__).parent
-LAYERS = {"core": 0, "accounts": 1, "auth": 2, "messaging": 3, "admin": 4, "realtime": 5, "web": 5}
+LAYERS = {
+    "core": 0,
+    "accounts": 1,
+    "media": 1,
+    "auth": 2,
+    "messaging": 3,
+    "admin": 4,
+    "realtime": 5,
+    "web": 5,
+}
 # modules outside the layers: settings underlies everything, the rest put the app together
 BASE = {"pigeon", "pigeon.__version__"}
 

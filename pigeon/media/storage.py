@@ -1,0 +1,486 @@
+"""Where attachment bytes are kept: a folder on this machine, or an S3-compatible bucket.
+
+Both stores answer the same `MediaStore` protocol, chosen once by `open_store(settings)`:
+`PIGEON_MEDIA_S3_BUCKET` set means S3, otherwise files under `data_dir/media`.
+
+- Keys are opaque names made by `new_key()` ("ab/cd/<32 hex>", optionally with a short suffix
+  such as ".thumb.webp"). Every method checks the key against that one pattern first and raises
+  ValueError otherwise, so no caller-supplied text ever becomes a path or an object name.
+- `save` returns only once the bytes are durable: locally the file is written beside its final
+  name, fsynced, renamed over it and the folder fsynced; on S3 the upload has completed. Neither
+  reads the whole file into memory (local: 1 MiB copies; S3: s3transfer's multipart upload).
+- `await store.stream(key, start, end)` raises MediaMissing before any byte is promised, then
+  returns the chunks, read one at a time in a worker thread as they are consumed. The file or
+  the S3 response is opened only when iteration starts, so an iterator that is never consumed
+  holds nothing open (on S3 this costs a HEAD before the ranged GET).
+- `keys(older_than)` feeds the orphan sweep. Locally it also deletes the temporary files that
+  a save interrupted by a crash left behind, once they are older than the cutoff; they are not
+  keys, so they are never returned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import re
+import secrets
+import shutil
+import unicodedata
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, cast
+from urllib.parse import quote
+
+import boto3
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from pigeon.settings import Settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.literals import BucketLocationConstraintType
+
+KEY = re.compile(r"[a-z0-9]{2}/[a-z0-9]{2}/[a-f0-9]{32}(\.[a-z0-9.]{1,16})?")
+TEMP = re.compile(r"\..+\.tmp")  # a key's file name never starts with a dot
+CHUNK = 256 * 1024
+COPY_CHUNK = 1024 * 1024
+MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # the longest S3 signature version 4 allows
+
+
+class MediaMissing(Exception):
+    """The key names nothing in the store (never saved, or deleted)."""
+
+
+class MediaStoreUnavailable(Exception):
+    """The store cannot be written: the message says which store and why."""
+
+
+class MediaStore(Protocol):
+    name: str  # "local" or "s3", for logs and the health check
+
+    async def save(self, key: str, source: Path, content_type: str) -> int: ...
+
+    async def stream(
+        self, key: str, start: int = 0, end: int | None = None, chunk: int = CHUNK
+    ) -> AsyncIterator[bytes]:
+        """Await it for the chunks, so that MediaMissing comes before any byte is promised.
+        `end` is inclusive and clamped to the size; a start past the end gives no chunks."""
+        ...
+
+    async def size(self, key: str) -> int | None: ...
+
+    async def delete(self, key: str) -> None: ...
+
+    async def keys(self, older_than: dt.datetime) -> list[str]:
+        """Every key last written before `older_than` (aware), for the orphan sweep."""
+        ...
+
+    async def presigned_url(
+        self, key: str, *, seconds: int, file_name: str, content_type: str, inline: bool
+    ) -> str | None: ...
+
+    async def check(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+def new_key() -> str:
+    """A fresh random key; the first four hex digits spread files over 65,536 folders."""
+    token = secrets.token_hex(16)
+    return f"{token[:2]}/{token[2:4]}/{token}"
+
+
+def check_key(key: str) -> str:
+    if not isinstance(key, str) or not KEY.fullmatch(key):
+        raise ValueError(f"not a media key: {key!r}")
+    return key
+
+
+def byte_span(start: int, end: int | None, size: int) -> tuple[int, int]:
+    """Offsets [start, stop) for an inclusive range clamped to the size; empty past the end."""
+    if start < 0 or (end is not None and end < start):
+        raise ValueError(f"bad byte range: {start}-{end}")
+    stop = size if end is None else min(end + 1, size)
+    return start, max(start, stop)
+
+
+def content_disposition(file_name: str, *, inline: bool) -> str:
+    """A Content-Disposition header for a name chosen by a user: quotes, slashes and control
+    characters removed, an ASCII fallback, and the full name in RFC 5987 form."""
+    kind = "inline" if inline else "attachment"
+    name = "".join(c for c in file_name if c.isprintable() and c not in '"\\/').strip()[:200]
+    name = name or "file"
+    plain = "".join(
+        c if c.isascii() else "_"
+        for c in unicodedata.normalize("NFKD", name)
+        if not unicodedata.combining(c)
+    )
+    return f"{kind}; filename=\"{plain}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+def open_store(settings: Settings) -> MediaStore:
+    if settings.media_s3_bucket:
+        return S3Store(
+            bucket=settings.media_s3_bucket,
+            prefix=settings.media_s3_prefix,
+            endpoint=settings.media_s3_endpoint,
+            region=settings.media_s3_region,
+            access_key=settings.media_s3_access_key,
+            secret_key=settings.media_s3_secret_key,
+        )
+    return LocalStore(settings.media_dir)
+
+
+def _require_aware(moment: dt.datetime) -> float:
+    if moment.tzinfo is None:
+        raise ValueError("older_than must be timezone-aware")
+    return moment.timestamp()
+
+
+# -- a folder on this machine ---------------------------------------------------------------
+
+
+class LocalStore:
+    """Files under one folder (0o700), one file per key (0o600)."""
+
+    name = "local"
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path(self, key: str) -> Path:
+        return self.root / check_key(key)
+
+    async def save(self, key: str, source: Path, content_type: str) -> int:
+        return await asyncio.to_thread(_write_durably, self.root, self.path(key), source)
+
+    async def stream(
+        self, key: str, start: int = 0, end: int | None = None, chunk: int = CHUNK
+    ) -> AsyncIterator[bytes]:
+        if chunk <= 0:
+            raise ValueError("chunk must be positive")
+        path = self.path(key)
+        size = await self.size(key)
+        if size is None:
+            raise MediaMissing(key)
+        return _file_chunks(path, key, *byte_span(start, end, size), chunk)
+
+    async def size(self, key: str) -> int | None:
+        path = self.path(key)
+        try:
+            return (await asyncio.to_thread(path.stat)).st_size
+        except FileNotFoundError:
+            return None
+
+    async def delete(self, key: str) -> None:
+        await asyncio.to_thread(self.path(key).unlink, missing_ok=True)
+
+    async def keys(self, older_than: dt.datetime) -> list[str]:
+        return await asyncio.to_thread(_old_files, self.root, _require_aware(older_than))
+
+    async def presigned_url(
+        self, key: str, *, seconds: int, file_name: str, content_type: str, inline: bool
+    ) -> str | None:
+        check_key(key)
+        return None
+
+    async def check(self) -> None:
+        try:
+            await asyncio.to_thread(_probe_folder, self.root)
+        except OSError as error:
+            raise MediaStoreUnavailable(
+                f"media folder {self.root} cannot be written: {error}"
+            ) from error
+
+    async def close(self) -> None:
+        return None
+
+
+def _make_folders(root: Path, folder: Path) -> list[Path]:
+    """Create the root and the key's folders as needed; returns those it created."""
+    parts = folder.relative_to(root).parts
+    created = []
+    for level in [root, *(root.joinpath(*parts[: depth + 1]) for depth in range(len(parts)))]:
+        try:
+            level.mkdir(mode=0o700, parents=True)
+            created.append(level)
+        except FileExistsError:
+            pass
+    return created
+
+
+def _fsync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_durably(root: Path, path: Path, source: Path) -> int:
+    """Copy `source` to `path` so that a crash leaves either the old file or the new one."""
+    created = _make_folders(root, path.parent)
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        with source.open("rb") as src, open(_create_private(temp), "wb") as out:
+            shutil.copyfileobj(src, out, COPY_CHUNK)
+            out.flush()
+            os.fsync(out.fileno())
+            size = out.tell()
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    for folder in {path.parent, *(made.parent for made in created)}:
+        _fsync_folder(folder)
+    return size
+
+
+def _create_private(path: Path) -> int:
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+
+
+async def _file_chunks(
+    path: Path, key: str, start: int, stop: int, chunk: int
+) -> AsyncIterator[bytes]:
+    if start >= stop:
+        return
+    try:
+        file = await asyncio.to_thread(path.open, "rb")
+    except FileNotFoundError:
+        raise MediaMissing(key) from None
+    try:
+        file.seek(start)
+        position = start
+        while position < stop:
+            data = await asyncio.to_thread(file.read, min(chunk, stop - position))
+            if not data:
+                break
+            position += len(data)
+            yield data
+    finally:
+        file.close()
+
+
+def _old_files(root: Path, cutoff: float) -> list[str]:
+    """Keys last written before the cutoff; stale temporary files are deleted on the way."""
+    found = []
+    for folder, _, names in os.walk(root):
+        for name in names:
+            path = Path(folder, name)
+            try:
+                if path.stat().st_mtime >= cutoff:
+                    continue
+            except FileNotFoundError:
+                continue
+            key = path.relative_to(root).as_posix()
+            if TEMP.fullmatch(name):
+                path.unlink(missing_ok=True)
+            elif KEY.fullmatch(key):
+                found.append(key)
+    return sorted(found)
+
+
+def _probe_folder(root: Path) -> None:
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    probe = root / f".check.{secrets.token_hex(4)}.tmp"
+    try:
+        with open(_create_private(probe), "wb") as out:
+            out.write(b"ok")
+            os.fsync(out.fileno())
+    finally:
+        probe.unlink(missing_ok=True)
+
+
+# -- an S3-compatible bucket ------------------------------------------------------------------
+
+NO_OBJECT = {"404", "NoSuchKey", "NotFound"}  # a HEAD answer has no body, hence no named code
+NO_BUCKET = {"404", "NoSuchBucket"}
+
+
+def _code(error: ClientError) -> str | None:
+    return error.response.get("Error", {}).get("Code")
+
+
+class S3Store:
+    """Objects in one bucket, under an optional prefix. Every boto3 call runs in a worker
+    thread; one client is shared, as botocore clients are thread-safe."""
+
+    name = "s3"
+
+    def __init__(
+        self,
+        *,
+        bucket: str,
+        prefix: str = "",
+        endpoint: str | None = None,
+        region: str = "us-east-1",
+        access_key: str | None = None,
+        secret_key: str | None = None,
+    ) -> None:
+        self.bucket = bucket
+        self.prefix = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
+        self.endpoint = endpoint or None
+        self.region = region
+        config = Config(
+            signature_version="s3v4",
+            s3={"addressing_style": "path"},
+            retries={"max_attempts": 3},
+            connect_timeout=5,
+        )
+        self._client: S3Client = boto3.session.Session().client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name=region,
+            aws_access_key_id=access_key,
+            aws_secret_access_key=secret_key,
+            config=config,
+        )
+        self._transfer = TransferConfig(
+            multipart_threshold=16 * 1024 * 1024,
+            multipart_chunksize=8 * 1024 * 1024,
+            max_concurrency=4,
+        )
+
+    def object_name(self, key: str) -> str:
+        return self.prefix + check_key(key)
+
+    async def save(self, key: str, source: Path, content_type: str) -> int:
+        name = self.object_name(key)
+        size = (await asyncio.to_thread(source.stat)).st_size
+        await asyncio.to_thread(
+            self._client.upload_file,
+            str(source),
+            self.bucket,
+            name,
+            ExtraArgs={"ContentType": content_type},
+            Config=self._transfer,
+        )
+        return size
+
+    async def stream(
+        self, key: str, start: int = 0, end: int | None = None, chunk: int = CHUNK
+    ) -> AsyncIterator[bytes]:
+        if chunk <= 0:
+            raise ValueError("chunk must be positive")
+        size = await self.size(key)
+        if size is None:
+            raise MediaMissing(key)
+        return self._object_chunks(key, *byte_span(start, end, size), chunk)
+
+    async def _object_chunks(
+        self, key: str, start: int, stop: int, chunk: int
+    ) -> AsyncIterator[bytes]:
+        if start >= stop:
+            return
+        try:
+            response = await asyncio.to_thread(
+                self._client.get_object,
+                Bucket=self.bucket,
+                Key=self.object_name(key),
+                Range=f"bytes={start}-{stop - 1}",
+            )
+        except ClientError as error:
+            if _code(error) in NO_OBJECT:
+                raise MediaMissing(key) from None
+            raise
+        body = response["Body"]
+        try:
+            position = start
+            while position < stop:
+                data = await asyncio.to_thread(body.read, min(chunk, stop - position))
+                if not data:
+                    break
+                position += len(data)
+                yield data
+        finally:
+            body.close()
+
+    async def size(self, key: str) -> int | None:
+        try:
+            head = await asyncio.to_thread(
+                self._client.head_object, Bucket=self.bucket, Key=self.object_name(key)
+            )
+        except ClientError as error:
+            if _code(error) in NO_OBJECT:
+                return None
+            raise
+        return head["ContentLength"]
+
+    async def delete(self, key: str) -> None:
+        await asyncio.to_thread(
+            self._client.delete_object, Bucket=self.bucket, Key=self.object_name(key)
+        )
+
+    async def keys(self, older_than: dt.datetime) -> list[str]:
+        _require_aware(older_than)
+        return await asyncio.to_thread(self._old_objects, older_than)
+
+    def _old_objects(self, older_than: dt.datetime) -> list[str]:
+        found = []
+        pages = self._client.get_paginator("list_objects_v2")
+        for page in pages.paginate(Bucket=self.bucket, Prefix=self.prefix):
+            for item in page.get("Contents", []):
+                key = item["Key"].removeprefix(self.prefix)
+                if item["LastModified"] < older_than and KEY.fullmatch(key):
+                    found.append(key)
+        return sorted(found)
+
+    async def presigned_url(
+        self, key: str, *, seconds: int, file_name: str, content_type: str, inline: bool
+    ) -> str | None:
+        """A GET link valid for `seconds`, to hand out only after the app's own access check:
+        anyone holding it can read the object until it expires."""
+        if not 0 < seconds <= MAX_PRESIGN_SECONDS:
+            raise ValueError(f"seconds must be between 1 and {MAX_PRESIGN_SECONDS}")
+        params = {
+            "Bucket": self.bucket,
+            "Key": self.object_name(key),
+            "ResponseContentType": content_type,
+            "ResponseContentDisposition": content_disposition(file_name, inline=inline),
+        }
+        return await asyncio.to_thread(
+            self._client.generate_presigned_url, "get_object", Params=params, ExpiresIn=seconds
+        )
+
+    async def check(self) -> None:
+        """The bucket answers (created if missing) and accepts a write and a delete."""
+        probe = f"{self.prefix}.check.{secrets.token_hex(4)}"
+        try:
+            await self._ensure_bucket()
+            await asyncio.to_thread(
+                self._client.put_object, Bucket=self.bucket, Key=probe, Body=b"ok"
+            )
+            await asyncio.to_thread(self._client.delete_object, Bucket=self.bucket, Key=probe)
+        except (BotoCoreError, ClientError) as error:
+            where = self.endpoint or f"AWS {self.region}"
+            raise MediaStoreUnavailable(
+                f"S3 bucket {self.bucket!r} at {where} cannot be written: {error}"
+            ) from error
+
+    async def _ensure_bucket(self) -> None:
+        try:
+            await asyncio.to_thread(self._client.head_bucket, Bucket=self.bucket)
+            return
+        except ClientError as error:
+            if _code(error) not in NO_BUCKET:
+                raise
+        try:
+            if self.region == "us-east-1":
+                await asyncio.to_thread(self._client.create_bucket, Bucket=self.bucket)
+            else:
+                where = cast("BucketLocationConstraintType", self.region)
+                await asyncio.to_thread(
+                    self._client.create_bucket,
+                    Bucket=self.bucket,
+                    CreateBucketConfiguration={"LocationConstraint": where},
+                )
+        except ClientError as error:  # another process created it first
+            if _code(error) != "BucketAlreadyOwnedByYou":
+                raise
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._client.close)
