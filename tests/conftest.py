@@ -22,6 +22,8 @@ from pigeon.core.clock import clock
 from pigeon.core.db import Databases
 from tests.support import pg
 
+pytest_plugins = ["tests.support.s3"]
+
 POSTGRES_URL = os.environ.get("PIGEON_TEST_POSTGRES_URL")
 REDIS_URL = os.environ.get("PIGEON_TEST_REDIS_URL")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
