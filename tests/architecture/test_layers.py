@@ -17,7 +17,16 @@ import pigeon
 from pigeon.core.db import AppBase, MessagingBase
 
 ROOT = Path(pigeon.__file__).parent
-LAYERS = {"core": 0, "accounts": 1, "auth": 2, "messaging": 3, "admin": 4, "realtime": 5, "web": 5}
+LAYERS = {
+    "core": 0,
+    "accounts": 1,
+    "media": 1,
+    "auth": 2,
+    "messaging": 3,
+    "admin": 4,
+    "realtime": 5,
+    "web": 5,
+}
 # modules outside the layers: settings underlies everything, the rest put the app together
 BASE = {"pigeon", "pigeon.__version__"}
 
