@@ -1,1 +1,1 @@
-"""Attachments: where their bytes are kept, a local folder or an S3 bucket."""
+"""Attachments' files: where they are stored and how an upload is checked and processed."""
