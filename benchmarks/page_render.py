@@ -40,9 +40,9 @@ PASSWORD = "bench password"
 async def setup(app) -> tuple[int, int]:  # type: ignore[no-untyped-def]
     rt, sends = app.state.runtime, app.state.sends
     async with rt.uow_scope() as uow:
-        await communities.default_community(uow.app)
+        await communities.default_community(uow)
         a = await accounts.create_user(
-            uow.app,
+            uow,
             email="a@example.com",
             username="reader",
             password=PASSWORD,
@@ -51,7 +51,7 @@ async def setup(app) -> tuple[int, int]:  # type: ignore[no-untyped-def]
             tier="privileged",
         )
         b = await accounts.create_user(
-            uow.app,
+            uow,
             email="b@example.com",
             username="seller",
             password=PASSWORD,

@@ -6,6 +6,7 @@ import gc
 import hmac
 import ipaddress
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -26,12 +27,14 @@ from pigeon.admin import moderation_api
 from pigeon.auth import api as auth_api
 from pigeon.auth.principals import principal_from_token
 from pigeon.core import events, metrics, migrate
+from pigeon.core.clock import Clock
 from pigeon.core.db import Databases
 from pigeon.core.errors import error_response, install_error_handlers
 from pigeon.core.events import BlocksChanged, PeopleChanged, SettingChanged, SignInsRevoked
 from pigeon.core.runtime import Runtime
+from pigeon.media.storage import open_store
 from pigeon.messaging import api as messaging_api
-from pigeon.messaging import retention
+from pigeon.messaging import media_api, retention
 from pigeon.messaging.send_tx import make_send_path
 from pigeon.realtime import api as realtime_api
 from pigeon.realtime.hub import Hub
@@ -40,17 +43,21 @@ from pigeon.web import pages
 
 log = logging.getLogger("pigeon")
 MAX_BODY_BYTES = 1_000_000
+# routes that take files: they stream the body to disk under the uploader's own limit
+UPLOAD_PATHS = re.compile(r"/api/v1/media/upload")
 
 
 class BodyLimit:
     """413 (the envelope) for a body over the limit: at once for a declared Content-Length,
-    and as soon as a chunked body passes it while it streams in."""
+    and as soon as a chunked body passes it while it streams in. A multipart upload to one of
+    the `streamed` paths is let through: those routes stream its files to disk and hold each
+    to the uploader's own limit."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app, self.limit = app, limit
+    def __init__(self, app: ASGIApp, limit: int, streamed: re.Pattern[str]) -> None:
+        self.app, self.limit, self.streamed = app, limit, streamed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or self._streamed(scope):
             return await self.app(scope, receive, send)
         for name, value in scope.get("headers", ()):
             if name == b"content-length" and value.isdigit() and int(value) > self.limit:
@@ -68,6 +75,14 @@ class BodyLimit:
             return message
 
         return await self.app(scope, counted, send)
+
+    def _streamed(self, scope: Scope) -> bool:
+        if not self.streamed.fullmatch(scope["path"]):
+            return False
+        for name, value in scope.get("headers", ()):
+            if name == b"content-type":
+                return value.lower().startswith(b"multipart/form-data")
+        return False
 
 
 def control_listener(rt: Runtime) -> events.Listener:
@@ -97,7 +112,9 @@ def make_broker(settings: Settings) -> events.Broker:
     return events.InProcessBroker()
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
+    """The app. `clock` lets tests (and several apps standing for several processes) share a
+    clock they move instead of sleeping; by default each app has its own."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -107,7 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await migrate.upgrade(dbs.app)
         await migrate.upgrade(dbs.messaging)
         broker = make_broker(settings)
-        rt = Runtime(settings, dbs, broker)
+        rt = Runtime(settings, dbs, broker, open_store(settings), clock)
         if rt.passwords.below_owasp_floor:
             log.warning("password hashing is set below OWASP's argon2id minimum (19 MiB, t=2)")
 
@@ -119,7 +136,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await broker.start()
         sends = make_send_path(dbs.messaging)
         hub = Hub(rt)
-        schedule = retention.Schedule(dbs, settings)
+        schedule = retention.Schedule(rt)
         app.state.runtime, app.state.sends, app.state.hub = rt, sends, hub
         try:
             await hub.start()
@@ -148,10 +165,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
-    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES, streamed=UPLOAD_PATHS)
 
     api = APIRouter(prefix="/api/v1")
     api.include_router(messaging_api.router)  # first: the send path is matched most often
+    api.include_router(media_api.router)
     api.include_router(auth_api.router)
     api.include_router(accounts_api.router)
     api.include_router(admin_api.router)

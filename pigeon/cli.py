@@ -17,6 +17,7 @@ from rich.table import Table
 from pigeon.core.db import Databases
 from pigeon.core.errors import AppError
 from pigeon.core.runtime import Runtime
+from pigeon.media.storage import open_store
 from pigeon.settings import get_settings
 
 app = typer.Typer(
@@ -57,7 +58,7 @@ def run(fn: Callable[[Runtime], Awaitable[T]]) -> T:
 
         dbs = Databases(settings.app_db_url, settings.messaging_db_url)
         broker = make_broker(settings)
-        rt = Runtime(settings, dbs, broker)
+        rt = Runtime(settings, dbs, broker, open_store(settings))
         try:
             await migrate.upgrade(dbs.app)
             await migrate.upgrade(dbs.messaging)
@@ -180,7 +181,7 @@ def admin_create(
 
         async with rt.uow_scope() as uow:
             user = await accounts.create_user(
-                uow.app,
+                uow,
                 email=email,
                 username=username,
                 password=password,
@@ -190,7 +191,7 @@ def admin_create(
                 settings=rt.settings,
             )
             audit(
-                uow.app,
+                uow,
                 "admin.created",
                 actor_id=None,
                 actor_label=actor_label(),
@@ -218,7 +219,7 @@ def _set_user_field(username: str, field: str, value: str) -> None:
             else:
                 changes = await accounts.set_tier_role(uow, user, role=value)
             audit_user_changes(
-                uow.app,
+                uow,
                 changes,
                 actor_id=None,
                 actor_label=actor_label(),
@@ -385,8 +386,7 @@ def retention_run(
             from pigeon.messaging import retention
 
             return await retention.run_exclusive(
-                rt.dbs,
-                rt.settings,
+                rt,
                 as_of=when,
                 dry_run=dry_run,
                 progress=progress,
@@ -413,10 +413,11 @@ def users_export(
         str | None, typer.Option("--output", "-o", help="file to write (default: its own name)")
     ] = None,
 ) -> None:
-    """Export a user's profile, conversations and messages (JSON)."""
+    """Export a user's profile, conversations, messages and files (a zip)."""
+    import shutil
     from pathlib import Path
 
-    async def go(rt: Runtime) -> tuple[str, bytes, str]:
+    async def go(rt: Runtime) -> tuple[str, Path]:
         from pigeon.accounts import service as accounts
         from pigeon.messaging import export
 
@@ -424,12 +425,12 @@ def users_export(
             user = await accounts.find_by_login(session, username)
         if user is None:
             raise AppError(f"No user called {username!r}.")
-        return await export.export_file(rt, user.id)
+        return await export.export_file(rt, user.id, rt.settings.data_dir / "exports")
 
-    name, content, _ = run(go)
+    name, made = run(go)
     path = Path(output or name)
-    path.write_bytes(content)
-    console.print(f"Wrote [bold]{path}[/bold] ({len(content):,} bytes).")
+    shutil.move(made, path)
+    console.print(f"Wrote [bold]{path}[/bold] ({path.stat().st_size:,} bytes).")
 
 
 @app.command()

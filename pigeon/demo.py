@@ -40,14 +40,14 @@ async def load(rt: Runtime, *, only_if_empty: bool) -> bool:
     async with rt.uow_scope() as uow:
         if only_if_empty and await accounts.count_users(uow.app):
             return False
-        await communities.default_community(uow.app, rt.settings)
+        await communities.default_community(uow, rt.settings)
         riverside = await communities.create_community(
             uow, None, name="Riverside Readers", slug="riverside"
         )
         ids: dict[str, int] = {}
         for username, name, tier, role, belongs in PEOPLE:
             user = await accounts.create_user(
-                uow.app,
+                uow,
                 email=f"{username}@demo.pigeon.test",
                 username=username,
                 password=PASSWORD,

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from httpx import ASGITransport, AsyncClient
 
-from pigeon.core.clock import clock
+from pigeon.core.clock import Clock
 from pigeon.core.db import Databases
 from tests.support import pg
 
@@ -38,12 +38,11 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError("CI needs PIGEON_TEST_REDIS_URL: Redis tests must run")
 
 
-@pytest.fixture(autouse=True)
-def _clock() -> Iterator[None]:
-    """Every test starts at the real time; a test that moves the clock moves only its own."""
-    clock.reset()
-    yield
-    clock.reset()
+@pytest.fixture
+def clock() -> Clock:
+    """The test's app's clock (every app a test starts may share it): tests move it instead of
+    sleeping. Each test has its own, starting at the real time."""
+    return Clock()
 
 
 @pytest.fixture(scope="session")
@@ -114,10 +113,10 @@ def settings(
 
 
 @pytest.fixture
-async def app(settings):  # type: ignore[no-untyped-def]
+async def app(settings, clock):  # type: ignore[no-untyped-def]
     from pigeon.app import create_app
 
-    application = create_app(settings)
+    application = create_app(settings, clock=clock)
     async with application.router.lifespan_context(application):
         yield application
 

@@ -83,7 +83,7 @@ async def contacts(user: CurrentUser, rt: Rt) -> list[dict[str, Any]]:
     tags=["contacts"],
 )
 async def add_contact(body: UserIdIn, user: CurrentUser, uow: Uow) -> dict[str, Any]:
-    return user_dict(await blocks.add_contact(uow.app, user, body.user_id))
+    return user_dict(await blocks.add_contact(uow, user, body.user_id))
 
 
 @router.delete("/contacts/{user_id}", status_code=204, tags=["contacts"])

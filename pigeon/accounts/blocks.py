@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pigeon.accounts.models import Block, Contact, User
 from pigeon.accounts.service import visible_user
-from pigeon.core.clock import clock
 from pigeon.core.db import rowcount
 from pigeon.core.errors import NotAllowed, NotFound
 from pigeon.core.events import BlocksChanged
@@ -31,14 +30,15 @@ async def list_contacts(session: AsyncSession, user_id: int) -> Sequence[User]:
     ).all()
 
 
-async def add_contact(session: AsyncSession, viewer: Principal, contact_id: int) -> User:
+async def add_contact(uow: UnitOfWork, viewer: Principal, contact_id: int) -> User:
+    session = uow.app
     if contact_id == viewer.id:
         raise NotAllowed("You cannot add yourself as a contact.", code="invalid_contact")
     other = await visible_user(session, viewer, contact_id)
     if await blocks_among(session, viewer.id, [contact_id]):
         raise NotAllowed("You cannot add this person as a contact.", code="blocked")
     if not await session.get(Contact, (viewer.id, contact_id)):
-        session.add(Contact(user_id=viewer.id, contact_id=contact_id, created_at=clock.now()))
+        session.add(Contact(user_id=viewer.id, contact_id=contact_id, created_at=uow.clock.now()))
         await session.flush()
     return other
 
@@ -65,7 +65,7 @@ async def add_block(uow: UnitOfWork, viewer: Principal, user_id: int) -> User:
         raise NotAllowed("You cannot block yourself.", code="invalid_block")
     user = await visible_user(session, viewer, user_id)
     if not await session.get(Block, (viewer.id, user_id)):
-        session.add(Block(blocker_id=viewer.id, blocked_id=user_id, created_at=clock.now()))
+        session.add(Block(blocker_id=viewer.id, blocked_id=user_id, created_at=uow.clock.now()))
         await session.flush()
     _edges_changed(uow, viewer.id, user_id)
     return user

@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pigeon.accounts.directory import changed, load_principals
 from pigeon.accounts.models import Community, Membership, User
 from pigeon.core.audit import audit
-from pigeon.core.clock import clock
 from pigeon.core.db import rowcount
 from pigeon.core.errors import Conflict, NotAllowed, NotFound
 from pigeon.core.principal import Principal, outranks
@@ -22,15 +21,16 @@ from pigeon.core.uow import UnitOfWork
 from pigeon.settings import Settings
 
 
-async def default_community(session: AsyncSession, settings: Settings | None = None) -> Community:
+async def default_community(uow: UnitOfWork, settings: Settings | None = None) -> Community:
     """The community everyone who registers joins; made on first use, named by the settings."""
+    session = uow.app
     community = await session.scalar(select(Community).where(Community.is_default.is_(True)))
     if community is None:
         community = Community(
             name=settings.default_community_name if settings else "The Store",
             slug=settings.default_community_slug if settings else "store",
             is_default=True,
-            created_at=clock.now(),
+            created_at=uow.clock.now(),
         )
         session.add(community)
         await session.flush()
@@ -54,11 +54,13 @@ async def create_community(
     slug = slug.strip().lower()
     if await session.scalar(select(Community.id).where(Community.slug == slug)):
         raise Conflict("A community with that slug exists.", code="slug_taken")
-    community = Community(name=name.strip(), slug=slug, is_default=False, created_at=clock.now())
+    community = Community(
+        name=name.strip(), slug=slug, is_default=False, created_at=uow.clock.now()
+    )
     session.add(community)
     await session.flush()
     audit(
-        session,
+        uow,
         "community.created",
         actor_id=actor.id if actor else None,
         actor_label=actor.username if actor else "system",
@@ -117,13 +119,13 @@ async def add_members(
             )
         )
     )
-    now = clock.now()
+    now = uow.clock.now()
     for uid in sorted(ids - already):
         session.add(Membership(community_id=community_id, user_id=uid, joined_at=now))
     await session.flush()
     changed(uow, *sorted(ids - already))
     audit(
-        session,
+        uow,
         "community.members_added",
         actor_id=actor.id if actor else None,
         actor_label=actor.username if actor else "system",
@@ -153,7 +155,7 @@ async def remove_member(uow: UnitOfWork, actor: Principal, community_id: int, us
         raise NotFound("That person is not a member of this community.", code="not_a_member")
     changed(uow, user_id)
     audit(
-        uow.app,
+        uow,
         "community.member_removed",
         actor_id=actor.id,
         actor_label=actor.username,

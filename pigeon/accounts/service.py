@@ -18,7 +18,6 @@ from pigeon.accounts import communities, directory
 from pigeon.accounts.models import Membership, User
 from pigeon.accounts.passwords import check_new_password
 from pigeon.core.audit import audit_user_changes
-from pigeon.core.clock import clock
 from pigeon.core.errors import Conflict, NotAllowed, NotFound
 from pigeon.core.principal import Principal
 from pigeon.core.security import Passwords
@@ -58,7 +57,7 @@ async def users_by_ids(session: AsyncSession, user_ids: Iterable[int]) -> dict[i
 
 
 async def create_user(
-    session: AsyncSession,
+    uow: UnitOfWork,
     *,
     email: str,
     username: str,
@@ -79,6 +78,7 @@ async def create_user(
     email, username = normalize_email(email), normalize_username(username)
     check_new_password(password, username=username, email=email)
     password_hash = await passwords.hash(password)
+    session, now = uow.app, uow.clock.now()
     if await session.scalar(select(User.id).where(User.email == email)):
         raise Conflict("That email is already registered.", code="email_taken")
     if await session.scalar(select(User.id).where(User.username == username)):
@@ -92,7 +92,7 @@ async def create_user(
         tier=tier,
         role=role,
         is_active=True,
-        created_at=clock.now(),
+        created_at=now,
     )
     session.add(user)
     try:
@@ -102,8 +102,8 @@ async def create_user(
             "That email or username is already registered.", code="username_taken"
         ) from exc
     if join_default:
-        community = await communities.default_community(session, settings)
-        session.add(Membership(community_id=community.id, user_id=user.id, joined_at=clock.now()))
+        community = await communities.default_community(uow, settings)
+        session.add(Membership(community_id=community.id, user_id=user.id, joined_at=now))
         await session.flush()
     return user
 
@@ -147,13 +147,11 @@ async def update_profile(
     return user
 
 
-async def touch_last_seen(session: AsyncSession, user_id: int) -> dt.datetime:
-    now = clock.now()
+async def touch_last_seen(session: AsyncSession, user_id: int, now: dt.datetime) -> None:
     user = await session.get(User, user_id)
     if user is not None:
         user.last_seen_at = now
         await session.flush()
-    return now
 
 
 async def search_users(
@@ -266,7 +264,7 @@ async def update_user(
     await update_profile(uow, target, display_name=display_name, bio=bio, avatar_url=avatar_url)
     changes = await set_tier_role(uow, target, tier=tier, role=role, is_active=is_active)
     audit_user_changes(
-        uow.app,
+        uow,
         changes,
         actor_id=actor.id,
         actor_label=actor.username,

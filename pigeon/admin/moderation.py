@@ -21,7 +21,6 @@ from pigeon.accounts import directory
 from pigeon.accounts import service as accounts
 from pigeon.auth import service as auth
 from pigeon.core.audit import audit, logged
-from pigeon.core.clock import clock
 from pigeon.core.errors import Conflict, Invalid, NotAllowed, NotFound
 from pigeon.core.events import PeopleChanged
 from pigeon.core.principal import Principal, outranks
@@ -160,7 +159,7 @@ async def resolve(
     entry = await _entry(uow, viewer, report_id)
     report = entry.report
     if action == "suspend_author":
-        until = _check_until(until)
+        until = _check_until(until, uow.clock.now())
         author = await directory.get_principal(ctx.rt, report.author_id)
         if author is not None:
             check_can_suspend(viewer, author)
@@ -169,14 +168,14 @@ async def resolve(
             raise Conflict("This report was already resolved.", code="report_resolved")
         closed = [report.id]  # an earlier try resolved it; finish what it left undone
     else:
-        found = await reports.close_reports(ctx, report, action=action, now=clock.now())
+        found = await reports.close_reports(ctx, report, action=action, now=uow.clock.now())
         if found is None:
             raise Conflict("This report was already resolved.", code="report_resolved")
         closed = found
     if action == "suspend_author":
         await _suspend(uow, viewer, report.author_id, until=until, reason=note, report_id=report_id)
     audit(
-        uow.app,
+        uow,
         "report.resolved",
         actor_id=viewer.id,
         actor_label=viewer.username,
@@ -205,12 +204,12 @@ async def _unfinished(uow: UnitOfWork, report: Any, action: str) -> bool:
     return not await logged(uow.app, "report.resolved", target_type="report", target_ids=batch)
 
 
-def _check_until(until: dt.datetime | None) -> dt.datetime:
+def _check_until(until: dt.datetime | None, now: dt.datetime) -> dt.datetime:
     if until is None:
         return FOREVER
     if until.tzinfo is None:
         until = until.replace(tzinfo=dt.UTC)
-    if until <= clock.now():
+    if until <= now:
         raise Invalid("A suspension must end in the future.", fields={"until": "in the past"})
     return until
 
@@ -242,7 +241,7 @@ async def _suspend(
     if until is not None:
         await auth.revoke_user(uow, user_id)
     audit(
-        uow.app,
+        uow,
         "user.suspended" if until else "user.unsuspended",
         actor_id=actor.id,
         actor_label=actor.username,
@@ -269,7 +268,7 @@ async def suspend(
 ) -> dt.datetime:
     """Suspend someone directly (not through a report); no `until` means until lifted."""
     await _check_target(rt, actor, user_id)
-    until = _check_until(until)
+    until = _check_until(until, uow.clock.now())
     await _suspend(uow, actor, user_id, until=until, reason=reason)
     return until
 

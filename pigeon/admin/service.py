@@ -29,7 +29,7 @@ async def set_messaging(
         await migrate.upgrade(rt.dbs.messaging)
     before = bool(await rt.switches.set(uow, MESSAGING_ENABLED, enabled, actor_id=actor_id))
     audit(
-        uow.app,
+        uow,
         "messaging.enabled" if enabled else "messaging.disabled",
         actor_id=actor_id,
         actor_label=actor_label,

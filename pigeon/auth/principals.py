@@ -13,17 +13,15 @@ from pigeon.auth import service as auth
 from pigeon.core.errors import NotAllowed, Unauthorized
 from pigeon.core.principal import Principal
 from pigeon.core.runtime import Runtime
-from pigeon.core.security import decode_token
 
 
 async def principal_from_token(
     rt: Runtime, token: str | None, *, cookie: str | None = None
 ) -> Principal:
     """Resolve a bearer access token (or a page's session cookie) to an active principal."""
-    key = rt.settings.signing_key()
-    claims = decode_token(key, token) if token else None
+    claims = rt.tokens.read(token) if token else None
     if claims is None and cookie:
-        claims = decode_token(key, cookie, kind="session")
+        claims = rt.tokens.read(cookie, kind="session")
     if claims is not None and not await auth.family_active(rt, claims["family_id"]):
         claims = None
     if claims is None:
@@ -33,7 +31,7 @@ async def principal_from_token(
     principal = await directory.get_principal(rt, claims["user_id"])
     if principal is None:
         raise Unauthorized("Your session is no longer valid.", code="invalid_token")
-    if principal.is_suspended():
+    if principal.is_suspended(rt.clock.now()):
         raise NotAllowed("Your account is suspended.", code="account_suspended")
     return principal
 
@@ -41,8 +39,7 @@ async def principal_from_token(
 def signin_of(rt: Runtime, token: str | None, cookie: str | None) -> str | None:
     """The sign-in (token family) a request authenticated with, for what it hands out in that
     sign-in's name (a WebSocket ticket ends with it)."""
-    key = rt.settings.signing_key()
-    claims = decode_token(key, token) if token else None
+    claims = rt.tokens.read(token) if token else None
     if claims is None and cookie:
-        claims = decode_token(key, cookie, kind="session")
+        claims = rt.tokens.read(cookie, kind="session")
     return str(claims["family_id"]) if claims is not None else None

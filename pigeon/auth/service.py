@@ -24,20 +24,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pigeon.accounts import service as accounts
 from pigeon.accounts.models import User
 from pigeon.auth.models import RefreshToken
-from pigeon.core.clock import clock
 from pigeon.core.db import rowcount
 from pigeon.core.errors import NotAllowed, Unauthorized
 from pigeon.core.events import SignInsRevoked
 from pigeon.core.runtime import Runtime
 from pigeon.core.security import (
-    create_access_token,
     new_family_id,
     new_opaque_token,
     successor_token,
     token_digest,
 )
 from pigeon.core.uow import UnitOfWork
-from pigeon.settings import Settings
 
 # how long a process believes a sign-in it read as live before reading it again: the longest a
 # revocation it was never told about (a lost announcement, no Redis between processes) can go
@@ -54,8 +51,7 @@ class TokenPair:
     family_id: str
 
 
-def check_can_sign_in(user: User) -> None:
-    now = clock.now()
+def check_can_sign_in(user: User, now: dt.datetime) -> None:
     if not user.is_active:
         raise NotAllowed("This account is disabled.", code="account_disabled")
     if user.suspended_until is not None and user.suspended_until > now:
@@ -66,8 +62,8 @@ def check_can_sign_in(user: User) -> None:
 
 
 async def issue_tokens(
-    session: AsyncSession,
-    settings: Settings,
+    rt: Runtime,
+    uow: UnitOfWork,
     user: User,
     *,
     family_id: str | None = None,
@@ -77,7 +73,7 @@ async def issue_tokens(
     one), and an access token beside it."""
     family = family_id or new_family_id()
     refresh = refresh or new_opaque_token()
-    now = clock.now()
+    settings, session, now = rt.settings, uow.app, uow.clock.now()
     session.add(
         RefreshToken(
             user_id=user.id,
@@ -88,16 +84,15 @@ async def issue_tokens(
         )
     )
     await session.flush()
-    return _pair(settings, user, family, refresh, issued_at=now)
+    return _pair(rt, user, family, refresh, issued_at=now)
 
 
 def _pair(
-    settings: Settings, user: User, family: str, refresh: str, *, issued_at: dt.datetime
+    rt: Runtime, user: User, family: str, refresh: str, *, issued_at: dt.datetime
 ) -> TokenPair:
-    access = create_access_token(
-        settings.signing_key(),
+    access = rt.tokens.issue(
         user_id=user.id,
-        minutes=settings.access_token_minutes,
+        minutes=rt.settings.access_token_minutes,
         extra={"fid": family},
         issued_at=issued_at,
     )
@@ -122,7 +117,7 @@ async def register(
         )
     await rt.limiter.check_register(address=address)
     user = await accounts.create_user(
-        uow.app,
+        uow,
         email=email,
         username=username,
         password=password,
@@ -130,7 +125,7 @@ async def register(
         display_name=display_name,
         settings=settings,
     )
-    return await issue_tokens(uow.app, settings, user)
+    return await issue_tokens(rt, uow, user)
 
 
 async def login(
@@ -148,8 +143,8 @@ async def login(
     user = await accounts.authenticate(rt.passwords, known, password)
     if user is None:
         raise Unauthorized("Wrong login or password.", code="invalid_credentials")
-    check_can_sign_in(user)
-    return await issue_tokens(uow.app, rt.settings, user)
+    check_can_sign_in(user, uow.clock.now())
+    return await issue_tokens(rt, uow, user)
 
 
 async def refresh(rt: Runtime, uow: UnitOfWork, token: str) -> TokenPair:
@@ -160,7 +155,7 @@ async def refresh(rt: Runtime, uow: UnitOfWork, token: str) -> TokenPair:
     row = await session.scalar(
         select(RefreshToken).where(RefreshToken.token_hash == token_digest(token))
     )
-    now = clock.now()
+    now = uow.clock.now()
     if row is None or row.revoked_at is not None or row.expires_at <= now:
         raise Unauthorized("This session has ended; sign in again.", code="invalid_refresh_token")
     successor = successor_token(rt.settings.signing_key(), token)
@@ -183,10 +178,8 @@ async def refresh(rt: Runtime, uow: UnitOfWork, token: str) -> TokenPair:
             code="refresh_token_reused",
         )
     user = await accounts.get_user(session, row.user_id)
-    check_can_sign_in(user)
-    return await issue_tokens(
-        session, rt.settings, user, family_id=row.family_id, refresh=successor
-    )
+    check_can_sign_in(user, now)
+    return await issue_tokens(rt, uow, user, family_id=row.family_id, refresh=successor)
 
 
 async def _same_rotation(
@@ -207,15 +200,15 @@ async def _same_rotation(
     if nxt.expires_at <= now:
         return None
     user = await accounts.get_user(session, nxt.user_id)
-    check_can_sign_in(user)
-    return _pair(rt.settings, user, nxt.family_id, successor, issued_at=nxt.created_at)
+    check_can_sign_in(user, now)
+    return _pair(rt, user, nxt.family_id, successor, issued_at=nxt.created_at)
 
 
 async def revoke_family(uow: UnitOfWork, family_id: str) -> None:
     await uow.app.execute(
         update(RefreshToken)
         .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
-        .values(revoked_at=clock.now())
+        .values(revoked_at=uow.clock.now())
     )
     uow.control(SignInsRevoked(family_ids=[family_id]))
 
@@ -237,7 +230,7 @@ async def family_active(rt: Runtime, family_id: str) -> bool:
     """
     if family_id in rt.revoked_signins:
         return False
-    now = clock.monotonic()
+    now = rt.clock.monotonic()
     until = rt.live_signins.get(family_id)
     if until is not None and until > now:
         return True

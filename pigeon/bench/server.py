@@ -47,6 +47,7 @@ async def prepare(
     from pigeon.core.db import Databases
     from pigeon.core.events import InProcessBroker
     from pigeon.core.runtime import Runtime
+    from pigeon.media.storage import open_store
     from pigeon.messaging import service as messaging
     from pigeon.messaging.context import Ctx
     from pigeon.messaging.send_tx import make_send_path
@@ -63,7 +64,7 @@ async def prepare(
         _env_file=None,
     )
     dbs = Databases(settings.app_db_url, settings.messaging_db_url)
-    rt = Runtime(settings, dbs, InProcessBroker())
+    rt = Runtime(settings, dbs, InProcessBroker(), open_store(settings))
     sends = make_send_path(dbs.messaging)
     try:
         await migrate.upgrade(dbs.app)
@@ -72,7 +73,7 @@ async def prepare(
         async with rt.uow_scope() as uow:
             for i in range(users):
                 user = await accounts.create_user(
-                    uow.app,
+                    uow,
                     email=f"b{i}@bench.pigeon.test",
                     username=f"bench{i}",
                     password="bench-password",
@@ -92,7 +93,11 @@ async def prepare(
             convs.append((conv_id, a, b))
         tokens = [
             security.create_access_token(
-                SECRET, user_id=uid, minutes=600, extra={"fid": security.new_family_id()}
+                SECRET,
+                user_id=uid,
+                minutes=600,
+                issued_at=rt.clock.now(),
+                extra={"fid": security.new_family_id()},
             )
             for uid in ids
         ]

@@ -11,8 +11,8 @@ from sqlalchemy import JSON, Index, Integer, String, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from pigeon.core.clock import clock
 from pigeon.core.db import AppBase, UTCDateTime
+from pigeon.core.uow import UnitOfWork
 
 
 class AuditLog(AppBase):
@@ -35,7 +35,7 @@ class AuditLog(AppBase):
 
 
 def audit(
-    session: AsyncSession,
+    uow: UnitOfWork,
     action: str,
     *,
     actor_id: int | None,
@@ -44,9 +44,9 @@ def audit(
     target_id: int | None = None,
     data: dict[str, Any] | None = None,
 ) -> None:
-    session.add(
+    uow.app.add(
         AuditLog(
-            created_at=clock.now(),
+            created_at=uow.clock.now(),
             actor_id=actor_id,
             actor_label=actor_label,
             action=action,
@@ -58,7 +58,7 @@ def audit(
 
 
 def audit_user_changes(
-    session: AsyncSession,
+    uow: UnitOfWork,
     changes: dict[str, tuple[object, object]],
     *,
     actor_id: int | None,
@@ -69,7 +69,7 @@ def audit_user_changes(
     """One audit entry per changed field of a user (tier, role, is_active, suspension)."""
     for field, (before, after) in changes.items():
         audit(
-            session,
+            uow,
             f"user.{field}",
             actor_id=actor_id,
             actor_label=actor_label,

@@ -1,4 +1,8 @@
-"""The one clock the services read, so tests can move time instead of sleeping."""
+"""The clock an app reads, so tests can move time instead of sleeping.
+
+Each `Runtime` owns one; services reach it through what they are given (`uow.clock`,
+`rt.clock`), and functions that only need the time take `now`.
+"""
 
 from __future__ import annotations
 
@@ -30,6 +34,3 @@ class Clock:
     def reset(self) -> None:
         self._offset = dt.timedelta(0)
         self._frozen = None
-
-
-clock = Clock()

@@ -9,7 +9,6 @@ from sqlalchemy import String, delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
-from pigeon.core.clock import clock
 from pigeon.core.db import AppBase, Database, UTCDateTime, rowcount
 
 
@@ -21,8 +20,9 @@ class JobLease(AppBase):
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
-async def acquire_lease(db: Database, name: str, holder: str, seconds: float) -> bool:
-    now = clock.now()
+async def acquire_lease(
+    db: Database, name: str, holder: str, seconds: float, *, now: dt.datetime
+) -> bool:
     until = now + dt.timedelta(seconds=seconds)
     try:
         async with db.write() as session:

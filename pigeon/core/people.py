@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from pigeon.core.clock import clock
+from pigeon.core.clock import Clock
 from pigeon.core.principal import Principal
 
 Edges = frozenset[tuple[int, int]]  # (blocker, blocked) pairs
@@ -20,30 +20,31 @@ Edges = frozenset[tuple[int, int]]  # (blocker, blocked) pairs
 class PeopleCache:
     MAX_ENTRIES = 100_000
 
-    def __init__(self, seconds: float = 10.0) -> None:
+    def __init__(self, clock: Clock, seconds: float = 10.0) -> None:
+        self.clock = clock
         self.seconds = seconds
         self._principals: dict[int, tuple[float, Principal]] = {}
         self._edges: dict[int, tuple[float, Edges]] = {}
 
     def principal(self, user_id: int) -> Principal | None:
         hit = self._principals.get(user_id)
-        return hit[1] if hit and hit[0] > clock.monotonic() else None
+        return hit[1] if hit and hit[0] > self.clock.monotonic() else None
 
     def keep_principals(self, found: Iterable[Principal]) -> None:
         if len(self._principals) > self.MAX_ENTRIES:
             self._principals.clear()
-        until = clock.monotonic() + self.seconds
+        until = self.clock.monotonic() + self.seconds
         for p in found:
             self._principals[p.id] = (until, p)
 
     def edges(self, user_id: int) -> Edges | None:
         hit = self._edges.get(user_id)
-        return hit[1] if hit and hit[0] > clock.monotonic() else None
+        return hit[1] if hit and hit[0] > self.clock.monotonic() else None
 
     def keep_edges(self, user_id: int, edges: Edges) -> None:
         if len(self._edges) > self.MAX_ENTRIES:
             self._edges.clear()
-        self._edges[user_id] = (clock.monotonic() + self.seconds, edges)
+        self._edges[user_id] = (self.clock.monotonic() + self.seconds, edges)
 
     def forget(self, *user_ids: int) -> None:
         for uid in user_ids:

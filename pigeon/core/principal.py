@@ -5,8 +5,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from pigeon.core.clock import clock
-
 STAFF_ROLES = ("manager", "owner", "admin")
 RANK = {"member": 0, "manager": 1, "owner": 2, "admin": 3}
 
@@ -32,10 +30,10 @@ class Principal:
     def is_admin(self) -> bool:
         return self.role == "admin"
 
-    def is_suspended(self, now: dt.datetime | None = None) -> bool:
+    def is_suspended(self, now: dt.datetime) -> bool:
         if not self.is_active:
             return True
-        return self.suspended_until is not None and self.suspended_until > (now or clock.now())
+        return self.suspended_until is not None and self.suspended_until > now
 
 
 def outranks(actor: Principal, target: Principal) -> bool:

@@ -15,7 +15,7 @@ import logging
 import math
 from typing import Any, Protocol
 
-from pigeon.core.clock import clock
+from pigeon.core.clock import Clock
 from pigeon.core.errors import RateLimited
 from pigeon.settings import Settings
 
@@ -151,7 +151,8 @@ class RedisStore:
 
 
 class Limiter:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, clock: Clock) -> None:
+        self.clock = clock
         self.enabled = settings.rate_limits_enabled
         self.rules = rules(settings)
         self.store: Store = (
@@ -168,7 +169,7 @@ class Limiter:
         if rule.rate <= 0:
             return
         try:
-            wait = await self.store.take(f"{rule_name}:{key}", rule, clock.now().timestamp())
+            wait = await self.store.take(f"{rule_name}:{key}", rule, self.clock.now().timestamp())
         except Exception:  # a limiter outage must not take the service down with it
             log.warning("rate limiter unavailable; allowing %s", rule_name, exc_info=True)
             return

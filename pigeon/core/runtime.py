@@ -1,24 +1,27 @@
 """What one running app keeps between requests: built in its lifespan, dropped with it.
 
-The databases, the broker and what publishes to it, the caches (run-time settings, people,
-sign-ins), the rate limiter, password hashing, and how a request is authenticated. The send
-path and the hub live beside it on the app's state. A test that builds a fresh app gets all of
-it fresh.
+The databases, the media store, the broker and what publishes to it, the clock, the caches
+(run-time settings, people, sign-ins), the rate limiter, tokens, password hashing, and how a
+request is authenticated. The send path and the hub live beside it on the app's state. A test
+that builds a fresh app gets all of it fresh.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 
-from pigeon.core.clock import clock
+from pigeon.core.blobs import MediaStore
+from pigeon.core.clock import Clock
 from pigeon.core.db import Databases
 from pigeon.core.errors import Unauthorized
 from pigeon.core.events import Broker, Publisher
 from pigeon.core.people import PeopleCache
 from pigeon.core.principal import Principal
 from pigeon.core.ratelimit import Limiter
-from pigeon.core.security import Passwords
+from pigeon.core.security import Passwords, Tokens
 from pigeon.core.switches import Switches
 from pigeon.core.uow import UnitOfWork, unit_of_work
 from pigeon.settings import Settings
@@ -27,14 +30,26 @@ MAX_REMEMBERED_SIGNINS = 100_000
 
 
 class Runtime:
-    def __init__(self, settings: Settings, dbs: Databases, broker: Broker) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        dbs: Databases,
+        broker: Broker,
+        media: MediaStore,
+        clock: Clock | None = None,
+    ) -> None:
         self.settings = settings
         self.dbs = dbs
         self.broker = broker
+        self.media = media
+        # decoding images and making thumbnails: a few at a time, off the event loop
+        self.media_work = asyncio.Semaphore(max(1, (os.cpu_count() or 2) // 2))
+        self.clock = clock = clock or Clock()
         self.publisher = Publisher(broker, lambda: clock.now().timestamp())
-        self.switches = Switches(dbs.app, settings.settings_cache_seconds)
-        self.limiter = Limiter(settings)
-        self.people = PeopleCache()
+        self.switches = Switches(dbs.app, settings.settings_cache_seconds, clock)
+        self.limiter = Limiter(settings, clock)
+        self.tokens = Tokens(settings, clock)
+        self.people = PeopleCache(clock)
         self.passwords = Passwords(
             time_cost=settings.password_hash_time_cost,
             memory_kib=settings.password_hash_memory_kib,
@@ -57,14 +72,15 @@ class Runtime:
 
     def uow(self) -> UnitOfWork:
         """A unit of work for one request; its owner commits it (`core.deps.get_uow`)."""
-        return UnitOfWork(self.dbs, self.publisher)
+        return UnitOfWork(self.dbs, self.publisher, self.clock)
 
     def uow_scope(self) -> AbstractAsyncContextManager[UnitOfWork]:
         """A unit of work that commits on leaving the block: for the CLI, jobs and tests."""
-        return unit_of_work(self.dbs, self.publisher)
+        return unit_of_work(self.dbs, self.publisher, self.clock)
 
     async def close(self) -> None:
         await self.limiter.store.close()
+        await self.media.close()
 
 
 async def _nobody(token: str | None, cookie: str | None) -> Principal:

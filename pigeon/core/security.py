@@ -17,7 +17,8 @@ import jwt
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from pigeon.core.clock import clock
+from pigeon.core.clock import Clock
+from pigeon.settings import Settings
 
 T = TypeVar("T")
 
@@ -90,57 +91,79 @@ def create_access_token(
     *,
     user_id: int,
     minutes: int,
+    issued_at: dt.datetime,
     kind: str = "access",
     extra: dict[str, Any] | None = None,
-    issued_at: dt.datetime | None = None,
 ) -> str:
     """A signed token. Every token a client may present names its sign-in (`fid` in `extra`),
-    and `decode_token` refuses one that does not. The same arguments (with `issued_at`) give
-    the same token."""
-    now = issued_at or clock.now()
+    and `Tokens.read` refuses one that does not. The same arguments give the same token."""
     claims: dict[str, Any] = {
         "sub": str(user_id),
         "typ": kind,
-        "iat": int(now.timestamp()),
-        "exp": int((now + dt.timedelta(minutes=minutes)).timestamp()),
+        "iat": int(issued_at.timestamp()),
+        "exp": int((issued_at + dt.timedelta(minutes=minutes)).timestamp()),
     }
     if extra:
         claims.update(extra)
     return jwt.encode(claims, key, algorithm=ALGORITHM)
 
 
-_verified: dict[tuple[str, str], dict[str, Any]] = {}
-_VERIFIED_MAX = 10_000
-
-
-def decode_token(key: str, token: str, *, kind: str = "access") -> dict[str, Any] | None:
-    """The token's claims, or None when it is malformed, forged, expired or of another kind.
+class Tokens:
+    """One app's tokens, signed with its key and read against its clock.
 
     A token that is signed with our key but carries a claim of the wrong shape is as invalid
-    as a forged one. On success `user_id` (int) and `family_id` (str) are among the claims.
-    A signature, once verified, is remembered (a token never changes); expiry is checked on
-    every call against the clock.
+    as a forged one. A signature, once verified, is remembered (a token never changes); expiry
+    is checked on every read.
     """
-    claims = _verified.get((key, token))
-    if claims is None:
-        claims = _verify(key, token)
+
+    MAX_VERIFIED = 10_000
+
+    def __init__(self, settings: Settings, clock: Clock) -> None:
+        self._settings = settings
+        self.clock = clock
+        self._verified: dict[str, dict[str, Any]] = {}
+
+    def issue(
+        self,
+        *,
+        user_id: int,
+        minutes: int,
+        kind: str = "access",
+        extra: dict[str, Any] | None = None,
+        issued_at: dt.datetime | None = None,
+    ) -> str:
+        return create_access_token(
+            self._settings.signing_key(),
+            user_id=user_id,
+            minutes=minutes,
+            kind=kind,
+            extra=extra,
+            issued_at=issued_at or self.clock.now(),
+        )
+
+    def read(self, token: str, *, kind: str = "access") -> dict[str, Any] | None:
+        """The token's claims, or None when it is malformed, forged, expired or of another
+        kind. On success `user_id` (int) and `family_id` (str) are among the claims."""
+        claims = self._verified.get(token)
         if claims is None:
+            claims = verify_token(self._settings.signing_key(), token)
+            if claims is None:
+                return None
+            if len(self._verified) >= self.MAX_VERIFIED:
+                self._verified.clear()
+            self._verified[token] = claims
+        if claims["typ"] != kind or claims["exp"] < self.clock.now().timestamp():
             return None
-        if len(_verified) >= _VERIFIED_MAX:
-            _verified.clear()
-        _verified[(key, token)] = claims
-    if claims["typ"] != kind or claims["exp"] < clock.now().timestamp():
-        return None
-    return claims
+        return claims
 
 
-def _verify(key: str, token: str) -> dict[str, Any] | None:
+def verify_token(key: str, token: str) -> dict[str, Any] | None:
     try:
         claims = jwt.decode(
             token,
             key,
             algorithms=[ALGORITHM],
-            # expiry is checked in decode_token against the injectable clock
+            # expiry is checked in Tokens.read, against the app's clock
             options={
                 "verify_exp": False,
                 "verify_iat": False,

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import JSON, Integer, String, select
 from sqlalchemy.orm import Mapped, mapped_column
 
-from pigeon.core.clock import clock
+from pigeon.core.clock import Clock
 from pigeon.core.db import AppBase, Database, UTCDateTime
 from pigeon.core.events import SettingChanged
 from pigeon.core.uow import UnitOfWork
@@ -33,8 +33,9 @@ class Setting(AppBase):
 class Switches:
     """One process's cache of run-time settings."""
 
-    def __init__(self, db: Database, cache_seconds: float) -> None:
+    def __init__(self, db: Database, cache_seconds: float, clock: Clock) -> None:
         self.db = db
+        self.clock = clock
         self.cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, Any]] = {}
 
@@ -46,13 +47,13 @@ class Switches:
 
     async def get(self, key: str, default: Any = None) -> Any:
         hit = self._cache.get(key)
-        if hit and hit[0] > clock.monotonic():
+        if hit and hit[0] > self.clock.monotonic():
             return hit[1]
         row = await self.db.run_read(
             lambda conn: conn.execute(select(Setting.value).where(Setting.key == key)).first()
         )
         value = default if row is None else row.value
-        self._cache[key] = (clock.monotonic() + self.cache_seconds, value)
+        self._cache[key] = (self.clock.monotonic() + self.cache_seconds, value)
         return value
 
     async def messaging_enabled(self) -> bool:
@@ -73,9 +74,11 @@ class Switches:
         row = await session.get(Setting, key)
         before = None if row is None else row.value
         if row is None:
-            session.add(Setting(key=key, value=value, updated_at=clock.now(), updated_by=actor_id))
+            session.add(
+                Setting(key=key, value=value, updated_at=self.clock.now(), updated_by=actor_id)
+            )
         else:
-            row.value, row.updated_at, row.updated_by = value, clock.now(), actor_id
+            row.value, row.updated_at, row.updated_by = value, self.clock.now(), actor_id
         await session.flush()
         uow.control(SettingChanged(key=key, value=value))
         return before

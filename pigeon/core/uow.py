@@ -7,7 +7,8 @@ its sessions and flush, never commit; they queue events (`emit`) and control mes
 1. the messaging database first, then the primary one. The only writes that span both are
    moderation's (a report resolved, then the author suspended), and they are written so that a
    retry after a failure between the two commits finishes the job instead of failing on it;
-2. then, and only then, what was queued goes to the broker. A rollback drops it all.
+2. then, and only then, what was queued goes to the broker, and the clean-ups queued with
+   `after_commit` run (files removed once no row names them). A rollback drops it all.
 
 Sessions open lazily, so a request that writes only one database touches only that one, and on
 SQLite a write transaction (BEGIN IMMEDIATE) starts at the first statement, not before.
@@ -16,11 +17,12 @@ SQLite a write transaction (BEGIN IMMEDIATE) starts at the first statement, not 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pigeon.core.clock import Clock
 from pigeon.core.db import Database, Databases
 from pigeon.core.events import Control, Event, Publisher
 
@@ -28,13 +30,15 @@ log = logging.getLogger("pigeon.uow")
 
 
 class UnitOfWork:
-    def __init__(self, dbs: Databases, publisher: Publisher) -> None:
+    def __init__(self, dbs: Databases, publisher: Publisher, clock: Clock) -> None:
         self.dbs = dbs
         self.publisher = publisher
+        self.clock = clock
         self._app: AsyncSession | None = None
         self._messaging: AsyncSession | None = None
         self._events: list[tuple[Event, list[int], dict[int, int] | None]] = []
         self._controls: list[Control] = []
+        self._after: list[Callable[[], Awaitable[None]]] = []
 
     # --- sessions ---
 
@@ -82,6 +86,12 @@ class UnitOfWork:
         """Tell every process (this one included) once the unit of work commits."""
         self._controls.append(message)
 
+    def after_commit(self, action: Callable[[], Awaitable[None]]) -> None:
+        """Run `action` once the unit of work has committed (never if it rolls back). For what
+        must not happen before the rows say so, such as removing a file; a failure is logged,
+        and whatever it left behind is for the sweeps to find."""
+        self._after.append(action)
+
     # --- the end ---
 
     async def commit(self) -> None:
@@ -89,14 +99,19 @@ class UnitOfWork:
         for session in (self._messaging, self._app):
             if session is not None:
                 await session.commit()
-        controls, events = self._controls, self._events
-        self._controls, self._events = [], []
+        controls, events, after = self._controls, self._events, self._after
+        self._controls, self._events, self._after = [], [], []
         await self.publisher.controls(controls)
         await self.publisher.events(events)
+        for action in after:
+            try:
+                await action()
+            except Exception:
+                log.exception("a clean-up after commit failed")
 
     async def rollback(self) -> None:
         """Undo everything written so far and forget what was queued; usable again after."""
-        self._controls, self._events = [], []
+        self._controls, self._events, self._after = [], [], []
         for session in (self._messaging, self._app):
             if session is not None:
                 await session.rollback()
@@ -109,9 +124,11 @@ class UnitOfWork:
 
 
 @asynccontextmanager
-async def unit_of_work(dbs: Databases, publisher: Publisher) -> AsyncIterator[UnitOfWork]:
+async def unit_of_work(
+    dbs: Databases, publisher: Publisher, clock: Clock
+) -> AsyncIterator[UnitOfWork]:
     """For the CLI, jobs and tests: commit on success, roll back on error."""
-    uow = UnitOfWork(dbs, publisher)
+    uow = UnitOfWork(dbs, publisher, clock)
     try:
         yield uow
         await uow.commit()

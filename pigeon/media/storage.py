@@ -29,7 +29,7 @@ import shutil
 import unicodedata
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import TYPE_CHECKING, cast
 from urllib.parse import quote
 
 import boto3
@@ -37,6 +37,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from pigeon.core.blobs import MediaMissing, MediaStore, MediaStoreUnavailable
 from pigeon.settings import Settings
 
 if TYPE_CHECKING:
@@ -48,43 +49,6 @@ TEMP = re.compile(r"\..+\.tmp")  # a key's file name never starts with a dot
 CHUNK = 256 * 1024
 COPY_CHUNK = 1024 * 1024
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # the longest S3 signature version 4 allows
-
-
-class MediaMissing(Exception):
-    """The key names nothing in the store (never saved, or deleted)."""
-
-
-class MediaStoreUnavailable(Exception):
-    """The store cannot be written: the message says which store and why."""
-
-
-class MediaStore(Protocol):
-    name: str  # "local" or "s3", for logs and the health check
-
-    async def save(self, key: str, source: Path, content_type: str) -> int: ...
-
-    async def stream(
-        self, key: str, start: int = 0, end: int | None = None, chunk: int = CHUNK
-    ) -> AsyncIterator[bytes]:
-        """Await it for the chunks, so that MediaMissing comes before any byte is promised.
-        `end` is inclusive and clamped to the size; a start past the end gives no chunks."""
-        ...
-
-    async def size(self, key: str) -> int | None: ...
-
-    async def delete(self, key: str) -> None: ...
-
-    async def keys(self, older_than: dt.datetime) -> list[str]:
-        """Every key last written before `older_than` (aware), for the orphan sweep."""
-        ...
-
-    async def presigned_url(
-        self, key: str, *, seconds: int, file_name: str, content_type: str, inline: bool
-    ) -> str | None: ...
-
-    async def check(self) -> None: ...
-
-    async def close(self) -> None: ...
 
 
 def new_key() -> str:

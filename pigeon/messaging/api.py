@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
+from fastapi.responses import FileResponse
 from pydantic import BaseModel
+from starlette.background import BackgroundTask
 
 from pigeon.accounts.schemas import UserIdsIn
 from pigeon.core.deps import CurrentUser, Rt
@@ -115,6 +117,7 @@ async def send(conversation_id: RowIdPath, body: MessageCreate, ctx: Ctx) -> Res
         body=body.body,
         client_msg_id=body.client_msg_id,
         reply_to_id=body.reply_to_id,
+        attachment_ids=body.attachment_ids,
     )
     return as_json(message, 201 if was_created else 200)
 
@@ -167,15 +170,18 @@ async def search_messages(
 @router.get(
     "/me/export",
     tags=["users"],
-    responses={200: {"content": {"application/json": {}, "application/zip": {}}}},
+    response_class=FileResponse,
+    responses={200: {"content": {"application/zip": {}}}},
 )
 async def my_export(user: CurrentUser, rt: Rt) -> Response:
-    """Your profile, conversations and messages as a file to keep."""
-    name, content, media_type = await export.export_file(rt, user.id)
-    return Response(
-        content,
-        media_type=media_type,
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    """Your profile, conversations, messages (`export.json`) and the files you sent
+    (`files/`), as a zip to keep."""
+    name, path = await export.export_file(rt, user.id, rt.settings.data_dir / "exports")
+    return FileResponse(
+        path,
+        media_type="application/zip",
+        filename=name,
+        background=BackgroundTask(path.unlink, missing_ok=True),
     )
 
 
@@ -255,6 +261,7 @@ async def send_group(
         body=body.body,
         client_msg_id=body.client_msg_id,
         reply_to_id=body.reply_to_id,
+        attachment_ids=body.attachment_ids,
     )
     created(response, was_created)
     return message

@@ -14,7 +14,7 @@ from pigeon.core.db import Database
 from pigeon.messaging.context import Ctx
 from pigeon.messaging.models import Conversation, Message, Participant
 from pigeon.messaging.schemas import MessageOut
-from pigeon.messaging.service import blocked_senders, message_out, since
+from pigeon.messaging.service import blocked_senders, messages_out_in, since
 from pigeon.messaging.visibility import visible_messages
 
 PAGE = 500
@@ -34,7 +34,7 @@ async def messages_after(
     )
     async with ctx.dbs.messaging.read() as session:
         rows = (await session.scalars(stmt)).all()
-    return [message_out(r) for r in rows]
+        return await messages_out_in(session, rows)
 
 
 async def replay(ctx: Ctx, after_id: int, *, page: int | None = None) -> AsyncIterator[MessageOut]:

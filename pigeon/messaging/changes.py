@@ -5,7 +5,6 @@ from __future__ import annotations
 from sqlalchemy import func, select, update
 
 from pigeon.accounts import blocks
-from pigeon.core.clock import clock
 from pigeon.core.errors import NotAllowed, NotFound
 from pigeon.core.people import estranged
 from pigeon.messaging import policy
@@ -27,6 +26,7 @@ from pigeon.messaging.service import (
     hidden_senders,
     load_convo,
     message_out,
+    messages_out_in,
     require_enabled,
     since,
     unread_totals,
@@ -151,9 +151,9 @@ async def edit_message(ctx: Ctx, message_id: int, body: str) -> MessageOut:
     convo = await access_for_change(ctx, row.conversation_id)
     await check_can_write(ctx, convo)  # an edit reaches people like a send: the same rules
     blockers = await unseen_by(ctx, convo.kind, ctx.viewer.id)
-    row.body, row.edited_at = body, clock.now()
+    row.body, row.edited_at = body, ctx.rt.clock.now()
     await ctx.uow.messaging.flush()
-    message = message_out(row)
+    [message] = await messages_out_in(ctx.uow.messaging, [row])
     audience = [u for u in convo.members if u not in blockers]
     ctx.uow.emit(MessageUpdated(data=message, id=message_id), audience)
     return message
@@ -175,7 +175,7 @@ async def tombstone(ctx: Ctx, row: Message) -> MessageOut:
     convo = await load_convo(session, row.conversation_id)
     members = set(convo.members) if convo else set()
     uncounted = await unseen_by(ctx, convo.kind, row.sender_id) if convo else set()
-    row.body, row.deleted_at = "", clock.now()
+    row.body, row.deleted_at = "", ctx.rt.clock.now()
     counted = [
         Participant.conversation_id == row.conversation_id,
         Participant.user_id != row.sender_id,

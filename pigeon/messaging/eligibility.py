@@ -8,6 +8,7 @@ and runs the same checks from `policy`, in the same order, turning the refusal i
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Iterable
 
 from pigeon.accounts import blocks, directory
@@ -31,7 +32,7 @@ async def viewer_can_start(ctx: Ctx) -> Eligibility:
     """Whether the viewer may start conversations at all (the switch, suspension, tier)."""
     try:
         policy.check_enabled(await ctx.rt.switches.messaging_enabled())
-        policy.check_active(ctx.viewer)
+        policy.check_active(ctx.viewer, ctx.rt.clock.now())
         policy.check_can_start(ctx.viewer)
     except NotAllowed as refusal:
         return Eligibility(ctx.viewer.id, False, refusal.code, refusal.message)
@@ -49,10 +50,11 @@ async def for_people(ctx: Ctx, user_ids: Iterable[int]) -> dict[int, Eligibility
         pairs = await blocks.blocks_among(session, ctx.viewer.id, ids)
     directs = await messaging.find_directs(ctx, ids) if enabled else {}
     result: dict[int, Eligibility] = {}
+    now = ctx.rt.clock.now()
     for uid in ids:
         existing = directs.get(uid)
         try:
-            _check_one(ctx.viewer, people.get(uid), enabled, existing, pairs)
+            _check_one(ctx.viewer, people.get(uid), enabled, existing, pairs, now)
         except NotAllowed as refusal:
             result[uid] = Eligibility(uid, False, refusal.code, refusal.message, existing)
         else:
@@ -66,10 +68,11 @@ def _check_one(
     enabled: bool,
     existing: int | None,
     pairs: set[tuple[int, int]],
+    now: dt.datetime,
 ) -> None:
     """The checks of `service.start_direct`, in its order."""
     policy.check_enabled(enabled)
-    policy.check_active(viewer)
+    policy.check_active(viewer, now)
     if other is None or not other.is_active:
         raise NotAllowed("This account is not available.", code="user_not_found")
     if existing is None:

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from sqlalchemy import delete, select, update
 
 from pigeon.accounts import directory
-from pigeon.core.clock import clock
 from pigeon.core.errors import Invalid, NotAllowed, NotFound
 from pigeon.messaging import policy
 from pigeon.messaging.context import Ctx
@@ -58,7 +57,7 @@ async def add_members(ctx: Ctx, conversation_id: int, user_ids: Sequence[int]) -
         return []
     policy.check_group_size(len(convo.members) + len(new_ids), ctx.settings.max_group_size)
     people = await check_people(ctx, new_ids)
-    now = clock.now()
+    now = ctx.rt.clock.now()
     added = await add_participants(ctx, conversation_id, people, owner_id=None, now=now)
     if added:
         await touch(ctx, conversation_id, now)
@@ -124,7 +123,7 @@ async def rename(ctx: Ctx, conversation_id: int, title: str | None) -> None:
     await ctx.uow.messaging.execute(
         update(Conversation)
         .where(Conversation.id == conversation_id)
-        .values(title=clean, updated_at=clock.now())
+        .values(title=clean, updated_at=ctx.rt.clock.now())
     )
     _changed(
         ctx, convo, ConversationChange(conversation_id=conversation_id, change="title", title=clean)
@@ -140,6 +139,6 @@ async def delete_group(ctx: Ctx, conversation_id: int) -> None:
     await ctx.uow.messaging.execute(
         update(Conversation)
         .where(Conversation.id == conversation_id)
-        .values(deleted_at=clock.now())
+        .values(deleted_at=ctx.rt.clock.now())
     )
     _changed(ctx, convo, ConversationChange(conversation_id=conversation_id, change="deleted"))

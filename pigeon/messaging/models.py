@@ -1,4 +1,4 @@
-"""Conversations, participants, messages and reports (messaging database).
+"""Conversations, participants, messages, their attachments and reports (messaging database).
 
 User ids here are plain integers: the users live in the other database and are never joined.
 """
@@ -75,6 +75,8 @@ class Message(MessagingBase):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     edited_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # how many files the message carries: readers look for attachments only where there are
+    attachment_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (
         Index("ix_message_conversation_id_id", "conversation_id", "id"),
@@ -82,6 +84,39 @@ class Message(MessagingBase):
         Index("ix_message_deleted_at", "deleted_at"),  # the retention purge
         UniqueConstraint("sender_id", "client_msg_id"),
         {"sqlite_autoincrement": True},  # ids are never reused: clients resume from them
+    )
+
+
+class Attachment(MessagingBase):
+    """A file someone uploaded: theirs alone until a message names it, then the message's.
+
+    The bytes live in the media store under `storage_key` (and `thumbnail_key` for images),
+    written before this row commits. A removed attachment keeps its row (`deleted_at`) so the
+    message can say so; its files are gone.
+    """
+
+    __tablename__ = "attachment"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    uploader_id: Mapped[int] = mapped_column(Integer)
+    message_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    conversation_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    position: Mapped[int] = mapped_column(Integer, default=0)  # its place in the message
+    file_name: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(BigInteger)
+    width: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    height: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    storage_key: Mapped[str] = mapped_column(String(80), unique=True)
+    thumbnail_key: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (
+        Index("ix_attachment_message_id", "message_id"),
+        Index("ix_attachment_uploader_id", "uploader_id"),
+        Index("ix_attachment_created_at", "created_at"),  # the sweep of unattached uploads
+        {"sqlite_autoincrement": True},
     )
 
 

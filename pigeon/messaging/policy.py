@@ -13,14 +13,19 @@ facts (who is acting, the switch, memberships, blocks) and call these; nothing e
 | 4 blocks (direct: refused; group: not delivered) | send_blockers, check_not_blocked | blocked |
 | 5 one direct conversation per pair | direct_key (unique in the database) | - |
 | 7 content | clean_body, clean_title | validation_error |
+| 7 content: text or files | clean_message | validation_error |
+| 8 attachments: one's own uploads, unused, at most 10 | check_attachments | attachment_* |
+| 8 upload size by tier | check_upload_size | file_too_large |
+| 8 storage quota per member | check_quota | quota_exceeded |
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
+from typing import Any
 
-from pigeon.core.errors import Invalid, NotAllowed
+from pigeon.core.errors import Invalid, NotAllowed, TooLarge
 from pigeon.core.principal import Principal
 from pigeon.core.text import clean_text, single_line
 
@@ -34,7 +39,7 @@ def check_enabled(enabled: bool) -> None:
         raise NotAllowed("Messaging is switched off on this server.", code="messaging_disabled")
 
 
-def check_active(actor: Principal, now: dt.datetime | None = None) -> None:
+def check_active(actor: Principal, now: dt.datetime) -> None:
     if actor.is_suspended(now):
         raise NotAllowed("Your account is suspended.", code="account_suspended")
 
@@ -112,6 +117,59 @@ def check_group_size(count: int, maximum: int) -> None:
 
 def clean_body(body: str, max_chars: int) -> str:
     return clean_text(body, field="body", max_chars=max_chars)
+
+
+def clean_message(body: str, max_chars: int, *, attachments: int) -> str:
+    """A message's text: required unless it carries files."""
+    return clean_text(body, field="body", max_chars=max_chars, min_chars=0 if attachments else 1)
+
+
+def check_attachments(sender_id: int, wanted: Sequence[int], found: Iterable[Any]) -> None:
+    """A message may carry only the sender's own uploads that no message carries yet, each
+    once. `found` is the stored rows of `wanted` (id, uploader_id, message_id, deleted_at)."""
+    if len(set(wanted)) != len(wanted):
+        raise Invalid(
+            "Each attachment can be attached once.",
+            code="attachment_repeated",
+            fields={"attachment_ids": "repeated"},
+        )
+    rows = {row.id: row for row in found}
+    for attachment_id in wanted:
+        row = rows.get(attachment_id)
+        if row is None or row.uploader_id != sender_id or row.deleted_at is not None:
+            raise Invalid(
+                f"No upload {attachment_id} of yours to attach.",
+                code="attachment_not_found",
+                fields={"attachment_ids": f"{attachment_id} is not an upload of yours"},
+            )
+        if row.message_id is not None:
+            raise Invalid(
+                f"Upload {attachment_id} is already attached to a message.",
+                code="attachment_in_use",
+                fields={"attachment_ids": f"{attachment_id} is already attached"},
+            )
+
+
+def check_upload_size(size: int, limit: int) -> None:
+    if size > limit:
+        raise TooLarge(
+            f"Files can be at most {_megabytes(limit)}.",
+            code="file_too_large",
+            fields={"file": f"at most {limit} bytes"},
+        )
+
+
+def check_quota(stored: int, adding: int, quota: int) -> None:
+    if stored + adding > quota:
+        raise TooLarge(
+            f"Your files would pass your storage quota of {_megabytes(quota)}; remove some "
+            "and try again.",
+            code="quota_exceeded",
+        )
+
+
+def _megabytes(n: int) -> str:
+    return f"{n / (1024 * 1024):.0f} MB" if n >= 1024 * 1024 else f"{n} bytes"
 
 
 def clean_title(title: str | None, max_chars: int) -> str | None:

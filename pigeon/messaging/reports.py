@@ -18,13 +18,11 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pigeon.accounts import directory
-from pigeon.core.clock import clock
-from pigeon.core.errors import NotAllowed, NotFound
+from pigeon.core.errors import NotAllowed
 from pigeon.messaging.changes import tombstone
 from pigeon.messaging.context import Ctx
 from pigeon.messaging.models import Message, Report
-from pigeon.messaging.service import _insert, blocked_senders, require_enabled, since
-from pigeon.messaging.visibility import visible_messages
+from pigeon.messaging.service import _insert, access_message, require_enabled
 
 REASONS = (
     "spam",
@@ -37,18 +35,6 @@ REASONS = (
     "other",
 )
 MessageState = Literal["visible", "deleted", "removed"]
-
-
-async def _visible_message(ctx: Ctx, message_id: int) -> Message:
-    """The message, if the viewer can see it now; otherwise not found (no hint either way)."""
-    stmt = visible_messages(
-        ctx.viewer.id, since=since(ctx), hidden=await blocked_senders(ctx), include_deleted=False
-    ).where(Message.id == message_id)
-    async with ctx.dbs.messaging.read() as session:
-        row = await session.scalar(stmt)
-    if row is None:
-        raise NotFound("No such message.", code="message_not_found")
-    return row
 
 
 async def _community_of(ctx: Ctx, author_id: int) -> int | None:
@@ -66,7 +52,7 @@ async def report_message(
     """File (or update) the viewer's report on a message; returns (report, created)."""
     await ctx.rt.limiter.hit("report", ctx.viewer.id)
     await require_enabled(ctx)
-    row = await _visible_message(ctx, message_id)
+    row = await access_message(ctx, message_id)
     if row.sender_id == ctx.viewer.id:
         raise NotAllowed("You cannot report your own message.", code="cannot_report_own_message")
     community_id = await _community_of(ctx, row.sender_id)
@@ -84,7 +70,7 @@ async def report_message(
             body_copy=row.body,
             message_created_at=row.created_at,
             status="open",
-            created_at=clock.now(),
+            created_at=ctx.rt.clock.now(),
         )
         .on_conflict_do_nothing(index_elements=["message_id", "reporter_id"])
         .returning(Report.id)

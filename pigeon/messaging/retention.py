@@ -5,7 +5,9 @@ privileged 180, privileged_plus and staff 365 by default; `visible_since` applie
 read). This job does the storage side: a message older than the *longest* window among its
 conversation's participants is seen by nobody, so it is soft-deleted; soft-deleted messages
 (by this job, by their authors or by moderators) are purged after a grace period.
-Messages under an open report are never purged: moderators still need them.
+Messages under an open report are never purged: moderators still need them. A purged
+message's files go with it, and the run ends with the media sweep (`attachments.sweep`):
+uploads no message named in time, and files no row names.
 Resolved reports drop their copy of the message after the same grace period.
 
 One process at a time runs it, under a lease in the primary database (SQLite and PostgreSQL
@@ -30,10 +32,11 @@ from sqlalchemy import and_, delete, func, select, update
 
 from pigeon.accounts import service as accounts
 from pigeon.core.audit import audit
-from pigeon.core.clock import clock
 from pigeon.core.db import Databases, rowcount
 from pigeon.core.errors import Conflict
 from pigeon.core.leases import acquire_lease, release_lease
+from pigeon.core.runtime import Runtime
+from pigeon.messaging import attachments
 from pigeon.messaging.models import Conversation, Message, Participant, Report
 from pigeon.messaging.reports import open_report_message_ids
 from pigeon.settings import Settings
@@ -58,6 +61,9 @@ class RunResult:
     kept_for_reports: int = 0
     reports_cleared: int = 0
     conversations_purged: int = 0
+    files_purged: int = 0  # attachments of the purged messages
+    uploads_swept: int = 0  # uploads no message named in time
+    files_swept: int = 0  # files in the store that no row named
 
     def counts(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -79,8 +85,7 @@ def _windows(settings: Settings) -> list[int]:
 
 
 async def run(
-    dbs: Databases,
-    settings: Settings,
+    rt: Runtime,
     *,
     as_of: dt.datetime | None = None,
     dry_run: bool = False,
@@ -89,13 +94,17 @@ async def run(
     actor_label: str = "system",
 ) -> RunResult:
     """One pass: soft-delete what nobody may see, purge what has been deleted long enough."""
-    now = as_of or clock.now()
+    dbs, settings = rt.dbs, rt.settings
+    now = as_of or rt.clock.now()
     result = RunResult(as_of=now, dry_run=dry_run)
     await _soft_delete(dbs, settings, now, result, progress, renew)
-    await _purge(dbs, settings, now, result, progress, renew)
-    async with dbs.app.write() as session:
+    await _purge(rt, now, result, progress, renew)
+    if not dry_run:
+        swept = await attachments.sweep(rt, now=now)
+        result.uploads_swept, result.files_swept = swept.unattached, swept.orphans
+    async with rt.uow_scope() as uow:
         audit(
-            session,
+            uow,
             "retention.run",
             actor_id=None,
             actor_label=actor_label,
@@ -277,13 +286,13 @@ async def _recount_unread(
 
 
 async def _purge(
-    dbs: Databases,
-    settings: Settings,
+    rt: Runtime,
     now: dt.datetime,
     result: RunResult,
     progress: Progress | None,
     renew: Callable[[], Awaitable[None]] | None,
 ) -> None:
+    dbs, settings = rt.dbs, rt.settings
     before = now - dt.timedelta(days=settings.retention_grace_days)
     due = and_(Message.deleted_at.is_not(None), Message.deleted_at < before)
     reported = open_report_message_ids()
@@ -321,11 +330,16 @@ async def _purge(
             if not ids:
                 break
             after = ids[-1]
-            async with dbs.messaging.write() as session:
-                gone = await session.execute(
-                    delete(Message).where(Message.id.in_(ids), due, Message.id.not_in(reported))
+            async with rt.uow_scope() as uow:
+                gone = list(
+                    await uow.messaging.scalars(
+                        delete(Message)
+                        .where(Message.id.in_(ids), due, Message.id.not_in(reported))
+                        .returning(Message.id)
+                    )
                 )
-            result.purged += rowcount(gone)
+                result.files_purged += await attachments.drop_for_messages(uow, rt.media, gone)
+            result.purged += len(gone)
             if progress:
                 progress("purge", min(result.purged, total), total)
             if renew:
@@ -372,8 +386,7 @@ async def _purge_reports_and_conversations(
 
 
 async def run_exclusive(
-    dbs: Databases,
-    settings: Settings,
+    rt: Runtime,
     *,
     holder: str | None = None,
     lease_seconds: float = 300,
@@ -381,35 +394,37 @@ async def run_exclusive(
 ) -> RunResult:
     """`run` under the lease; Conflict when another process is running it."""
     holder = holder or holder_id()
-    if not await acquire_lease(dbs.app, LEASE, holder, lease_seconds):
+    db, clock = rt.dbs.app, rt.clock
+    if not await acquire_lease(db, LEASE, holder, lease_seconds, now=clock.now()):
         raise Conflict("Another process is running retention right now.", code="retention_running")
 
     async def renew() -> None:
-        await acquire_lease(dbs.app, LEASE, holder, lease_seconds)
+        await acquire_lease(db, LEASE, holder, lease_seconds, now=clock.now())
 
     try:
-        return await run(dbs, settings, renew=renew, **kwargs)
+        return await run(rt, renew=renew, **kwargs)
     finally:
-        await release_lease(dbs.app, LEASE, holder)
+        await release_lease(db, LEASE, holder)
 
 
-async def scheduled_run(dbs: Databases, settings: Settings, holder: str) -> RunResult | None:
+async def scheduled_run(rt: Runtime, holder: str) -> RunResult | None:
     """The background task's turn: at most one run per interval across every process.
 
     A second lease, kept for most of the interval, spaces the runs out; the running lease
     above still keeps a scheduled run and a CLI run from overlapping.
     """
-    interval = settings.retention_interval_seconds
-    if not await acquire_lease(dbs.app, SCHEDULE_LEASE, holder, max(interval * 0.9, 1)):
+    interval = rt.settings.retention_interval_seconds
+    now = rt.clock.now()
+    if not await acquire_lease(rt.dbs.app, SCHEDULE_LEASE, holder, max(interval * 0.9, 1), now=now):
         return None
-    return await run_exclusive(dbs, settings, holder=holder)
+    return await run_exclusive(rt, holder=holder)
 
 
 class Schedule:
     """Runs retention every `retention_interval_seconds` (0 turns it off) in the background."""
 
-    def __init__(self, dbs: Databases, settings: Settings) -> None:
-        self.dbs, self.settings = dbs, settings
+    def __init__(self, rt: Runtime) -> None:
+        self.rt, self.settings = rt, rt.settings
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -431,7 +446,7 @@ class Schedule:
             await asyncio.sleep(delay)
             delay = interval
             try:
-                found = await scheduled_run(self.dbs, self.settings, holder)
+                found = await scheduled_run(self.rt, holder)
                 if found is not None:
                     log.info("retention run: %s", found.counts())
             except Conflict:

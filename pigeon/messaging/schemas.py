@@ -11,6 +11,24 @@ from pigeon.core.types import RowId, UserId
 ClientMsgId = str
 
 
+MAX_ATTACHMENTS = 10
+
+
+class AttachmentOut(BaseModel):
+    """A file as clients see it. `removed` ones keep their place in the message, without
+    their file (the uploader or a moderator removed it)."""
+
+    id: int
+    file_name: str
+    content_type: str
+    size: int
+    width: int | None = None
+    height: int | None = None
+    url: str | None = Field(description="the file itself; null once removed")
+    thumbnail_url: str | None = Field(default=None, description="images only: a small WebP")
+    removed: bool = False
+
+
 class MessageOut(BaseModel):
     id: int
     conversation_id: int
@@ -20,7 +38,7 @@ class MessageOut(BaseModel):
     edited_at: dt.datetime | None
     deleted: bool
     reply_to_id: int | None
-    attachments: list[dict[str, object]]
+    attachments: list[AttachmentOut]
     reactions: list[dict[str, object]]
     client_msg_id: str | None
 
@@ -60,6 +78,11 @@ class ConversationUpdate(In):
 
 
 _BODY = Field(max_length=100_000, description="1 to 4,000 characters after trimming")
+_OPTIONAL_BODY = Field(
+    default="",
+    max_length=100_000,
+    description="up to 4,000 characters after trimming; may be empty when files are attached",
+)
 _CLIENT_ID = Field(
     default=None,
     min_length=1,
@@ -70,11 +93,14 @@ _CLIENT_ID = Field(
 
 
 class MessageCreate(In):
-    body: str = _BODY
+    body: str = _OPTIONAL_BODY
     client_msg_id: str | None = _CLIENT_ID
     reply_to_id: RowId | None = None
     attachment_ids: list[RowId] = Field(
-        default_factory=list, max_length=0, description="not accepted yet"
+        default_factory=list,
+        max_length=MAX_ATTACHMENTS,
+        description="your uploads (POST /media/upload) to attach, in order; a message needs "
+        "text or at least one attachment",
     )
 
 

@@ -13,7 +13,7 @@ from pigeon.messaging.schemas import MessageOut
 from pigeon.messaging.service import (
     access_conversation,
     blocked_senders,
-    message_out,
+    messages_out_in,
     require_enabled,
     since,
 )
@@ -51,4 +51,4 @@ async def search_messages(
         stmt = stmt.where(Message.id < before_id)
     async with ctx.dbs.messaging.read() as session:
         rows = (await session.scalars(stmt)).all()
-    return [message_out(r) for r in rows]
+        return await messages_out_in(session, rows)

@@ -3,7 +3,8 @@
 `apply_send` is the whole write of one message as synchronous SQLAlchemy Core over a
 connection: membership checked inside the transaction, idempotency by `client_msg_id`, the
 community boundary and the block rule (from the cached people and blocks), the reply target,
-one insert, the unread counts, the conversation's last message, the recipients' new totals.
+the attachments (the sender's own unused uploads), one insert, the unread counts, the
+conversation's last message, the recipients' new totals.
 How it runs is chosen once, at start-up (`make_send_path`):
 
 - SQLite: one writer thread takes every send that is waiting and runs them in one transaction
@@ -48,7 +49,7 @@ from pigeon.core.errors import AppError, Invalid, NotFound
 from pigeon.core.principal import Principal
 from pigeon.core.uow import UnitOfWork
 from pigeon.messaging import policy
-from pigeon.messaging.models import Conversation, Message, Participant
+from pigeon.messaging.models import Attachment, Conversation, Message, Participant
 
 log = logging.getLogger("pigeon.sends")
 MAX_BATCH = 256
@@ -67,6 +68,7 @@ class SendOp:
     # who the other members are (their communities), from the people cache: the send reads
     # nothing of the primary database; what the cache lacks is fetched and the send retried
     known: Callable[[int], Principal | None]
+    attachment_ids: tuple[int, ...] = ()
     skip_unknown: bool = False  # the retry: whoever is still unknown has no account any more
 
     @property
@@ -88,6 +90,7 @@ class SendResult:
     created: bool
     recipients: list[int]  # who gets it live (the sender's other devices aside)
     totals: dict[int, int]  # each recipient's new unread total
+    attachments: Sequence[Any] = ()  # the message's attachment rows, in order
 
 
 # --- the statements, built once ---
@@ -101,6 +104,21 @@ _BY_CLIENT_ID = select(Message).where(
     Message.sender_id == bindparam("sid"), Message.client_msg_id == bindparam("cmid")
 )
 _REPLY_TARGET = select(Message.conversation_id).where(Message.id == bindparam("rid"))
+_UPLOADS = select(
+    Attachment.id, Attachment.uploader_id, Attachment.message_id, Attachment.deleted_at
+).where(Attachment.id.in_(bindparam("ids", expanding=True)))
+_ATTACH = (
+    update(Attachment)
+    .where(Attachment.id == bindparam("aid"), Attachment.message_id.is_(None))
+    .values(
+        message_id=bindparam("mid"), conversation_id=bindparam("cid"), position=bindparam("pos")
+    )
+)
+_ATTACHED = (
+    select(Attachment)
+    .where(Attachment.message_id == bindparam("mid"))
+    .order_by(Attachment.position, Attachment.id)
+)
 _LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 _TOUCH = (
     update(Conversation)
@@ -153,6 +171,7 @@ _INSERT = (
         client_msg_id=bindparam("cmid"),
         reply_to_id=bindparam("rid"),
         created_at=bindparam("now"),
+        attachment_count=bindparam("natt"),
     )
     .returning(*Message.__table__.c)
 )
@@ -214,7 +233,7 @@ def apply_send(run: Statements, op: SendOp, *, order_lock: bool = False) -> Send
     if op.client_msg_id is not None:
         found = run.rows(_BY_CLIENT_ID, {"sid": op.sender_id, "cmid": op.client_msg_id})
         if found:
-            return _original(found[0], op)
+            return _original(run, found[0], op)
     people = {uid: op.known(uid) for uid in others}
     unknown = [uid for uid, p in people.items() if p is None]
     if unknown and not op.skip_unknown:
@@ -228,6 +247,9 @@ def apply_send(run: Statements, op: SendOp, *, order_lock: bool = False) -> Send
                 "You can only reply to a message in the same conversation.",
                 fields={"reply_to_id": "no such message in this conversation"},
             )
+    if op.attachment_ids:
+        uploads = run.rows(_UPLOADS, {"ids": list(op.attachment_ids)})
+        policy.check_attachments(op.sender_id, op.attachment_ids, uploads)
     [row] = run.rows(
         _INSERT,
         {
@@ -237,8 +259,17 @@ def apply_send(run: Statements, op: SendOp, *, order_lock: bool = False) -> Send
             "cmid": op.client_msg_id,
             "rid": op.reply_to_id,
             "now": op.now,
+            "natt": len(op.attachment_ids),
         },
     )
+    attachments: Sequence[Any] = ()
+    if op.attachment_ids:
+        for position, attachment_id in enumerate(op.attachment_ids):
+            run.rows(
+                _ATTACH,
+                {"aid": attachment_id, "mid": row.id, "cid": op.conversation_id, "pos": position},
+            )
+        attachments = run.rows(_ATTACHED, {"mid": row.id})
     counts = {"cid": op.conversation_id, "sid": op.sender_id, "mid": row.id}
     if blockers:
         run.rows(_COUNT_UNREAD_SKIPPING, {**counts, "skip": sorted(blockers)})
@@ -252,17 +283,18 @@ def apply_send(run: Statements, op: SendOp, *, order_lock: bool = False) -> Send
         totals = {recipients[0]: int(total)}
     elif recipients:
         totals = {uid: int(n) for uid, n in run.rows(_TOTALS, {"uids": recipients})}
-    return SendResult(row, True, recipients, totals)
+    return SendResult(row, True, recipients, totals, attachments)
 
 
-def _original(row: Any, op: SendOp) -> SendResult:
+def _original(run: Statements, row: Any, op: SendOp) -> SendResult:
     if row.conversation_id != op.conversation_id:
         raise Invalid(
             "That client_msg_id was already used for a message in another conversation.",
             code="client_msg_id_reused",
             fields={"client_msg_id": "already used elsewhere"},
         )
-    return SendResult(row, False, [], {})
+    attachments = run.rows(_ATTACHED, {"mid": row.id}) if row.attachment_count else ()
+    return SendResult(row, False, [], {}, attachments)
 
 
 # --- the two ways to run it ---

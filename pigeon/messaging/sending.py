@@ -1,26 +1,27 @@
 """Sending a message, from the checks that need no database to the events after commit.
 
-1. Rate limit, the switch, the sender's standing, the body (rule 7), the sender's blocks:
-   from memory.
+1. Rate limit, the switch, the sender's standing, the body (rule 7: text, or files), the
+   sender's blocks: from memory.
 2. The write (`send_tx.apply_send`): membership, idempotency, the community boundary and the
    blocks (rules 3 and 4, the other members read from the people cache), the reply target,
-   the row, the unread counts; on SQLite in the group-committing writer thread, elsewhere in
-   the request's unit of work.
+   the attachments (rule 8), the row, the unread counts; on SQLite in the group-committing
+   writer thread, elsewhere in the request's unit of work.
 3. One event, queued on the unit of work and published after its commit: `message.new` to the
    sender and the recipients, carrying each recipient's new unread total.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pigeon.accounts import blocks, directory
 from pigeon.core import metrics
-from pigeon.core.clock import clock
 from pigeon.messaging import policy
 from pigeon.messaging.context import Ctx
 from pigeon.messaging.events import MessageNew
 from pigeon.messaging.schemas import MessageOut
 from pigeon.messaging.send_tx import PeopleNeeded, SendOp
-from pigeon.messaging.service import message_out, require_enabled, start_direct
+from pigeon.messaging.service import attachment_out, message_out, require_enabled, start_direct
 
 
 async def send_message(
@@ -30,20 +31,22 @@ async def send_message(
     body: str,
     client_msg_id: str | None = None,
     reply_to_id: int | None = None,
+    attachment_ids: Sequence[int] = (),
 ) -> tuple[MessageOut, bool]:
     """Send; returns (message, created). A repeated client_msg_id returns the original."""
     await ctx.rt.limiter.check_send(ctx.viewer.id)
     await require_enabled(ctx)
-    body = policy.clean_body(body, ctx.settings.max_body_chars)
+    body = policy.clean_message(body, ctx.settings.max_body_chars, attachments=len(attachment_ids))
     op = SendOp(
         conversation_id=conversation_id,
         sender=ctx.viewer,
         body=body,
         client_msg_id=client_msg_id,
         reply_to_id=reply_to_id,
-        now=clock.now(),
+        now=ctx.rt.clock.now(),
         edges=await blocks.get_block_edges(ctx.rt, ctx.viewer.id),
         known=ctx.rt.people.principal,
+        attachment_ids=tuple(attachment_ids),
     )
     try:
         result = await ctx.sends.run(ctx.uow, op)
@@ -51,7 +54,7 @@ async def send_message(
         await directory.principals(ctx.rt, need.user_ids)
         op.skip_unknown = True
         result = await ctx.sends.run(ctx.uow, op)
-    message = message_out(result.row)
+    message = message_out(result.row, map(attachment_out, result.attachments))
     if result.created:
         metrics.messages_sent.inc()
         ctx.uow.emit(

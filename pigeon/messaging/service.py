@@ -19,23 +19,68 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pigeon.accounts import blocks, directory
 from pigeon.accounts import service as accounts
-from pigeon.core.clock import clock
 from pigeon.core.errors import Invalid, NotFound
 from pigeon.core.principal import Principal
 from pigeon.messaging import policy
 from pigeon.messaging.context import Ctx
 from pigeon.messaging.events import ConversationChange, ConversationUpdated
-from pigeon.messaging.models import Conversation, Message, Participant
-from pigeon.messaging.schemas import MessageOut, UnreadOut
+from pigeon.messaging.models import Attachment, Conversation, Message, Participant
+from pigeon.messaging.schemas import AttachmentOut, MessageOut, UnreadOut
 from pigeon.messaging.visibility import (
     blocked_by,
     visible_messages,
     visible_since,
 )
 
+MEDIA_PATH = "/api/v1/media"
 
-def message_out(row: Any) -> MessageOut:
-    """A message as clients see it: a deleted one keeps its place, without its text."""
+
+def attachment_out(row: Any) -> AttachmentOut:
+    """An attachment as clients see it; a removed one keeps its name, not its file."""
+    removed = row.deleted_at is not None
+    return AttachmentOut.model_construct(
+        id=row.id,
+        file_name=row.file_name,
+        content_type=row.content_type,
+        size=row.size,
+        width=row.width,
+        height=row.height,
+        url=None if removed else f"{MEDIA_PATH}/{row.id}",
+        thumbnail_url=None
+        if removed or not row.thumbnail_key
+        else f"{MEDIA_PATH}/{row.id}/thumbnail",
+        removed=removed,
+    )
+
+
+def attachments_by_message(conn: Connection, rows: Iterable[Any]) -> dict[int, list[AttachmentOut]]:
+    """The attachments of these messages, in order, looked up only for those that have some."""
+    ids = [r.id for r in rows if r.attachment_count and r.deleted_at is None]
+    if not ids:
+        return {}
+    found: dict[int, list[AttachmentOut]] = {}
+    for a in conn.execute(
+        select(Attachment)
+        .where(Attachment.message_id.in_(ids))
+        .order_by(Attachment.message_id, Attachment.position, Attachment.id)
+    ).all():
+        found.setdefault(a.message_id, []).append(attachment_out(a))
+    return found
+
+
+def messages_out(conn: Connection, rows: Sequence[Any]) -> list[MessageOut]:
+    """Messages as clients see them, with their attachments (one query for the lot)."""
+    found = attachments_by_message(conn, rows)
+    return [message_out(r, found.get(r.id, ())) for r in rows]
+
+
+async def messages_out_in(session: AsyncSession, rows: Sequence[Any]) -> list[MessageOut]:
+    """`messages_out` on a session's connection."""
+    return await session.run_sync(lambda s: messages_out(s.connection(), rows))
+
+
+def message_out(row: Any, attachments: Iterable[AttachmentOut] = ()) -> MessageOut:
+    """A message as clients see it: a deleted one keeps its place, without its text or files."""
     deleted = row.deleted_at is not None
     return MessageOut.model_construct(
         id=row.id,
@@ -46,7 +91,7 @@ def message_out(row: Any) -> MessageOut:
         edited_at=row.edited_at,
         deleted=deleted,
         reply_to_id=row.reply_to_id,
-        attachments=[],
+        attachments=[] if deleted else list(attachments),
         reactions=[],
         client_msg_id=row.client_msg_id,
     )
@@ -87,7 +132,7 @@ class Convo:
 
 async def require_enabled(ctx: Ctx) -> None:
     policy.check_enabled(await ctx.rt.switches.messaging_enabled())
-    policy.check_active(ctx.viewer)
+    policy.check_active(ctx.viewer, ctx.rt.clock.now())
 
 
 _CONVO = (
@@ -161,6 +206,20 @@ async def blocked_senders(ctx: Ctx) -> set[int]:
     return await blocked_by(ctx.rt, ctx.viewer.id)
 
 
+async def access_message(ctx: Ctx, message_id: int) -> Message:
+    """The message, if the viewer can see it now (its conversation, their window, blocks in
+    groups, not deleted); otherwise not found, with no hint either way. Everything reached
+    through a message (reports, its files) is reached through here."""
+    stmt = visible_messages(
+        ctx.viewer.id, since=since(ctx), hidden=await blocked_senders(ctx), include_deleted=False
+    ).where(Message.id == message_id)
+    async with ctx.uow.read(ctx.dbs.messaging) as session:
+        row = await session.scalar(stmt)
+    if row is None:
+        raise NotFound("No such message.", code="message_not_found")
+    return row
+
+
 async def unseen_by(ctx: Ctx, kind: str, sender_id: int) -> set[int]:
     """Who, in a group, blocked the sender: they neither see nor count that sender's messages."""
     if kind != "group":
@@ -174,7 +233,7 @@ async def hidden_senders(ctx: Ctx, convo: Convo) -> set[int]:
 
 
 def since(ctx: Ctx) -> dt.datetime:
-    return visible_since(ctx.settings, ctx.viewer)
+    return visible_since(ctx.settings, ctx.viewer, ctx.rt.clock.now())
 
 
 # --- starting conversations ---
@@ -251,7 +310,7 @@ async def start_direct(ctx: Ctx, other_id: int) -> tuple[int, bool]:
     policy.check_can_start(ctx.viewer)
     people = await check_people(ctx, [other_id])
     await ctx.rt.limiter.hit("start", ctx.viewer.id)
-    now = clock.now()
+    now = ctx.rt.clock.now()
     session = ctx.uow.messaging
     key = direct_key(ctx.viewer.id, other_id)
     conv_id = await session.scalar(
@@ -289,7 +348,7 @@ async def start_group(ctx: Ctx, member_ids: Sequence[int], title: str | None) ->
     policy.check_group_size(len(ids) + 1, ctx.settings.max_group_size)
     people = await check_people(ctx, ids)
     await ctx.rt.limiter.hit("start", ctx.viewer.id)
-    now = clock.now()
+    now = ctx.rt.clock.now()
     conv = Conversation(
         kind="group",
         title=title,
@@ -376,10 +435,14 @@ async def list_messages(
             stmt = stmt.where(Message.id < before_id)
         stmt = stmt.order_by(Message.id.desc())
     page = stmt.limit(limit)
-    rows = list(await ctx.dbs.messaging.run_read(lambda conn: conn.execute(page).all()))
-    if after_id is None:
-        rows.reverse()
-    return [message_out(r) for r in rows]
+
+    def read(conn: Connection) -> list[MessageOut]:
+        rows = list(conn.execute(page).all())
+        if after_id is None:
+            rows.reverse()
+        return messages_out(conn, rows)
+
+    return await ctx.dbs.messaging.run_read(read)
 
 
 async def direct_history(

@@ -14,7 +14,6 @@ from collections.abc import Collection
 from sqlalchemy import Select, and_, not_, select
 
 from pigeon.accounts import blocks
-from pigeon.core.clock import clock
 from pigeon.core.principal import Principal
 from pigeon.core.runtime import Runtime
 from pigeon.messaging import policy
@@ -26,11 +25,9 @@ def retention_days(settings: Settings, who: Principal) -> int:
     return settings.retention_days(who.tier, who.role)
 
 
-def visible_since(
-    settings: Settings, who: Principal, now: dt.datetime | None = None
-) -> dt.datetime:
-    """The oldest creation time `who` may still see."""
-    return policy.retention_cutoff(retention_days(settings, who), now or clock.now())
+def visible_since(settings: Settings, who: Principal, now: dt.datetime) -> dt.datetime:
+    """The oldest creation time `who` may still see at `now`."""
+    return policy.retention_cutoff(retention_days(settings, who), now)
 
 
 async def blocked_by(rt: Runtime, viewer_id: int) -> set[int]:

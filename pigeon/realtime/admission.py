@@ -59,7 +59,7 @@ async def _by_ticket(rt: Runtime, tickets: Tickets, ticket: str) -> tuple[Princi
     principal = await directory.get_principal(rt, found[0])
     if principal is None:
         raise Unauthorized("Your session is no longer valid.", code="invalid_ticket")
-    if principal.is_suspended():
+    if principal.is_suspended(rt.clock.now()):
         raise NotAllowed("Your account is suspended.", code="account_suspended")
     return principal, found[1]
 

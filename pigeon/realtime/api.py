@@ -28,7 +28,6 @@ from starlette.websockets import WebSocket, WebSocketState
 
 from pigeon.accounts import directory
 from pigeon.auth.principals import signin_of
-from pigeon.core.clock import clock
 from pigeon.core.deps import SESSION_COOKIE, Bearer, CurrentUser
 from pigeon.core.errors import AppError, NotAllowed, Unauthorized
 from pigeon.core.runtime import Runtime
@@ -154,7 +153,7 @@ async def _admit(ws: WebSocket, app: Any) -> Connection | None:
         await _refuse(ws, Close.FORBIDDEN, "messaging_disabled")
         return None
 
-    conn = Connection(ws, viewer.id, rt.settings.ws_queue_size, signin=signin)
+    conn = Connection(ws, viewer.id, rt.settings.ws_queue_size, clock=rt.clock, signin=signin)
     hub.register(conn)  # live events queue up from here on: nothing falls in a gap
     try:
         await conn.send_now(await _hello(rt, viewer.id, hub))
@@ -181,7 +180,7 @@ async def _hello(rt: Runtime, user_id: int, hub: Hub) -> str:
 
 
 async def _receive_loop(ws: WebSocket, conn: Connection, app: Any) -> None:
-    settings = app.state.runtime.settings
+    settings, clock = app.state.runtime.settings, app.state.runtime.clock
     budget = FrameBudget(settings.ws_frame_burst, settings.ws_frames_per_second, clock.monotonic())
     max_bytes = settings.ws_max_frame_bytes
     while True:
@@ -297,7 +296,7 @@ def _note_read(conn: Connection, app: Any, conversation_id: int, message_id: int
 async def _ctx(conn: Connection, app: Any, uow: Any) -> Ctx:
     rt: Runtime = app.state.runtime
     viewer = await directory.get_principal(rt, conn.user_id)
-    if viewer is None or viewer.is_suspended():
+    if viewer is None or viewer.is_suspended(rt.clock.now()):
         app.state.hub.close_user(conn.user_id, Close.FORBIDDEN, "account_suspended")
         raise NotAllowed("Your account is suspended.", code="account_suspended")
     return Ctx(rt=rt, sends=app.state.sends, viewer=viewer, uow=uow)

@@ -5,8 +5,8 @@ Every client frame takes tokens (a `resume`, which reads the database at length,
 bucket empty is refused, and still takes its tokens, so the debt grows while the client keeps
 going: the first refusal of a run is answered with an error frame (`rate_limited`), the rest
 silently, and once the debt passes another `burst` the connection is closed (4008, "too many
-frames"). A client that pauses pays the debt back and carries on. Time is the injectable
-clock's, so tests move it instead of sleeping.
+frames"). A client that pauses pays the debt back and carries on. Time is the app's clock,
+so tests move it instead of sleeping.
 """
 
 from __future__ import annotations

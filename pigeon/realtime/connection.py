@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.websockets import WebSocket
 
 from pigeon.core import metrics
-from pigeon.core.clock import clock
+from pigeon.core.clock import Clock
 
 if TYPE_CHECKING:
     from pigeon.realtime.reads import ReadMarks
@@ -80,9 +80,16 @@ def _find_transport(send: Any, depth: int = 0) -> Any:
 
 class Connection:
     def __init__(
-        self, ws: WebSocket, user_id: int, queue_size: int, *, signin: str | None = None
+        self,
+        ws: WebSocket,
+        user_id: int,
+        queue_size: int,
+        *,
+        clock: Clock,
+        signin: str | None = None,
     ) -> None:
         self.ws = ws
+        self.clock = clock
         self.user_id = user_id
         self.signin = signin  # the sign-in (token family) it came through: it ends with it
         self.queue_size = queue_size
@@ -203,7 +210,12 @@ class Connection:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, KERNEL_SEND_BUFFER)
 
     async def _send_loop(self) -> None:
-        ws, observe, queue = self.ws, metrics.delivery_latency.observe, self.queue
+        ws, observe, queue, clock = (
+            self.ws,
+            metrics.delivery_latency.observe,
+            self.queue,
+            self.clock,
+        )
         try:
             while True:
                 frame = await queue.get()

@@ -19,7 +19,6 @@ from typing import Any, Literal
 from pigeon.accounts import blocks, directory
 from pigeon.accounts import service as accounts
 from pigeon.core import events, metrics
-from pigeon.core.clock import clock
 from pigeon.core.events import Envelope, SettingChanged, SignInsRevoked
 from pigeon.core.runtime import Runtime
 from pigeon.core.switches import MESSAGING_ENABLED
@@ -44,7 +43,7 @@ class Hub:
         self.dbs = rt.dbs
         self.broker = broker = rt.broker
         self.by_user: dict[int, set[Connection]] = {}
-        self.typing = TypingThrottle(self.settings.typing_seconds)
+        self.typing = TypingThrottle(self.settings.typing_seconds, rt.clock)
         self.check_interval = 1.0
         self.presence: Presence
         redis = getattr(broker, "redis", None)
@@ -56,7 +55,7 @@ class Hub:
             )
         else:
             self.presence = LocalPresence()
-        self.tickets = Tickets(self.settings, redis=redis)
+        self.tickets = Tickets(self.settings, rt.tokens, redis=redis)
         self._checker: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self.stopping = False
@@ -201,7 +200,7 @@ class Hub:
     async def _online(self, user_id: int) -> None:
         try:
             if await self.presence.came_online(user_id):
-                await self._announce(user_id, "online", clock.now())
+                await self._announce(user_id, "online", self.rt.clock.now())
         except Exception:
             log.exception("presence (online) failed")
 
@@ -211,8 +210,9 @@ class Hub:
                 return
             if not await self.presence.went_offline(user_id):
                 return
+            seen = self.rt.clock.now()
             async with self.dbs.app.write() as session:
-                seen = await accounts.touch_last_seen(session, user_id)
+                await accounts.touch_last_seen(session, user_id, seen)
             if user_id not in self.by_user:
                 await self._announce(user_id, "offline", seen)
         except Exception:
@@ -249,7 +249,7 @@ class Hub:
                     last_beat = now
                     await self.presence.heartbeat(list(self.by_user))
                     for user_id in await self.presence.sweep():  # left by a dead process
-                        await self._announce(user_id, "offline", clock.now())
+                        await self._announce(user_id, "offline", self.rt.clock.now())
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -264,10 +264,10 @@ class Hub:
         user_ids = list(self.by_user)
         for start in range(0, len(user_ids), CHECK_CHUNK):
             chunk = user_ids[start : start + CHECK_CHUNK]
-            found = await directory.principals(self.rt, chunk)
+            found, now = await directory.principals(self.rt, chunk), self.rt.clock.now()
             for uid in chunk:
                 who = found.get(uid)
-                if who is None or who.is_suspended():
+                if who is None or who.is_suspended(now):
                     self.close_user(uid, Close.FORBIDDEN, "account_suspended")
 
     def close_user(self, user_id: int, code: int, reason: str) -> None:

@@ -4,7 +4,7 @@ A URL ends up in logs and browser history; an access token there outlives the co
 its whole lifetime. A ticket (`POST /api/v1/ws/ticket`, then `/api/v1/ws?ticket=...`) is a
 signed claim of who may connect, valid `ws_ticket_seconds` and only once, in any process: its
 id is marked used in Redis when Redis is configured (`SET NX` with an expiry), else in this
-process. Expiry is checked against the injectable clock.
+process. Expiry is checked against the app's clock.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from pigeon.core.clock import clock
-from pigeon.core.security import create_access_token, decode_token
+from pigeon.core.security import Tokens
 from pigeon.settings import Settings
 
 log = logging.getLogger("pigeon.realtime")
@@ -33,8 +32,8 @@ class TicketOut(BaseModel):
 class Tickets:
     MAX_USED = 100_000  # used ids remembered in this process (without Redis), until they expire
 
-    def __init__(self, settings: Settings, *, redis: Any = None) -> None:
-        self._settings = settings
+    def __init__(self, settings: Settings, tokens: Tokens, *, redis: Any = None) -> None:
+        self._tokens = tokens
         self.seconds = settings.ws_ticket_seconds
         self._redis = redis
         self._prefix = f"{settings.redis_prefix}:wsticket:"
@@ -42,9 +41,10 @@ class Tickets:
 
     def issue(self, user_id: int, signin: str) -> TicketOut:
         """A ticket in the name of this sign-in: it stops working when the sign-in ends."""
-        expires = clock.now() + dt.timedelta(seconds=self.seconds)
-        ticket = create_access_token(
-            self._settings.signing_key(),
+        now = self._tokens.clock.now()
+        expires = now + dt.timedelta(seconds=self.seconds)
+        ticket = self._tokens.issue(
+            issued_at=now,
             user_id=user_id,
             minutes=1,
             kind=KIND,
@@ -59,7 +59,7 @@ class Tickets:
     async def redeem(self, ticket: str) -> tuple[int, str] | None:
         """(user, sign-in) a ticket admits, spending it; None when it is forged, expired or
         spent."""
-        claims = decode_token(self._settings.signing_key(), ticket, kind=KIND)
+        claims = self._tokens.read(ticket, kind=KIND)
         if claims is None or not isinstance(claims.get("jti"), str):
             return None
         if not await self._first_use(claims["jti"], float(claims["exp"])):
@@ -67,7 +67,7 @@ class Tickets:
         return int(claims["user_id"]), str(claims["family_id"])
 
     async def _first_use(self, ticket_id: str, expires_at: float) -> bool:
-        now = clock.now().timestamp()
+        now = self._tokens.clock.now().timestamp()
         if self._redis is not None:
             # kept a little past the ticket's own expiry, so it is never usable twice
             ttl = max(1, int(expires_at - now) + 60)

@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pigeon.core.clock import clock
+from pigeon.core.clock import Clock
 from pigeon.messaging.context import Ctx
 from pigeon.messaging.events import Typing, TypingData
 from pigeon.messaging.service import access_conversation, check_can_write, require_enabled
 
 
 class TypingThrottle:
-    def __init__(self, seconds: float) -> None:
+    def __init__(self, seconds: float, clock: Clock) -> None:
         self.seconds = seconds
+        self.clock = clock
         self._last: dict[tuple[int, int], float] = {}
 
     def allow(self, user_id: int, conversation_id: int) -> bool:
-        now = clock.monotonic()
+        now = self.clock.monotonic()
         key = (user_id, conversation_id)
         last = self._last.get(key)
         if last is not None and now - last < self.seconds / 2:
@@ -44,7 +45,7 @@ async def typing(ctx: Ctx, throttle: TypingThrottle, conversation_id: int) -> bo
     # conversation or outside the communities, not to those who blocked the typist in a group
     blockers = await check_can_write(ctx, convo)
     others = sorted(set(convo.other_ids(ctx.viewer.id)) - blockers)
-    expires = clock.now() + dt.timedelta(seconds=throttle.seconds)
+    expires = ctx.rt.clock.now() + dt.timedelta(seconds=throttle.seconds)
     data = TypingData(
         conversation_id=conversation_id, user_id=ctx.viewer.id, expires_at=expires.isoformat()
     )

@@ -40,7 +40,8 @@ def _address(request: Request) -> str | None:
 
 def _signed_in(request: Request, settings: Any, pair: auth.TokenPair, target: str) -> Response:
     response = RedirectResponse(target, status_code=303)
-    set_session(response, request, settings, session_token(settings, pair.user.id, pair.family_id))
+    token = session_token(request.app.state.runtime, pair.user.id, pair.family_id)
+    set_session(response, request, settings, token)
     return response
 
 

@@ -106,7 +106,7 @@ async def nav(
     rt = request.app.state.runtime
     enabled = await rt.switches.messaging_enabled()
     unread = 0
-    if user is not None and enabled and not user.is_suspended():
+    if user is not None and enabled and not user.is_suspended(rt.clock.now()):
         reader = uow.read(rt.dbs.messaging) if uow is not None else rt.dbs.messaging.read()
         async with reader as session:
             unread = (await messaging.unread_for(session, user.id)).total

@@ -20,8 +20,6 @@ from fastapi import Request
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup, escape
 
-from pigeon.core.clock import clock
-
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 STATIC = Path(__file__).resolve().parent.parent / "static"
 
@@ -65,6 +63,12 @@ def avatar_hue(seed: int | str | None) -> int:
 
 # The reader's time zone: the `tz` cookie the script sets, else the server's PIGEON_TIMEZONE.
 _zone: ContextVar[dt.tzinfo] = ContextVar("reader_zone", default=dt.UTC)
+# The time a page is rendered at, by the app's clock ("today", "yesterday").
+_now: ContextVar[dt.datetime | None] = ContextVar("render_now", default=None)
+
+
+def _render_now() -> dt.datetime:
+    return _now.get() or dt.datetime.now(dt.UTC)
 
 
 def reader_zone(request: Request) -> ZoneInfo:
@@ -94,7 +98,7 @@ def short_time(value: dt.datetime | None) -> str:
     """HH:MM today, the weekday within a week, the date otherwise, in the reader's zone."""
     if value is None:
         return ""
-    value, now = local(value), local(clock.now())
+    value, now = local(value), local(_render_now())
     if value.date() == now.date():
         return value.strftime("%H:%M")
     if (now - value).days < 6:
@@ -103,7 +107,7 @@ def short_time(value: dt.datetime | None) -> str:
 
 
 def day_label(day: dt.date) -> str:
-    today = local(clock.now()).date()
+    today = local(_render_now()).date()
     if day == today:
         return "Today"
     if day == today - dt.timedelta(days=1):
@@ -165,6 +169,7 @@ def render(request: Request, name: str, context: dict[str, Any], status: int = 2
     from pigeon.web.session import attach_anon_cookie, csrf_token
 
     _zone.set(reader_zone(request))
+    _now.set(request.app.state.runtime.clock.now())
     context.setdefault("csrf", csrf_token(request))
     response = templates.TemplateResponse(request, name, context, status_code=status)
     attach_anon_cookie(request, response)

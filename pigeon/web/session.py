@@ -24,7 +24,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from pigeon.auth import service as auth
 from pigeon.core.deps import SESSION_COOKIE
 from pigeon.core.errors import NotAllowed, error_response
-from pigeon.core.security import create_access_token, decode_token
+from pigeon.core.runtime import Runtime
+from pigeon.core.security import verify_token
 from pigeon.core.uow import UnitOfWork
 from pigeon.settings import Settings
 
@@ -38,11 +39,10 @@ def _secure(request: Request) -> bool:
     return request.url.scheme == "https"
 
 
-def session_token(settings: Settings, user_id: int, family_id: str) -> str:
-    return create_access_token(
-        settings.signing_key(),
+def session_token(rt: Runtime, user_id: int, family_id: str) -> str:
+    return rt.tokens.issue(
         user_id=user_id,
-        minutes=settings.session_days * 1440,
+        minutes=rt.settings.session_days * 1440,
         kind="session",
         extra={"fid": family_id},
     )
@@ -68,14 +68,16 @@ def clear_session(response: Response, request: Request) -> None:
 
 async def end_session(uow: UnitOfWork, settings: Settings, cookie: str | None) -> None:
     """Revoke the sign-in behind a session cookie (signing out)."""
-    claims = decode_token(settings.signing_key(), cookie, kind="session") if cookie else None
-    if claims and claims.get("fid"):
-        await auth.revoke_family(uow, str(claims["fid"]))
+    family = _family(settings, cookie)
+    if family:
+        await auth.revoke_family(uow, family)
 
 
 def _family(settings: Settings, cookie: str | None) -> str | None:
-    claims = decode_token(settings.signing_key(), cookie, kind="session") if cookie else None
-    return str(claims["fid"]) if claims and claims.get("fid") else None
+    """The sign-in a session cookie of ours names, expired or not: what signing out ends and
+    what the CSRF token is bound to (whether the sign-in is live is authentication's concern)."""
+    claims = verify_token(settings.signing_key(), cookie) if cookie else None
+    return str(claims["fid"]) if claims and claims["typ"] == "session" else None
 
 
 def _mac(settings: Settings, purpose: str, value: str) -> str:

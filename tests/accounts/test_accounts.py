@@ -183,10 +183,10 @@ async def test_blocks(client, people):
 async def test_search_takes_underscores_and_percent_signs_literally(client, people, app):
     from pigeon.accounts import service as accounts
 
-    async with app.state.runtime.dbs.app.write() as session:
+    async with app.state.runtime.uow_scope() as uow:
         for name in ("book_worm", "bookxworm", "100pct"):
             await accounts.create_user(
-                session,
+                uow,
                 email=f"{name}@example.com",
                 username=name,
                 password="long enough password",

@@ -6,7 +6,6 @@ from sqlalchemy import update
 
 from pigeon.accounts.models import Block, User
 from pigeon.core import events
-from pigeon.core.clock import clock
 from tests.support.people import dm, send
 
 
@@ -41,7 +40,7 @@ async def test_an_announced_change_applies_at_once(client, app, people):
 
 
 async def test_an_announced_block_applies_at_once_and_silence_heals_in_ten_seconds(
-    client, app, people
+    client, app, people, clock
 ):
     import datetime as dt
 

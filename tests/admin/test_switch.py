@@ -5,8 +5,6 @@ import os
 import subprocess
 import sys
 
-from pigeon.core.clock import clock
-
 API = "/api/v1"
 
 
@@ -49,7 +47,9 @@ async def test_only_admins_flip_it_and_every_change_is_audited(client, people_of
     assert all(e["created_at"] for e in r.json())
 
 
-async def test_a_change_made_by_another_process_applies_within_a_second(client, people, settings):
+async def test_a_change_made_by_another_process_applies_within_a_second(
+    client, people, settings, clock
+):
     """The CLI (another process) turns it off; this server sees it once its 1 s cache lapses."""
     assert (
         await client.get(f"{API}/conversations", headers=people.priv.headers)

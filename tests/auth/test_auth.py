@@ -2,8 +2,6 @@
 
 import datetime as dt
 
-from pigeon.core.clock import clock
-
 API = "/api/v1"
 
 
@@ -75,7 +73,7 @@ async def test_login_by_username_or_email(client):
     assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_credentials"
 
 
-async def test_refresh_rotates_and_reuse_revokes_the_family(client):
+async def test_refresh_rotates_and_reuse_revokes_the_family(client, clock):
     tokens = (await register(client)).json()
     first = tokens["refresh_token"]
     r = await client.post(f"{API}/auth/refresh", json={"refresh_token": first})
@@ -99,7 +97,7 @@ async def test_logout_revokes_refresh(client):
     assert r.status_code == 401
 
 
-async def test_access_token_expires(client):
+async def test_access_token_expires(client, clock):
     tokens = (await register(client)).json()
     headers = {"Authorization": f"Bearer {tokens['access_token']}"}
     assert (await client.get(f"{API}/auth/me", headers=headers)).status_code == 200

@@ -53,7 +53,7 @@ START_RULES = [
 
 
 @pytest.mark.parametrize("starter,other,setup,status,code", START_RULES)
-async def test_start_rules(client, people, app, starter, other, setup, status, code):
+async def test_start_rules(client, people, app, starter, other, setup, status, code, clock):
     if starter == "admin" and other == "outsider":
         # an admin who is a member of the second community may start with its members
         r = await client.post(
@@ -72,7 +72,6 @@ async def test_start_rules(client, people, app, starter, other, setup, status, c
         import datetime as dt
 
         from pigeon.accounts import service as accounts
-        from pigeon.core.clock import clock
 
         async with app.state.runtime.uow_scope() as uow:
             user = await accounts.get_user(uow.app, people.priv.id)

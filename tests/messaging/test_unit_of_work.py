@@ -16,7 +16,6 @@ from sqlalchemy import select, text
 
 from pigeon.accounts import directory
 from pigeon.core import metrics
-from pigeon.core.clock import clock
 from pigeon.core.events import EVENTS_CHANNEL, Envelope
 from pigeon.messaging import service as messaging
 from pigeon.messaging.models import Conversation
@@ -67,7 +66,7 @@ async def test_a_change_that_fails_halfway_leaves_nothing_and_tells_no_one(app, 
 
 
 async def test_a_batch_of_valid_and_refused_sends_commits_the_valid_ones(
-    app, client, people, backend
+    app, client, people, backend, clock
 ) -> None:
     """Each send gets its own answer, whatever else shares its transaction."""
     direct = await dm(client, people.priv, people.free)

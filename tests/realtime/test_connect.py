@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pigeon.core.clock import clock
 from tests.support.people import dm, send
 
 
@@ -30,7 +29,7 @@ async def test_no_credentials_are_refused_with_4401(people, server):
     assert await live.closed() == (4401, "not_authenticated")
 
 
-async def test_expired_token_is_refused_with_4401(people, server):
+async def test_expired_token_is_refused_with_4401(people, server, clock):
     clock.advance(dt.timedelta(hours=2))
     live = await server.connect(people.free, hello=False)
     assert await live.closed() == (4401, "invalid_token")
@@ -72,21 +71,14 @@ async def test_the_pages_cookie_session_signs_in_until_the_session_ends(app, peo
     from websockets.asyncio.client import connect
 
     from pigeon.auth import service as auth
-    from pigeon.core.security import create_access_token
+    from pigeon.web.session import session_token
     from tests.realtime.conftest import Live
     from tests.support.people import PASSWORD
 
     rt = app.state.runtime
-    settings = rt.settings
     async with rt.uow_scope() as uow:
         pair = await auth.login(rt, uow, login="free", password=PASSWORD, address="127.0.0.1")
-    cookie = create_access_token(
-        settings.signing_key(),
-        user_id=people.free.id,
-        minutes=60,
-        kind="session",
-        extra={"fid": pair.family_id},
-    )
+    cookie = session_token(rt, people.free.id, pair.family_id)
     headers = {"Cookie": f"pigeon_session={cookie}"}
     origin = f"http://127.0.0.1:{server.port}"  # the page is one of the server's own
     live = Live(await connect(server.url(), additional_headers=headers, origin=origin))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pigeon.core.clock import clock
 from tests.support.people import dm, send
 
 
@@ -148,7 +147,9 @@ async def test_reading_on_one_device_clears_the_badge_on_the_others(client, peop
         assert [(f["type"], f["data"]["total"]) for f in frames] == [("unread", 0)]
 
 
-async def test_typing_is_throttled_expires_and_reaches_only_participants(client, people, server):
+async def test_typing_is_throttled_expires_and_reaches_only_participants(
+    client, people, server, clock
+):
     clock.freeze()
     conv = await dm(client, people.priv, people.free)
     priv = await server.connect(people.priv)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
-from pigeon.core.clock import clock
 from pigeon.messaging import catchup
 from tests.support.people import access_token, dm, send
 
@@ -48,12 +47,11 @@ async def test_resume_skips_what_this_connection_already_got(client, people, ser
 
 
 def renew_tokens(app, people):  # type: ignore[no-untyped-def]
-    settings = app.state.settings
     for person in people.values():
-        person.token = access_token(settings, person.id, person.family_id)
+        person.token = access_token(app.state.runtime, person.id, person.family_id)
 
 
-async def test_resume_respects_retention_and_group_blocks(app, client, people, server):
+async def test_resume_respects_retention_and_group_blocks(app, client, people, server, clock):
     conv = await dm(client, people.priv, people.free)
     await send(client, people.priv, conv["id"], "long ago")
     clock.advance(dt.timedelta(days=40))  # outside a free member's 30-day window

@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import os
 import subprocess
+import zipfile
 from pathlib import Path
 
 from tests.safety.test_ratelimit_processes import PIGEON, prepare
@@ -47,9 +48,9 @@ def test_retention_run_and_users_export(tmp_path: Path) -> None:
     ids = prepare(data)
     say_hello(data, ids)
 
-    out = pigeon(data, "users", "export", "fay", "--output", str(tmp_path / "fay.json"))
+    out = pigeon(data, "users", "export", "fay", "--output", str(tmp_path / "fay.zip"))
     assert out.returncode == 0, out.stderr
-    exported = json.loads((tmp_path / "fay.json").read_text())
+    exported = json.loads(zipfile.ZipFile(tmp_path / "fay.zip").read("export.json"))
     assert exported["profile"]["username"] == "fay"
     assert [m["body"] for m in exported["conversations"][0]["messages"]] == ["hello fay"]
 
@@ -61,8 +62,9 @@ def test_retention_run_and_users_export(tmp_path: Path) -> None:
 
     out = pigeon(data, "retention", "run", "--as-of", later)
     assert out.returncode == 0, out.stderr
-    out = pigeon(data, "users", "export", "fay", "--output", str(tmp_path / "after.json"))
-    assert json.loads((tmp_path / "after.json").read_text())["conversations"][0]["messages"] == []
+    out = pigeon(data, "users", "export", "fay", "--output", str(tmp_path / "after.zip"))
+    after = json.loads(zipfile.ZipFile(tmp_path / "after.zip").read("export.json"))
+    assert after["conversations"][0]["messages"] == []
 
     out = pigeon(data, "retention", "run", "--as-of", "not-a-date")
     assert out.returncode == 2 and "not a date" in out.stderr
@@ -84,7 +86,9 @@ def test_retention_run_refuses_while_another_process_runs_it(tmp_path: Path) -> 
             f"sqlite+aiosqlite:///{data}/app.db", f"sqlite+aiosqlite:///{data}/messages.db"
         )
         try:
-            assert await acquire_lease(dbs.app, retention.LEASE, "elsewhere:1", 600)
+            assert await acquire_lease(
+                dbs.app, retention.LEASE, "elsewhere:1", 600, now=dt.datetime.now(dt.UTC)
+            )
         finally:
             await dbs.dispose()
 

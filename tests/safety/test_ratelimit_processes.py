@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 import socket
 import subprocess
@@ -39,14 +40,13 @@ def prepare(data: Path) -> dict[str, int]:
         async with standalone(data=data) as rt:
             ids = {}
             async with rt.uow_scope() as uow:
-                session = uow.app
                 for name, tier, role in (
                     ("pat", "privileged", "member"),
                     ("fay", "free", "member"),
                     ("ada", "privileged_plus", "admin"),
                 ):
                     user = await accounts.create_user(
-                        session,
+                        uow,
                         email=f"{name}@example.com",
                         username=name,
                         password="a long enough password",
@@ -129,7 +129,11 @@ def test_limits_hold_across_processes(servers):  # type: ignore[no-untyped-def]
 
     (a, b), ids = servers
     token = create_access_token(
-        SECRET, user_id=ids["pat"], minutes=15, extra={"fid": new_family_id()}
+        SECRET,
+        user_id=ids["pat"],
+        minutes=15,
+        issued_at=dt.datetime.now(dt.UTC),
+        extra={"fid": new_family_id()},
     )
     auth = {"Authorization": f"Bearer {token}"}
     with httpx.Client(timeout=10) as http:
@@ -167,7 +171,11 @@ def test_a_suspension_reaches_the_other_process_within_a_second(servers):  # typ
 
     def bearer(name: str) -> dict[str, str]:
         token = create_access_token(
-            SECRET, user_id=ids[name], minutes=15, extra={"fid": new_family_id()}
+            SECRET,
+            user_id=ids[name],
+            minutes=15,
+            issued_at=dt.datetime.now(dt.UTC),
+            extra={"fid": new_family_id()},
         )
         return {"Authorization": f"Bearer {token}"}
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
-from pigeon.core.clock import clock
+from pigeon.core.clock import Clock
 from pigeon.core.errors import Conflict
 from pigeon.core.leases import acquire_lease
 from pigeon.messaging import retention
@@ -19,7 +20,7 @@ API = "/api/v1"
 
 
 @pytest.fixture(autouse=True)
-def frozen() -> None:
+def frozen(clock: Clock) -> None:
     clock.freeze()
 
 
@@ -34,8 +35,12 @@ async def stored(app: Any) -> int:
         return int(await session.scalar(select(func.count()).select_from(Message)) or 0)
 
 
+def now(app: Any) -> dt.datetime:
+    return app.state.runtime.clock.now()  # type: ignore[no-any-return]
+
+
 async def run(app: Any, **kw: Any) -> retention.RunResult:
-    return await retention.run_exclusive(app.state.runtime.dbs, app.state.settings, **kw)
+    return await retention.run_exclusive(app.state.runtime, **kw)
 
 
 async def test_each_participant_sees_their_own_window(app, client, people):
@@ -142,7 +147,7 @@ async def test_nothing_under_an_open_report_is_lost(app, client, people):
     assert r.json()["body"] == "" and r.json()["message_state"] == "removed"
 
 
-async def test_dry_run_and_as_of_change_nothing_and_are_audited(app, client, people):
+async def test_dry_run_and_as_of_change_nothing_and_are_audited(app, client, people, clock):
     conv = await dm(client, people.priv, people.free)
     await send(client, people.priv, conv["id"], "x")
     later = clock.now() + __import__("datetime").timedelta(days=200)
@@ -164,15 +169,15 @@ async def test_dry_run_and_as_of_change_nothing_and_are_audited(app, client, peo
 
 
 async def test_one_process_at_a_time(app, client, people):
-    dbs, settings = app.state.runtime.dbs, app.state.settings
-    assert await acquire_lease(dbs.app, retention.LEASE, "another-process", 300)
+    rt = app.state.runtime
+    assert await acquire_lease(rt.dbs.app, retention.LEASE, "another-process", 300, now=now(app))
     with pytest.raises(Conflict):
         await run(app)
     travel(app, people, seconds=301)  # its holder died: the lease runs out
     await run(app)
 
     # the background schedule: one run per interval, whichever process comes first
-    assert await retention.scheduled_run(dbs, settings, "process-1") is not None
-    assert await retention.scheduled_run(dbs, settings, "process-2") is None
-    travel(app, people, seconds=settings.retention_interval_seconds)
-    assert await retention.scheduled_run(dbs, settings, "process-2") is not None
+    assert await retention.scheduled_run(rt, "process-1") is not None
+    assert await retention.scheduled_run(rt, "process-2") is None
+    travel(app, people, seconds=rt.settings.retention_interval_seconds)
+    assert await retention.scheduled_run(rt, "process-2") is not None

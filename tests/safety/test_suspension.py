@@ -12,7 +12,7 @@ async def login(client, username):  # type: ignore[no-untyped-def]
     return await client.post(f"{API}/auth/login", json={"login": username, "password": PASSWORD})
 
 
-async def test_a_suspended_person_is_locked_out_until_it_ends(app, client, people):
+async def test_a_suspended_person_is_locked_out_until_it_ends(app, client, people, clock):
     conv = await dm(client, people.priv, people.free)
     signed_in = (await login(client, "free")).json()
 
@@ -50,8 +50,6 @@ async def test_a_suspended_person_is_locked_out_until_it_ends(app, client, peopl
 
     # the suspension ends by itself
     import datetime as dt
-
-    from pigeon.core.clock import clock
 
     end = dt.datetime(2030, 1, 1, 0, 0, 1, tzinfo=dt.UTC)
     travel(app, people, seconds=(end - clock.now()).total_seconds())

@@ -9,7 +9,6 @@ import datetime as dt
 
 from httpx import AsyncClient, Response
 
-from pigeon.core.clock import clock
 from tests.support.people import PASSWORD
 
 API = "/api/v1"
@@ -48,7 +47,7 @@ async def test_refreshes_racing_with_one_token_all_get_the_same_new_pair(client)
     assert r.status_code == 200 and await signed_in(client, r.json()["access_token"])
 
 
-async def test_a_retry_within_the_window_gets_the_same_pair(client):
+async def test_a_retry_within_the_window_gets_the_same_pair(client, clock):
     tokens = await sign_up(client)
     first = await refresh(client, tokens["refresh_token"])
     clock.advance(dt.timedelta(seconds=20))  # the answer was lost; the client tries again
@@ -58,7 +57,7 @@ async def test_a_retry_within_the_window_gets_the_same_pair(client):
     assert again.json()["access_token"] == first.json()["access_token"]
 
 
-async def test_reuse_after_the_window_still_ends_the_sign_in(client):
+async def test_reuse_after_the_window_still_ends_the_sign_in(client, clock):
     tokens = await sign_up(client)
     rotated = (await refresh(client, tokens["refresh_token"])).json()
     clock.advance(dt.timedelta(seconds=31))
@@ -82,7 +81,7 @@ async def test_an_older_token_is_reuse_even_within_the_window(client):
     assert not await signed_in(client, third["access_token"])
 
 
-async def test_the_window_can_be_closed(app, client):
+async def test_the_window_can_be_closed(app, client, clock):
     app.state.runtime.settings.refresh_reuse_grace_seconds = 0
     tokens = await sign_up(client)
     assert (await refresh(client, tokens["refresh_token"])).status_code == 200

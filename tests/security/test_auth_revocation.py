@@ -16,7 +16,6 @@ from httpx import ASGITransport, AsyncClient
 
 from pigeon.app import create_app
 from pigeon.auth.service import LIVE_SECONDS
-from pigeon.core.clock import clock
 from tests.conftest import REDIS_URL
 from tests.realtime import conftest as realtime
 from tests.support.people import PASSWORD
@@ -59,7 +58,7 @@ async def test_signing_out_ends_the_access_token_at_once(client):
     assert r.status_code == 200
 
 
-async def test_a_reused_refresh_token_ends_every_access_token_of_its_sign_in(client):
+async def test_a_reused_refresh_token_ends_every_access_token_of_its_sign_in(client, clock):
     tokens = await sign_up(client)
     r = await client.post(f"{API}/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
     assert r.status_code == 200
@@ -86,8 +85,8 @@ async def test_a_signed_out_token_cannot_open_a_live_connection(app, client, peo
 
 
 @asynccontextmanager
-async def running(settings) -> AsyncIterator[tuple[FastAPI, AsyncClient]]:  # type: ignore[no-untyped-def]
-    app = create_app(settings)
+async def running(settings, clock=None) -> AsyncIterator[tuple[FastAPI, AsyncClient]]:  # type: ignore[no-untyped-def]
+    app = create_app(settings, clock=clock)
     async with app.router.lifespan_context(app):
         transport = ASGITransport(app=app)
         async with AsyncClient(transport=transport, base_url="http://testserver") as c:
@@ -113,10 +112,10 @@ async def test_signing_out_reaches_the_other_processes_at_once(settings):
         await assert_refused(two, tokens["access_token"])
 
 
-async def test_a_process_that_missed_the_announcement_learns_within_seconds(settings):
+async def test_a_process_that_missed_the_announcement_learns_within_seconds(settings, clock):
     """No broker between the processes (a CLI revocation, a lost message): the other process
     believes what it read for at most LIVE_SECONDS, then reads again."""
-    async with running(settings) as (_, one), running(settings) as (_, two):
+    async with running(settings, clock) as (_, one), running(settings, clock) as (_, two):
         tokens = await sign_up(one)
         me = bearer(tokens["access_token"])
         assert (await two.get(f"{API}/auth/me", headers=me)).status_code == 200

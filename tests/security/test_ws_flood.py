@@ -13,7 +13,6 @@ import pytest
 from sqlalchemy import event
 from websockets.exceptions import ConnectionClosed
 
-from pigeon.core.clock import clock
 from tests.realtime import conftest as realtime
 from tests.realtime.conftest import Live
 from tests.support.people import dm, send
@@ -110,7 +109,7 @@ async def test_an_oversized_frame_is_refused(people, server):
 @pytest.mark.parametrize(
     "settings", [{"ws_frame_burst": 5, "ws_frames_per_second": 1}], indirect=True
 )
-async def test_a_client_that_pauses_gets_its_budget_back(people, server):
+async def test_a_client_that_pauses_gets_its_budget_back(people, server, clock):
     live = await server.connect(people.free)
     for _ in range(5):
         await live.send(type="ping")

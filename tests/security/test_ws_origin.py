@@ -7,7 +7,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from pigeon.auth import service as auth
-from pigeon.core.security import create_access_token
+from pigeon.web.session import session_token
 from tests.realtime import conftest as realtime
 from tests.realtime.conftest import Live
 from tests.support.people import PASSWORD
@@ -27,13 +27,7 @@ async def session_cookie(app, username: str) -> dict[str, str]:  # type: ignore[
     rt = app.state.runtime
     async with rt.uow_scope() as uow:
         pair = await auth.login(rt, uow, login=username, password=PASSWORD, address="127.0.0.1")
-    cookie = create_access_token(
-        rt.settings.signing_key(),
-        user_id=pair.user.id,
-        minutes=60,
-        kind="session",
-        extra={"fid": pair.family_id},
-    )
+    cookie = session_token(rt, pair.user.id, pair.family_id)
     return {"Cookie": f"pigeon_session={cookie}"}
 
 

@@ -10,7 +10,7 @@ from tests.support.people import Person, access_token
 async def test_signing_out_closes_that_sign_ins_connections(app, people, server) -> None:
     free = people.free
     phone = Person(free.id, free.username, free.tier, free.role, "", "f" * 32)
-    phone.token = access_token(app.state.settings, free.id, phone.family_id)
+    phone.token = access_token(app.state.runtime, free.id, phone.family_id)
     laptop = await server.connect(free)
     other = await server.connect(phone)  # the same person, another sign-in
     async with app.state.runtime.uow_scope() as uow:

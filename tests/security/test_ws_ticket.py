@@ -15,7 +15,6 @@ import pytest
 from websockets.asyncio.client import connect
 
 from pigeon.cli import RedactSecrets
-from pigeon.core.clock import clock
 from tests.conftest import REDIS_URL
 from tests.realtime import conftest as realtime
 from tests.realtime.conftest import Live, Server, serving
@@ -58,7 +57,7 @@ async def test_a_ticket_ends_with_the_sign_in_that_asked_for_it(app, client, peo
     assert await live.closed() == (4401, "invalid_ticket")
 
 
-async def test_an_expired_ticket_is_refused(client, people, server):
+async def test_an_expired_ticket_is_refused(client, people, server, clock):
     ticket = await ticket_for(client, people.free)
     clock.advance(dt.timedelta(seconds=31))
     live = await open_socket(server, ticket)
@@ -112,10 +111,14 @@ def shared_redis() -> None:
     """Marks a test whose app uses Redis (see `settings`)."""
 
 
-async def test_a_ticket_is_spent_in_every_process(shared_redis, settings, client, people, server):
+async def test_a_ticket_is_spent_in_every_process(
+    shared_redis, settings, client, people, server, clock
+):
     from pigeon.app import create_app
 
-    other_app = create_app(settings)  # a second process: its own runtime and hub, same Redis
+    other_app = create_app(
+        settings, clock=clock
+    )  # a second process: its own runtime and hub, same Redis
     async with other_app.router.lifespan_context(other_app), serving(other_app) as other:
         ticket = await ticket_for(client, people.free)
         live = await open_socket(other, ticket)

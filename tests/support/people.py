@@ -11,8 +11,8 @@ from httpx import AsyncClient
 from pigeon.accounts import communities
 from pigeon.accounts import service as accounts
 from pigeon.admin import service as admin
-from pigeon.core.security import create_access_token, new_family_id
-from pigeon.settings import Settings
+from pigeon.core.runtime import Runtime
+from pigeon.core.security import new_family_id
 
 PASSWORD = "correct horse battery"
 
@@ -50,29 +50,26 @@ class People(dict[str, Person]):
             raise AttributeError(name) from None
 
 
-def access_token(settings: Settings, user_id: int, family_id: str | None = None) -> str:
+def access_token(rt: Runtime, user_id: int, family_id: str | None = None) -> str:
     """An access token as sign-in issues them (naming a sign-in), valid from the clock's now."""
-    return create_access_token(
-        settings.signing_key(),
+    return rt.tokens.issue(
         user_id=user_id,
-        minutes=settings.access_token_minutes,
+        minutes=rt.settings.access_token_minutes,
         extra={"fid": family_id or new_family_id()},
     )
 
 
 async def make_people(app: FastAPI, client: AsyncClient, *, messaging_on: bool = True) -> People:
     rt = app.state.runtime
-    settings = rt.settings
     people = People()
     async with rt.uow_scope() as uow:
-        session = uow.app
-        await communities.default_community(session)
+        await communities.default_community(uow)
         riverside = await communities.create_community(
             uow, None, name="Riverside", slug="riverside"
         )
         for name, (tier, role, belongs) in PERSONAS.items():
             user = await accounts.create_user(
-                session,
+                uow,
                 email=f"{name}@example.com",
                 username=name,
                 password=PASSWORD,
@@ -85,7 +82,7 @@ async def make_people(app: FastAPI, client: AsyncClient, *, messaging_on: bool =
             if "riverside" in belongs:
                 await communities.add_members(uow, None, riverside.id, [user.id])
             family = new_family_id()
-            token = access_token(settings, user.id, family)
+            token = access_token(rt, user.id, family)
             people[name] = Person(user.id, name, tier, role, token, family)
     if messaging_on:
         async with rt.uow_scope() as uow:

@@ -10,6 +10,7 @@ from pigeon.core import migrate
 from pigeon.core.db import Databases
 from pigeon.core.events import InProcessBroker
 from pigeon.core.runtime import Runtime
+from pigeon.media.storage import open_store
 from pigeon.settings import Settings
 
 
@@ -27,7 +28,7 @@ async def standalone(
             _env_file=None,  # type: ignore[call-arg]
         )
     dbs = Databases(settings.app_db_url, settings.messaging_db_url)
-    rt = Runtime(settings, dbs, InProcessBroker())
+    rt = Runtime(settings, dbs, InProcessBroker(), open_store(settings))
     try:
         if upgrade:
             await migrate.upgrade(dbs.app)

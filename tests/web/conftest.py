@@ -69,11 +69,10 @@ async def _seed(env: dict[str, str]) -> dict[str, int]:
     ids: dict[str, int] = {}
     async with standalone(data=Path(env["PIGEON_DATA_DIR"])) as rt:
         async with rt.uow_scope() as uow:
-            session = uow.app
-            await communities.default_community(session)
+            await communities.default_community(uow)
             for username, (name, tier, role) in CAST.items():
                 user = await accounts.create_user(
-                    session,
+                    uow,
                     email=f"{username}@example.com",
                     username=username,
                     password=PASSWORD,

@@ -222,11 +222,9 @@ async def test_seen_under_my_last_message_once_the_other_person_read_it(app, cli
         assert page.count('class="seen"') == 1
 
 
-async def test_days_and_times_follow_the_readers_zone(app, client, people) -> None:
+async def test_days_and_times_follow_the_readers_zone(app, client, people, clock) -> None:
     """23:30 UTC is already tomorrow in Tokyo: the day heading and the time say so."""
     import datetime as dt
-
-    from pigeon.core.clock import clock
 
     conv = await dm(client, people.priv, people.free)
     clock.freeze(dt.datetime(2026, 3, 9, 23, 30, tzinfo=dt.UTC))
