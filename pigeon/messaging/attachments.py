@@ -103,6 +103,7 @@ async def upload(
     policy.check_upload_size(received.size, upload_limit(ctx))
     quota = settings.media_quota_bytes(viewer.tier, viewer.role)
     policy.check_quota(await stored_bytes(ctx, write=False), received.size, quota)
+    incoming(settings).mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="processing-", dir=incoming(settings)))
     try:
         async with ctx.rt.media_work:
@@ -295,7 +296,8 @@ class SweepResult:
 
 async def sweep(rt: Runtime, *, now: dt.datetime | None = None) -> SweepResult:
     """Remove uploads nobody attached within `media_unattached_hours`, and files no row names
-    that are older than that (younger ones may belong to an upload still committing)."""
+    that are older than that (younger ones may belong to an upload still committing), and what
+a crash left in the folder where uploads arrive."""
     now = now or rt.clock.now()
     cutoff = now - dt.timedelta(hours=rt.settings.media_unattached_hours)
     result = SweepResult()
@@ -330,4 +332,20 @@ async def sweep(rt: Runtime, *, now: dt.datetime | None = None) -> SweepResult:
     orphans = [k for k in await rt.media.keys(cutoff) if k not in named]
     await _remove_files(rt.media, orphans)
     result.orphans = len(orphans)
+    await asyncio.to_thread(_clear_incoming, incoming(rt.settings), cutoff.timestamp())
     return result
+
+
+def _clear_incoming(folder: Path, before: float) -> None:
+    """Uploads a crash left half-received or half-processed."""
+    if not folder.is_dir():
+        return
+    for path in folder.iterdir():
+        try:
+            if path.stat().st_mtime < before:
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+        except FileNotFoundError:
+            continue

@@ -347,12 +347,16 @@ async def test_a_file_no_row_names_is_swept_after_a_day(app, client, people):
     orphan.write_bytes(b"left by a crash between the file and its row")
     await rt.media.save(new_key(), orphan, "application/octet-stream")
     kept = await uploaded(client, people.priv, samples.png())
+    half = attachments.incoming(app.state.settings) / "upload-interrupted"
+    half.write_bytes(b"half an upload")  # a crash in the middle of receiving
     assert (await attachments.sweep(rt)).orphans == 0  # too young to tell
+    assert half.exists()
     now = rt.clock.now() + dt.timedelta(hours=25)
     result = await attachments.sweep(rt, now=now)
     assert result.orphans == 1 and result.unattached == 1
     assert kept  # the upload was unattached too: swept with its files
     assert stored_keys(app) == set()
+    assert not half.exists()
 
 
 async def test_a_members_export_holds_the_files_they_sent(client, people):
