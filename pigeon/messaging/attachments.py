@@ -21,7 +21,7 @@ import tempfile
 import unicodedata
 from pathlib import Path
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 
 from pigeon.core.blobs import MediaStore
 from pigeon.core.errors import NotAllowed, NotFound, TooLarge
@@ -33,7 +33,8 @@ from pigeon.media.storage import new_key
 from pigeon.messaging import policy
 from pigeon.messaging.context import Ctx
 from pigeon.messaging.events import MessageUpdated
-from pigeon.messaging.models import Attachment, Message
+from pigeon.messaging.models import Attachment, Message, Report
+from pigeon.messaging.reports import open_report_message_ids
 from pigeon.messaging.schemas import AttachmentOut
 from pigeon.messaging.service import (
     access_conversation,
@@ -245,9 +246,13 @@ async def remove_attachment(ctx: Ctx, attachment_id: int) -> None:
         raise NotAllowed("Only the person who uploaded a file can remove it.")
     row.deleted_at = ctx.rt.clock.now()
     await session.flush()
-    keys = [k for k in (row.storage_key, row.thumbnail_key) if k]
-    store = ctx.rt.media
-    ctx.uow.after_commit(lambda: _remove_files(store, keys))
+    reported = row.message_id is not None and await session.scalar(
+        open_report_message_ids().where(Report.message_id == row.message_id).limit(1)
+    )
+    if not reported:  # under a report, moderators may still need it: the sweep takes it later
+        keys = [k for k in (row.storage_key, row.thumbnail_key) if k]
+        store = ctx.rt.media
+        ctx.uow.after_commit(lambda: _remove_files(store, keys))
     if row.message_id is not None:
         message = await session.get(Message, row.message_id)
         convo = await load_convo(session, row.conversation_id) if row.conversation_id else None
@@ -296,8 +301,8 @@ class SweepResult:
 
 async def sweep(rt: Runtime, *, now: dt.datetime | None = None) -> SweepResult:
     """Remove uploads nobody attached within `media_unattached_hours`, and files no row names
-    that are older than that (younger ones may belong to an upload still committing), and what
-a crash left in the folder where uploads arrive."""
+        that are older than that (younger ones may belong to an upload still committing), and what
+    a crash left in the folder where uploads arrive."""
     now = now or rt.clock.now()
     cutoff = now - dt.timedelta(hours=rt.settings.media_unattached_hours)
     result = SweepResult()
@@ -321,14 +326,16 @@ a crash left in the folder where uploads arrive."""
         store = rt.media
         uow.after_commit(lambda: _remove_files(store, keys))
     named: set[str] = set()
+    kept = or_(
+        Attachment.deleted_at.is_(None), Attachment.message_id.in_(open_report_message_ids())
+    )
     async with rt.dbs.messaging.read() as session:
-        for storage_key, thumb, deleted_at in await session.execute(
-            select(Attachment.storage_key, Attachment.thumbnail_key, Attachment.deleted_at)
+        for storage_key, thumb in await session.execute(
+            select(Attachment.storage_key, Attachment.thumbnail_key).where(kept)
         ):
-            if deleted_at is None:
-                named.add(storage_key)
-                if thumb:
-                    named.add(thumb)
+            named.add(storage_key)
+            if thumb:
+                named.add(thumb)
     orphans = [k for k in await rt.media.keys(cutoff) if k not in named]
     await _remove_files(rt.media, orphans)
     result.orphans = len(orphans)

@@ -377,3 +377,31 @@ async def test_a_members_export_holds_the_files_they_sent(client, people):
     assert entry["path"] == f"files/{mine['id']}-cover.png"
     assert archive.read(entry["path"]) == (await fetch(client, people.priv, mine["url"])).content
     assert not [n for n in archive.namelist() if "list.pdf" in n]  # theirs to export, not mine
+
+
+async def test_a_reported_message_keeps_its_files_until_the_report_is_resolved(app, client, people):
+    from pigeon.messaging import attachments
+
+    rt = app.state.runtime
+    conv = await dm(client, people.priv, people.free)
+    pic = await uploaded(client, people.priv, samples.png())
+    sent = (await send(client, people.priv, conv["id"], "look", attachment_ids=[pic["id"]])).json()
+    r = await client.post(
+        f"{API}/messages/{sent['id']}/report", json={"reason": "spam"}, headers=people.free.headers
+    )
+    assert r.status_code == 201
+    report_id = r.json()["id"]
+    assert (await client.delete(pic["url"], headers=people.priv.headers)).status_code == 204
+    assert (await fetch(client, people.free, pic["url"])).status_code == 404  # gone for readers
+    later = rt.clock.now() + dt.timedelta(hours=25)
+    await attachments.sweep(rt, now=later)
+    assert len(stored_keys(app)) == 2  # kept for the moderators
+
+    r = await client.post(
+        f"{API}/admin/reports/{report_id}/resolve",
+        json={"action": "dismiss"},
+        headers=people.admin.headers,
+    )
+    assert r.status_code == 200, r.text
+    assert (await attachments.sweep(rt, now=later)).orphans == 2
+    assert stored_keys(app) == set()
