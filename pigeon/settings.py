@@ -18,6 +18,7 @@ DEFAULT_MEDIA_TYPES = (
     "image/png",
     "image/webp",
     "image/gif",
+    "image/heic",  # stored as JPEG
     "application/pdf",
     "text/plain",
     "application/vnd.openxmlformats-officedocument.wordprocessingml.document",

@@ -25,6 +25,9 @@ pixel check: its error, and its warning wherever a warnings filter makes that an
 refused as ImageTooLarge too. No warnings filter is changed here: `warnings.catch_warnings`
 swaps process-wide state and is not safe in the worker threads this runs in.
 
+HEIF photos (`image/heic`, what phones take by default) are stored as JPEG, which every
+browser shows: libheif applies the photo's own rotation as it decodes.
+
 Everything here blocks on disk and CPU; callers run it in a worker thread.
 """
 
@@ -43,12 +46,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pillow_heif
 from PIL import ExifTags, Image, ImageSequence
 
 from pigeon.core.errors import AppError
 
 HEAD_BYTES = 64 * 1024  # what sniffing reads; zip archives are read through their directory
-IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/webp", "image/gif"})
+IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/webp", "image/gif", "image/heic"})
 
 JPEG_QUALITY = 85
 WEBP_QUALITY = 85
@@ -120,9 +124,13 @@ def process(
         raise UnsupportedFile(f"Files of this type ({content_type}) are not accepted.")
     if content_type not in IMAGE_TYPES:
         return Processed(content_type, upload, size)
-    stored, thumbnail, width, height = _reencode(
-        upload, _PILLOW_FORMATS[content_type], max_pixels=max_pixels, thumb_px=thumb_px
-    )
+    if content_type == "image/heic":
+        content_type = "image/jpeg"
+        stored, thumbnail, width, height = _reencode_heif(upload, max_pixels, thumb_px)
+    else:
+        stored, thumbnail, width, height = _reencode(
+            upload, _PILLOW_FORMATS[content_type], max_pixels=max_pixels, thumb_px=thumb_px
+        )
     path = _write(workdir, stored, _SUFFIXES[_PILLOW_FORMATS[content_type]])
     try:
         thumbnail_path = _write(workdir, thumbnail, ".webp")
@@ -147,6 +155,8 @@ _RIFF = {b"WEBP": "image/webp", b"WAVE": "audio/wav"}
 # the first packet of an Ogg stream names its codec; Theora (video) is not audio
 _OGG_AUDIO = (b"\x01vorbis", b"OpusHead", b"\x7fFLAC", b"Speex   ")
 _MP4_AUDIO_BRANDS = frozenset({b"M4A ", b"M4B "})
+_HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"})
+_AVIF_BRANDS = frozenset({b"avif", b"avis"})  # the same container, a codec not read here
 _OOXML = (
     ("word/", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
     ("xl/", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
@@ -190,7 +200,11 @@ def _sniff_head(head: bytes) -> str | None:
     if head[4:8] == b"ftyp":
         box_end = min(int.from_bytes(head[:4], "big"), len(head))
         brands = {head[8:12]} | {head[i : i + 4] for i in range(16, box_end - 3, 4)}
-        return "audio/mp4" if brands & _MP4_AUDIO_BRANDS else None
+        if brands & _MP4_AUDIO_BRANDS:
+            return "audio/mp4"
+        if brands & _HEIF_BRANDS and not brands & _AVIF_BRANDS:
+            return "image/heic"
+        return None
     if _is_mpeg_audio_frame(head[:4]):
         return "audio/mpeg"
     return None
@@ -256,7 +270,7 @@ def _reading_image(max_pixels: int) -> Iterator[None]:
         yield
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise _too_large(max_pixels) from exc
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError, RuntimeError) as exc:
         raise UnsupportedFile("That image could not be read.") from exc
 
 
@@ -284,6 +298,17 @@ def _reencode(
         if fmt != "JPEG" and getattr(image, "is_animated", False):
             return _reencode_animation(image, fmt, max_pixels, thumb_px)
         return _reencode_still(image, fmt, thumb_px)
+
+
+def _reencode_heif(upload: Path, max_pixels: int, thumb_px: int) -> tuple[bytes, bytes, int, int]:
+    """A HEIF photo as a JPEG. Its size is read from the header first; libheif turns it as the
+    photo says (its EXIF orientation comes back as 1), and nothing of its metadata is kept."""
+    with _reading_image(max_pixels):
+        heif = pillow_heif.open_heif(upload, convert_hdr_to_8bit=True)
+        _check_pixels(heif.size[0] * heif.size[1], max_pixels)
+        image = heif.to_pillow()
+    image.info = {}
+    return _reencode_still(image, "JPEG", thumb_px)
 
 
 def _reencode_still(image: Image.Image, fmt: str, thumb_px: int) -> tuple[bytes, bytes, int, int]:

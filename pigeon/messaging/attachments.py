@@ -125,7 +125,7 @@ async def upload(
             row = Attachment(
                 uploader_id=viewer.id,
                 conversation_id=conversation_id,
-                file_name=clean_file_name(received.file_name),
+                file_name=_named_for(clean_file_name(received.file_name), done.content_type),
                 content_type=done.content_type,
                 size=done.size,
                 width=done.width,
@@ -142,6 +142,14 @@ async def upload(
         return attachment_out(row)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _named_for(name: str, content_type: str) -> str:
+    """A HEIF photo is stored as JPEG: its name says so."""
+    stem, dot, ext = name.rpartition(".")
+    if content_type == "image/jpeg" and dot and ext.lower() in ("heic", "heif"):
+        return f"{stem}.jpg"
+    return name
 
 
 async def _save(

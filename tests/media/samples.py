@@ -28,6 +28,21 @@ def jpeg_with_gps(width: int = 64, height: int = 48) -> bytes:
     return out.getvalue()
 
 
+def heic_with_gps(width: int = 64, height: int = 48) -> bytes:
+    """What a phone takes by default: HEIF, on its side, with where it was taken."""
+    import pillow_heif
+
+    img = Image.new("RGB", (width, height), (200, 40, 40))
+    exif = Image.Exif()
+    exif[ORIENTATION] = 6
+    exif[0x010F] = "PhoneMaker"
+    gps = exif.get_ifd(GPS_IFD)
+    gps[1], gps[2] = "N", (52.0, 22.0, 1.5)
+    out = io.BytesIO()
+    pillow_heif.from_pillow(img).save(out, exif=exif.tobytes(), quality=80)
+    return out.getvalue()
+
+
 def png(width: int = 40, height: int = 30) -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (width, height), (10, 120, 60)).save(out, "PNG")

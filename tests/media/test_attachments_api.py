@@ -405,3 +405,16 @@ async def test_a_reported_message_keeps_its_files_until_the_report_is_resolved(a
     assert r.status_code == 200, r.text
     assert (await attachments.sweep(rt, now=later)).orphans == 2
     assert stored_keys(app) == set()
+
+
+async def test_a_phone_photo_in_heif_is_stored_as_an_upright_jpeg_without_its_location(
+    client, people
+):
+    original = samples.heic_with_gps(64, 48)
+    photo = await uploaded(client, people.priv, original, "IMG_0042.HEIC")
+    assert photo["content_type"] == "image/jpeg" and photo["file_name"] == "IMG_0042.jpg"
+    assert (photo["width"], photo["height"]) == (48, 64)
+    r = await fetch(client, people.priv, photo["url"])
+    served = Image.open(io.BytesIO(r.content))
+    assert served.format == "JPEG" and served.size == (48, 64)
+    assert not served.getexif() and b"PhoneMaker" not in r.content

@@ -593,3 +593,17 @@ def test_voice_notes_and_music_are_known_by_their_first_bytes(
     assert sniff(upload) == expected
     if expected:
         assert run(upload) == Processed(expected, upload, len(data))
+
+
+def test_a_truncated_heif_photo_and_an_avif_are_refused(tmp_path: Path) -> None:
+    from tests.media.samples import heic_with_gps
+
+    whole = heic_with_gps()
+    cut = tmp_path / "cut.heic"
+    cut.write_bytes(whole[: len(whole) // 2])
+    assert sniff(cut) == "image/heic"
+    with pytest.raises(UnsupportedFile, match="could not be read"):
+        run(cut)
+    avif = tmp_path / "x.avif"  # the same container around a codec not read here
+    avif.write_bytes(b"\x00\x00\x00\x1cftypavif\x00\x00\x00\x00avifmif1miaf" + b"\x00" * 64)
+    assert sniff(avif) is None
