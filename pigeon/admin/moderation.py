@@ -26,7 +26,9 @@ from pigeon.core.events import PeopleChanged
 from pigeon.core.principal import Principal, outranks
 from pigeon.core.runtime import Runtime
 from pigeon.core.uow import UnitOfWork
+from pigeon.media.serving import Served
 from pigeon.messaging import reports
+from pigeon.messaging.attachments import served
 from pigeon.messaging.context import Ctx
 
 ACTIONS = ("dismiss", "delete_message", "suspend_author")
@@ -71,6 +73,7 @@ class QueueItem:
             "created_at": r.created_at,
             "resolved_at": r.resolved_at,
             "resolved_by": dataclasses.asdict(self.resolved_by) if self.resolved_by else None,
+            "attachments": self.entry.attachments,
         }
 
 
@@ -109,6 +112,18 @@ async def get_report(uow: UnitOfWork, viewer: Principal, report_id: int) -> Queu
     check_moderator(viewer)
     entry = await _entry(uow, viewer, report_id)
     return (await _items(uow, [entry]))[0]
+
+
+async def report_file(
+    uow: UnitOfWork, viewer: Principal, report_id: int, attachment_id: int, *, thumbnail: bool
+) -> Served:
+    """A file of a reported message, for the moderators who see the report: kept until the
+    report is resolved, even if its uploader removed it meanwhile."""
+    check_moderator(viewer)
+    entry = await _entry(uow, viewer, report_id)
+    async with uow.read(uow.dbs.messaging) as session:
+        found = await reports.held_attachment(session, entry.report, attachment_id)
+    return served(found, thumbnail=thumbnail)
 
 
 async def _entry(uow: UnitOfWork, viewer: Principal, report_id: int) -> reports.QueueEntry:

@@ -5,14 +5,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from pigeon.admin import moderation
 from pigeon.core.deps import Rt, StaffUser, Uow
 from pigeon.core.schemas import In, Paragraph
 from pigeon.core.types import INT64_MAX, Instant, RowIdPath, UserIdPath
+from pigeon.media.serving import serve
 from pigeon.messaging.deps import MessagingCtx
+from pigeon.messaging.schemas import AttachmentOut
 
 router = APIRouter()
 
@@ -42,6 +44,9 @@ class QueueItemOut(BaseModel):
     created_at: dt.datetime
     resolved_at: dt.datetime | None
     resolved_by: PersonOut | None
+    attachments: list[AttachmentOut] = Field(
+        default_factory=list, description="the message's files, for as long as the report is open"
+    )
 
 
 class ResolveIn(In):
@@ -86,6 +91,39 @@ async def resolve(report_id: RowIdPath, body: ResolveIn, user: StaffUser, ctx: M
         ctx, report_id, action=body.action, until=body.until, note=body.note
     )
     return item.view()
+
+
+@router.get(
+    "/admin/reports/{report_id}/files/{attachment_id}", response_class=Response, tags=["admin"]
+)
+async def report_file(
+    report_id: RowIdPath,
+    attachment_id: RowIdPath,
+    request: Request,
+    user: StaffUser,
+    rt: Rt,
+    uow: Uow,
+) -> Response:
+    """A file of the reported message, while the report is open (even if removed since)."""
+    found = await moderation.report_file(uow, user, report_id, attachment_id, thumbnail=False)
+    return await serve(request, rt.media, found)
+
+
+@router.get(
+    "/admin/reports/{report_id}/files/{attachment_id}/thumbnail",
+    response_class=Response,
+    tags=["admin"],
+)
+async def report_thumbnail(
+    report_id: RowIdPath,
+    attachment_id: RowIdPath,
+    request: Request,
+    user: StaffUser,
+    rt: Rt,
+    uow: Uow,
+) -> Response:
+    found = await moderation.report_file(uow, user, report_id, attachment_id, thumbnail=True)
+    return await serve(request, rt.media, found)
 
 
 @router.post("/admin/users/{user_id}/suspend", response_model=SuspensionOut, tags=["admin"])

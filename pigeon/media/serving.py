@@ -9,6 +9,7 @@ images are shown inline; everything else is a download (`Content-Disposition: at
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 
@@ -65,17 +66,22 @@ def _unsatisfiable(size: int) -> AppError:
     )
 
 
-async def serve(
-    request: Request,
-    store: MediaStore,
-    *,
-    key: str,
-    content_type: str,
-    file_name: str,
-    size: int | None,
-    inline: bool,
-) -> Response:
-    """The file under `key` as a response: whole, a range of it, or 304."""
+@dataclasses.dataclass(frozen=True)
+class Served:
+    """What to send for a file, once the caller has checked who asks: where it is and how to
+    present it."""
+
+    key: str
+    content_type: str
+    file_name: str
+    size: int | None  # None: ask the store
+    inline: bool
+
+
+async def serve(request: Request, store: MediaStore, found: Served) -> Response:
+    """The file as a response: whole, a range of it, or 304."""
+    key, content_type, file_name = found.key, found.content_type, found.file_name
+    size, inline = found.size, found.inline
     etag = etag_of(key)
     headers = {
         **SAFETY_HEADERS,

@@ -29,6 +29,7 @@ from pigeon.core.runtime import Runtime
 from pigeon.core.uow import UnitOfWork
 from pigeon.media import processing
 from pigeon.media.receive import Received
+from pigeon.media.serving import Served
 from pigeon.media.storage import new_key
 from pigeon.messaging import policy
 from pigeon.messaging.context import Ctx
@@ -182,17 +183,6 @@ async def stored_bytes(ctx: Ctx, *, write: bool) -> int:
 # --- fetching ---
 
 
-@dataclasses.dataclass(frozen=True)
-class Served:
-    """What to send for a file: where it is and how to present it."""
-
-    key: str
-    content_type: str
-    file_name: str
-    size: int | None  # None: ask the store
-    inline: bool
-
-
 async def access_attachment(ctx: Ctx, attachment_id: int) -> Attachment:
     """The attachment, if the viewer may fetch it: the uploader while no message names it;
     afterwards whoever can see the message. Otherwise not found, with no hint either way."""
@@ -212,19 +202,20 @@ async def access_attachment(ctx: Ctx, attachment_id: int) -> Attachment:
     return row
 
 
-async def file_of(ctx: Ctx, attachment_id: int) -> Served:
-    row = await access_attachment(ctx, attachment_id)
-    return Served(
-        key=row.storage_key,
-        content_type=row.content_type,
-        file_name=row.file_name,
-        size=row.size,
-        inline=row.content_type in INLINE_TYPES,
-    )
+async def file_of(ctx: Ctx, attachment_id: int, *, thumbnail: bool = False) -> Served:
+    """The file (or its thumbnail) for someone who may fetch it."""
+    return served(await access_attachment(ctx, attachment_id), thumbnail=thumbnail)
 
 
-async def thumbnail_of(ctx: Ctx, attachment_id: int) -> Served:
-    row = await access_attachment(ctx, attachment_id)
+def served(row: Attachment, *, thumbnail: bool) -> Served:
+    if not thumbnail:
+        return Served(
+            key=row.storage_key,
+            content_type=row.content_type,
+            file_name=row.file_name,
+            size=row.size,
+            inline=row.content_type in INLINE_TYPES,
+        )
     if row.thumbnail_key is None:
         raise NotFound("This file has no thumbnail.", code="thumbnail_not_found")
     stem = row.file_name.rsplit(".", 1)[0] or "thumbnail"

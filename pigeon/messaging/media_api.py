@@ -90,26 +90,14 @@ async def download(attachment_id: RowIdPath, request: Request, ctx: Ctx) -> Resp
     """The file, to whoever can see its message (or its uploader, before it is attached).
     Images are shown inline; every other file is a download."""
     found = await attachments.file_of(ctx, attachment_id)
-    return await _serve(request, ctx, found)
+    return await serve(request, ctx.rt.media, found)
 
 
 @router.get("/media/{attachment_id}/thumbnail", response_class=Response, responses=FILE_RESPONSES)
 async def thumbnail(attachment_id: RowIdPath, request: Request, ctx: Ctx) -> Response:
     """An image's thumbnail (WebP, at most `PIGEON_MEDIA_THUMBNAIL_PX` on its longer side)."""
-    found = await attachments.thumbnail_of(ctx, attachment_id)
-    return await _serve(request, ctx, found)
-
-
-async def _serve(request: Request, ctx: Ctx, found: attachments.Served) -> Response:
-    return await serve(
-        request,
-        ctx.rt.media,
-        key=found.key,
-        content_type=found.content_type,
-        file_name=found.file_name,
-        size=found.size,
-        inline=found.inline,
-    )
+    found = await attachments.file_of(ctx, attachment_id, thumbnail=True)
+    return await serve(request, ctx.rt.media, found)
 
 
 @router.delete("/media/{attachment_id}", status_code=204)

@@ -18,10 +18,11 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pigeon.accounts import directory
-from pigeon.core.errors import NotAllowed
+from pigeon.core.errors import NotAllowed, NotFound
 from pigeon.messaging.changes import tombstone
 from pigeon.messaging.context import Ctx
-from pigeon.messaging.models import Message, Report
+from pigeon.messaging.models import Attachment, Message, Report
+from pigeon.messaging.schemas import AttachmentOut
 from pigeon.messaging.service import _insert, access_message, require_enabled
 
 REASONS = (
@@ -101,6 +102,8 @@ class QueueEntry:
     report: Report
     message_state: MessageState
     reports_on_message: int
+    # the message's files, for moderators: kept while a report on it is open, even if removed
+    attachments: list[AttachmentOut] = dataclasses.field(default_factory=list)
 
 
 async def queue(
@@ -149,7 +152,51 @@ async def _entries(session: AsyncSession, rows: Sequence[Report]) -> list[QueueE
             return "removed"
         return "deleted" if live[message_id] is not None else "visible"
 
-    return [QueueEntry(r, state(r.message_id), counts.get(r.message_id, 1)) for r in rows]
+    files: dict[int, list[Attachment]] = {}
+    for a in await session.scalars(
+        select(Attachment)
+        .where(Attachment.message_id.in_(message_ids))
+        .order_by(Attachment.position, Attachment.id)
+    ):
+        files.setdefault(a.message_id or 0, []).append(a)
+    return [
+        QueueEntry(
+            r,
+            state(r.message_id),
+            counts.get(r.message_id, 1),
+            [_held_out(r, a) for a in files.get(r.message_id, [])],
+        )
+        for r in rows
+    ]
+
+
+def _held(report: Report, attachment: Attachment) -> bool:
+    """Whether a moderator can still look at a reported message's file."""
+    return report.status == "open" or attachment.deleted_at is None
+
+
+def _held_out(report: Report, a: Attachment) -> AttachmentOut:
+    base = f"/api/v1/admin/reports/{report.id}/files/{a.id}"
+    held = _held(report, a)
+    return AttachmentOut(
+        id=a.id,
+        file_name=a.file_name,
+        content_type=a.content_type,
+        size=a.size,
+        width=a.width,
+        height=a.height,
+        url=base if held else None,
+        thumbnail_url=f"{base}/thumbnail" if held and a.thumbnail_key else None,
+        removed=a.deleted_at is not None,
+    )
+
+
+async def held_attachment(session: AsyncSession, report: Report, attachment_id: int) -> Attachment:
+    """A file of the reported message that moderators may look at; otherwise not found."""
+    a = await session.get(Attachment, attachment_id)
+    if a is None or a.message_id != report.message_id or not _held(report, a):
+        raise NotFound("No such file.", code="attachment_not_found")
+    return a
 
 
 async def close_reports(

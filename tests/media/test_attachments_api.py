@@ -397,6 +397,22 @@ async def test_a_reported_message_keeps_its_files_until_the_report_is_resolved(a
     await attachments.sweep(rt, now=later)
     assert len(stored_keys(app)) == 2  # kept for the moderators
 
+    item = (
+        await client.get(f"{API}/admin/reports/{report_id}", headers=people.admin.headers)
+    ).json()
+    [held] = item["attachments"]
+    assert held["removed"] is True and held["url"].startswith(f"{API}/admin/reports/")
+    r = await fetch(client, people.admin, held["url"])
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    assert (await fetch(client, people.admin, held["thumbnail_url"])).status_code == 200
+    assert (await fetch(client, people.free, held["url"])).status_code == 403  # staff only
+    other = await client.post(
+        f"{API}/messages/{sent['id'] + 1000}/report",
+        json={"reason": "spam"},
+        headers=people.free.headers,
+    )
+    assert other.status_code == 404
+
     r = await client.post(
         f"{API}/admin/reports/{report_id}/resolve",
         json={"action": "dismiss"},
@@ -405,6 +421,7 @@ async def test_a_reported_message_keeps_its_files_until_the_report_is_resolved(a
     assert r.status_code == 200, r.text
     assert (await attachments.sweep(rt, now=later)).orphans == 2
     assert stored_keys(app) == set()
+    assert (await fetch(client, people.admin, held["url"])).status_code == 404
 
 
 async def test_a_phone_photo_in_heif_is_stored_as_an_upright_jpeg_without_its_location(
