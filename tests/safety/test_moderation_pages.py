@@ -75,3 +75,26 @@ async def test_a_thread_tells_each_participant_how_long_messages_stay(app, clien
         async with signed_in(app, name) as c:
             page = (await c.get(f"/messages/{conv['id']}")).text
             assert f"Messages older than {days} days are removed." in page
+
+
+async def test_the_queue_page_shows_a_reported_messages_files(app, client, people):
+    from tests.media import samples
+
+    conv = await dm(client, people.priv, people.free)
+    r = await client.post(
+        f"{API}/media/upload",
+        files={"file": ("evidence.png", samples.png(), "image/png")},
+        headers=people.priv.headers,
+    )
+    photo = r.json()
+    msg = (await send(client, people.priv, conv["id"], "", attachment_ids=[photo["id"]])).json()
+    r = await client.post(
+        f"{API}/messages/{msg['id']}/report", json={"reason": "spam"}, headers=people.free.headers
+    )
+    report_id = r.json()["id"]
+    async with signed_in(app, "admin") as c:
+        page = (await c.get("/admin/reports")).text
+        link = f"/api/v1/admin/reports/{report_id}/files/{photo['id']}"
+        assert f'href="{link}"' in page and "evidence.png" in page
+        assert f'src="{link}/thumbnail"' in page
+        assert (await c.get(link)).status_code == 200  # with the page's own session
