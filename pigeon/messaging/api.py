@@ -13,7 +13,16 @@ from pigeon.accounts.schemas import UserIdsIn
 from pigeon.core.deps import CurrentUser, Rt
 from pigeon.core.errors import Invalid
 from pigeon.core.types import INT64_MAX, Instant, RowIdPath, UserIdPath
-from pigeon.messaging import changes, export, groups, reports, search, sending, views
+from pigeon.messaging import (
+    changes,
+    export,
+    groups,
+    reactions,
+    reports,
+    search,
+    sending,
+    views,
+)
 from pigeon.messaging import service as messaging
 from pigeon.messaging.deps import MessagingCtx as Ctx
 from pigeon.messaging.schemas import (
@@ -25,6 +34,8 @@ from pigeon.messaging.schemas import (
     MessageCreate,
     MessageEdit,
     MessageOut,
+    ReactionIn,
+    ReactionOut,
     ReadIn,
     ReadState,
     ReportIn,
@@ -120,6 +131,37 @@ async def send(conversation_id: RowIdPath, body: MessageCreate, ctx: Ctx) -> Res
         attachment_ids=body.attachment_ids,
     )
     return as_json(message, 201 if was_created else 200)
+
+
+@router.post(
+    "/messages/{message_id}/reactions",
+    status_code=201,
+    response_model=list[ReactionOut],
+    responses={200: {"description": "you had already reacted with it: nothing changed"}},
+)
+async def add_reaction(
+    message_id: RowIdPath, body: ReactionIn, ctx: Ctx, response: Response
+) -> list[ReactionOut]:
+    """React to a message you can see with one emoji (one of each per person); answers the
+    message's reactions. Everyone in the conversation hears of it live (`reaction.added`)."""
+    found, changed = await reactions.react(ctx, message_id, body.emoji, add=True)
+    created(response, changed)
+    return found
+
+
+@router.delete("/messages/{message_id}/reactions", response_model=list[ReactionOut])
+async def remove_reaction(
+    message_id: RowIdPath,
+    ctx: Ctx,
+    body: ReactionIn | None = None,
+    emoji: Annotated[str | None, Query(max_length=64, description="instead of a body")] = None,
+) -> list[ReactionOut]:
+    """Take back your reaction (`{emoji}` in the body, or `?emoji=`); `reaction.removed`."""
+    chosen = body.emoji if body is not None else emoji
+    if chosen is None:
+        raise Invalid("Say which emoji to take back.", fields={"emoji": "required"})
+    found, _ = await reactions.react(ctx, message_id, chosen, add=False)
+    return found
 
 
 @router.post("/conversations/{conversation_id}/read", response_model=ReadState)

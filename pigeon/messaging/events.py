@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, SerializerFunctionWrapHandler, model_serializer
 
 from pigeon.core.events import Event
-from pigeon.messaging.schemas import MessageOut, ReadState
+from pigeon.messaging.schemas import MessageOut, ReactionOut, ReadState
 
 
 class _Data(BaseModel):
@@ -38,6 +38,26 @@ class MessageDeleted(Event):
     type: Literal["message.deleted"] = "message.deleted"
     data: Deleted
     id: int
+
+
+class ReactionChange(_Data):
+    """Who added or removed which emoji, and the message's reactions as they now stand."""
+
+    message_id: int
+    conversation_id: int
+    user_id: int
+    emoji: str
+    reactions: list[ReactionOut]
+
+
+class ReactionAdded(Event):
+    type: Literal["reaction.added"] = "reaction.added"
+    data: ReactionChange
+
+
+class ReactionRemoved(Event):
+    type: Literal["reaction.removed"] = "reaction.removed"
+    data: ReactionChange
 
 
 class ConversationChange(_Data):

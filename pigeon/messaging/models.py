@@ -77,6 +77,8 @@ class Message(MessagingBase):
     deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # how many files the message carries: readers look for attachments only where there are
     attachment_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # likewise for reactions
+    reaction_count: Mapped[int] = mapped_column(Integer, server_default="0")
 
     __table_args__ = (
         Index("ix_message_conversation_id_id", "conversation_id", "id"),
@@ -118,6 +120,19 @@ class Attachment(MessagingBase):
         Index("ix_attachment_created_at", "created_at"),  # the sweep of unattached uploads
         {"sqlite_autoincrement": True},
     )
+
+
+class Reaction(MessagingBase):
+    """One person's emoji on a message: one of each emoji per person."""
+
+    __tablename__ = "reaction"
+
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("message.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    emoji: Mapped[str] = mapped_column(String(64), primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
 class Report(MessagingBase):

@@ -14,6 +14,7 @@ facts (who is acting, the switch, memberships, blocks) and call these; nothing e
 | 5 one direct conversation per pair | direct_key (unique in the database) | - |
 | 7 content | clean_body, clean_title | validation_error |
 | 7 content: text or files | clean_message | validation_error |
+| 7 content: a reaction is one emoji | clean_emoji | invalid_emoji |
 | 8 attachments: one's own uploads, unused, at most 10 | check_attachments | attachment_* |
 | 8 upload size by tier | check_upload_size | file_too_large |
 | 8 storage quota per member | check_quota | quota_exceeded |
@@ -22,12 +23,13 @@ facts (who is acting, the switch, memberships, blocks) and call these; nothing e
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from pigeon.core.errors import Invalid, NotAllowed, TooLarge
 from pigeon.core.principal import Principal
-from pigeon.core.text import clean_text, single_line
+from pigeon.core.text import clean_text, is_single_emoji, single_line
 
 INITIATOR_TIERS = frozenset({"privileged", "privileged_plus"})
 INITIATOR_ROLES = frozenset({"manager", "owner", "admin"})
@@ -122,6 +124,15 @@ def clean_body(body: str, max_chars: int) -> str:
 def clean_message(body: str, max_chars: int, *, attachments: int) -> str:
     """A message's text: required unless it carries files."""
     return clean_text(body, field="body", max_chars=max_chars, min_chars=0 if attachments else 1)
+
+
+def clean_emoji(value: str) -> str:
+    emoji = unicodedata.normalize("NFC", value.strip())
+    if not is_single_emoji(emoji):
+        raise Invalid(
+            "A reaction is one emoji.", code="invalid_emoji", fields={"emoji": "one emoji"}
+        )
+    return emoji
 
 
 def check_attachments(sender_id: int, wanted: Sequence[int], found: Iterable[Any]) -> None:

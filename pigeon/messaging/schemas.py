@@ -29,6 +29,24 @@ class AttachmentOut(BaseModel):
     removed: bool = False
 
 
+REACTION_PALETTE = ("👍", "❤️", "😂", "😮", "😢", "🙏")
+
+
+class ReactionOut(BaseModel):
+    """One emoji on a message: how many reacted with it, and who."""
+
+    emoji: str
+    count: int
+    user_ids: list[int]
+
+
+class ReactionIn(In):
+    emoji: str = Field(
+        max_length=64,
+        description=f"one emoji: the palette {' '.join(REACTION_PALETTE)}, or any other single one",
+    )
+
+
 class MessageOut(BaseModel):
     id: int
     conversation_id: int
@@ -39,7 +57,7 @@ class MessageOut(BaseModel):
     deleted: bool
     reply_to_id: int | None
     attachments: list[AttachmentOut]
-    reactions: list[dict[str, object]]
+    reactions: list[ReactionOut]
     client_msg_id: str | None
 
 

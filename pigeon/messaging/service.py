@@ -24,8 +24,8 @@ from pigeon.core.principal import Principal
 from pigeon.messaging import policy
 from pigeon.messaging.context import Ctx
 from pigeon.messaging.events import ConversationChange, ConversationUpdated
-from pigeon.messaging.models import Attachment, Conversation, Message, Participant
-from pigeon.messaging.schemas import AttachmentOut, MessageOut, UnreadOut
+from pigeon.messaging.models import Attachment, Conversation, Message, Participant, Reaction
+from pigeon.messaging.schemas import AttachmentOut, MessageOut, ReactionOut, UnreadOut
 from pigeon.messaging.visibility import (
     blocked_by,
     visible_messages,
@@ -68,10 +68,38 @@ def attachments_by_message(conn: Connection, rows: Iterable[Any]) -> dict[int, l
     return found
 
 
+def reactions_by_message(conn: Connection, rows: Iterable[Any]) -> dict[int, list[ReactionOut]]:
+    """The reactions on these messages (by emoji, in the order first used), looked up only for
+    those that have some."""
+    ids = [r.id for r in rows if r.reaction_count and r.deleted_at is None]
+    if not ids:
+        return {}
+    return reactions_of(
+        conn.execute(
+            select(Reaction.message_id, Reaction.emoji, Reaction.user_id)
+            .where(Reaction.message_id.in_(ids))
+            .order_by(Reaction.message_id, Reaction.created_at, Reaction.user_id)
+        ).all()
+    )
+
+
+def reactions_of(rows: Iterable[Any]) -> dict[int, list[ReactionOut]]:
+    """(message_id, emoji, user_id) rows, oldest first, as each message's reactions."""
+    grouped: dict[int, dict[str, list[int]]] = {}
+    for message_id, emoji, user_id in rows:
+        grouped.setdefault(message_id, {}).setdefault(emoji, []).append(user_id)
+    return {
+        mid: [ReactionOut(emoji=e, count=len(users), user_ids=users) for e, users in by.items()]
+        for mid, by in grouped.items()
+    }
+
+
 def messages_out(conn: Connection, rows: Sequence[Any]) -> list[MessageOut]:
-    """Messages as clients see them, with their attachments (one query for the lot)."""
-    found = attachments_by_message(conn, rows)
-    return [message_out(r, found.get(r.id, ())) for r in rows]
+    """Messages as clients see them, with their attachments and reactions (one query each for
+    the lot, and none where no message has any)."""
+    files = attachments_by_message(conn, rows)
+    reactions = reactions_by_message(conn, rows)
+    return [message_out(r, files.get(r.id, ()), reactions.get(r.id, ())) for r in rows]
 
 
 async def messages_out_in(session: AsyncSession, rows: Sequence[Any]) -> list[MessageOut]:
@@ -79,7 +107,11 @@ async def messages_out_in(session: AsyncSession, rows: Sequence[Any]) -> list[Me
     return await session.run_sync(lambda s: messages_out(s.connection(), rows))
 
 
-def message_out(row: Any, attachments: Iterable[AttachmentOut] = ()) -> MessageOut:
+def message_out(
+    row: Any,
+    attachments: Iterable[AttachmentOut] = (),
+    reactions: Iterable[ReactionOut] = (),
+) -> MessageOut:
     """A message as clients see it: a deleted one keeps its place, without its text or files."""
     deleted = row.deleted_at is not None
     return MessageOut.model_construct(
@@ -92,7 +124,7 @@ def message_out(row: Any, attachments: Iterable[AttachmentOut] = ()) -> MessageO
         deleted=deleted,
         reply_to_id=row.reply_to_id,
         attachments=[] if deleted else list(attachments),
-        reactions=[],
+        reactions=[] if deleted else list(reactions),
         client_msg_id=row.client_msg_id,
     )
 

@@ -20,9 +20,8 @@ from pigeon.messaging.schemas import ConversationOut, ParticipantOut
 from pigeon.messaging.service import (
     _not_found,
     access_conversation,
-    attachments_by_message,
     blocked_senders,
-    message_out,
+    messages_out_in,
     require_enabled,
     since,
 )
@@ -48,7 +47,8 @@ async def conversation_views(
         found = await session.scalars(select(Message).where(Message.id.in_(last_ids)))
         lasts = {m.id: m for m in found}
     lasts = await _previews_without_blocked(ctx, rows, lasts, session)
-    files = await session.run_sync(lambda s: attachments_by_message(s.connection(), lasts.values()))
+    previews = await messages_out_in(session, list(lasts.values()))
+    last_out = {m.id: m for m in previews}
     by_conv: dict[int, list[Participant]] = {}
     for m in members:
         by_conv.setdefault(m.conversation_id, []).append(m)
@@ -71,9 +71,7 @@ async def conversation_views(
                     participant_out(m, users.get(m.user_id), estranged=m.user_id in hidden)
                     for m in by_conv.get(r.id, [])
                 ],
-                last_message=message_out(last, files.get(last.id, ()))
-                if last and last.created_at >= cutoff
-                else None,
+                last_message=last_out[last.id] if last and last.created_at >= cutoff else None,
                 unread_count=mine.unread_count if mine else 0,
                 last_read_message_id=mine.last_read_message_id if mine else 0,
                 created_at=r.created_at,

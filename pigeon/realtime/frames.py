@@ -20,6 +20,8 @@ from pigeon.messaging.events import (
     MessageDeleted,
     MessageNew,
     MessageUpdated,
+    ReactionAdded,
+    ReactionRemoved,
     ReceiptRead,
     Typing,
     Unread,
@@ -100,6 +102,8 @@ ServerFrame = Annotated[
     | MessageNew
     | MessageUpdated
     | MessageDeleted
+    | ReactionAdded
+    | ReactionRemoved
     | ConversationUpdated
     | ReceiptRead
     | Typing
