@@ -17,6 +17,7 @@ from pigeon.messaging import (
     changes,
     export,
     groups,
+    organising,
     reactions,
     reports,
     search,
@@ -83,10 +84,14 @@ async def conversations(
     response: Response,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     before: Instant | None = None,
+    archived: Annotated[bool, Query(description="the archived ones instead")] = False,
 ) -> list[ConversationOut]:
-    page = await views.list_conversations(ctx, limit=limit, before=before)
-    if len(page) == limit:
-        response.headers["X-Next-Before"] = page[-1].updated_at.isoformat()
+    """Mine, latest activity first; my pinned ones lead the first page. Archived ones (and
+    ones I removed for myself) stay out until something new happens in them."""
+    page = await views.list_conversations(ctx, limit=limit, before=before, archived=archived)
+    following = views.next_before(page, limit, archived=archived)
+    if following is not None:
+        response.headers["X-Next-Before"] = following.isoformat()
     return page
 
 
@@ -96,9 +101,28 @@ async def conversation(conversation_id: RowIdPath, ctx: Ctx) -> ConversationOut:
 
 
 @router.patch("/conversations/{conversation_id}", response_model=ConversationOut)
-async def rename(conversation_id: RowIdPath, body: ConversationUpdate, ctx: Ctx) -> ConversationOut:
-    await groups.rename(ctx, conversation_id, body.title)
+async def update(conversation_id: RowIdPath, body: ConversationUpdate, ctx: Ctx) -> ConversationOut:
+    """Rename a group (`title`, for everyone), and keep the conversation your way (`muted`,
+    `pinned` (at most 3), `archived`, `unread`), for you alone."""
+    if body.title is not None:
+        await groups.rename(ctx, conversation_id, body.title)
+    await organising.organise(
+        ctx,
+        conversation_id,
+        muted=body.muted,
+        pinned=body.pinned,
+        archived=body.archived,
+        unread=body.unread,
+    )
     return await views.get_conversation(ctx, conversation_id)
+
+
+@router.delete("/conversations/{conversation_id}", status_code=204)
+async def remove_for_me(conversation_id: RowIdPath, ctx: Ctx) -> Response:
+    """Remove the conversation for yourself: out of your list, its messages so far out of
+    your history, until the next message. The others keep everything."""
+    await organising.remove_for_me(ctx, conversation_id)
+    return Response(status_code=204)
 
 
 @router.get("/conversations/{conversation_id}/messages", response_model=list[MessageOut])
@@ -268,7 +292,10 @@ async def list_groups(
     ctx: Ctx,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     before: Instant | None = None,
+    archived: Annotated[bool, Query(description="the archived ones instead")] = False,
 ) -> list[ConversationOut]:
+    """Mine, latest activity first; my pinned ones lead the first page. Archived ones (and
+    ones I removed for myself) stay out until something new happens in them."""
     return await views.list_conversations(ctx, limit=limit, before=before, kind="group")
 
 

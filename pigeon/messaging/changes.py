@@ -42,7 +42,7 @@ async def mark_read(ctx: Ctx, conversation_id: int, message_id: int) -> ReadStat
     read position changes nothing, takes no write lock and tells no one."""
     await require_enabled(ctx)
     seen = (await access_conversation(ctx, conversation_id)).members[ctx.viewer.id]
-    if message_id <= seen.last_read_message_id:
+    if message_id <= seen.last_read_message_id and not seen.marked_unread:
         await _check_in(ctx, conversation_id, message_id)
         return ReadState(
             conversation_id=conversation_id,
@@ -61,6 +61,7 @@ async def mark_read(ctx: Ctx, conversation_id: int, message_id: int) -> ReadStat
             since=since(ctx),
             hidden=await hidden_senders(ctx, convo),
             conversation=convo.key,
+            cleared_to_id=me.cleared_to_id,
             include_deleted=False,
         )
         .where(Message.id > upto, Message.sender_id != ctx.viewer.id)
@@ -73,7 +74,7 @@ async def mark_read(ctx: Ctx, conversation_id: int, message_id: int) -> ReadStat
             Participant.conversation_id == conversation_id,
             Participant.user_id == ctx.viewer.id,
         )
-        .values(last_read_message_id=upto, unread_count=remaining)
+        .values(last_read_message_id=upto, unread_count=remaining, marked_unread=False)
     )
     totals = await unread_totals(session, [ctx.viewer.id])
     state = ReadState(

@@ -64,7 +64,9 @@ class ConversationChange(_Data):
     """What changed; only the fields of that kind of change are sent."""
 
     conversation_id: int
-    change: Literal["created", "members_added", "member_removed", "title", "deleted"]
+    # "personal": how the recipient keeps it changed (muted, pinned, archived, removed), on
+    # another of their devices
+    change: Literal["created", "members_added", "member_removed", "title", "deleted", "personal"]
     user_ids: list[int] | None = None  # members_added
     user_id: int | None = None  # member_removed
     title: str | None = None  # title

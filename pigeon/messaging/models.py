@@ -10,12 +10,14 @@ from typing import Literal
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     ForeignKey,
     Index,
     Integer,
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -59,6 +61,16 @@ class Participant(MessagingBase):
     joined_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     last_read_message_id: Mapped[int] = mapped_column(BigInteger, default=0)
     unread_count: Mapped[int] = mapped_column(Integer, default=0)
+    # how this person keeps the conversation, for them alone
+    muted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    marked_unread: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    pinned_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # out of the list until something happens after this moment
+    archived_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # removed for this person: out of their list until something happens after `removed_at`,
+    # and out of their history up to `cleared_to_id`
+    removed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    cleared_to_id: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     __table_args__ = (Index("ix_participant_user_id", "user_id"),)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from pigeon.core.schemas import In, Paragraph
 from pigeon.core.types import RowId, UserId
@@ -83,6 +83,12 @@ class ConversationOut(BaseModel):
     created_at: dt.datetime
     updated_at: dt.datetime
     retention_days: int = Field(description="messages older than this are removed for you")
+    muted: bool = Field(default=False, description="yours: no badge (the count stays)")
+    pinned: bool = Field(default=False, description="yours: on top of the list (at most 3)")
+    archived: bool = Field(
+        default=False, description="yours: out of the list until something new happens"
+    )
+    marked_unread: bool = Field(default=False, description="yours: marked unread by hand")
 
 
 class ConversationCreate(In):
@@ -92,7 +98,15 @@ class ConversationCreate(In):
 
 
 class ConversationUpdate(In):
-    title: str = Field(max_length=1000)
+    """A group's title (for everyone), and how you keep the conversation (for you alone)."""
+
+    title: str | None = Field(default=None, max_length=1000)
+    muted: StrictBool | None = None
+    pinned: StrictBool | None = None
+    archived: StrictBool | None = None
+    unread: StrictBool | None = Field(
+        default=None, description="true marks it unread; false marks it read"
+    )
 
 
 _BODY = Field(max_length=100_000, description="1 to 4,000 characters after trimming")

@@ -129,7 +129,7 @@ _TOTALS = (
     select(Participant.user_id, func.coalesce(func.sum(Participant.unread_count), 0))
     .join(Conversation, Conversation.id == Participant.conversation_id)
     .where(Participant.user_id.in_(bindparam("uids", expanding=True)))
-    .where(Conversation.deleted_at.is_(None))
+    .where(Conversation.deleted_at.is_(None), Participant.muted.is_(False))
     .group_by(Participant.user_id)
 )
 
@@ -180,7 +180,11 @@ _INSERT = (
 _TOTAL_OF_ONE = (
     select(func.coalesce(func.sum(Participant.unread_count), 0))
     .join(Conversation, Conversation.id == Participant.conversation_id)
-    .where(Participant.user_id == bindparam("uid"), Conversation.deleted_at.is_(None))
+    .where(
+        Participant.user_id == bindparam("uid"),
+        Conversation.deleted_at.is_(None),
+        Participant.muted.is_(False),  # a muted conversation puts nothing on the badge
+    )
 )
 # what a send runs on every message: prepared once where that pays (`Prepared` on SQLite)
 HOT = (_MEMBERS, _BY_CLIENT_ID, _REPLY_TARGET, _INSERT, _COUNT_UNREAD, _TOUCH, _TOTAL_OF_ONE)

@@ -135,6 +135,8 @@ class Member:
     role: str
     last_read_message_id: int
     unread_count: int
+    cleared_to_id: int = 0  # what they removed for themselves, up to this message
+    marked_unread: bool = False
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -176,6 +178,8 @@ _CONVO = (
         Participant.role,
         Participant.last_read_message_id,
         Participant.unread_count,
+        Participant.cleared_to_id,
+        Participant.marked_unread,
     )
     .join(Participant, Participant.conversation_id == Conversation.id)
     .where(Conversation.deleted_at.is_(None))
@@ -187,7 +191,15 @@ def _convo(rows: Sequence[Row[Any]], conversation_id: int) -> Convo | None:
         return None
     first = rows[0]
     members = {
-        r.user_id: Member(r.user_id, r.role, r.last_read_message_id, r.unread_count) for r in rows
+        r.user_id: Member(
+            r.user_id,
+            r.role,
+            r.last_read_message_id,
+            r.unread_count,
+            r.cleared_to_id,
+            r.marked_unread,
+        )
+        for r in rows
     }
     return Convo(conversation_id, first.kind, first.title, first.created_by, members)
 
@@ -459,6 +471,7 @@ async def list_messages(
         since=since(ctx),
         hidden=await hidden_senders(ctx, convo),
         conversation=convo.key,
+        cleared_to_id=convo.members[ctx.viewer.id].cleared_to_id,
     )
     if after_id is not None:
         stmt = stmt.where(Message.id > after_id).order_by(Message.id.asc())
@@ -498,7 +511,7 @@ async def unread(ctx: Ctx) -> UnreadOut:
 async def unread_for(session: AsyncSession, user_id: int) -> UnreadOut:
     rows = (
         await session.execute(
-            select(Participant.conversation_id, Participant.unread_count)
+            select(Participant.conversation_id, Participant.unread_count, Participant.muted)
             .join(Conversation, Conversation.id == Participant.conversation_id)
             .where(
                 Participant.user_id == user_id,
@@ -508,7 +521,8 @@ async def unread_for(session: AsyncSession, user_id: int) -> UnreadOut:
         )
     ).all()
     counts = {str(r.conversation_id): r.unread_count for r in rows}
-    return UnreadOut(total=sum(counts.values()), conversations=counts)
+    total = sum(r.unread_count for r in rows if not r.muted)  # muted: no badge
+    return UnreadOut(total=total, conversations=counts)
 
 
 async def unread_totals(session: AsyncSession, user_ids: Iterable[int]) -> dict[int, int]:
@@ -519,6 +533,7 @@ async def unread_totals(session: AsyncSession, user_ids: Iterable[int]) -> dict[
         select(Participant.user_id, func.coalesce(func.sum(Participant.unread_count), 0))
         .join(Conversation, Conversation.id == Participant.conversation_id)
         .where(Participant.user_id.in_(ids), Conversation.deleted_at.is_(None))
+        .where(Participant.muted.is_(False))
         .group_by(Participant.user_id)
     )
     return {uid: int(total) for uid, total in rows}

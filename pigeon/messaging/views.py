@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import and_, not_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pigeon.accounts import blocks
@@ -74,6 +74,10 @@ async def conversation_views(
                 last_message=last_out[last.id] if last and last.created_at >= cutoff else None,
                 unread_count=mine.unread_count if mine else 0,
                 last_read_message_id=mine.last_read_message_id if mine else 0,
+                muted=bool(mine and mine.muted),
+                pinned=bool(mine and mine.pinned_at),
+                archived=bool(mine and _archived(mine, r)),
+                marked_unread=bool(mine and mine.marked_unread),
                 created_at=r.created_at,
                 updated_at=r.updated_at,
                 retention_days=days,
@@ -120,24 +124,61 @@ def participant_out(m: Participant, user: User | None, *, estranged: bool) -> Pa
     )
 
 
+def next_before(
+    page: Sequence[ConversationOut], limit: int, *, archived: bool = False
+) -> dt.datetime | None:
+    """Where the next page starts, when there may be one (pinned ones lead the first page
+    beside a full page of the rest)."""
+    rest = page if archived else [c for c in page if not c.pinned]
+    return rest[-1].updated_at if len(rest) >= limit else None
+
+
+def _archived(mine: Participant, conversation: Conversation) -> bool:
+    return mine.archived_at is not None and conversation.updated_at <= mine.archived_at
+
+
 async def list_conversations(
-    ctx: Ctx, *, limit: int, before: dt.datetime | None = None, kind: str | None = None
+    ctx: Ctx,
+    *,
+    limit: int,
+    before: dt.datetime | None = None,
+    kind: str | None = None,
+    archived: bool = False,
 ) -> list[ConversationOut]:
+    """The viewer's conversations, latest activity first, their pinned ones on top of the
+    first page. Archived ones (nothing new since) only when asked for; ones they removed for
+    themselves not until something new arrives."""
     await require_enabled(ctx)
+    shelved = and_(
+        Participant.archived_at.is_not(None), Conversation.updated_at <= Participant.archived_at
+    )
+    removed = and_(
+        Participant.removed_at.is_not(None), Conversation.updated_at <= Participant.removed_at
+    )
     stmt = (
         select(Conversation)
         .join(Participant, Participant.conversation_id == Conversation.id)
         .where(Participant.user_id == ctx.viewer.id, Conversation.deleted_at.is_(None))
+        .where(not_(removed))
+        .where(shelved if archived else not_(shelved))
         .order_by(Conversation.updated_at.desc(), Conversation.id.desc())
         .limit(limit)
     )
-    if before is not None:
-        stmt = stmt.where(Conversation.updated_at < before)
     if kind is not None:
         stmt = stmt.where(Conversation.kind == kind)
+    pinned_first = None
+    if not archived:  # pinned ones lead the first page, and only there
+        if before is None:
+            pinned_first = stmt.where(Participant.pinned_at.is_not(None)).order_by(
+                Participant.pinned_at.desc()
+            )
+        stmt = stmt.where(Participant.pinned_at.is_(None))
+    if before is not None:
+        stmt = stmt.where(Conversation.updated_at < before)
     async with ctx.uow.read(ctx.dbs.messaging) as session:
+        pinned = (await session.scalars(pinned_first)).all() if pinned_first is not None else []
         rows = (await session.scalars(stmt)).all()
-        return await conversation_views(ctx, rows, session)
+        return await conversation_views(ctx, [*pinned, *rows], session)
 
 
 async def get_conversation(ctx: Ctx, conversation_id: int) -> ConversationOut:

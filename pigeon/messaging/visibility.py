@@ -42,19 +42,23 @@ def visible_messages(
     since: dt.datetime,
     hidden: Collection[int],
     conversation: tuple[int, str] | None = None,
+    cleared_to_id: int = 0,
     include_deleted: bool = True,
 ) -> Select[tuple[Message]]:
     """The messages `viewer_id` may see, as a query to narrow, order and page.
 
     `hidden` is whom the viewer blocked. With `conversation` (id, kind), whose membership the
-    caller has already checked, the query stays on that conversation's index; without it, it
-    joins the viewer's memberships. `include_deleted` keeps tombstones (history, catch-up show
-    them in place); search, export and counts leave them out.
+    caller has already checked, the query stays on that conversation's index (and leaves out
+    what the viewer removed for themselves, up to `cleared_to_id`); without it, it joins the
+    viewer's memberships, which carry that mark. `include_deleted` keeps tombstones (history,
+    catch-up show them in place); search, export and counts leave them out.
     """
     stmt = select(Message).where(Message.created_at >= since)
     if conversation is not None:
         conversation_id, kind = conversation
         stmt = stmt.where(Message.conversation_id == conversation_id)
+        if cleared_to_id:
+            stmt = stmt.where(Message.id > cleared_to_id)
         if hidden and kind == "group":
             stmt = stmt.where(Message.sender_id.not_in(hidden))
     else:
@@ -64,6 +68,7 @@ def visible_messages(
                 and_(
                     Participant.conversation_id == Message.conversation_id,
                     Participant.user_id == viewer_id,
+                    Message.id > Participant.cleared_to_id,
                 ),
             )
             .join(Conversation, Conversation.id == Message.conversation_id)

@@ -43,7 +43,8 @@ async def conversation_list(
 ) -> tuple[list[dict[str, Any]], str | None]:
     page = await views.list_conversations(ctx, limit=LIST_PAGE, before=before)
     rows = [convo_row(c.model_dump(), ctx.viewer.id) for c in page]
-    older = page[-1].updated_at.isoformat() if len(page) == LIST_PAGE else None
+    following = views.next_before(page, LIST_PAGE)
+    older = following.isoformat() if following else None
     return rows, older
 
 
