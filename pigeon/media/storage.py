@@ -10,9 +10,10 @@ Both stores answer the same `MediaStore` protocol, chosen once by `open_store(se
   name, fsynced, renamed over it and the folder fsynced; on S3 the upload has completed. Neither
   reads the whole file into memory (local: 1 MiB copies; S3: s3transfer's multipart upload).
 - `await store.stream(key, start, end)` raises MediaMissing before any byte is promised, then
-  returns the chunks, read one at a time in a worker thread as they are consumed. The file or
-  the S3 response is opened only when iteration starts, so an iterator that is never consumed
-  holds nothing open (on S3 this costs a HEAD before the ranged GET).
+  returns the chunks, read one at a time in a worker thread as they are consumed. Locally the
+  file is opened, sized and its first chunk read in one trip to a worker thread (a small file
+  is then already closed); the S3 response is opened only when iteration starts (after a
+  HEAD). Close an iterator left halfway (`aclose`) to close its file at once.
 - `keys(older_than)` feeds the orphan sweep. Locally it also deletes the temporary files that
   a save interrupted by a crash left behind, once they are older than the cutoff; they are not
   keys, so they are never returned.
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import errno
 import os
 import re
 import secrets
@@ -29,7 +31,7 @@ import shutil
 import unicodedata
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, BinaryIO, cast
 from urllib.parse import quote
 
 import boto3
@@ -126,11 +128,12 @@ class LocalStore:
     ) -> AsyncIterator[bytes]:
         if chunk <= 0:
             raise ValueError("chunk must be positive")
-        path = self.path(key)
-        size = await self.size(key)
-        if size is None:
-            raise MediaMissing(key)
-        return _file_chunks(path, key, *byte_span(start, end, size), chunk)
+        # opening, sizing and the first read in one trip to a worker thread: a thumbnail or
+        # any other small file is served with one
+        file, first, stop = await asyncio.to_thread(
+            _open_span, self.path(key), key, start, end, chunk
+        )
+        return _file_chunks(file, first, stop, chunk)
 
     async def size(self, key: str) -> int | None:
         path = self.path(key)
@@ -185,15 +188,29 @@ def _fsync_folder(folder: Path) -> None:
 
 
 def _write_durably(root: Path, path: Path, source: Path) -> int:
-    """Copy `source` to `path` so that a crash leaves either the old file or the new one."""
+    """Put `source` at `path` so that a crash leaves either the old file or the new one: a
+    second name for the same bytes where both are on one file system (uploads arrive under
+    the data folder), a copy otherwise; synced to disk before it takes its name."""
     created = _make_folders(root, path.parent)
     temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
-        with source.open("rb") as src, open(_create_private(temp), "wb") as out:
-            shutil.copyfileobj(src, out, COPY_CHUNK)
-            out.flush()
-            os.fsync(out.fileno())
-            size = out.tell()
+        try:
+            if source.stat().st_nlink != 1:  # named elsewhere already: its own copy
+                raise OSError(errno.EMLINK, "already linked")
+            os.link(source, temp)
+            os.chmod(temp, 0o600)
+            os.utime(temp)  # written now, as far as the sweep is concerned
+            with temp.open("rb") as linked:
+                os.fsync(linked.fileno())
+                size = os.fstat(linked.fileno()).st_size
+        except OSError as error:
+            if error.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+                raise
+            with source.open("rb") as src, open(_create_private(temp), "wb") as out:
+                shutil.copyfileobj(src, out, COPY_CHUNK)
+                out.flush()
+                os.fsync(out.fileno())
+                size = out.tell()
         os.replace(temp, path)
     except BaseException:
         temp.unlink(missing_ok=True)
@@ -207,18 +224,36 @@ def _create_private(path: Path) -> int:
     return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
 
 
-async def _file_chunks(
-    path: Path, key: str, start: int, stop: int, chunk: int
-) -> AsyncIterator[bytes]:
-    if start >= stop:
-        return
+def _open_span(
+    path: Path, key: str, start: int, end: int | None, chunk: int
+) -> tuple[BinaryIO | None, bytes, int]:
+    """(the open file, or None once all is read; the first chunk; where the span stops)."""
     try:
-        file = await asyncio.to_thread(path.open, "rb")
+        file = path.open("rb")
     except FileNotFoundError:
         raise MediaMissing(key) from None
     try:
+        start, stop = byte_span(start, end, os.fstat(file.fileno()).st_size)
         file.seek(start)
-        position = start
+        first = file.read(min(chunk, stop - start)) if stop > start else b""
+    except BaseException:
+        file.close()
+        raise
+    if start + len(first) >= stop or not first:
+        file.close()
+        return None, first, stop
+    return file, first, stop
+
+
+async def _file_chunks(
+    file: BinaryIO | None, first: bytes, stop: int, chunk: int
+) -> AsyncIterator[bytes]:
+    try:
+        if first:
+            yield first
+        if file is None:
+            return
+        position = file.tell()
         while position < stop:
             data = await asyncio.to_thread(file.read, min(chunk, stop - position))
             if not data:
@@ -226,7 +261,8 @@ async def _file_chunks(
             position += len(data)
             yield data
     finally:
-        file.close()
+        if file is not None:
+            file.close()
 
 
 def _old_files(root: Path, cutoff: float) -> list[str]:

@@ -20,8 +20,9 @@ import shutil
 import tempfile
 import unicodedata
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import Connection, delete, func, or_, select
 
 from pigeon.core.blobs import MediaStore
 from pigeon.core.errors import NotAllowed, NotFound, TooLarge
@@ -39,9 +40,9 @@ from pigeon.messaging.reports import open_report_message_ids
 from pigeon.messaging.schemas import AttachmentOut
 from pigeon.messaging.service import (
     access_conversation,
-    access_message,
     attachment_out,
     load_convo,
+    message_rule,
     messages_out_in,
     require_enabled,
     unseen_by,
@@ -133,6 +134,7 @@ async def upload(
                 height=done.height,
                 storage_key=key,
                 thumbnail_key=thumb_key,
+                thumbnail_size=done.thumbnail.stat().st_size if done.thumbnail else None,
                 created_at=ctx.rt.clock.now(),
             )
             ctx.uow.messaging.add(row)
@@ -183,23 +185,31 @@ async def stored_bytes(ctx: Ctx, *, write: bool) -> int:
 # --- fetching ---
 
 
-async def access_attachment(ctx: Ctx, attachment_id: int) -> Attachment:
+async def access_attachment(ctx: Ctx, attachment_id: int) -> Any:
     """The attachment, if the viewer may fetch it: the uploader while no message names it;
-    afterwards whoever can see the message. Otherwise not found, with no hint either way."""
+    afterwards whoever can see the message (`message_rule`). Otherwise not found, with no
+    hint either way. One read: files are fetched often, thumbnails a page at a time."""
     await require_enabled(ctx)
-    async with ctx.uow.read(ctx.dbs.messaging) as session:
-        row = await session.get(Attachment, attachment_id)
-    if row is None or row.deleted_at is not None:
+    rule, viewer_id = await message_rule(ctx), ctx.viewer.id
+
+    def read(conn: Connection) -> Any:
+        found = conn.execute(
+            select(*Attachment.__table__.c).where(Attachment.id == attachment_id)
+        ).first()
+        if found is None or found.deleted_at is not None:
+            return None
+        if found.message_id is None:
+            return found if found.uploader_id == viewer_id else None
+        return found if conn.execute(rule(found.message_id)).first() is not None else None
+
+    db = ctx.dbs.messaging
+    if ctx.uow.has_written(db):
+        found = await ctx.uow.messaging.run_sync(lambda s: read(s.connection()))
+    else:
+        found = await db.run_read(read)
+    if found is None:
         raise NotFound("No such file.", code="attachment_not_found")
-    if row.message_id is None:
-        if row.uploader_id != ctx.viewer.id:
-            raise NotFound("No such file.", code="attachment_not_found")
-        return row
-    try:
-        await access_message(ctx, row.message_id)
-    except NotFound:
-        raise NotFound("No such file.", code="attachment_not_found") from None
-    return row
+    return found
 
 
 async def file_of(ctx: Ctx, attachment_id: int, *, thumbnail: bool = False) -> Served:
@@ -207,7 +217,7 @@ async def file_of(ctx: Ctx, attachment_id: int, *, thumbnail: bool = False) -> S
     return served(await access_attachment(ctx, attachment_id), thumbnail=thumbnail)
 
 
-def served(row: Attachment, *, thumbnail: bool) -> Served:
+def served(row: Any, *, thumbnail: bool) -> Served:
     if not thumbnail:
         return Served(
             key=row.storage_key,
@@ -223,7 +233,7 @@ def served(row: Attachment, *, thumbnail: bool) -> Served:
         key=row.thumbnail_key,
         content_type="image/webp",
         file_name=f"{stem}.webp",
-        size=None,
+        size=row.thumbnail_size,
         inline=True,
     )
 

@@ -123,6 +123,7 @@ class Attachment(MessagingBase):
     height: Mapped[int | None] = mapped_column(Integer, nullable=True)
     storage_key: Mapped[str] = mapped_column(String(80), unique=True)
     thumbnail_key: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    thumbnail_size: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 

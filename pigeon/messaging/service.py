@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, func, select, update
+from sqlalchemy import Connection, Row, Select, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -250,13 +250,25 @@ async def blocked_senders(ctx: Ctx) -> set[int]:
     return await blocked_by(ctx.rt, ctx.viewer.id)
 
 
+async def message_rule(ctx: Ctx) -> Callable[[int], Select[tuple[Message]]]:
+    """The query for one message the viewer can see now (its conversation, their window,
+    blocks in groups, not deleted). Everything reached through a message (reports,
+    reactions, its files) is reached through this, in `access_message` or in a read of its
+    own."""
+    hidden, oldest = await blocked_senders(ctx), since(ctx)
+
+    def rule(message_id: int) -> Select[tuple[Message]]:
+        return visible_messages(
+            ctx.viewer.id, since=oldest, hidden=hidden, include_deleted=False
+        ).where(Message.id == message_id)
+
+    return rule
+
+
 async def access_message(ctx: Ctx, message_id: int) -> Message:
-    """The message, if the viewer can see it now (its conversation, their window, blocks in
-    groups, not deleted); otherwise not found, with no hint either way. Everything reached
-    through a message (reports, its files) is reached through here."""
-    stmt = visible_messages(
-        ctx.viewer.id, since=since(ctx), hidden=await blocked_senders(ctx), include_deleted=False
-    ).where(Message.id == message_id)
+    """The message, if the viewer can see it now; otherwise not found, with no hint either
+    way."""
+    stmt = (await message_rule(ctx))(message_id)
     async with ctx.uow.read(ctx.dbs.messaging) as session:
         row = await session.scalar(stmt)
     if row is None:
