@@ -16,6 +16,7 @@ from pigeon.accounts.models import User
 from pigeon.core.people import estranged
 from pigeon.messaging.context import Ctx
 from pigeon.messaging.models import Conversation, Message, Participant
+from pigeon.messaging.organising import MAX_PINNED
 from pigeon.messaging.schemas import ConversationOut, ParticipantOut
 from pigeon.messaging.service import (
     _not_found,
@@ -169,8 +170,11 @@ async def list_conversations(
     pinned_first = None
     if not archived:  # pinned ones lead the first page, and only there
         if before is None:
-            pinned_first = stmt.where(Participant.pinned_at.is_not(None)).order_by(
-                Participant.pinned_at.desc()
+            pinned_first = (
+                stmt.where(Participant.pinned_at.is_not(None))
+                .order_by(None)
+                .order_by(Participant.pinned_at.desc())
+                .limit(MAX_PINNED)
             )
         stmt = stmt.where(Participant.pinned_at.is_(None))
     if before is not None:
