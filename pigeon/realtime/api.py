@@ -246,7 +246,10 @@ async def _handle(kind: str, frame: dict[str, Any], conn: Connection, app: Any) 
                 )
             ctx = await _run(conn, app, ref, _itself)
             if ctx is not None:
-                conn.resumer = asyncio.ensure_future(resume.replay(ctx, conn, after))
+                # parked from here, not from when the task first runs: a frame the client sent
+                # after the resume (a ping) is answered after the replay, never before it
+                conn.begin_replay()
+                conn.resumer = asyncio.ensure_future(resume.replay(ctx, conn, after, parked=True))
         elif kind == "typing":
             conversation_id = _int(frame, "conversation_id")
             await _run(
