@@ -173,6 +173,11 @@ async def resolve(
         raise Invalid(f"action must be one of {', '.join(ACTIONS)}.", fields={"action": "unknown"})
     entry = await _entry(uow, viewer, report_id)
     report = entry.report
+    if action == "delete_message" and report.message_id is None:
+        raise Invalid(
+            "This report is on a person, not a message: dismiss it or suspend them.",
+            fields={"action": "no message to delete"},
+        )
     if action == "suspend_author":
         until = _check_until(until, uow.clock.now())
         author = await directory.get_principal(ctx.rt, report.author_id)

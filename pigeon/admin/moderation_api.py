@@ -28,14 +28,14 @@ class PersonOut(BaseModel):
 
 class QueueItemOut(BaseModel):
     id: int
-    message_id: int
-    conversation_id: int
+    message_id: int | None = Field(description="null: a report on a person")
+    conversation_id: int | None
     community_id: int | None
     reason: str
     details: str
-    body: str = Field(description="the message as it was when reported")
-    message_created_at: dt.datetime
-    message_state: Literal["visible", "deleted", "removed"]
+    body: str = Field(description="the message as it was when reported (empty for a person)")
+    message_created_at: dt.datetime | None
+    message_state: Literal["visible", "deleted", "removed", "person"]
     reports_on_message: int
     reporter: PersonOut
     author: PersonOut

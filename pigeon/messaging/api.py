@@ -219,6 +219,17 @@ async def report(message_id: RowIdPath, body: ReportIn, ctx: Ctx, response: Resp
     return found
 
 
+@router.post("/users/{user_id}/report", status_code=201, response_model=ReportOut, tags=["users"])
+async def report_user(user_id: UserIdPath, body: ReportIn, ctx: Ctx, response: Response) -> Any:
+    """Report a person (someone in one of your communities) to the moderators, beside the
+    reports on messages; reporting them again while it is open updates your report (200)."""
+    found, was_created = await reports.report_person(
+        ctx, user_id, reason=body.reason, details=body.details
+    )
+    created(response, was_created)
+    return found
+
+
 @router.get("/messages/search", response_model=list[MessageOut])
 async def search_messages(
     ctx: Ctx,

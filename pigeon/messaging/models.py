@@ -149,13 +149,14 @@ class Reaction(MessagingBase):
 
 
 class Report(MessagingBase):
-    """A report on a message, keeping a copy of it until a moderator resolves the report."""
+    """A report on a message, keeping a copy of it until a moderator resolves the report; or,
+    without a message, on a person (their profile, their behaviour)."""
 
     __tablename__ = "report"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    message_id: Mapped[int] = mapped_column(BigInteger)
-    conversation_id: Mapped[int] = mapped_column(BigInteger)
+    message_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    conversation_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     reporter_id: Mapped[int] = mapped_column(Integer)
     author_id: Mapped[int] = mapped_column(Integer)
     # the community whose managers moderate it (one the reporter and the author share)
@@ -163,7 +164,7 @@ class Report(MessagingBase):
     reason: Mapped[str] = mapped_column(String(32))
     details: Mapped[str] = mapped_column(Text, default="")
     body_copy: Mapped[str] = mapped_column(Text)
-    message_created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    message_created_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     status: Mapped[str] = mapped_column(String(16), default="open")  # open | resolved
     action: Mapped[str | None] = mapped_column(String(32), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pigeon.accounts import directory
 from pigeon.core.errors import NotAllowed, NotFound
+from pigeon.messaging import policy
 from pigeon.messaging.changes import tombstone
 from pigeon.messaging.context import Ctx
 from pigeon.messaging.models import Attachment, Message, Report
@@ -35,7 +36,8 @@ REASONS = (
     "impersonation",
     "other",
 )
-MessageState = Literal["visible", "deleted", "removed"]
+# what became of the reported message; "person" for a report on someone, not a message
+MessageState = Literal["visible", "deleted", "removed", "person"]
 
 
 async def _community_of(ctx: Ctx, author_id: int) -> int | None:
@@ -89,6 +91,60 @@ async def report_message(
     return report, created_id is not None
 
 
+async def report_person(
+    ctx: Ctx, user_id: int, *, reason: str, details: str = ""
+) -> tuple[Report, bool]:
+    """File (or update) the viewer's report on a person they can see (someone in one of their
+    communities; anyone else is answered as if they did not exist); returns (report,
+    created). It joins the same queue as reports on messages."""
+    await ctx.rt.limiter.hit("report", ctx.viewer.id)
+    await require_enabled(ctx)
+    if user_id == ctx.viewer.id:
+        raise NotAllowed("You cannot report yourself.", code="cannot_report_yourself")
+    person = await directory.get_principal(ctx.rt, user_id)
+    if person is None or not policy.visible_to(ctx.viewer, person):
+        raise NotFound("No such user.", code="user_not_found")
+    session = ctx.uow.messaging
+    report = await session.scalar(
+        select(Report).where(
+            Report.reporter_id == ctx.viewer.id,
+            Report.author_id == user_id,
+            Report.message_id.is_(None),
+            Report.status == "open",
+        )
+    )
+    if report is not None:  # reported before and still open: the newer reason, details added
+        if details and details not in report.details:
+            report.details = (f"{report.details}\n{details}" if report.details else details)[:4000]
+        report.reason = reason
+        await session.flush()
+        return report, False
+    report = Report(
+        message_id=None,
+        conversation_id=None,
+        reporter_id=ctx.viewer.id,
+        author_id=user_id,
+        community_id=await _community_of(ctx, user_id),
+        reason=reason,
+        details=details,
+        body_copy="",
+        message_created_at=None,
+        status="open",
+        created_at=ctx.rt.clock.now(),
+    )
+    session.add(report)
+    await session.flush()
+    return report, True
+
+
+def _same_subject(report: Report) -> Any:
+    """The reports on what this one is about: its message, or, for a report on a person, the
+    open ones on that person."""
+    if report.message_id is not None:
+        return Report.message_id == report.message_id
+    return (Report.message_id.is_(None)) & (Report.author_id == report.author_id)
+
+
 def open_report_message_ids() -> Any:
     """A subquery of the messages under an open report (the purge keeps them)."""
     return select(Report.message_id).where(Report.status == "open")
@@ -134,7 +190,7 @@ async def find_report(session: AsyncSession, report_id: int) -> QueueEntry | Non
 async def _entries(session: AsyncSession, rows: Sequence[Report]) -> list[QueueEntry]:
     if not rows:
         return []
-    message_ids = {r.message_id for r in rows}
+    message_ids = {r.message_id for r in rows if r.message_id is not None}
     live: dict[int, dt.datetime | None] = {
         mid: deleted_at
         for mid, deleted_at in await session.execute(
@@ -147,7 +203,9 @@ async def _entries(session: AsyncSession, rows: Sequence[Report]) -> list[QueueE
     ):
         counts[mid] = counts.get(mid, 0) + 1
 
-    def state(message_id: int) -> MessageState:
+    def state(message_id: int | None) -> MessageState:
+        if message_id is None:
+            return "person"
         if message_id not in live:
             return "removed"
         return "deleted" if live[message_id] is not None else "visible"
@@ -163,8 +221,8 @@ async def _entries(session: AsyncSession, rows: Sequence[Report]) -> list[QueueE
         QueueEntry(
             r,
             state(r.message_id),
-            counts.get(r.message_id, 1),
-            [_held_out(r, a) for a in files.get(r.message_id, [])],
+            counts.get(r.message_id, 1) if r.message_id is not None else 1,
+            [_held_out(r, a) for a in files.get(r.message_id or 0, [])],
         )
         for r in rows
     ]
@@ -194,7 +252,9 @@ def _held_out(report: Report, a: Attachment) -> AttachmentOut:
 async def held_attachment(session: AsyncSession, report: Report, attachment_id: int) -> Attachment:
     """A file of the reported message that moderators may look at; otherwise not found."""
     a = await session.get(Attachment, attachment_id)
-    if a is None or a.message_id != report.message_id or not _held(report, a):
+    if a is None or a.message_id is None or a.message_id != report.message_id:
+        raise NotFound("No such file.", code="attachment_not_found")
+    if not _held(report, a):
         raise NotFound("No such file.", code="attachment_not_found")
     return a
 
@@ -210,7 +270,7 @@ async def close_reports(
         (
             await session.scalars(
                 update(Report)
-                .where(Report.message_id == report.message_id, Report.status == "open")
+                .where(_same_subject(report), Report.status == "open")
                 .values(
                     status="resolved", action=action, resolved_at=now, resolved_by=ctx.viewer.id
                 )
@@ -220,7 +280,7 @@ async def close_reports(
     )
     if report.id not in closed:
         return None
-    if action == "delete_message":
+    if action == "delete_message" and report.message_id is not None:
         message = await session.get(Message, report.message_id)
         if message is not None and message.deleted_at is None:
             await tombstone(ctx, message)
@@ -231,8 +291,6 @@ async def closed_together(session: AsyncSession, report: Report) -> list[int]:
     """The reports resolved in the same stroke as this one (same message, same moment)."""
     return list(
         await session.scalars(
-            select(Report.id).where(
-                Report.message_id == report.message_id, Report.resolved_at == report.resolved_at
-            )
+            select(Report.id).where(_same_subject(report), Report.resolved_at == report.resolved_at)
         )
     )

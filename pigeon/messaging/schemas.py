@@ -181,8 +181,8 @@ class ReportOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: int
-    message_id: int
-    conversation_id: int
+    message_id: int | None = Field(description="null for a report on a person")
+    conversation_id: int | None
     reason: str
     details: str
     status: str

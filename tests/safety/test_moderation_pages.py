@@ -98,3 +98,18 @@ async def test_the_queue_page_shows_a_reported_messages_files(app, client, peopl
         assert f'href="{link}"' in page and "evidence.png" in page
         assert f'src="{link}/thumbnail"' in page
         assert (await c.get(link)).status_code == 200  # with the page's own session
+
+
+async def test_a_report_on_a_person_reads_as_one_in_the_queue(app, client, people):
+    r = await client.post(
+        f"{API}/users/{people.priv.id}/report",
+        json={"reason": "harassment", "details": "rude in person"},
+        headers=people.free.headers,
+    )
+    report_id = r.json()["id"]
+    async with signed_in(app, "admin") as c:
+        page = (await c.get("/admin/reports")).text
+        start = page.index(f'id="report-{report_id}"')
+        item = page[start : page.index("</li>", start)]
+        assert "Reported person" in item and 'href="/u/priv"' in item
+        assert 'value="delete_message"' not in item and "Suspend them" in item

@@ -236,3 +236,42 @@ async def test_the_audit_log_pages_and_filters(client, people):
     assert r.json() == []
     r = await client.get(f"{API}/admin/audit", headers=people.manager.headers)
     assert r.status_code == 403
+
+
+async def test_a_person_is_reported_beside_the_messages(client, people):
+    r = await client.post(
+        f"{API}/users/{people.priv.id}/report",
+        json={"reason": "harassment", "details": "keeps messaging me"},
+        headers=people.free.headers,
+    )
+    assert r.status_code == 201 and r.json()["message_id"] is None
+    again = await client.post(
+        f"{API}/users/{people.priv.id}/report",
+        json={"reason": "spam", "details": "and spam"},
+        headers=people.free.headers,
+    )
+    assert again.status_code == 200 and again.json()["id"] == r.json()["id"]  # merged
+    for who, code in ((people.free, "cannot_report_yourself"), (people.outsider, "user_not_found")):
+        target = people.free if who is people.free else people.priv
+        bad = await client.post(
+            f"{API}/users/{target.id}/report", json={"reason": "spam"}, headers=who.headers
+        )
+        assert bad.json()["error"]["code"] == code
+
+    [item] = (await queue(client, people.admin)).json()
+    assert item["message_state"] == "person" and item["author"]["id"] == people.priv.id
+    assert item["reason"] == "spam" and item["details"] == "keeps messaging me\nand spam"
+    r = await client.post(
+        f"{API}/admin/reports/{item['id']}/resolve",
+        json={"action": "delete_message"},
+        headers=people.admin.headers,
+    )
+    assert r.status_code == 422  # no message to delete
+    r = await client.post(
+        f"{API}/admin/reports/{item['id']}/resolve",
+        json={"action": "suspend_author"},
+        headers=people.admin.headers,
+    )
+    assert r.status_code == 200 and r.json()["action"] == "suspend_author"
+    me = await client.get(f"{API}/auth/me", headers=people.priv.headers)
+    assert me.status_code == 403  # suspended
