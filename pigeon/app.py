@@ -44,7 +44,7 @@ from pigeon.web import pages
 log = logging.getLogger("pigeon")
 MAX_BODY_BYTES = 1_000_000
 # routes that take files: they stream the body to disk under the uploader's own limit
-UPLOAD_PATHS = re.compile(r"/api/v1/media/upload")
+UPLOAD_PATHS = re.compile(r"/api/v1/media/upload|/messages/[0-9]+/send")
 
 
 class BodyLimit:

@@ -8,7 +8,8 @@ its sessions and flush, never commit; they queue events (`emit`) and control mes
    moderation's (a report resolved, then the author suspended), and they are written so that a
    retry after a failure between the two commits finishes the job instead of failing on it;
 2. then, and only then, what was queued goes to the broker, and the clean-ups queued with
-   `after_commit` run (files removed once no row names them). A rollback drops it all.
+   `after_commit` run (files removed once no row names them). A rollback drops it all, and
+   runs what was queued with `on_rollback` instead (a file stored for a row that never was).
 
 Sessions open lazily, so a request that writes only one database touches only that one, and on
 SQLite a write transaction (BEGIN IMMEDIATE) starts at the first statement, not before.
@@ -39,6 +40,7 @@ class UnitOfWork:
         self._events: list[tuple[Event, list[int], dict[int, int] | None]] = []
         self._controls: list[Control] = []
         self._after: list[Callable[[], Awaitable[None]]] = []
+        self._undo: list[Callable[[], Awaitable[None]]] = []
 
     # --- sessions ---
 
@@ -92,10 +94,18 @@ class UnitOfWork:
         and whatever it left behind is for the sweeps to find."""
         self._after.append(action)
 
+    def on_rollback(self, action: Callable[[], Awaitable[None]]) -> None:
+        """Run `action` if the unit of work rolls back before it starts committing: for what
+        was done outside the databases for rows being written, such as a file stored for an
+        upload. Once the commit starts it is dropped (a failure part way leaves the file for
+        the sweep, never removes one a committed row may name)."""
+        self._undo.append(action)
+
     # --- the end ---
 
     async def commit(self) -> None:
         """Commit messaging, then primary, then publish what was queued."""
+        self._undo = []
         for session in (self._messaging, self._app):
             if session is not None:
                 await session.commit()
@@ -112,9 +122,15 @@ class UnitOfWork:
     async def rollback(self) -> None:
         """Undo everything written so far and forget what was queued; usable again after."""
         self._controls, self._events, self._after = [], [], []
+        undo, self._undo = self._undo, []
         for session in (self._messaging, self._app):
             if session is not None:
                 await session.rollback()
+        for action in undo:
+            try:
+                await action()
+            except Exception:
+                log.exception("a clean-up after rollback failed")
 
     async def close(self) -> None:
         for session in (self._messaging, self._app):

@@ -4,7 +4,8 @@ memory, and cut off as soon as a file passes the size limit.
 A `multipart/form-data` body with file parts and small text fields (an id, a message). Each
 file's bytes go to a temporary file as they arrive; a body larger than the limit is refused at
 once (by its Content-Length when it declares one) with `file_too_large`, and whatever was
-written is removed.
+written is removed. A file input left empty sends a part with no file name and no bytes: that
+is no file at all.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from pigeon.core.errors import BadRequest, TooLarge, UnsupportedType
 
 MAX_FIELD_BYTES = 1024  # a text field beside the file (an id)
 MAX_FIELDS = 8
-# the multipart framing around the file: headers, boundaries, the small fields
-ENVELOPE_BYTES = 16 * 1024
+# the multipart framing around the files: part headers and boundaries
+ENVELOPE_BYTES = 8 * 1024
 
 
 @dataclasses.dataclass
@@ -44,8 +45,13 @@ class Received:
 
 @dataclasses.dataclass
 class Form:
-    files: list[Received]
-    fields: dict[str, str]
+    files: list[Received] = dataclasses.field(default_factory=list)
+    fields: dict[str, str] = dataclasses.field(default_factory=dict)  # each name's last value
+    items: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # all, in order
+
+    def values(self, name: str) -> list[str]:
+        """Every value of a field sent more than once (`attachment_ids`)."""
+        return [value for key, value in self.items if key == name]
 
     def discard(self) -> None:
         for received in self.files:
@@ -59,10 +65,20 @@ class _TooLarge(Exception):
 class _Parts:
     """The parser's callbacks: file parts (named `field`) to disk, small fields to memory."""
 
-    def __init__(self, folder: Path, field: str, limit: int, max_files: int) -> None:
-        self.folder, self.field, self.limit, self.max_files = folder, field, limit, max_files
-        self.files: list[Received] = []
-        self.fields: dict[str, str] = {}
+    def __init__(
+        self,
+        form: Form,
+        folder: Path,
+        field: str,
+        limit: int,
+        max_files: int,
+        max_fields: int,
+        max_field_bytes: int,
+    ) -> None:
+        self.form, self.folder, self.field, self.limit = form, folder, field, limit
+        self.max_files, self.max_fields = max_files, max_fields
+        self.max_field_bytes = max_field_bytes
+        self.files = form.files
         self._sink: IO[bytes] | None = None
         self._header_field = b""
         self._header_value = b""
@@ -118,7 +134,7 @@ class _Parts:
             self.files.append(Received(Path(name), filename, 0))
         elif filename is not None:
             self._name = None  # a file where none was asked for: ignored
-        elif len(self.fields) >= MAX_FIELDS:
+        elif len(self.form.items) >= self.max_fields:
             raise BadRequest("Too many form fields.")
 
     def _part_data(self, data: bytes, start: int, end: int) -> None:
@@ -130,14 +146,18 @@ class _Parts:
             self._sink.write(data[start:end])
         elif self._name is not None:
             self._value += data[start:end]
-            if len(self._value) > MAX_FIELD_BYTES:
+            if len(self._value) > self.max_field_bytes:
                 raise BadRequest("A form field is too long.")
 
     def _part_end(self) -> None:
         if self._sink is not None:
             self.close()
+            if not self.files[-1].file_name and not self.files[-1].size:
+                self.files.pop().discard()  # a file input left empty
         elif self._name:
-            self.fields[self._name] = self._value.decode("utf-8", "replace")
+            value = self._value.decode("utf-8", "replace")
+            self.form.fields[self._name] = value
+            self.form.items.append((self._name, value))
 
 
 async def receive_form(
@@ -150,9 +170,15 @@ async def receive_form(
     too_large: Callable[[], TooLarge],
     field: str = "file",
     max_files: int = 1,
+    max_fields: int = MAX_FIELDS,
+    max_field_bytes: int = MAX_FIELD_BYTES,
+    into: Form | None = None,
 ) -> Form:
     """Stream a multipart body's files (parts named `field`) into `folder`, each refused past
-    `limit` bytes, and keep its small text fields."""
+    `limit` bytes, and keep its small text fields.
+
+    `into` is filled as the parts arrive: when the body is refused part way, the caller still
+    has the text fields that came before (a page shows the message that was typed)."""
     kind, options = parse_options_header(content_type)
     boundary = options.get(b"boundary")
     if kind != b"multipart/form-data" or not boundary:
@@ -161,10 +187,12 @@ async def receive_form(
             code="unsupported_media_type",
         )
     declared = int(content_length) if content_length and content_length.isdigit() else None
-    if declared is not None and declared > max_files * limit + ENVELOPE_BYTES:
+    most = max_files * limit + max_fields * max_field_bytes + ENVELOPE_BYTES
+    if declared is not None and declared > most:
         raise too_large()
     folder.mkdir(parents=True, exist_ok=True)
-    parts = _Parts(folder, field, limit, max_files)
+    form = into if into is not None else Form()
+    parts = _Parts(form, folder, field, limit, max_files, max_fields, max_field_bytes)
     parser = MultipartParser(boundary, parts.callbacks())  # type: ignore[arg-type]
     try:
         try:
@@ -177,9 +205,9 @@ async def receive_form(
             raise BadRequest("The upload is not a well-formed multipart body.") from None
         finally:
             parts.close()
-        return Form(parts.files, parts.fields)
+        return form
     except BaseException:
-        Form(parts.files, {}).discard()
+        form.discard()
         raise
 
 

@@ -64,11 +64,7 @@ def upload_limit(ctx: Ctx) -> int:
 
 
 def too_large(limit: int) -> TooLarge:
-    return TooLarge(
-        f"Files can be at most {limit // (1024 * 1024)} MB.",
-        code="file_too_large",
-        fields={"file": f"at most {limit} bytes"},
-    )
+    return policy.file_too_large(limit)
 
 
 def incoming(settings: Settings) -> Path:
@@ -142,6 +138,9 @@ async def upload(
         except BaseException:
             await _remove_files(ctx.rt.media, saved)
             raise
+        # a send refused after this (the page's, uploading and sending at once) rolls the row back
+        store = ctx.rt.media
+        ctx.uow.on_rollback(lambda: _remove_files(store, saved))
         return attachment_out(row)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

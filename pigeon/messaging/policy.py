@@ -163,11 +163,15 @@ def check_attachments(sender_id: int, wanted: Sequence[int], found: Iterable[Any
 
 def check_upload_size(size: int, limit: int) -> None:
     if size > limit:
-        raise TooLarge(
-            f"Files can be at most {_megabytes(limit)}.",
-            code="file_too_large",
-            fields={"file": f"at most {limit} bytes"},
-        )
+        raise file_too_large(limit)
+
+
+def file_too_large(limit: int) -> TooLarge:
+    return TooLarge(
+        f"Files can be at most {_megabytes(limit)}.",
+        code="file_too_large",
+        fields={"file": f"at most {limit} bytes"},
+    )
 
 
 def check_quota(stored: int, adding: int, quota: int) -> None:

@@ -16,10 +16,12 @@ from collections.abc import Sequence
 
 from pigeon.accounts import blocks, directory
 from pigeon.core import metrics
-from pigeon.messaging import policy
+from pigeon.core.errors import BadRequest
+from pigeon.media.receive import Received
+from pigeon.messaging import attachments, policy
 from pigeon.messaging.context import Ctx
 from pigeon.messaging.events import MessageNew
-from pigeon.messaging.schemas import MessageOut
+from pigeon.messaging.schemas import MAX_ATTACHMENTS, MessageOut
 from pigeon.messaging.send_tx import PeopleNeeded, SendOp
 from pigeon.messaging.service import attachment_out, message_out, require_enabled, start_direct
 
@@ -63,6 +65,42 @@ async def send_message(
             unread=result.totals,
         )
     return message, result.created
+
+
+async def send_with_files(
+    ctx: Ctx,
+    conversation_id: int,
+    *,
+    body: str,
+    client_msg_id: str | None,
+    files: Sequence[Received] = (),
+    attachment_ids: Sequence[int] = (),
+) -> MessageOut:
+    """The reply form's send: its files uploaded, then the message naming them after those
+    uploaded beforehand (by the page's script), all in the caller's unit of work, so that a
+    refusal of any of it, rolled back, leaves neither rows nor files."""
+    if len(files) + len(attachment_ids) > MAX_ATTACHMENTS:
+        raise BadRequest(
+            f"At most {MAX_ATTACHMENTS} files at a time.",
+            code="too_many_files",
+            fields={"files": f"at most {MAX_ATTACHMENTS}"},
+        )
+    uploaded: list[int] = []
+    for received in files:
+        await attachments.check_can_upload(ctx)
+        out = await attachments.upload(ctx, received, conversation_id=conversation_id)
+        uploaded.append(out.id)
+    message, created = await send_message(
+        ctx,
+        conversation_id,
+        body=body,
+        client_msg_id=client_msg_id,
+        attachment_ids=[*attachment_ids, *uploaded],
+    )
+    if not created:  # the same form sent twice: the first one's files stand, these go
+        for attachment_id in uploaded:
+            await attachments.remove_attachment(ctx, attachment_id)
+    return message
 
 
 async def send_direct(

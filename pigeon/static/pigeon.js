@@ -1,8 +1,10 @@
 /* Pigeon: the one small script. Every page works without it; with it, the open thread, the
    conversation list and the unread badge stay live over the WebSocket (or, when that is not
-   available, by asking the server every few seconds), and replies send without a reload.
+   available, by asking the server every few seconds), replies send without a reload, files
+   upload as soon as they are chosen, pasted or dropped, and photos open in a viewer.
    Message HTML always comes from the server's templates (escaped there); this script only
-   moves it into place and never builds markup from message text. */
+   moves it into place and never builds markup from message text (file names it shows are set
+   as text). */
 (function () {
   "use strict";
   var body = document.body;
@@ -219,7 +221,7 @@
     if (nav && nav.parentNode) nav.parentNode.remove();
     var btn = document.getElementById("message-button");
     if (btn) (btn.closest("form") || btn).remove();
-    if (form) { var b = form.querySelector("button"); if (b) b.disabled = true; }
+    if (form) form.querySelectorAll("button").forEach(function (b) { b.disabled = true; });
     banner("An admin has switched messaging off. Your conversations are kept.");
   }
 
@@ -310,18 +312,243 @@
   function showError(text) { if (errorEl) { errorEl.textContent = text || ""; errorEl.hidden = !text; } }
   function grow() { if (!box) return; box.style.height = "auto"; box.style.height = Math.min(box.scrollHeight + 2, 144) + "px"; }
 
+  /* --- files: chosen, pasted or dropped, each uploaded at once (with its progress, a way to
+     cancel and, when it fails, to retry); the form then names the uploads, never sends files --- */
+  var fileInput = document.getElementById("reply-files");
+  var attachBtn = document.getElementById("attach");
+  var pendingEl = document.getElementById("pending");
+  var sendBtn = form ? form.querySelector("button.send") : null;
+  var maxFiles = form ? Number(form.dataset.maxFiles || 10) : 10;
+  var pending = [];
+
+  function sizeText(n) {
+    if (n < 1024) return n + (n === 1 ? " byte" : " bytes");
+    var units = ["KB", "MB", "GB", "TB"], v = n, unit = "";
+    for (var i = 0; i < units.length; i++) { v /= 1024; unit = units[i]; if (v < 1024) break; }
+    return (v < 10 ? v.toFixed(1) : String(Math.round(v))) + " " + unit;
+  }
+  function uploading() { return pending.some(function (p) { return p.state === "uploading"; }); }
+  function anyFailed() { return pending.some(function (p) { return p.state === "failed"; }); }
+  function readyItems() { return pending.filter(function (p) { return p.state === "done"; }); }
+  function syncComposer() {
+    if (pendingEl) pendingEl.hidden = pending.length === 0;
+    if (sendBtn) sendBtn.disabled = stopped || uploading();
+  }
+  /* what stops a send, or null: files still on their way, or failed ones not dealt with */
+  function filesNotReady() {
+    if (uploading()) return "Wait until the files have uploaded.";
+    if (anyFailed()) return "Some files did not upload: retry them or remove them.";
+    return null;
+  }
+
+  function node(tag, cls, text) {
+    var el = document.createElement(tag);
+    if (cls) el.className = cls;
+    if (text != null) el.textContent = text;
+    return el;
+  }
+
+  function pendingItem(file) {
+    var name = file.name || "Pasted image";
+    var item = { file: file, name: name, state: "uploading", xhr: null, id: 0, url: null };
+    var li = node("li", "pending-item");
+    if (/^image\//.test(file.type)) {
+      item.url = URL.createObjectURL(file);
+      var img = node("img", "pending-thumb"); img.src = item.url; img.alt = "";
+      li.appendChild(img);
+    } else {
+      var ext = (/\.([A-Za-z0-9]{1,4})$/.exec(name) || [])[1];
+      var icon = node("span", "file-icon", (ext || "file").toUpperCase());
+      var kind = /^application\/pdf/.test(file.type) ? "pdf" : (/^(audio|video|text)\//.exec(file.type) || [])[1];
+      if (kind) icon.dataset.kind = kind;
+      icon.setAttribute("aria-hidden", "true");
+      li.appendChild(icon);
+    }
+    var main = node("span", "pending-main");
+    main.appendChild(node("span", "pending-name", name));
+    item.status = node("span", "pending-size", sizeText(file.size));
+    main.appendChild(item.status);
+    item.bar = node("progress", "pending-bar");
+    item.bar.max = 100; item.bar.value = 0;
+    item.bar.setAttribute("aria-label", "Uploading " + name);
+    main.appendChild(item.bar);
+    item.err = node("span", "pending-error"); item.err.hidden = true;
+    item.err.setAttribute("role", "alert");
+    main.appendChild(item.err);
+    li.appendChild(main);
+    item.retry = node("button", "pending-retry small", "Retry");
+    item.retry.type = "button"; item.retry.hidden = true;
+    item.retry.setAttribute("aria-label", "Retry uploading " + name);
+    item.retry.addEventListener("click", function () { upload(item); });
+    item.cancel = node("button", "pending-cancel", "×");
+    item.cancel.type = "button";
+    item.cancel.setAttribute("aria-label", "Remove " + name);
+    item.cancel.addEventListener("click", function () { drop(item, false); if (box) box.focus(); });
+    li.appendChild(item.retry); li.appendChild(item.cancel);
+    item.li = li;
+    return item;
+  }
+
+  function addFiles(list) {
+    var files = Array.prototype.slice.call(list || []);
+    if (!files.length || !pendingEl) return;
+    var room = maxFiles - pending.length;
+    showError(files.length > room ? "At most " + maxFiles + " files at a time." : null);
+    files.slice(0, Math.max(0, room)).forEach(function (file) {
+      var item = pendingItem(file);
+      pending.push(item);
+      pendingEl.appendChild(item.li);
+      upload(item);
+    });
+    syncComposer();
+  }
+
+  function upload(item) {
+    var xhr = new XMLHttpRequest();
+    item.xhr = xhr; item.state = "uploading"; item.li.dataset.state = "uploading";
+    item.bar.hidden = false; item.bar.value = 0;
+    item.err.hidden = true; item.retry.hidden = true;
+    item.status.textContent = sizeText(item.file.size);
+    xhr.open("POST", "/api/v1/media/upload");
+    xhr.setRequestHeader("Accept", "application/json");
+    xhr.setRequestHeader("X-CSRF-Token", csrf);
+    xhr.upload.onprogress = function (e) {
+      if (e.lengthComputable && e.total) item.bar.value = Math.round(e.loaded / e.total * 100);
+    };
+    xhr.onload = function () {
+      var data = null;
+      try { data = JSON.parse(xhr.responseText); } catch (e) { data = null; }
+      if (xhr.status === 201 && data && data.id) uploaded(item, data.id);
+      else failed(item, data && data.error ? data.error.message : "The upload failed. Try again.");
+    };
+    xhr.onerror = function () { failed(item, "No connection right now."); };
+    var body = new FormData();
+    if (convId) body.append("conversation_id", String(convId));
+    body.append("file", item.file, item.file.name || "pasted.png");
+    xhr.send(body);
+    syncComposer();
+  }
+
+  function uploaded(item, id) {
+    item.xhr = null; item.state = "done"; item.id = id; item.li.dataset.state = "done";
+    item.bar.value = 100;
+    item.status.textContent = sizeText(item.file.size) + " · ready";
+    var named = node("input"); named.type = "hidden"; named.name = "attachment_ids"; named.value = String(id);
+    item.li.appendChild(named);  // inside the form: a plain submit names it too
+    syncComposer();
+  }
+
+  function failed(item, message) {
+    item.xhr = null; item.state = "failed"; item.li.dataset.state = "failed";
+    item.bar.hidden = true;
+    item.err.textContent = message; item.err.hidden = false; item.retry.hidden = false;
+    syncComposer();
+  }
+
+  /* sent: the upload now belongs to its message; cancelled: it is removed from the server too */
+  function drop(item, sent) {
+    if (item.xhr) { var xhr = item.xhr; item.xhr = null; xhr.abort(); }
+    else if (item.state === "done" && !sent) api("DELETE", "/api/v1/media/" + item.id).catch(function () {});
+    if (item.url) URL.revokeObjectURL(item.url);
+    item.li.remove();
+    pending = pending.filter(function (p) { return p !== item; });
+    syncComposer();
+  }
+
+  function filesFrom(transfer) {
+    return transfer && transfer.files && transfer.files.length ? transfer.files : null;
+  }
+  function carriesFiles(e) {
+    var types = e.dataTransfer && e.dataTransfer.types;
+    return !!types && Array.prototype.indexOf.call(types, "Files") >= 0;
+  }
+
+  if (form && box && fileInput && attachBtn && pendingEl && window.FormData && !box.disabled) {
+    var filesRow = document.getElementById("files-row");
+    if (filesRow) filesRow.hidden = true;
+    attachBtn.hidden = false;
+    attachBtn.addEventListener("click", function () { fileInput.click(); });
+    fileInput.addEventListener("change", function () {
+      addFiles(fileInput.files);
+      fileInput.value = "";  // the files went up already: a plain submit must not send them again
+    });
+    box.addEventListener("paste", function (e) {
+      var files = filesFrom(e.clipboardData);
+      // text and a picture of it (a spreadsheet, a web page): the text is what was meant
+      if (!files || Array.prototype.indexOf.call(e.clipboardData.types || [], "text/plain") >= 0) return;
+      e.preventDefault();
+      addFiles(files);
+    });
+    var depth = 0;
+    thread.addEventListener("dragenter", function (e) {
+      if (!carriesFiles(e)) return;
+      e.preventDefault(); depth += 1; thread.classList.add("dropping");
+    });
+    thread.addEventListener("dragover", function (e) {
+      if (!carriesFiles(e)) return;
+      e.preventDefault(); e.dataTransfer.dropEffect = "copy";
+    });
+    thread.addEventListener("dragleave", function (e) {
+      if (!carriesFiles(e)) return;
+      depth = Math.max(0, depth - 1);
+      if (!depth) thread.classList.remove("dropping");
+    });
+    thread.addEventListener("drop", function (e) {
+      if (!carriesFiles(e)) return;
+      e.preventDefault(); depth = 0; thread.classList.remove("dropping");
+      addFiles(filesFrom(e.dataTransfer));
+      box.focus();
+    });
+    // a file dropped next to the thread must not open in place of the page
+    document.addEventListener("dragover", function (e) { if (carriesFiles(e)) e.preventDefault(); });
+    document.addEventListener("drop", function (e) { if (carriesFiles(e)) e.preventDefault(); });
+    if (!live) {
+      form.addEventListener("submit", function (e) {
+        var wait = filesNotReady();
+        if (wait) { e.preventDefault(); showError(wait); }
+      });
+    }
+  }
+
+  /* --- photos: the full size in a viewer (without script the link opens the image) --- */
+  var lightbox = document.getElementById("lightbox");
+  if (lightbox && list && typeof lightbox.showModal === "function") {
+    var full = null;  // made on first use: the page holds no image it does not show
+    var original = document.getElementById("lightbox-open");
+    list.addEventListener("click", function (e) {
+      var link = e.target.closest ? e.target.closest("a[data-lightbox]") : null;
+      if (!link || e.button !== 0 || e.ctrlKey || e.metaKey || e.shiftKey || e.altKey) return;
+      e.preventDefault();
+      var thumb = link.querySelector("img");
+      if (!full) { full = node("img", "lightbox-img"); lightbox.appendChild(full); }
+      full.src = link.href;
+      full.alt = thumb ? thumb.alt : "";
+      if (original) original.href = link.href;
+      lightbox.showModal();
+    });
+    lightbox.addEventListener("click", function (e) {
+      if (e.target === lightbox || e.target === full) lightbox.close();
+    });
+    lightbox.addEventListener("close", function () { if (full) full.removeAttribute("src"); });
+  }
+
   if (form && box && live) {
     var idField = form.querySelector('input[name="client_msg_id"]');
-    var button = form.querySelector('button[type="submit"]');
+    var button = sendBtn;
     form.addEventListener("submit", function (e) {
       e.preventDefault();
       var text = box.value;
-      if (!text.trim()) { showError("Write something first."); box.focus(); return; }
+      var wait = filesNotReady();
+      if (wait) { showError(wait); return; }
+      var sending = readyItems();
+      var ids = sending.map(function (p) { return p.id; });
+      if (!text.trim() && !ids.length) { showError("Write something first."); box.focus(); return; }
       button.disabled = true;
-      api("POST", "/api/v1/conversations/" + convId + "/messages", { body: text, client_msg_id: idField.value })
+      api("POST", "/api/v1/conversations/" + convId + "/messages", { body: text, client_msg_id: idField.value, attachment_ids: ids })
         .then(function (r) {
           if (r.ok) {
             if (box.value === text) box.value = "";
+            sending.forEach(function (p) { drop(p, true); });
             idField.value = newClientId(); showError(null); grow();
             toBottom(); catchUp();
           } else {
@@ -331,7 +558,7 @@
           }
         })
         .catch(function () { showError("No connection right now. Your message is kept here; try again."); })
-        .then(function () { button.disabled = stopped; box.focus(); });
+        .then(function () { syncComposer(); box.focus(); });
     });
     var coarse = window.matchMedia && window.matchMedia("(pointer: coarse)").matches;
     box.addEventListener("keydown", function (e) {

@@ -17,10 +17,11 @@ from pigeon.core.types import INT64_MAX, RowIdPath, RowIdQuery, utc_within_range
 from pigeon.messaging import changes, eligibility, sending, views
 from pigeon.messaging import service as messaging
 from pigeon.messaging.context import Ctx
-from pigeon.messaging.schemas import MessageCreate, MessageEdit, MessageOut
+from pigeon.messaging.schemas import MAX_ATTACHMENTS, MessageCreate, MessageEdit, MessageOut
 from pigeon.web.deps import Form, PageCtx, field, from_this_site, nav
 from pigeon.web.render import render
-from pigeon.web.views import convo_label, convo_row, people_by_id, seen_marker
+from pigeon.web.reply_form import Reply, read_reply
+from pigeon.web.views import convo_label, convo_row, people_by_id, seen_marker, with_files
 
 router = APIRouter()
 AfterId = Annotated[int, Path(ge=0, le=INT64_MAX)]
@@ -79,7 +80,8 @@ async def render_thread(
     convo = await views.get_conversation(ctx, conversation_id)
     page = await messaging.list_messages(ctx, conversation_id, before_id=before, limit=PAGE + 1)
     has_older = len(page) > PAGE
-    messages = [m.model_dump() for m in (page[1:] if has_older else page)]
+    box = ctx.settings.media_thumbnail_px
+    messages = with_files((m.model_dump() for m in (page[1:] if has_older else page)), box)
     # opening the thread reads it, unless the link came from another site: a page elsewhere
     # must not be able to clear a badge or show "Seen"
     unread = messages and messages[-1]["id"] > convo.last_read_message_id
@@ -115,6 +117,7 @@ async def render_thread(
         "older": older,
         "current": conversation_id,
         "max_chars": ctx.settings.max_body_chars,
+        "max_files": MAX_ATTACHMENTS,
     }
     return render(request, "messages/thread.html", context, status=status)
 
@@ -132,33 +135,57 @@ async def thread(
 
 def _refusal(exc: AppError) -> bool:
     """Errors the reply form explains in place (the rest get the error page)."""
-    return exc.status in (403, 409, 413, 422, 429) and exc.code != "messaging_disabled"
+    return exc.status in (400, 403, 409, 413, 415, 422, 429) and exc.code not in (
+        "messaging_disabled",
+        "csrf_failed",
+    )
 
 
 @router.post("/messages/{conversation_id}/send")
-async def send(request: Request, conversation_id: RowIdPath, ctx: PageCtx, form: Form) -> Response:
-    body = field(form, "body")
+async def send(request: Request, conversation_id: RowIdPath, ctx: PageCtx) -> Response:
+    """The reply form, with or without files (it reads its own body: see `reply_form`)."""
+    reply = Reply()
     try:
-        data = MessageCreate(body=body, client_msg_id=field(form, "client_msg_id") or None)
-        message, _ = await sending.send_message(
-            ctx, conversation_id, body=data.body, client_msg_id=data.client_msg_id
+        return await _send(request, conversation_id, ctx, reply)
+    finally:
+        reply.discard()
+
+
+async def _send(request: Request, conversation_id: int, ctx: Ctx, reply: Reply) -> Response:
+    try:
+        await read_reply(request, ctx, reply)
+        data = MessageCreate(body=reply.body, client_msg_id=reply.client_msg_id)
+        message = await sending.send_with_files(
+            ctx,
+            conversation_id,
+            body=data.body,
+            client_msg_id=data.client_msg_id,
+            files=reply.files,
+            attachment_ids=reply.attachment_ids(),
         )
     except ValidationError:
         return await render_thread(
             request,
             ctx,
             conversation_id,
-            draft=body,
+            draft=reply.body,
             status=422,
             error="That message is too long to send.",
         )
     except AppError as exc:
         if not _refusal(exc):
-            request.state.draft = body  # the error page shows it, so nothing typed is lost
+            if exc.code != "csrf_failed":
+                request.state.draft = reply.body  # the error page shows it: nothing is lost
             raise
-        await ctx.uow.rollback()
+        await ctx.uow.rollback()  # uploads included: their files go with their rows
+        again = " Choose the files again to send them." if reply.files else ""
         response = await render_thread(
-            request, ctx, conversation_id, draft=body, error=exc.message, status=exc.status
+            request,
+            ctx,
+            conversation_id,
+            draft=reply.body,
+            error=exc.message + again,
+            status=exc.status,
         )
         if exc.headers:
             response.headers.update(exc.headers)
@@ -202,7 +229,7 @@ async def _fragment(
     context = {
         "convo": convo,
         "people": people_by_id(convo),
-        "messages": [m.model_dump() for m in messages],
+        "messages": with_files((m.model_dump() for m in messages), ctx.settings.media_thumbnail_px),
         "viewer": ctx.viewer,
         "seen_id": None,
         "edit_id": None,

@@ -1,8 +1,28 @@
-"""Shaping service results for templates: labels, day groups, the "seen" marker. No rules here."""
+"""Shaping service results for templates: labels, day groups, the "seen" marker, how files
+show. No rules here."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
+
+# a file card's badge: a few kinds by content type, for its colour (the label is the extension)
+_KINDS = (
+    ("application/pdf", "pdf"),
+    ("image/", "image"),
+    ("audio/", "audio"),
+    ("video/", "video"),
+    ("text/", "text"),
+    ("application/zip", "archive"),
+    ("application/x-7z", "archive"),
+    ("application/gzip", "archive"),
+    ("application/vnd.openxmlformats-officedocument.spreadsheetml", "sheet"),
+    ("application/vnd.ms-excel", "sheet"),
+    ("application/vnd.oasis.opendocument.spreadsheet", "sheet"),
+    ("application/msword", "doc"),
+    ("application/vnd.openxmlformats-officedocument.wordprocessingml", "doc"),
+    ("application/vnd.oasis.opendocument.text", "doc"),
+)
 
 
 def convo_label(convo: dict[str, Any], viewer_id: int) -> str:
@@ -28,18 +48,23 @@ def convo_row(convo: dict[str, Any], viewer_id: int) -> dict[str, Any]:
             sender = f"{who['display_name']}: " if who else ""
     elif last and last["sender_id"] == viewer_id:
         sender = "You: "
+    attached = False
     if last is None:
         text = "No messages yet"
     elif last["deleted"]:
         text = "Message deleted"
     else:
-        text = last["body"]
+        files = last.get("attachments") or []
+        text = last["body"].strip() or files_summary(files)
+        attached = bool(files) and bool(last["body"].strip())
     return {
         "id": convo["id"],
         "kind": convo["kind"],
         "label": convo_label(convo, viewer_id),
         "avatar_seed": others[0]["id"] if others and convo["kind"] == "direct" else -convo["id"],
-        "preview": sender + text,
+        "sender": sender,
+        "preview": text,
+        "attached": attached,  # text with files: a paperclip before it
         "time": last["created_at"] if last else convo["updated_at"],
         "unread": convo["unread_count"],
         "updated_at": convo["updated_at"],
@@ -61,3 +86,73 @@ def seen_marker(
 
 def people_by_id(convo: dict[str, Any]) -> dict[int, dict[str, Any]]:
     return {p["id"]: p for p in convo["participants"]}
+
+
+# --- files ---
+
+
+def human_size(size: int) -> str:
+    """1.2 MB, 340 KB, 12 bytes: in steps of 1,024, one decimal below ten."""
+    if size < 1024:
+        return f"{size} byte" + ("" if size == 1 else "s")
+    value = float(size)
+    for unit in ("KB", "MB", "GB", "TB"):
+        value /= 1024
+        if value < 1024 or unit == "TB":
+            break
+    return f"{value:.1f} {unit}" if value < 10 else f"{value:.0f} {unit}"
+
+
+def is_photo(attachment: dict[str, Any]) -> bool:
+    return bool(attachment.get("thumbnail_url")) and not attachment["removed"]
+
+
+def files_summary(attachments: list[dict[str, Any]]) -> str:
+    """A message that is only files, in a line: Photo, 3 photos, File: list.pdf, 2 files."""
+    present = [a for a in attachments if not a["removed"]]
+    if not present:
+        return "Attachment removed" if attachments else "Message"
+    photos = sum(1 for a in present if is_photo(a))
+    if photos == len(present):
+        return "Photo" if photos == 1 else f"{photos} photos"
+    if len(present) == 1:
+        return f"File: {present[0]['file_name']}"
+    return f"{len(present)} files"
+
+
+def thumb_size(attachment: dict[str, Any], box: int) -> tuple[int, int]:
+    """The thumbnail's size, as processing makes it: the image fitted into `box`, never
+    enlarged. The page reserves it, so nothing moves when the thumbnail arrives."""
+    width, height = attachment.get("width") or box, attachment.get("height") or box
+    scale = min(1.0, box / max(width, height))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def file_card(attachment: dict[str, Any]) -> dict[str, Any]:
+    name = str(attachment["file_name"])
+    stem, dot, ext = name.rpartition(".")
+    content_type = str(attachment["content_type"])
+    kind = next((k for prefix, k in _KINDS if content_type.startswith(prefix)), "file")
+    return {
+        **attachment,
+        "kind": kind,
+        "label": ext[:4].upper() if dot and stem and ext.isalnum() else kind.upper()[:4],
+        "human_size": human_size(int(attachment["size"])),
+    }
+
+
+def with_files(messages: Iterable[dict[str, Any]], box: int) -> list[dict[str, Any]]:
+    """Each message with its files sorted for showing: `photos` (a grid of thumbnails, each
+    with its reserved size) and `files` (cards; a removed attachment is one too)."""
+    shaped = []
+    for message in messages:
+        attachments = message.get("attachments") or []
+        photos, files = [], []
+        for attachment in attachments:
+            if is_photo(attachment):
+                width, height = thumb_size(attachment, box)
+                photos.append({**attachment, "thumb_width": width, "thumb_height": height})
+            else:
+                files.append(file_card(attachment))
+        shaped.append({**message, "photos": photos, "files": files})
+    return shaped

@@ -17,9 +17,12 @@ from sqlalchemy import select, text
 from pigeon.accounts import directory
 from pigeon.core import metrics
 from pigeon.core.events import EVENTS_CHANNEL, Envelope
+from pigeon.media.receive import Received
+from pigeon.messaging import attachments
 from pigeon.messaging import service as messaging
 from pigeon.messaging.models import Conversation
 from pigeon.messaging.send_tx import GroupCommit, SendOp
+from tests.media import samples
 from tests.support.acting import acting_as
 from tests.support.people import dm, send
 
@@ -63,6 +66,27 @@ async def test_a_change_that_fails_halfway_leaves_nothing_and_tells_no_one(app, 
     async with rt.dbs.messaging.read() as session:
         assert (await session.scalars(select(Conversation.title))).all() == []
     assert heard == []
+
+
+async def test_a_file_stored_for_an_upload_that_never_commits_is_removed(
+    app, people, tmp_path
+) -> None:
+    """The file is written before its row; if the row is rolled back, the file goes too."""
+    rt = app.state.runtime
+    media = rt.settings.media_dir
+    attachments.incoming(rt.settings).mkdir(parents=True, exist_ok=True)
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(samples.png())
+    received = Received(photo, "photo.png", photo.stat().st_size)
+    with pytest.raises(RuntimeError):
+        async with acting_as(rt, app.state.sends, people.priv.id) as ctx:
+            await attachments.upload(ctx, received)
+            assert len([f for f in media.rglob("*") if f.is_file()]) == 2  # and its thumbnail
+            raise RuntimeError("the send after the upload was refused")
+    assert [f for f in media.rglob("*") if f.is_file()] == []
+    async with acting_as(rt, app.state.sends, people.priv.id) as ctx:
+        await attachments.upload(ctx, received)
+    assert len([f for f in media.rglob("*") if f.is_file()]) == 2
 
 
 async def test_a_batch_of_valid_and_refused_sends_commits_the_valid_ones(

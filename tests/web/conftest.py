@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -52,6 +54,11 @@ CAST = {
     "lena": ("Lena Bookseller", "privileged_plus", "manager"),
     "omar": ("Omar Other", "privileged", "member"),
     "mallory": ("<img src=x onerror=\"window.__xss='name'\">", "privileged", "member"),
+    # the files tests'
+    "pia": ("Pia Pictures", "privileged", "member"),
+    "finn": ("Finn Friend", "free", "member"),
+    "nell": ("Nell Noscript", "privileged", "member"),
+    "dora": ("Dora Dusk", "privileged", "member"),
 }
 
 
@@ -168,3 +175,77 @@ def chromium() -> Iterator[object]:
             yield browser
         finally:
             browser.close()
+
+
+PHONE = {"width": 360, "height": 740}
+DESKTOP = {"width": 1280, "height": 800}
+
+
+@pytest.fixture
+def open_as(chromium: Any, server: Server) -> Iterator[Any]:
+    """open_as(username, js=True, viewport=PHONE) -> a signed-in page in its own context."""
+    contexts: list[Any] = []
+    problems: list[str] = []  # script errors and CSP violations on any page
+
+    def _open(
+        username: str, *, js: bool = True, viewport: dict[str, int] = DESKTOP, dark: bool = False
+    ) -> Any:
+        context = chromium.new_context(
+            java_script_enabled=js,
+            viewport=viewport,
+            base_url=server.url,
+            color_scheme="dark" if dark else "light",
+        )
+        context.set_default_timeout(8000)
+        contexts.append(context)
+        page = context.new_page()
+        page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))
+        page.dialogs = []
+        page.on("pageerror", lambda e: problems.append(f"{username}: {e}"))
+        page.on(
+            "console",
+            lambda m: (
+                problems.append(f"{username}: {m.text}")
+                if m.type == "error" and "Content Security Policy" in m.text
+                else None
+            ),
+        )
+        page.goto("/login")
+        page.get_by_label("Username or email").fill(username)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(re.compile(r"/messages$"))
+        return page
+
+    yield _open
+    for context in contexts:
+        context.close()
+    assert problems == [], problems
+
+
+def expect(locator: Any) -> Any:
+    from playwright.sync_api import expect as _expect
+
+    return _expect(locator)
+
+
+def mark_no_reload(page: Any) -> None:
+    page.evaluate("window.__stayed = true")
+
+
+def assert_no_reload(page: Any) -> None:
+    assert page.evaluate("window.__stayed === true"), "the page was reloaded"
+
+
+def shot(page: Any, name: str) -> None:
+    folder = os.environ.get("PIGEON_SCREENSHOT_DIR")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / f"{name}.png"))
+
+
+def api_client(server: Server, username: str) -> httpx.Client:
+    client = httpx.Client(base_url=server.url + "/api/v1", timeout=10)
+    r = client.post("/auth/login", json={"login": username, "password": PASSWORD})
+    client.headers["Authorization"] = "Bearer " + r.json()["access_token"]
+    return client

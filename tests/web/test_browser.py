@@ -3,84 +3,23 @@ hostile input, the phone viewport. Screenshots go to PIGEON_SCREENSHOT_DIR when 
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from tests.web.conftest import PASSWORD, Server
+from tests.web.conftest import (
+    DESKTOP,
+    PHONE,
+    Server,
+    api_client,
+    assert_no_reload,
+    expect,
+    mark_no_reload,
+    shot,
+)
 
 pytestmark = pytest.mark.browser
-
-PHONE = {"width": 360, "height": 740}
-DESKTOP = {"width": 1280, "height": 800}
-
-
-@pytest.fixture
-def open_as(chromium: Any, server: Server) -> Iterator[Any]:
-    """open_as(username, js=True, viewport=PHONE) -> a signed-in page in its own context."""
-    contexts: list[Any] = []
-    problems: list[str] = []  # script errors and CSP violations on any page
-
-    def _open(
-        username: str, *, js: bool = True, viewport: dict[str, int] = DESKTOP, dark: bool = False
-    ) -> Any:
-        context = chromium.new_context(
-            java_script_enabled=js,
-            viewport=viewport,
-            base_url=server.url,
-            color_scheme="dark" if dark else "light",
-        )
-        context.set_default_timeout(8000)
-        contexts.append(context)
-        page = context.new_page()
-        page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))
-        page.dialogs = []
-        page.on("pageerror", lambda e: problems.append(f"{username}: {e}"))
-        page.on(
-            "console",
-            lambda m: (
-                problems.append(f"{username}: {m.text}")
-                if m.type == "error" and "Content Security Policy" in m.text
-                else None
-            ),
-        )
-        page.goto("/login")
-        page.get_by_label("Username or email").fill(username)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
-        page.wait_for_url(re.compile(r"/messages$"))
-        return page
-
-    yield _open
-    for context in contexts:
-        context.close()
-    assert problems == [], problems
-
-
-def expect(locator: Any) -> Any:
-    from playwright.sync_api import expect as _expect
-
-    return _expect(locator)
-
-
-def mark_no_reload(page: Any) -> None:
-    page.evaluate("window.__stayed = true")
-
-
-def assert_no_reload(page: Any) -> None:
-    assert page.evaluate("window.__stayed === true"), "the page was reloaded"
-
-
-def shot(page: Any, name: str) -> None:
-    folder = os.environ.get("PIGEON_SCREENSHOT_DIR")
-    if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(Path(folder) / f"{name}.png"))
 
 
 def test_live_chat_both_ways_privileged_and_free(open_as: Any) -> None:
@@ -222,7 +161,7 @@ def test_hostile_messages_never_run(open_as: Any) -> None:
 
 
 def test_hostile_names_and_bios_never_run(open_as: Any, server: Server) -> None:
-    mallory = _api(server, "mallory")
+    mallory = api_client(server, "mallory")
     try:
         mallory.put(
             f"/users/{server.ids['mallory']}",
@@ -339,17 +278,10 @@ def test_admin_switch_hides_messaging_for_members(open_as: Any) -> None:
     expect(pat.locator("#message-button")).to_be_visible()
 
 
-def _api(server: Server, username: str) -> httpx.Client:
-    client = httpx.Client(base_url=server.url + "/api/v1", timeout=10)
-    r = client.post("/auth/login", json={"login": username, "password": PASSWORD})
-    client.headers["Authorization"] = "Bearer " + r.json()["access_token"]
-    return client
-
-
 def test_screenshots_at_phone_and_desktop(open_as: Any, server: Server) -> None:
     """The list, the thread, the new-conversation page and the admin page at both sizes."""
     ids = server.ids
-    lena, pat, sam = _api(server, "lena"), _api(server, "pat"), _api(server, "sam")
+    lena, pat, sam = (api_client(server, name) for name in ("lena", "pat", "sam"))
     try:
         group = lena.post(
             "/conversations",
