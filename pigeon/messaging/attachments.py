@@ -91,11 +91,37 @@ def clean_file_name(name: str) -> str:
     return name or "file"
 
 
+@dataclasses.dataclass(frozen=True)
+class Stored:
+    """An upload checked, processed and in the media store, not yet named by a row."""
+
+    file_name: str
+    content_type: str
+    size: int
+    width: int | None
+    height: int | None
+    key: str
+    thumbnail_key: str | None
+    thumbnail_size: int | None
+    conversation_id: int | None
+
+    @property
+    def keys(self) -> list[str]:
+        return [k for k in (self.key, self.thumbnail_key) if k]
+
+
 async def upload(
     ctx: Ctx, received: Received, *, conversation_id: int | None = None
 ) -> AttachmentOut:
     """Check, process and store one uploaded file; the row names it once the unit of work
     commits. `conversation_id`, when given, must be one of the viewer's conversations."""
+    return await record(ctx, await store(ctx, received, conversation_id=conversation_id))
+
+
+async def store(ctx: Ctx, received: Received, *, conversation_id: int | None = None) -> Stored:
+    """The slow half of an upload: checked, processed (off the event loop) and written to the
+    media store, before the unit of work writes anything (on SQLite, a write would hold the
+    database's write lock through all of it)."""
     if conversation_id is not None:
         await access_conversation(ctx, conversation_id)
     settings, viewer = ctx.settings, ctx.viewer
@@ -116,34 +142,55 @@ async def upload(
             )
         key = new_key()
         thumb_key = f"{key}.thumb.webp" if done.thumbnail is not None else None
-        saved = await _save(ctx.rt.media, key, done, thumb_key)
-        try:
-            # again, in the transaction that writes the row: concurrent uploads add up
-            policy.check_quota(await stored_bytes(ctx, write=True), done.size, quota)
-            row = Attachment(
-                uploader_id=viewer.id,
-                conversation_id=conversation_id,
-                file_name=_named_for(clean_file_name(received.file_name), done.content_type),
-                content_type=done.content_type,
-                size=done.size,
-                width=done.width,
-                height=done.height,
-                storage_key=key,
-                thumbnail_key=thumb_key,
-                thumbnail_size=done.thumbnail.stat().st_size if done.thumbnail else None,
-                created_at=ctx.rt.clock.now(),
-            )
-            ctx.uow.messaging.add(row)
-            await ctx.uow.messaging.flush()
-        except BaseException:
-            await _remove_files(ctx.rt.media, saved)
-            raise
-        # a send refused after this (the page's, uploading and sending at once) rolls the row back
-        store = ctx.rt.media
-        ctx.uow.on_rollback(lambda: _remove_files(store, saved))
-        return attachment_out(row)
+        await _save(ctx.rt.media, key, done, thumb_key)
+        return Stored(
+            file_name=_named_for(clean_file_name(received.file_name), done.content_type),
+            content_type=done.content_type,
+            size=done.size,
+            width=done.width,
+            height=done.height,
+            key=key,
+            thumbnail_key=thumb_key,
+            thumbnail_size=done.thumbnail.stat().st_size if done.thumbnail else None,
+            conversation_id=conversation_id,
+        )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def record(ctx: Ctx, stored: Stored) -> AttachmentOut:
+    """The quick half: the row that names stored files, in the unit of work. The quota is
+    checked again in its transaction (concurrent uploads add up). If the unit of work rolls
+    back (a send refused after it), the files go too."""
+    media = ctx.rt.media
+    try:
+        quota = ctx.settings.media_quota_bytes(ctx.viewer.tier, ctx.viewer.role)
+        policy.check_quota(await stored_bytes(ctx, write=True), stored.size, quota)
+        row = Attachment(
+            uploader_id=ctx.viewer.id,
+            conversation_id=stored.conversation_id,
+            file_name=stored.file_name,
+            content_type=stored.content_type,
+            size=stored.size,
+            width=stored.width,
+            height=stored.height,
+            storage_key=stored.key,
+            thumbnail_key=stored.thumbnail_key,
+            thumbnail_size=stored.thumbnail_size,
+            created_at=ctx.rt.clock.now(),
+        )
+        ctx.uow.messaging.add(row)
+        await ctx.uow.messaging.flush()
+    except BaseException:
+        await _remove_files(media, stored.keys)
+        raise
+    ctx.uow.on_rollback(lambda: _remove_files(media, stored.keys))
+    return attachment_out(row)
+
+
+async def discard(ctx: Ctx, stored: Stored) -> None:
+    """Stored files no row will name (a later file of the same form was refused)."""
+    await _remove_files(ctx.rt.media, stored.keys)
 
 
 def _named_for(name: str, content_type: str) -> str:

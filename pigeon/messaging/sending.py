@@ -85,11 +85,23 @@ async def send_with_files(
             code="too_many_files",
             fields={"files": f"at most {MAX_ATTACHMENTS}"},
         )
+    stored: list[attachments.Stored] = []
+    try:  # every file processed and stored before anything is written: no lock is held meanwhile
+        for received in files:
+            await attachments.check_can_upload(ctx)
+            stored.append(await attachments.store(ctx, received, conversation_id=conversation_id))
+    except BaseException:
+        for done in stored:
+            await attachments.discard(ctx, done)
+        raise
     uploaded: list[int] = []
-    for received in files:
-        await attachments.check_can_upload(ctx)
-        out = await attachments.upload(ctx, received, conversation_id=conversation_id)
-        uploaded.append(out.id)
+    for n, done in enumerate(stored):
+        try:
+            uploaded.append((await attachments.record(ctx, done)).id)
+        except BaseException:  # what was recorded goes with the rollback; the rest goes now
+            for rest in stored[n + 1 :]:
+                await attachments.discard(ctx, rest)
+            raise
     message, created = await send_message(
         ctx,
         conversation_id,
