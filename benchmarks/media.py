@@ -33,7 +33,6 @@ import io
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -47,20 +46,12 @@ import httpx
 import psutil
 from PIL import Image
 
+from pigeon.bench.scenarios import pct
+from pigeon.bench.server import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 MiB = 1024 * 1024
 PASSWORD = "benchmark password"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
 
 
 # --- the files -------------------------------------------------------------------------------

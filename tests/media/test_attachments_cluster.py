@@ -11,6 +11,7 @@ from httpx import ASGITransport, AsyncClient
 from pigeon.app import create_app
 from tests.conftest import REDIS_URL
 from tests.media import samples
+from tests.media.test_attachments_api import uploaded
 from tests.realtime.conftest import serving
 from tests.support.people import dm, send
 
@@ -37,12 +38,7 @@ async def test_a_file_sent_through_one_process_arrives_and_is_served_through_ano
     ):
         conv = await dm(client, people.priv, people.free)
         live = await other_server.connect(people.free)
-        r = await client.post(
-            f"{API}/media/upload",
-            files={"file": ("cover.png", samples.png(), "image/png")},
-            headers=people.priv.headers,
-        )
-        photo = r.json()
+        photo = await uploaded(client, people.priv, samples.png(), "cover.png")
         await send(client, people.priv, conv["id"], "", attachment_ids=[photo["id"]])
         frame = await live.next("message.new")
         assert frame["data"]["attachments"][0]["id"] == photo["id"]

@@ -4,6 +4,7 @@ the message where it is shown."""
 from __future__ import annotations
 
 from tests.media import samples
+from tests.media.test_attachments_api import uploaded
 from tests.support.people import dm, send
 
 API = "/api/v1"
@@ -12,12 +13,7 @@ API = "/api/v1"
 async def test_a_sent_file_and_its_removal_arrive_live(client, people, server):
     conv = await dm(client, people.priv, people.free)
     live = await server.connect(people.free)
-    r = await client.post(
-        f"{API}/media/upload",
-        files={"file": ("cover.png", samples.png(), "image/png")},
-        headers=people.priv.headers,
-    )
-    photo = r.json()
+    photo = await uploaded(client, people.priv, samples.png(), "cover.png")
     await send(client, people.priv, conv["id"], "", attachment_ids=[photo["id"]])
 
     frame = await live.next("message.new")

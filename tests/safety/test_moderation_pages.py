@@ -79,14 +79,10 @@ async def test_a_thread_tells_each_participant_how_long_messages_stay(app, clien
 
 async def test_the_queue_page_shows_a_reported_messages_files(app, client, people):
     from tests.media import samples
+    from tests.media.test_attachments_api import uploaded
 
     conv = await dm(client, people.priv, people.free)
-    r = await client.post(
-        f"{API}/media/upload",
-        files={"file": ("evidence.png", samples.png(), "image/png")},
-        headers=people.priv.headers,
-    )
-    photo = r.json()
+    photo = await uploaded(client, people.priv, samples.png(), "evidence.png")
     msg = (await send(client, people.priv, conv["id"], "", attachment_ids=[photo["id"]])).json()
     r = await client.post(
         f"{API}/messages/{msg['id']}/report", json={"reason": "spam"}, headers=people.free.headers
