@@ -46,7 +46,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pillow_heif
 from PIL import ExifTags, Image, ImageSequence
 
 from pigeon.core.errors import AppError
@@ -303,6 +302,8 @@ def _reencode(
 def _reencode_heif(upload: Path, max_pixels: int, thumb_px: int) -> tuple[bytes, bytes, int, int]:
     """A HEIF photo as a JPEG. Its size is read from the header first; libheif turns it as the
     photo says (its EXIF orientation comes back as 1), and nothing of its metadata is kept."""
+    import pillow_heif  # loaded by the first HEIF photo, not by every process
+
     with _reading_image(max_pixels):
         heif = pillow_heif.open_heif(upload, convert_hdr_to_8bit=True)
         _check_pixels(heif.size[0] * heif.size[1], max_pixels)

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from pigeon.media.storage import LocalStore, MediaStore, S3Store
+from pigeon.core.blobs import MediaStore
+from pigeon.media.s3 import S3Store
+from pigeon.media.storage import LocalStore
 from tests.support.s3 import S3Server
 
 BUCKET = "pigeon-media-tests"

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from pigeon.media.storage import S3Store
+from pigeon.media.s3 import S3Store
 from tests.media import samples
 from tests.media.test_attachments_api import fetch, uploaded
 from tests.safety.conftest import travel

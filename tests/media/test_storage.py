@@ -12,16 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pigeon.media.storage import (
-    LocalStore,
-    MediaMissing,
-    MediaStore,
-    MediaStoreUnavailable,
-    S3Store,
-    content_disposition,
-    new_key,
-    open_store,
-)
+from pigeon.core.blobs import MediaMissing, MediaStore, MediaStoreUnavailable
+from pigeon.media.s3 import S3Store
+from pigeon.media.storage import LocalStore, content_disposition, new_key, open_store
 from pigeon.settings import Settings
 from tests.media.conftest import BIG, s3_store, write_random
 from tests.support.s3 import S3Server, free_ports
