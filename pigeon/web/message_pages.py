@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from pigeon.core.errors import AppError, Invalid
 from pigeon.core.types import INT64_MAX, RowIdPath, RowIdQuery, utc_within_range
-from pigeon.messaging import changes, eligibility, sending, views
+from pigeon.messaging import attachments, changes, eligibility, sending, views
 from pigeon.messaging import service as messaging
 from pigeon.messaging.context import Ctx
 from pigeon.messaging.schemas import MAX_ATTACHMENTS, MessageCreate, MessageEdit, MessageOut
@@ -217,6 +217,15 @@ async def delete(
 ) -> Response:
     await changes.delete_message(ctx, message_id)
     return RedirectResponse(f"/messages/{conversation_id}#m{message_id}", status_code=303)
+
+
+@router.post("/messages/{conversation_id}/files/{attachment_id}/remove")
+async def remove_file(
+    conversation_id: RowIdPath, attachment_id: RowIdPath, ctx: PageCtx, form: Form
+) -> Response:
+    """The uploader takes a file back; the message says "Attachment removed"."""
+    await attachments.remove_attachment(ctx, attachment_id)
+    return RedirectResponse(f"/messages/{conversation_id}", status_code=303)
 
 
 # --- fragments for the script ---

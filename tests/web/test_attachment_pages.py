@@ -362,3 +362,31 @@ async def test_a_large_url_encoded_body_is_still_refused(app, client, people) ->
         assert r.status_code == 303, r.text
     [message] = await history(client, people.free, conv["id"])
     assert message["attachments"][0]["size"] == len(big_pdf)
+
+
+async def test_the_sender_removes_a_file_from_the_page(app, client, people) -> None:
+    from tests.web.support import post_form
+
+    conv = await dm(client, people.priv, people.free)
+    r = await client.post(
+        f"{API}/media/upload",
+        files={"file": ("oops.png", PHOTO, "image/png")},
+        headers=people.priv.headers,
+    )
+    photo = r.json()
+    sent = (
+        await send(client, people.priv, conv["id"], "wrong one", attachment_ids=[photo["id"]])
+    ).json()
+    async with signed_in(app, "free") as c:  # the recipient has no such action
+        page = (await c.get(f"/messages/{conv['id']}")).text
+        assert "Remove oops.png" not in page
+    async with signed_in(app, "priv") as c:
+        page = (await c.get(f"/messages/{conv['id']}")).text
+        assert f'action="/messages/{conv["id"]}/files/{photo["id"]}/remove"' in page
+        r = await post_form(
+            c, f"/messages/{conv['id']}", f"/messages/{conv['id']}/files/{photo['id']}/remove", {}
+        )
+        assert r.status_code == 303
+        page = (await c.get(f"/messages/{conv['id']}")).text
+        assert "Attachment removed" in message_html(page, sent["id"])
+    assert stored_files(app) == []
