@@ -144,7 +144,13 @@ async def unit_of_work(
     dbs: Databases, publisher: Publisher, clock: Clock
 ) -> AsyncIterator[UnitOfWork]:
     """For the CLI, jobs and tests: commit on success, roll back on error."""
-    uow = UnitOfWork(dbs, publisher, clock)
+    async with owning(UnitOfWork(dbs, publisher, clock)) as uow:
+        yield uow
+
+
+@asynccontextmanager
+async def owning(uow: UnitOfWork) -> AsyncIterator[UnitOfWork]:
+    """Own a unit of work for the block: commit on success, roll back on error, close."""
     try:
         yield uow
         await uow.commit()

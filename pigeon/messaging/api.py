@@ -13,6 +13,7 @@ from pigeon.accounts.schemas import UserIdsIn
 from pigeon.core.deps import CurrentUser, Rt
 from pigeon.core.errors import Invalid
 from pigeon.core.types import INT64_MAX, Instant, RowIdPath, UserIdPath
+from pigeon.core.uow import owning
 from pigeon.messaging import (
     changes,
     export,
@@ -26,6 +27,7 @@ from pigeon.messaging import (
 )
 from pigeon.messaging import service as messaging
 from pigeon.messaging.deps import MessagingCtx as Ctx
+from pigeon.messaging.deps import SendCtx
 from pigeon.messaging.schemas import (
     ConversationCreate,
     ConversationOut,
@@ -144,16 +146,17 @@ async def history(
     response_model=MessageOut,
     responses={200: {"model": MessageOut, "description": "a retry: the original message"}},
 )
-async def send(conversation_id: RowIdPath, body: MessageCreate, ctx: Ctx) -> Response:
+async def send(conversation_id: RowIdPath, body: MessageCreate, ctx: SendCtx) -> Response:
     """Send a message; a retry with the same `client_msg_id` returns the original (200)."""
-    message, was_created = await sending.send_message(
-        ctx,
-        conversation_id,
-        body=body.body,
-        client_msg_id=body.client_msg_id,
-        reply_to_id=body.reply_to_id,
-        attachment_ids=body.attachment_ids,
-    )
+    async with owning(ctx.uow):
+        message, was_created = await sending.send_message(
+            ctx,
+            conversation_id,
+            body=body.body,
+            client_msg_id=body.client_msg_id,
+            reply_to_id=body.reply_to_id,
+            attachment_ids=body.attachment_ids,
+        )
     return as_json(message, 201 if was_created else 200)
 
 

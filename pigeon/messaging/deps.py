@@ -22,3 +22,16 @@ async def messaging_ctx(request: Request, creds: Bearer) -> AsyncIterator[Ctx]:
 
 
 MessagingCtx = Annotated[Ctx, Depends(messaging_ctx, scope="function")]
+
+
+async def send_ctx(request: Request, creds: Bearer) -> Ctx:
+    """The same context for the send route, with a unit of work the route owns itself
+    (`async with owning(ctx.uow)`): a generator dependency costs FastAPI an exit stack, a
+    cancel scope and a checkpoint on every request, about 50 µs, and this route runs more than
+    any other. The commit still comes before the response."""
+    rt: Runtime = request.app.state.runtime
+    user = await current_principal(request, rt, creds)
+    return Ctx(rt=rt, sends=request.app.state.sends, viewer=user, uow=rt.uow())
+
+
+SendCtx = Annotated[Ctx, Depends(send_ctx)]
