@@ -2,7 +2,8 @@
 
 An upload belongs to its uploader alone until a message names it (`send_tx` attaches it, in
 the send's transaction); from then on whoever can see the message can fetch it, and nobody
-else: `access_attachment` goes through `access_message`, the one visibility rule.
+else: `access_attachment` asks `message_rule`, the one visibility rule for what is reached
+through a message.
 
 Files are written to the media store before the row that names them commits, and removed only
 after the row that named them is gone; a crash in between leaves a file no row names, which
@@ -202,17 +203,17 @@ def _named_for(name: str, content_type: str) -> str:
 
 
 async def _save(
-    store: MediaStore, key: str, done: processing.Processed, thumb_key: str | None
+    media: MediaStore, key: str, done: processing.Processed, thumb_key: str | None
 ) -> list[str]:
     saved: list[str] = []
     try:
-        await store.save(key, done.path, done.content_type)
+        await media.save(key, done.path, done.content_type)
         saved.append(key)
         if thumb_key is not None and done.thumbnail is not None:
-            await store.save(thumb_key, done.thumbnail, "image/webp")
+            await media.save(thumb_key, done.thumbnail, "image/webp")
             saved.append(thumb_key)
     except BaseException:
-        await _remove_files(store, saved)
+        await _remove_files(media, saved)
         raise
     return saved
 
@@ -306,8 +307,8 @@ async def remove_attachment(ctx: Ctx, attachment_id: int) -> None:
     )
     if not reported:  # under a report, moderators may still need it: the sweep takes it later
         keys = [k for k in (row.storage_key, row.thumbnail_key) if k]
-        store = ctx.rt.media
-        ctx.uow.after_commit(lambda: _remove_files(store, keys))
+        media = ctx.rt.media
+        ctx.uow.after_commit(lambda: _remove_files(media, keys))
     if row.message_id is not None:
         message = await session.get(Message, row.message_id)
         convo = await load_convo(session, row.conversation_id) if row.conversation_id else None
@@ -318,10 +319,10 @@ async def remove_attachment(ctx: Ctx, attachment_id: int) -> None:
             ctx.uow.emit(MessageUpdated(data=out, id=message.id), audience)
 
 
-async def _remove_files(store: MediaStore, keys: list[str]) -> None:
+async def _remove_files(media: MediaStore, keys: list[str]) -> None:
     for key in keys:
         try:
-            await store.delete(key)
+            await media.delete(key)
         except Exception:
             log.warning("could not remove %s from the media store; the sweep will", key)
 
@@ -329,7 +330,7 @@ async def _remove_files(store: MediaStore, keys: list[str]) -> None:
 # --- what retention and the sweep remove ---
 
 
-async def drop_for_messages(uow: UnitOfWork, store: MediaStore, message_ids: list[int]) -> int:
+async def drop_for_messages(uow: UnitOfWork, media: MediaStore, message_ids: list[int]) -> int:
     """Remove the attachments of messages being purged in this unit of work: the rows now,
     the files once it commits."""
     if not message_ids:
@@ -344,7 +345,7 @@ async def drop_for_messages(uow: UnitOfWork, store: MediaStore, message_ids: lis
     ).all()
     keys = [k for pair in rows for k in pair if k]
     await session.execute(delete(Attachment).where(Attachment.message_id.in_(message_ids)))
-    uow.after_commit(lambda: _remove_files(store, keys))
+    uow.after_commit(lambda: _remove_files(media, keys))
     return len(rows)
 
 
@@ -378,8 +379,8 @@ async def sweep(rt: Runtime, *, now: dt.datetime | None = None) -> SweepResult:
         for _, storage_key, thumb in stale:
             keys += [k for k in (storage_key, thumb) if k]
         result.unattached = len(stale)
-        store = rt.media
-        uow.after_commit(lambda: _remove_files(store, keys))
+        media = rt.media
+        uow.after_commit(lambda: _remove_files(media, keys))
     named: set[str] = set()
     kept = or_(
         Attachment.deleted_at.is_(None), Attachment.message_id.in_(open_report_message_ids())
