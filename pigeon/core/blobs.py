@@ -12,13 +12,27 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Protocol
 
+from pigeon.core.errors import AppError
+
 
 class MediaMissing(Exception):
     """The store holds nothing under that key."""
 
 
-class MediaStoreUnavailable(Exception):
-    """The store cannot be reached or written."""
+class MediaStoreUnavailable(AppError):
+    """The store cannot be reached or written. Clients get a 503 that says so; the message
+    given (with the store's own words) is for the log and `check`."""
+
+    status = 503
+    code = "media_unavailable"
+    message = "Files cannot be reached right now; try again shortly."
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__()
+        self.detail = detail or self.message
+
+    def __str__(self) -> str:
+        return self.detail
 
 
 class MediaStore(Protocol):

@@ -167,6 +167,8 @@ def install_error_handlers(app: FastAPI, html_handler: Any = None) -> None:
 
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> Response:
+        if exc.status >= 500:  # something the server depends on failed: say what, in the log
+            log.warning("%s on %s %s: %s", exc.code, request.method, request.url.path, exc)
         return respond(
             request, exc.status, exc.code, exc.message, fields=exc.fields, headers=exc.headers
         )

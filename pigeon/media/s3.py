@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
@@ -89,14 +90,15 @@ class S3Store:
     async def save(self, key: str, source: Path, content_type: str) -> int:
         name = self.object_name(key)
         size = (await asyncio.to_thread(source.stat)).st_size
-        await asyncio.to_thread(
-            self._client.upload_file,
-            str(source),
-            self.bucket,
-            name,
-            ExtraArgs={"ContentType": content_type},
-            Config=self._transfer,
-        )
+        with _reaching("store a file"):
+            await asyncio.to_thread(
+                self._client.upload_file,
+                str(source),
+                self.bucket,
+                name,
+                ExtraArgs={"ContentType": content_type},
+                Config=self._transfer,
+            )
         return size
 
     async def stream(
@@ -124,7 +126,9 @@ class S3Store:
         except ClientError as error:
             if _code(error) in NO_OBJECT:
                 raise MediaMissing(key) from None
-            raise
+            raise MediaStoreUnavailable(f"S3 could not read {key}: {error}") from error
+        except BotoCoreError as error:
+            raise MediaStoreUnavailable(f"S3 could not read {key}: {error}") from error
         body = response["Body"]
         try:
             position = start
@@ -145,17 +149,21 @@ class S3Store:
         except ClientError as error:
             if _code(error) in NO_OBJECT:
                 return None
-            raise
+            raise MediaStoreUnavailable(f"S3 could not look up {key}: {error}") from error
+        except BotoCoreError as error:
+            raise MediaStoreUnavailable(f"S3 could not look up {key}: {error}") from error
         return head["ContentLength"]
 
     async def delete(self, key: str) -> None:
-        await asyncio.to_thread(
-            self._client.delete_object, Bucket=self.bucket, Key=self.object_name(key)
-        )
+        with _reaching("remove a file"):
+            await asyncio.to_thread(
+                self._client.delete_object, Bucket=self.bucket, Key=self.object_name(key)
+            )
 
     async def keys(self, older_than: dt.datetime) -> list[str]:
         require_aware(older_than)
-        return await asyncio.to_thread(self._old_objects, older_than)
+        with _reaching("list its files"):
+            return await asyncio.to_thread(self._old_objects, older_than)
 
     def _old_objects(self, older_than: dt.datetime) -> list[str]:
         found = []
@@ -222,3 +230,12 @@ class S3Store:
 
     async def close(self) -> None:
         await asyncio.to_thread(self._client.close)
+
+
+@contextmanager
+def _reaching(what: str) -> Iterator[None]:
+    """S3's own errors, other than a missing object, as the store being unavailable."""
+    try:
+        yield
+    except (BotoCoreError, ClientError) as error:
+        raise MediaStoreUnavailable(f"S3 could not {what}: {error}") from error

@@ -117,7 +117,11 @@ class LocalStore:
         return self.root / check_key(key)
 
     async def save(self, key: str, source: Path, content_type: str) -> int:
-        return await asyncio.to_thread(_write_durably, self.root, self.path(key), source)
+        path = self.path(key)
+        try:
+            return await asyncio.to_thread(_write_durably, self.root, path, source)
+        except OSError as error:  # a full or read-only disk: the store, not the request
+            raise MediaStoreUnavailable(f"could not write {path}: {error}") from error
 
     async def stream(
         self, key: str, start: int = 0, end: int | None = None, chunk: int = CHUNK

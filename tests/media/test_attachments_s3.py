@@ -68,3 +68,32 @@ async def test_files_on_s3_are_served_to_the_recipient_and_purged_with_their_mes
     result = await retention.run_exclusive(app.state.runtime)
     assert result.purged == 1 and result.files_purged == 2
     assert await stored(app) == []
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+async def test_a_store_that_cannot_be_reached_is_a_clear_503_and_keeps_nothing(app, client, people):
+    from pigeon.media.s3 import S3Store
+
+    conv = await dm(client, people.priv, people.free)
+    photo = await uploaded(client, people.priv, samples.png(), "kept.png")
+    await send(client, people.priv, conv["id"], "", attachment_ids=[photo["id"]])
+    store = app.state.runtime.media
+    assert isinstance(store, S3Store)
+    app.state.runtime.media = S3Store(  # the same bucket, but nobody answers there
+        bucket=store.bucket,
+        prefix=store.prefix,
+        endpoint="http://127.0.0.1:9",
+        access_key="x",
+        secret_key="y",
+    )
+    r = await client.post(
+        f"{API}/media/upload",
+        files={"file": ("lost.png", samples.png(), "image/png")},
+        headers=people.priv.headers,
+    )
+    assert r.status_code == 503 and r.json()["error"]["code"] == "media_unavailable"
+    assert "127.0.0.1" not in r.text  # the details are for the log
+    r = await fetch(client, people.free, photo["url"])
+    assert r.status_code == 503 and r.json()["error"]["code"] == "media_unavailable"
+    app.state.runtime.media = store
+    assert (await fetch(client, people.free, photo["url"])).status_code == 200
