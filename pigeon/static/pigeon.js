@@ -100,7 +100,8 @@
     if (!wrap || /[?&]before=/.test(location.search)) return;
     clearTimeout(listTimer);
     listTimer = setTimeout(function () {
-      getHTML("/messages?partial=1&current=" + (convId || 0)).then(function (html) {
+      var shelf = /[?&]archived=1/.test(location.search) ? "&archived=1" : "";
+      getHTML("/messages?partial=1&current=" + (convId || 0) + shelf).then(function (html) {
         wrap.replaceChildren(fragment(html));
         localize(wrap);
       }).catch(function () {});
@@ -173,7 +174,7 @@
       .then(function () { fetching = false; if (again) { again = false; catchUp(); } });
   }
 
-  function refreshOne(id) {
+  function refreshOne(id, then) {
     if (!list || !document.getElementById("m" + id)) return;
     getHTML("/messages/" + convId + "/m/" + id).then(function (html) {
       var li = fragment(html).querySelector("li.msg");
@@ -182,6 +183,7 @@
         var seen = old.querySelector(".seen");
         if (seen) li.appendChild(seen);
         old.replaceWith(li); wire(li);
+        if (then) then(li);
       }
     }).catch(function () {});
   }
@@ -248,6 +250,8 @@
     } else if (type === "message.updated" || type === "message.deleted") {
       if (data.conversation_id === convId) refreshOne(data.id || frame.id);
       refreshList();
+    } else if (type === "reaction.added" || type === "reaction.removed") {
+      if (data.conversation_id === convId) refreshOne(data.message_id);
     } else if (type === "conversation.updated") {
       if (data.conversation_id === convId && data.change === "deleted") { location.href = "/messages"; return; }
       refreshList();
@@ -573,6 +577,41 @@
       }
     });
     grow();
+  }
+
+  /* --- reactions: the pills and the palette send through the API; the message is then
+     rendered again by the server (and is, for everyone, on the live frame) --- */
+  /* a keyboard user stays where they were: on the pill, or on the message's menu */
+  function keepFocus(emoji, menu) {
+    return function (li) {
+      var target = null;
+      if (menu) target = li.querySelector("details.actions summary");
+      else li.querySelectorAll(".reactions input[name=emoji]").forEach(function (input) {
+        if (input.value === emoji) target = input.form.querySelector("button");
+      });
+      if (target && (!document.activeElement || document.activeElement === document.body)) target.focus();
+    };
+  }
+
+  if (list && live) {
+    list.addEventListener("submit", function (e) {
+      var f = e.target;
+      if (!f.dataset || !f.dataset.react) return;
+      e.preventDefault();
+      var id = Number(f.dataset.react);
+      var pick = e.submitter && e.submitter.name === "emoji" ? e.submitter : f.querySelector('input[name="emoji"]');
+      if (!pick) return;
+      var remove = !!f.querySelector('input[name="remove"]');
+      var url = "/api/v1/messages/" + id + "/reactions";
+      var call = remove ? api("DELETE", url + "?emoji=" + encodeURIComponent(pick.value)) : api("POST", url, { emoji: pick.value });
+      var menu = f.closest("details");
+      if (menu) menu.open = false;
+      call.then(function (r) {
+        if (r.ok) { showError(null); refreshOne(id, keepFocus(pick.value, menu)); return; }
+        showError(r.data && r.data.error ? r.data.error.message : "The reaction could not be saved. Try again.");
+        if (r.data && r.data.error && r.data.error.code === "messaging_disabled") messagingSwitchedOff();
+      }).catch(function () { showError("No connection right now. Try again."); });
+    });
   }
 
   if (scroller) {

@@ -14,14 +14,27 @@ from starlette.responses import Response
 
 from pigeon.core.errors import AppError, Invalid
 from pigeon.core.types import INT64_MAX, RowIdPath, RowIdQuery, utc_within_range
-from pigeon.messaging import attachments, changes, eligibility, sending, views
+from pigeon.messaging import attachments, changes, eligibility, reactions, sending, views
 from pigeon.messaging import service as messaging
 from pigeon.messaging.context import Ctx
-from pigeon.messaging.schemas import MAX_ATTACHMENTS, MessageCreate, MessageEdit, MessageOut
+from pigeon.messaging.schemas import (
+    MAX_ATTACHMENTS,
+    REACTION_PALETTE,
+    MessageCreate,
+    MessageEdit,
+    MessageOut,
+)
 from pigeon.web.deps import Form, PageCtx, field, from_this_site, nav
 from pigeon.web.render import render
 from pigeon.web.reply_form import Reply, read_reply
-from pigeon.web.views import convo_label, convo_row, people_by_id, seen_marker, with_files
+from pigeon.web.views import (
+    convo_label,
+    convo_row,
+    people_by_id,
+    seen_marker,
+    with_files,
+    with_reactions,
+)
 
 router = APIRouter()
 AfterId = Annotated[int, Path(ge=0, le=INT64_MAX)]
@@ -40,11 +53,11 @@ def _before(value: str | None) -> dt.datetime | None:
 
 
 async def conversation_list(
-    ctx: Ctx, before: dt.datetime | None = None
+    ctx: Ctx, before: dt.datetime | None = None, *, archived: bool = False
 ) -> tuple[list[dict[str, Any]], str | None]:
-    page = await views.list_conversations(ctx, limit=LIST_PAGE, before=before)
+    page = await views.list_conversations(ctx, limit=LIST_PAGE, before=before, archived=archived)
     rows = [convo_row(c.model_dump(), ctx.viewer.id) for c in page]
-    following = views.next_before(page, LIST_PAGE)
+    following = views.next_before(page, LIST_PAGE, archived=archived)
     older = following.isoformat() if following else None
     return rows, older
 
@@ -56,12 +69,20 @@ async def inbox(
     before: str | None = None,
     partial: Annotated[int, Query(ge=0, le=1)] = 0,
     current: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0,
+    archived: Annotated[int, Query(ge=0, le=1)] = 0,
 ) -> Response:
-    rows, older = await conversation_list(ctx, _before(before))
-    context = {"rows": rows, "older": older, "current": current, "paged": bool(before)}
+    rows, older = await conversation_list(ctx, _before(before), archived=bool(archived))
+    context = {
+        "rows": rows,
+        "older": older,
+        "current": current,
+        "paged": bool(before),
+        "archived": bool(archived),
+    }
     if partial:
         return render(request, "messages/_list.html", context)
-    context.update(await nav(request, ctx.viewer), title="Messages", section="messages")
+    title = "Archived" if archived else "Messages"
+    context.update(await nav(request, ctx.viewer), title=title, section="messages")
     return render(request, "messages/list.html", context)
 
 
@@ -75,16 +96,18 @@ async def render_thread(
     draft: str = "",
     error: str | None = None,
     edit_error: str | None = None,
+    menu_error: str | None = None,
     status: int = 200,
 ) -> Response:
     convo = await views.get_conversation(ctx, conversation_id)
     page = await messaging.list_messages(ctx, conversation_id, before_id=before, limit=PAGE + 1)
     has_older = len(page) > PAGE
     box = ctx.settings.media_thumbnail_px
-    messages = with_files((m.model_dump() for m in (page[1:] if has_older else page)), box)
+    shown = with_files((m.model_dump() for m in (page[1:] if has_older else page)), box)
+    messages = with_reactions(shown, ctx.viewer.id)
     # opening the thread reads it, unless the link came from another site: a page elsewhere
     # must not be able to clear a badge or show "Seen"
-    unread = messages and messages[-1]["id"] > convo.last_read_message_id
+    unread = messages and (messages[-1]["id"] > convo.last_read_message_id or convo.marked_unread)
     if before is None and unread and from_this_site(request):
         await changes.mark_read(ctx, conversation_id, messages[-1]["id"])
         convo = await views.get_conversation(ctx, conversation_id)
@@ -110,6 +133,8 @@ async def render_thread(
         "seen_id": seen_marker(view, messages, ctx.viewer.id),
         "edit_id": edit,
         "edit_error": edit_error,
+        "menu_error": menu_error,
+        "palette": REACTION_PALETTE,
         "draft": draft,
         "error": error,
         "client_msg_id": secrets.token_urlsafe(12),
@@ -219,6 +244,28 @@ async def delete(
     return RedirectResponse(f"/messages/{conversation_id}#m{message_id}", status_code=303)
 
 
+@router.post("/messages/{conversation_id}/m/{message_id}/react")
+async def react(
+    request: Request, conversation_id: RowIdPath, message_id: RowIdPath, ctx: PageCtx, form: Form
+) -> Response:
+    """A reaction pill or the palette: `emoji`, and `remove=1` to take it back."""
+    try:
+        await reactions.react(
+            ctx, message_id, field(form, "emoji"), add=field(form, "remove") != "1"
+        )
+    except AppError as exc:
+        if not _refusal(exc):
+            raise
+        await ctx.uow.rollback()
+        response = await render_thread(
+            request, ctx, conversation_id, error=exc.message, status=exc.status
+        )
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
+    return RedirectResponse(f"/messages/{conversation_id}#m{message_id}", status_code=303)
+
+
 @router.post("/messages/{conversation_id}/files/{attachment_id}/remove")
 async def remove_file(
     conversation_id: RowIdPath, attachment_id: RowIdPath, ctx: PageCtx, form: Form
@@ -235,10 +282,12 @@ async def _fragment(
     request: Request, ctx: Ctx, conversation_id: int, messages: list[MessageOut]
 ) -> Response:
     convo = (await views.get_conversation(ctx, conversation_id)).model_dump()
+    shown = with_files((m.model_dump() for m in messages), ctx.settings.media_thumbnail_px)
     context = {
         "convo": convo,
         "people": people_by_id(convo),
-        "messages": with_files((m.model_dump() for m in messages), ctx.settings.media_thumbnail_px),
+        "messages": with_reactions(shown, ctx.viewer.id),
+        "palette": REACTION_PALETTE,
         "viewer": ctx.viewer,
         "seen_id": None,
         "edit_id": None,

@@ -15,7 +15,14 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pigeon.core.errors import install_error_handlers
-from pigeon.web import admin_pages, auth_pages, message_pages, moderation_pages, people_pages
+from pigeon.web import (
+    admin_pages,
+    auth_pages,
+    message_pages,
+    moderation_pages,
+    organise_pages,
+    people_pages,
+)
 from pigeon.web.deps import login_url
 from pigeon.web.render import STATIC, templates
 from pigeon.web.session import ApiCsrfGuard, csrf_token
@@ -106,6 +113,7 @@ def install(app: FastAPI) -> None:
         auth_pages,
         people_pages,
         message_pages,
+        organise_pages,
         admin_pages,
         moderation_pages,
     ):  # /messages/new first

@@ -15,9 +15,10 @@ from pigeon.accounts.models import User
 from pigeon.accounts.schemas import UserUpdate
 from pigeon.accounts.views import user_dict
 from pigeon.core.errors import AppError, NotFound
-from pigeon.messaging import eligibility
+from pigeon.messaging import eligibility, reports
 from pigeon.messaging import service as messaging
 from pigeon.messaging.context import Ctx
+from pigeon.messaging.schemas import ReportIn
 from pigeon.web.deps import Form, PageCtx, field, int_field, nav
 from pigeon.web.render import render
 
@@ -27,6 +28,17 @@ NOTICES = {
     "blocked": "Blocked. They can no longer message you, and you cannot message them.",
     "unblocked": "Unblocked.",
     "saved": "Your profile is saved.",
+    "reported": "Thanks, the moderators will look at it.",
+}
+REASON_LABELS = {
+    "spam": "Spam",
+    "harassment": "Harassment or bullying",
+    "hate": "Hate",
+    "violence": "Violence or threats",
+    "sexual": "Sexual content",
+    "self_harm": "Self-harm",
+    "impersonation": "Pretending to be someone else",
+    "other": "Something else",
 }
 
 
@@ -133,6 +145,7 @@ async def render_profile(
     notice: str | None = None,
     error: str | None = None,
     values: dict[str, str] | None = None,
+    report: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
     user = ctx.viewer
@@ -153,6 +166,8 @@ async def render_profile(
         "notice": notice,
         "error": error,
         "values": values or {"display_name": target.display_name, "bio": target.bio or ""},
+        "reasons": [(r, REASON_LABELS.get(r, r)) for r in reports.REASONS],
+        "report": report,  # a report form sent back with what was wrong
     }
     return render(request, "profile.html", context, status=status)
 
@@ -199,3 +214,27 @@ async def unblock(request: Request, username: Username, ctx: PageCtx, form: Form
     target = await _profile_user(ctx, username)
     await blocks.remove_block(ctx.uow, ctx.viewer.id, target.id)
     return RedirectResponse(f"/u/{target.username}?notice=unblocked", status_code=303)
+
+
+@router.post("/u/{username}/report")
+async def report(request: Request, username: Username, ctx: PageCtx, form: Form) -> Response:
+    """Report a person to the moderators: the same service as `POST /api/v1/users/{id}/report`."""
+    values = {"reason": field(form, "reason"), "details": field(form, "details")}
+    try:
+        body = ReportIn.model_validate(values)
+        target = await _profile_user(ctx, username)
+        await reports.report_person(ctx, target.id, reason=body.reason, details=body.details)
+    except ValidationError:
+        error = "Pick a reason, and keep the details under 1,000 characters."
+        return await render_profile(request, ctx, username, error=error, report=values, status=422)
+    except AppError as exc:
+        if exc.status == 404 or exc.code == "messaging_disabled":
+            raise
+        await ctx.uow.rollback()
+        response = await render_profile(
+            request, ctx, username, error=exc.message, report=values, status=exc.status
+        )
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
+    return RedirectResponse(f"/u/{target.username}?notice=reported", status_code=303)

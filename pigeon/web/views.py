@@ -68,6 +68,10 @@ def convo_row(convo: dict[str, Any], viewer_id: int) -> dict[str, Any]:
         "time": last["created_at"] if last else convo["updated_at"],
         "unread": convo["unread_count"],
         "updated_at": convo["updated_at"],
+        "muted": convo.get("muted", False),
+        "pinned": convo.get("pinned", False),
+        "archived": convo.get("archived", False),
+        "marked_unread": convo.get("marked_unread", False),
     }
 
 
@@ -82,6 +86,27 @@ def seen_marker(
     if not mine or other is None:
         return None
     return mine[-1] if other["last_read_message_id"] >= mine[-1] else None
+
+
+def reaction_label(emoji: str, count: int, mine: bool) -> str:
+    """What a reaction pill says to a screen reader: "👍, 2 people, including you"."""
+    if mine and count == 1:
+        return f"{emoji}, you"
+    people = "1 person" if count == 1 else f"{count} people"
+    return f"{emoji}, {people}" + (", including you" if mine else "")
+
+
+def with_reactions(messages: list[dict[str, Any]], viewer_id: int) -> list[dict[str, Any]]:
+    """Each message's reactions as pills: pressed when the viewer is among them, labelled."""
+    for message in messages:
+        pills = []
+        for reaction in message.get("reactions") or []:
+            mine = viewer_id in reaction["user_ids"]
+            label = reaction_label(reaction["emoji"], reaction["count"], mine)
+            pills.append({**reaction, "mine": mine, "label": label})
+        message["reactions"] = pills
+        message["my_emojis"] = {p["emoji"] for p in pills if p["mine"]}
+    return messages
 
 
 def people_by_id(convo: dict[str, Any]) -> dict[int, dict[str, Any]]:

@@ -59,6 +59,9 @@ CAST = {
     "finn": ("Finn Friend", "free", "member"),
     "nell": ("Nell Noscript", "privileged", "member"),
     "dora": ("Dora Dusk", "privileged", "member"),
+    # the reactions test's
+    "rosa": ("Rosa Reacts", "privileged", "member"),
+    "theo": ("Theo Thread", "free", "member"),
 }
 
 

@@ -1,0 +1,41 @@
+"""Reactions in a real browser: one person reacts from the message's menu, the other's open
+thread shows the pill without a reload, and a press on the pill reacts back."""
+
+from __future__ import annotations
+
+from contextlib import closing
+from typing import Any
+
+import pytest
+
+from tests.web.conftest import Server, api_client, assert_no_reload, expect, mark_no_reload
+
+pytestmark = pytest.mark.browser
+
+
+def test_a_reaction_shows_live_in_the_other_persons_thread(open_as: Any, server: Server) -> None:
+    with closing(api_client(server, "rosa")) as rosa_api:
+        r = rosa_api.post("/conversations", json={"participant_ids": [server.ids["theo"]]})
+        conv_id = r.json()["id"]
+        rosa_api.post(f"/conversations/{conv_id}/messages", json={"body": "Coffee at ten?"})
+    theo = open_as("theo")
+    theo.goto(f"/messages/{conv_id}")
+    mark_no_reload(theo)
+    rosa = open_as("rosa")
+    rosa.goto(f"/messages/{conv_id}")
+    mark_no_reload(rosa)
+
+    message = rosa.locator("#messages .msg.mine").last
+    message.locator("summary").click()
+    message.get_by_role("button", name="React with 👍").click()
+    expect(message.get_by_role("button", name="👍, you")).to_have_attribute("aria-pressed", "true")
+    pill = theo.locator("#messages .msg").last.get_by_role("button", name="👍, 1 person")
+    expect(pill).to_have_attribute("aria-pressed", "false")
+
+    pill.click()  # Theo agrees: both pages show two, pressed for each
+    expect(theo.get_by_role("button", name="👍, 2 people, including you")).to_have_attribute(
+        "aria-pressed", "true"
+    )
+    expect(rosa.get_by_role("button", name="👍, 2 people, including you")).to_be_visible()
+    assert_no_reload(theo)
+    assert_no_reload(rosa)
