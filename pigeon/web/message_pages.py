@@ -14,7 +14,15 @@ from starlette.responses import Response
 
 from pigeon.core.errors import AppError, Invalid
 from pigeon.core.types import INT64_MAX, RowIdPath, RowIdQuery, utc_within_range
-from pigeon.messaging import attachments, changes, eligibility, reactions, sending, views
+from pigeon.messaging import (
+    attachments,
+    changes,
+    eligibility,
+    reactions,
+    reports,
+    sending,
+    views,
+)
 from pigeon.messaging import service as messaging
 from pigeon.messaging.context import Ctx
 from pigeon.messaging.schemas import (
@@ -23,6 +31,7 @@ from pigeon.messaging.schemas import (
     MessageCreate,
     MessageEdit,
     MessageOut,
+    ReportIn,
 )
 from pigeon.web.deps import Form, PageCtx, field, from_this_site, nav
 from pigeon.web.render import render
@@ -31,6 +40,7 @@ from pigeon.web.views import (
     convo_label,
     convo_row,
     people_by_id,
+    report_reasons,
     seen_marker,
     with_files,
     with_reactions,
@@ -97,6 +107,7 @@ async def render_thread(
     error: str | None = None,
     edit_error: str | None = None,
     menu_error: str | None = None,
+    notice: str | None = None,
     status: int = 200,
 ) -> Response:
     convo = await views.get_conversation(ctx, conversation_id)
@@ -134,7 +145,9 @@ async def render_thread(
         "edit_id": edit,
         "edit_error": edit_error,
         "menu_error": menu_error,
+        "notice": notice,
         "palette": REACTION_PALETTE,
+        "reasons": report_reasons(),
         "draft": draft,
         "error": error,
         "client_msg_id": secrets.token_urlsafe(12),
@@ -154,8 +167,42 @@ async def thread(
     ctx: PageCtx,
     before: RowIdQuery = None,
     edit: RowIdQuery = None,
+    reported: Annotated[int, Query(ge=0, le=1)] = 0,
 ) -> Response:
-    return await render_thread(request, ctx, conversation_id, before=before, edit=edit)
+    notice = "Thanks, the moderators will look at it." if reported else None
+    return await render_thread(
+        request, ctx, conversation_id, before=before, edit=edit, notice=notice
+    )
+
+
+@router.post("/messages/{conversation_id}/m/{message_id}/report")
+async def report(
+    request: Request, conversation_id: RowIdPath, message_id: RowIdPath, ctx: PageCtx, form: Form
+) -> Response:
+    """Report a message from its menu: the same service as `POST /api/v1/messages/{id}/report`."""
+    try:
+        body = ReportIn.model_validate(
+            {"reason": field(form, "reason"), "details": field(form, "details")}
+        )
+        await reports.report_message(ctx, message_id, reason=body.reason, details=body.details)
+    except ValidationError:
+        return await render_thread(
+            request,
+            ctx,
+            conversation_id,
+            error="Pick a reason, and keep the details under 1,000 characters.",
+            status=422,
+        )
+    except AppError as exc:
+        if not _refusal(exc):
+            raise
+        await ctx.uow.rollback()
+        return await render_thread(
+            request, ctx, conversation_id, error=exc.message, status=exc.status
+        )
+    return RedirectResponse(
+        f"/messages/{conversation_id}?reported=1#m{message_id}", status_code=303
+    )
 
 
 def _refusal(exc: AppError) -> bool:
@@ -288,6 +335,7 @@ async def _fragment(
         "people": people_by_id(convo),
         "messages": with_reactions(shown, ctx.viewer.id),
         "palette": REACTION_PALETTE,
+        "reasons": report_reasons(),
         "viewer": ctx.viewer,
         "seen_id": None,
         "edit_id": None,

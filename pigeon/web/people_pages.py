@@ -21,6 +21,7 @@ from pigeon.messaging.context import Ctx
 from pigeon.messaging.schemas import ReportIn
 from pigeon.web.deps import Form, PageCtx, field, int_field, nav
 from pigeon.web.render import render
+from pigeon.web.views import report_reasons
 
 router = APIRouter()
 Username = Annotated[str, Path(min_length=1, max_length=32)]
@@ -29,16 +30,6 @@ NOTICES = {
     "unblocked": "Unblocked.",
     "saved": "Your profile is saved.",
     "reported": "Thanks, the moderators will look at it.",
-}
-REASON_LABELS = {
-    "spam": "Spam",
-    "harassment": "Harassment or bullying",
-    "hate": "Hate",
-    "violence": "Violence or threats",
-    "sexual": "Sexual content",
-    "self_harm": "Self-harm",
-    "impersonation": "Pretending to be someone else",
-    "other": "Something else",
 }
 
 
@@ -166,7 +157,7 @@ async def render_profile(
         "notice": notice,
         "error": error,
         "values": values or {"display_name": target.display_name, "bio": target.bio or ""},
-        "reasons": [(r, REASON_LABELS.get(r, r)) for r in reports.REASONS],
+        "reasons": report_reasons(),
         "report": report,  # a report form sent back with what was wrong
     }
     return render(request, "profile.html", context, status=status)

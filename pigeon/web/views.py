@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from pigeon.messaging.reports import REASONS
+
 # a file card's badge: a few kinds by content type, for its colour (the label is the extension)
 _KINDS = (
     ("application/pdf", "pdf"),
@@ -181,3 +183,20 @@ def with_files(messages: Iterable[dict[str, Any]], box: int) -> list[dict[str, A
                 files.append(file_card(attachment))
         shaped.append({**message, "photos": photos, "files": files})
     return shaped
+
+
+REASON_LABELS = {
+    "spam": "Spam",
+    "harassment": "Harassment or bullying",
+    "hate": "Hate",
+    "violence": "Violence or threats",
+    "sexual": "Sexual content",
+    "self_harm": "Self-harm",
+    "impersonation": "Pretending to be someone else",
+    "other": "Something else",
+}
+
+
+def report_reasons() -> list[tuple[str, str]]:
+    """(value, label) of the reasons a report may give, for the report forms."""
+    return [(r, REASON_LABELS.get(r, r)) for r in REASONS]

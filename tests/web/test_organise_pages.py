@@ -209,3 +209,36 @@ async def test_report_a_person_from_their_profile(app, client, people) -> None:
     item = queue[0]
     assert item["message_state"] == "person" and item["reason"] == "harassment"
     assert item["reporter"]["id"] == people.free.id and item["author"]["id"] == people.priv.id
+
+
+async def test_a_member_reports_a_message_from_its_menu(app, client, people) -> None:
+    from tests.support.people import dm, send
+    from tests.web.support import post_form, signed_in
+
+    conv = await dm(client, people.priv, people.free)
+    msg = (await send(client, people.priv, conv["id"], "buy my stuff")).json()
+    async with signed_in(app, "free") as c:
+        page = (await c.get(f"/messages/{conv['id']}")).text
+        assert f'action="/messages/{conv["id"]}/m/{msg["id"]}/report"' in page
+        r = await post_form(
+            c,
+            f"/messages/{conv['id']}",
+            f"/messages/{conv['id']}/m/{msg['id']}/report",
+            {"reason": "spam", "details": "again"},
+        )
+        assert r.status_code == 303 and "reported=1" in r.headers["location"]
+        page = (await c.get(r.headers["location"])).text
+        assert "Thanks, the moderators will look at it." in page
+        r = await post_form(
+            c,
+            f"/messages/{conv['id']}",
+            f"/messages/{conv['id']}/m/{msg['id']}/report",
+            {"reason": "not a reason"},
+        )
+        assert r.status_code == 422 and "Pick a reason" in r.text
+    async with signed_in(app, "priv") as c:  # one's own messages have no Report
+        page = (await c.get(f"/messages/{conv['id']}")).text
+        assert f"/m/{msg['id']}/report" not in page
+    queue = await client.get(f"{API}/admin/reports", headers=people.admin.headers)
+    [item] = queue.json()
+    assert item["message_id"] == msg["id"] and item["reason"] == "spam"
