@@ -44,6 +44,7 @@ from typing import Any
 
 import httpx
 import psutil
+from media_processing import noisy  # the same photo-like picture as that benchmark
 from PIL import Image
 
 from pigeon.bench.scenarios import pct
@@ -55,18 +56,6 @@ PASSWORD = "benchmark password"
 
 
 # --- the files -------------------------------------------------------------------------------
-
-
-def noisy(width: int, height: int, sigma: float) -> Image.Image:
-    """Something that compresses like a photo: gradients under noise, different per channel
-    (as in media_processing.py)."""
-    ramp = Image.linear_gradient("L").resize((width, height))
-    channels = [
-        Image.blend(ramp, Image.effect_noise((width, height), sigma), 0.5),
-        Image.blend(ramp.rotate(180), Image.effect_noise((width, height), sigma), 0.5),
-        Image.effect_noise((width, height), sigma),
-    ]
-    return Image.merge("RGB", channels)
 
 
 def photos(folder: Path) -> dict[str, Path]:
