@@ -77,6 +77,7 @@ class Settings(BaseSettings):
     rate_upload_per_minute: int = 20
     rate_edit_per_minute: int = 30
     rate_react_per_minute: int = 120
+    rate_organise_per_minute: int = 60  # mute, pin, archive, mark unread, remove for oneself
     rate_start_per_hour: int = 60
     rate_report_per_hour: int = 30
     rate_ticket_per_minute: int = 30

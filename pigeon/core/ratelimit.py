@@ -55,6 +55,9 @@ def rules(settings: Settings) -> dict[str, Rule]:
         "upload": Rule("upload", s.rate_upload_per_minute, 60, s.rate_upload_per_minute),
         "edit": Rule("edit", s.rate_edit_per_minute, 60, s.rate_edit_per_minute // 2 or 1),
         "react": Rule("react", s.rate_react_per_minute, 60, s.rate_react_per_minute // 4 or 1),
+        "organise": Rule(
+            "organise", s.rate_organise_per_minute, 60, s.rate_organise_per_minute // 4 or 1
+        ),
         "start": Rule("start", s.rate_start_per_hour, 3600, max(1, s.rate_start_per_hour // 6)),
         "report": Rule("report", s.rate_report_per_hour, 3600, max(1, s.rate_report_per_hour // 3)),
         "ticket": Rule(
@@ -72,6 +75,7 @@ MESSAGES = {
     "upload": "You are uploading too fast",
     "edit": "You are editing messages too fast",
     "react": "You are reacting too fast",
+    "organise": "You are changing your conversations too fast",
     "start": "You are starting conversations too fast",
     "report": "You are sending reports too fast",
     "ticket": "You are asking for live-connection tickets too fast",

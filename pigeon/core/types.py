@@ -8,6 +8,7 @@ overflow. A value outside is a 422 with the field named, never a 500.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated
 
 from fastapi import Path, Query
@@ -23,6 +24,19 @@ RowId = Annotated[int, Field(ge=1, le=INT64_MAX, strict=True)]
 UserIdPath = Annotated[int, Path(ge=1, le=INT32_MAX)]
 RowIdPath = Annotated[int, Path(ge=1, le=INT64_MAX)]
 RowIdQuery = Annotated[int | None, Query(ge=1, le=INT64_MAX)]
+
+
+_ROW_ID = re.compile(r"[1-9][0-9]{0,18}")
+
+
+def parse_row_id(value: str) -> int | None:
+    """An id typed into a form field or header: ASCII digits only (`str.isdigit` also takes
+    "²", which `int` refuses), 1 to INT64_MAX; None for anything else."""
+    value = value.strip()
+    if not _ROW_ID.fullmatch(value):
+        return None
+    number = int(value)
+    return number if number <= INT64_MAX else None
 
 
 def utc_within_range(value: dt.datetime) -> dt.datetime:

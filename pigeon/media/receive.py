@@ -186,7 +186,15 @@ async def receive_form(
             f"Send the file as multipart/form-data, in a part named `{field}`.",
             code="unsupported_media_type",
         )
-    declared = int(content_length) if content_length and content_length.isdigit() else None
+    # ASCII digits only, and a sane length: `int` refuses "²" and strings past 4,300 digits
+    declared = (
+        int(content_length)
+        if content_length
+        and content_length.isascii()
+        and content_length.isdigit()
+        and len(content_length) <= 19
+        else None
+    )
     most = max_files * limit + max_fields * max_field_bytes + ENVELOPE_BYTES
     if declared is not None and declared > most:
         raise too_large()

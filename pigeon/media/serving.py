@@ -20,7 +20,8 @@ from pigeon.core.blobs import MediaMissing, MediaStore
 from pigeon.core.errors import AppError, NotFound, error_response
 from pigeon.media.storage import content_disposition
 
-_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+# a range past 19 digits is no range a file here has: ignored, like any malformed one
+_RANGE = re.compile(r"bytes=([0-9]{0,19})-([0-9]{0,19})")
 SAFETY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Content-Security-Policy": "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; "

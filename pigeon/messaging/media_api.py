@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from pigeon.core.errors import Invalid
-from pigeon.core.types import INT64_MAX, RowIdPath
+from pigeon.core.types import RowIdPath, parse_row_id
 from pigeon.media.receive import receive_file
 from pigeon.media.serving import serve
 from pigeon.messaging import attachments
@@ -72,9 +72,10 @@ async def upload(request: Request, ctx: Ctx) -> AttachmentOut:
 def _optional_id(value: str | None) -> int | None:
     if value is None or not value.strip():
         return None
-    if not value.strip().isdigit() or not 0 < int(value) <= INT64_MAX:
+    found = parse_row_id(value)
+    if found is None:
         raise Invalid(fields={"conversation_id": "must be a conversation id"})
-    return int(value)
+    return found
 
 
 FILE_RESPONSES: dict[int | str, dict[str, Any]] = {

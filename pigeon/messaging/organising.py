@@ -34,6 +34,7 @@ async def organise(
     unread: bool | None = None,
 ) -> None:
     """Change how the viewer keeps a conversation; fields left None stay as they are."""
+    await ctx.rt.limiter.hit("organise", ctx.viewer.id)
     await require_enabled(ctx)
     await access_for_change(ctx, conversation_id)
     now = ctx.rt.clock.now()
@@ -62,6 +63,7 @@ async def organise(
 async def remove_for_me(ctx: Ctx, conversation_id: int) -> None:
     """The conversation leaves the viewer's list, and its messages so far their history; the
     next message brings it back, from there on. The others keep everything."""
+    await ctx.rt.limiter.hit("organise", ctx.viewer.id)
     await require_enabled(ctx)
     await access_for_change(ctx, conversation_id)
     last = await _last_message_id(ctx, conversation_id)

@@ -71,7 +71,7 @@ def field(form: FormData, name: str, default: str = "") -> str:
 
 def int_field(form: FormData, name: str) -> int | None:
     value = field(form, name).strip()
-    return int(value) if value.isdigit() and len(value) < 12 else None
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 12 else None
 
 
 def from_this_site(request: Request) -> bool:

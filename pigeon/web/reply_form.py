@@ -18,7 +18,7 @@ import dataclasses
 from fastapi import Request
 
 from pigeon.core.errors import AppError, Invalid
-from pigeon.core.types import INT64_MAX
+from pigeon.core.types import parse_row_id
 from pigeon.media.receive import Form, Received, receive_form
 from pigeon.messaging import attachments
 from pigeon.messaging.context import Ctx
@@ -46,13 +46,13 @@ class Reply:
 
     def attachment_ids(self) -> list[int]:
         """Uploads the page's script made beforehand, each sent as an `attachment_ids` field."""
-        values = [v.strip() for v in self.form.values("attachment_ids") if v.strip()]
-        if not all(v.isdigit() and 0 < int(v) <= INT64_MAX for v in values):
+        ids = [parse_row_id(v) for v in self.form.values("attachment_ids") if v.strip()]
+        if None in ids:
             raise Invalid(
                 "That attachment is not one of your uploads.",
                 fields={"attachment_ids": "must be upload ids"},
             )
-        return [int(v) for v in values]
+        return [i for i in ids if i is not None]
 
     def discard(self) -> None:
         self.form.discard()

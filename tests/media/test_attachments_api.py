@@ -435,3 +435,17 @@ async def test_a_phone_photo_in_heif_is_stored_as_an_upright_jpeg_without_its_lo
     served = Image.open(io.BytesIO(r.content))
     assert served.format == "JPEG" and served.size == (48, 64)
     assert not served.getexif() and b"PhoneMaker" not in r.content
+
+
+async def test_numbers_past_what_any_file_or_id_has_get_a_clear_answer(client, people):
+    conv = await dm(client, people.priv, people.free)
+    doc = await uploaded(client, people.priv, samples.PDF, "list.pdf")
+    await send(client, people.priv, conv["id"], "list", attachment_ids=[doc["id"]])
+    r = await fetch(client, people.free, doc["url"], Range="bytes=" + "9" * 5000 + "-")
+    assert r.status_code == 200 and r.content == samples.PDF  # no such range: the whole file
+    for odd in ("²", "٣", "9" * 30, "-1"):
+        r = await upload(
+            client, people.priv, samples.png(), "x.png", "image/png", conversation_id=odd
+        )
+        assert r.status_code == 422, (odd, r.text)
+        assert r.json()["error"]["fields"]["conversation_id"]

@@ -23,6 +23,7 @@ def settings(request, settings):  # type: ignore[no-untyped-def]
         "rate_login_per_minute": 4,
         "rate_login_per_address_per_minute": 6,
         "rate_register_per_hour": 2,
+        "rate_organise_per_minute": 8,  # a burst of 2
     }
     if request.param == "redis":
         if not REDIS_URL:
@@ -115,3 +116,18 @@ async def test_one_setting_turns_every_limit_off(settings, tmp_path):  # type: i
             for _ in range(8):
                 r = await c.post(f"{API}/auth/login", json={"login": "free", "password": "x"})
                 assert r.status_code == 401
+
+
+async def test_keeping_conversations_is_limited_per_person(app, client, people):
+    conv = await dm(client, people.priv, people.free)
+    for muted in (True, False):
+        r = await client.patch(
+            f"{API}/conversations/{conv['id']}", json={"muted": muted}, headers=people.priv.headers
+        )
+        assert r.status_code == 200
+    r = await client.patch(
+        f"{API}/conversations/{conv['id']}", json={"pinned": True}, headers=people.priv.headers
+    )
+    assert_limited(r, "changing your conversations")
+    r = await client.delete(f"{API}/conversations/{conv['id']}", headers=people.priv.headers)
+    assert_limited(r, "changing your conversations")
