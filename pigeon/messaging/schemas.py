@@ -47,6 +47,22 @@ class ReactionIn(In):
     )
 
 
+QUOTE_CHARS = 120
+
+
+class QuoteOut(BaseModel):
+    """What a reply shows of the message it answers: its author and first line, as far as the
+    reader may still see it (`available` is false when it is outside their history: older than
+    their window, removed for themselves, or from someone they blocked)."""
+
+    id: int
+    available: bool
+    sender_id: int | None = None
+    excerpt: str = Field(default="", description=f"the first line, at most {QUOTE_CHARS} chars")
+    attachments: int = Field(default=0, description="how many files it carries")
+    deleted: bool = False
+
+
 class MessageOut(BaseModel):
     id: int
     conversation_id: int
@@ -56,6 +72,10 @@ class MessageOut(BaseModel):
     edited_at: dt.datetime | None
     deleted: bool
     reply_to_id: int | None
+    reply_to: QuoteOut | None = Field(
+        default=None,
+        description="in history pages: the message replied to, as the reader may see it",
+    )
     attachments: list[AttachmentOut]
     reactions: list[ReactionOut]
     client_msg_id: str | None

@@ -75,6 +75,7 @@ async def send_with_files(
     client_msg_id: str | None,
     files: Sequence[Received] = (),
     attachment_ids: Sequence[int] = (),
+    reply_to_id: int | None = None,
 ) -> MessageOut:
     """The reply form's send: its files uploaded, then the message naming them after those
     uploaded beforehand (by the page's script), all in the caller's unit of work, so that a
@@ -107,6 +108,7 @@ async def send_with_files(
         conversation_id,
         body=body,
         client_msg_id=client_msg_id,
+        reply_to_id=reply_to_id,
         attachment_ids=[*attachment_ids, *uploaded],
     )
     if not created:  # the same form sent twice: the first one's files stand, these go

@@ -25,7 +25,14 @@ from pigeon.messaging import policy
 from pigeon.messaging.context import Ctx
 from pigeon.messaging.events import ConversationChange, ConversationUpdated
 from pigeon.messaging.models import Attachment, Conversation, Message, Participant, Reaction
-from pigeon.messaging.schemas import AttachmentOut, MessageOut, ReactionOut, UnreadOut
+from pigeon.messaging.schemas import (
+    QUOTE_CHARS,
+    AttachmentOut,
+    MessageOut,
+    QuoteOut,
+    ReactionOut,
+    UnreadOut,
+)
 from pigeon.messaging.visibility import (
     blocked_by,
     visible_messages,
@@ -478,13 +485,14 @@ async def list_messages(
     """A page of history, oldest first: the newest `limit`, or those before/after an id."""
     await require_enabled(ctx)
     convo = await access_conversation(ctx, conversation_id)
-    stmt = visible_messages(
+    base = visible_messages(
         ctx.viewer.id,
         since=since(ctx),
         hidden=await hidden_senders(ctx, convo),
         conversation=convo.key,
         cleared_to_id=convo.members[ctx.viewer.id].cleared_to_id,
     )
+    stmt = base
     if after_id is not None:
         stmt = stmt.where(Message.id > after_id).order_by(Message.id.asc())
     else:
@@ -497,9 +505,47 @@ async def list_messages(
         rows = list(conn.execute(page).all())
         if after_id is None:
             rows.reverse()
-        return messages_out(conn, rows)
+        return with_quotes(conn, base, messages_out(conn, rows))
 
     return await ctx.dbs.messaging.run_read(read)
+
+
+def quote_out(
+    message_id: int, sender_id: int, body: str, *, attachments: int, deleted: bool
+) -> QuoteOut:
+    """What a reply shows of its target: the first line of its text, or that it is gone."""
+    if deleted:
+        return QuoteOut(id=message_id, available=True, sender_id=sender_id, deleted=True)
+    line = next((part.strip() for part in body.splitlines() if part.strip()), "")
+    if len(line) > QUOTE_CHARS:
+        line = line[: QUOTE_CHARS - 1].rstrip() + "…"
+    return QuoteOut(
+        id=message_id, available=True, sender_id=sender_id, excerpt=line, attachments=attachments
+    )
+
+
+def with_quotes(
+    conn: Connection, visible: Select[tuple[Message]], messages: list[MessageOut]
+) -> list[MessageOut]:
+    """Each reply with the message it answers, looked up among those the reader may see
+    (`visible`, the page's own query): one query for the page, none without replies."""
+    wanted = {m.reply_to_id for m in messages if m.reply_to_id is not None and not m.deleted}
+    if not wanted:
+        return messages
+    found = {
+        r.id: quote_out(
+            r.id,
+            r.sender_id,
+            r.body,
+            attachments=r.attachment_count,
+            deleted=r.deleted_at is not None,
+        )
+        for r in conn.execute(visible.where(Message.id.in_(wanted)))
+    }
+    for m in messages:
+        if m.reply_to_id is not None and not m.deleted:
+            m.reply_to = found.get(m.reply_to_id) or QuoteOut(id=m.reply_to_id, available=False)
+    return messages
 
 
 async def direct_history(

@@ -111,7 +111,14 @@
   /* --- scrolling: the thread opens at the bottom; readers who scrolled up stay put --- */
   function distanceFromBottom() { return scroller ? Math.abs(scroller.scrollTop) : 0; }
   function atBottom() { return distanceFromBottom() < 80; }
-  function toBottom() { if (scroller) scroller.scrollTop = 0; if (jump) jump.hidden = true; }
+  function toBottom() { if (scroller) scroller.scrollTop = 0; showJump(false); }
+  function showJump(fresh) {
+    if (!jump) return;
+    if (fresh === false) { jump.hidden = true; return; }
+    var text = jump.querySelector(".jump-text");
+    if (text && (fresh || jump.hidden)) text.textContent = fresh ? "New messages" : "Jump to latest";
+    jump.hidden = false;
+  }
 
   function keepPlace(change) {
     if (!scroller) { change(); return false; }
@@ -125,6 +132,7 @@
 
   /* --- messages in the open thread --- */
   function wire(root) {
+    root.querySelectorAll("[data-copy]").forEach(function (b) { if (navigator.clipboard) b.hidden = false; });
     var forms = root.querySelectorAll("form[data-confirm]");
     for (var i = 0; i < forms.length; i++) {
       forms[i].addEventListener("submit", function (e) {
@@ -161,8 +169,9 @@
       if (empty && list.querySelector(".msg")) empty.remove();
     });
     added.forEach(wire);
+    regroup(); rove();
     if (seenUpTo) markSeen(seenUpTo);
-    if (moved && theirs && jump) jump.hidden = false;
+    if (moved && theirs) showJump(true);
     if (theirs) { clearTyping(); markRead(); }
   }
 
@@ -183,6 +192,7 @@
         var seen = old.querySelector(".seen");
         if (seen) li.appendChild(seen);
         old.replaceWith(li); wire(li);
+        regroup(); rove();
         if (then) then(li);
       }
     }).catch(function () {});
@@ -548,12 +558,15 @@
       var ids = sending.map(function (p) { return p.id; });
       if (!text.trim() && !ids.length) { showError("Write something first."); box.focus(); return; }
       button.disabled = true;
-      api("POST", "/api/v1/conversations/" + convId + "/messages", { body: text, client_msg_id: idField.value, attachment_ids: ids })
+      var payload = { body: text, client_msg_id: idField.value, attachment_ids: ids };
+      var answering = replyingTo();
+      if (answering) payload.reply_to_id = answering;
+      api("POST", "/api/v1/conversations/" + convId + "/messages", payload)
         .then(function (r) {
           if (r.ok) {
             if (box.value === text) box.value = "";
             sending.forEach(function (p) { drop(p, true); });
-            idField.value = newClientId(); showError(null); grow();
+            idField.value = newClientId(); showError(null); grow(); cancelReply();
             toBottom(); catchUp();
           } else {
             var msg = r.data && r.data.error ? r.data.error.message : "The message could not be sent. Try again.";
@@ -615,14 +628,237 @@
   }
 
   if (scroller) {
-    scroller.addEventListener("scroll", function () { if (atBottom() && jump) jump.hidden = true; });
-    if (location.hash === "#latest" || !location.hash) toBottom();
+    scroller.addEventListener("scroll", function () {
+      if (atBottom()) showJump(false);
+      else if (distanceFromBottom() > scroller.clientHeight && jump && jump.hidden) showJump();
+    }, { passive: true });
+    var divider = document.getElementById("unread");
+    if (divider && (location.hash === "#latest" || location.hash === "#unread" || !location.hash)) {
+      divider.scrollIntoView({ block: "start" });
+      if (!atBottom()) showJump();
+    } else if (location.hash === "#latest" || !location.hash) toBottom();
   }
-  if (jump) jump.addEventListener("click", toBottom);
+  if (jump) jump.addEventListener("click", function () { toBottom(); var last = lastMessage(); if (last) focusMessage(last); });
   var refresh = document.getElementById("refresh-form");
-  if (refresh && live) refresh.addEventListener("submit", function (e) { e.preventDefault(); catchUp(); toBottom(); });
+  if (refresh && live) refresh.hidden = true;
   document.addEventListener("visibilitychange", markRead);
   wire(document);
 
+
+  /* --- the thread, by keyboard and at length: replies, copy, menus that close with Escape,
+     runs of messages grouped, older history loaded in place as the reader scrolls up, and
+     one tab stop for all the messages (arrow keys move between them) --- */
+  var replyBox = document.getElementById("replying");
+  var GROUP_MS = 300000;
+
+  function msgs() { return list ? list.querySelectorAll("li.msg") : []; }
+  function lastMessage() { var all = msgs(); return all.length ? all[all.length - 1] : null; }
+
+  function regroup() {
+    if (!list) return;
+    var prev = null;
+    list.querySelectorAll("li").forEach(function (li) {
+      if (!li.classList.contains("msg")) { if (li.classList.contains("day")) prev = null; return; }
+      li.classList.remove("cont", "more");
+      if (prev && prev.dataset.sender === li.dataset.sender) {
+        var gap = Date.parse(li.dataset.time) - Date.parse(prev.dataset.time);
+        if (gap >= 0 && gap <= GROUP_MS) { li.classList.add("cont"); prev.classList.add("more"); }
+      }
+      prev = li;
+    });
+  }
+
+  var FOCUSABLE = "a[href], button, summary, input:not([type=hidden]), select, textarea";
+  var activeId = null;
+  function rove() {
+    if (!list) return;
+    var all = msgs();
+    if (!all.length) return;
+    var active = activeId && document.getElementById("m" + activeId);
+    if (!active) active = all[all.length - 1];
+    all.forEach(function (li) {
+      var on = li === active;
+      li.tabIndex = on ? 0 : -1;
+      li.querySelectorAll(FOCUSABLE).forEach(function (el) {
+        if (on) { if (el.dataset.roved) { el.removeAttribute("tabindex"); delete el.dataset.roved; } }
+        else if (!el.hasAttribute("tabindex") || el.dataset.roved) { el.tabIndex = -1; el.dataset.roved = "1"; }
+      });
+    });
+    if (scroller) scroller.tabIndex = -1;  // the messages are the stop now
+  }
+  function focusMessage(li) { activeId = li.dataset.id; rove(); li.focus(); }
+
+  function closeMenus(except) {
+    document.querySelectorAll("details.actions[open]").forEach(function (d) {
+      if (!except || (d !== except && !d.contains(except))) d.open = false;
+    });
+  }
+
+  function replyingTo() {
+    if (!replyBox || replyBox.hidden) return 0;
+    var input = replyBox.querySelector('input[name="reply_to_id"]');
+    return input && !input.disabled ? Number(input.value) || 0 : 0;
+  }
+  function cancelReply() {
+    if (!replyBox) return;
+    var input = replyBox.querySelector('input[name="reply_to_id"]');
+    if (input) { input.value = ""; input.disabled = true; }
+    replyBox.hidden = true;
+  }
+  function startReply(li) {
+    if (!replyBox || !box || box.disabled) return false;
+    var input = replyBox.querySelector('input[name="reply_to_id"]');
+    var who = Number(li.dataset.sender) === me ? "You" : (names[li.dataset.sender] || "Former member");
+    var text = li.querySelector(".bubble .body");
+    var files = li.querySelectorAll(".files li, .photos a").length;
+    var line = text ? text.textContent.trim().split("\n")[0] : (files === 1 ? "A file" : files + " files");
+    replyBox.querySelector(".replying-label").textContent = "Replying to " + who;
+    replyBox.querySelector(".replying-text").textContent = line;
+    input.value = li.dataset.id; input.disabled = false;
+    replyBox.hidden = false;
+    box.focus();
+    return true;
+  }
+
+  function flash(li) {
+    li.classList.add("flash");
+    setTimeout(function () { li.classList.remove("flash"); }, 1500);
+  }
+
+  function loadOlder() {
+    var older = document.getElementById("older");
+    if (!older || older.dataset.loading || !live) return;
+    older.dataset.loading = "1";
+    fetch("/messages/" + convId + "/before/" + older.dataset.before, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+      .then(function (r) {
+        if (!r.ok || r.redirected) throw new Error("HTTP " + r.status);
+        var next = r.headers.get("X-Older-Id");
+        return r.text().then(function (html) { return { html: html, next: next }; });
+      })
+      .then(function (page) {
+        var frag = fragment(page.html);
+        var items = Array.prototype.slice.call(frag.children).filter(function (el) { return el.tagName === "LI"; });
+        var first = list.firstElementChild;
+        var lastNewDay = null;
+        items.forEach(function (li) { if (li.classList.contains("day")) lastNewDay = li.dataset.day; });
+        // the day the new page ends on is the day the list starts with: one label for it
+        if (first && first.classList.contains("day") && first.dataset.day === lastNewDay) first.remove();
+        var anchor = list.firstElementChild;
+        var before = distanceFromBottom();
+        items.forEach(function (li) { if (!document.getElementById(li.id) || !li.id) list.insertBefore(li, anchor); });
+        if (scroller) scroller.scrollTop = -before;
+        items.forEach(wire);
+        regroup(); rove();
+        if (page.next) { older.dataset.before = page.next; older.querySelector("a").href = "/messages/" + convId + "?before=" + page.next; delete older.dataset.loading; }
+        else older.remove();
+      })
+      .catch(function () { delete older.dataset.loading; });
+  }
+
+  function setUpThread() {
+    if (!list) return;
+    regroup(); rove();
+    list.addEventListener("focusin", function (e) {
+      var li = e.target.closest && e.target.closest("li.msg");
+      if (li && li.dataset.id !== activeId) { activeId = li.dataset.id; rove(); }
+    });
+    list.addEventListener("keydown", function (e) {
+      if (!e.target.matches || !e.target.matches("li.msg")) return;
+      var all = Array.prototype.slice.call(msgs()), at = all.indexOf(e.target), to = null;
+      if (e.key === "ArrowUp") to = all[at - 1];
+      else if (e.key === "ArrowDown") to = all[at + 1];
+      else if (e.key === "Home") to = all[0];
+      else if (e.key === "End") to = all[all.length - 1];
+      else if (e.key === "Enter") { var s = e.target.querySelector("details.actions summary"); if (s) { e.preventDefault(); s.click(); } return; }
+      else return;
+      e.preventDefault();
+      if (to) focusMessage(to);
+      else if (e.key === "ArrowUp") loadOlder();
+    });
+    list.addEventListener("click", function (e) {
+      var t = e.target.closest ? e.target.closest("[data-reply], [data-copy], a[data-quote]") : null;
+      if (!t) return;
+      var li = t.closest("li.msg");
+      if (t.dataset.reply && live) {
+        if (startReply(li)) { e.preventDefault(); closeMenus(); }
+      } else if (t.dataset.copy) {
+        var text = li.querySelector(".bubble .body");
+        if (!text || !navigator.clipboard) return;
+        navigator.clipboard.writeText(text.textContent).then(function () {
+          var done = node("span", "copied", "Copied");
+          done.setAttribute("role", "status");
+          t.after(done);
+          setTimeout(function () { done.remove(); closeMenus(); }, 1200);
+        }).catch(function () { showError("The text could not be copied."); });
+      } else if (t.dataset.quote) {
+        var target = document.getElementById("m" + t.dataset.quote);
+        if (!target || e.button !== 0 || e.ctrlKey || e.metaKey) return;
+        e.preventDefault();
+        target.scrollIntoView({ block: "center" });
+        focusMessage(target); flash(target);
+      }
+    });
+    list.addEventListener("toggle", function (e) {
+      if (e.target.matches && e.target.matches("details.actions") && e.target.open) closeMenus(e.target);
+    }, true);
+    var cancel = document.getElementById("replying-cancel");
+    if (cancel && live) cancel.addEventListener("click", function (e) {
+      e.preventDefault(); cancelReply(); if (box) box.focus();
+    });
+    var older = document.getElementById("older");
+    if (older && live && scroller && "IntersectionObserver" in window) {
+      new IntersectionObserver(function (entries) {
+        if (entries.some(function (en) { return en.isIntersecting; })) loadOlder();
+      }, { root: scroller, rootMargin: "300px 0px 0px 0px" }).observe(older);
+      older.querySelector("a").addEventListener("click", function (e) { e.preventDefault(); loadOlder(); });
+    }
+  }
+
+  /* Escape closes the innermost open menu and puts focus back on its button */
+  document.addEventListener("keydown", function (e) {
+    if (e.key !== "Escape") return;
+    var open = document.querySelectorAll("details[open]");
+    if (!open.length) { if (replyingTo() && document.activeElement === box) cancelReply(); return; }
+    var inner = open[open.length - 1];
+    inner.open = false;
+    var summary = inner.querySelector("summary");
+    if (summary) summary.focus();
+  });
+
+  /* the conversation list: one tab stop (arrow keys move), and on a wide screen it keeps its
+     scroll position from one conversation to the next */
+  function roveList() {
+    var rows = document.querySelectorAll("#convlist a.convrow");
+    if (!rows.length) return;
+    var current = document.querySelector('#convlist a.convrow[aria-current="page"]') || rows[0];
+    rows.forEach(function (a) { a.tabIndex = a === current ? 0 : -1; });
+  }
+  function setUpList() {
+    var wrap = document.getElementById("convlist-wrap");
+    var pane = document.querySelector(".pane-list");
+    if (!wrap || !pane) return;
+    roveList();
+    new MutationObserver(roveList).observe(wrap, { childList: true });
+    wrap.addEventListener("keydown", function (e) {
+      if (!e.target.matches || !e.target.matches("a.convrow")) return;
+      var rows = Array.prototype.slice.call(document.querySelectorAll("#convlist a.convrow"));
+      var at = rows.indexOf(e.target), to = null;
+      if (e.key === "ArrowDown") to = rows[at + 1];
+      else if (e.key === "ArrowUp") to = rows[at - 1];
+      else if (e.key === "Home") to = rows[0];
+      else if (e.key === "End") to = rows[rows.length - 1];
+      else return;
+      e.preventDefault();
+      if (to) { rows.forEach(function (a) { a.tabIndex = a === to ? 0 : -1; }); to.focus(); }
+    });
+    try {
+      var kept = sessionStorage.getItem("pigeon.listScroll");
+      if (kept && window.matchMedia("(min-width: 900px)").matches) pane.scrollTop = Number(kept) || 0;
+      window.addEventListener("pagehide", function () { sessionStorage.setItem("pigeon.listScroll", String(pane.scrollTop)); });
+    } catch (e) { /* storage off: the list opens at the top */ }
+  }
+
+  setUpThread();
+  setUpList();
   if (me && messagingOn) connect();
 })();

@@ -40,10 +40,10 @@ from pigeon.web.views import (
     convo_label,
     convo_row,
     people_by_id,
+    quote_view,
     report_reasons,
     seen_marker,
-    with_files,
-    with_reactions,
+    shape_messages,
 )
 
 router = APIRouter()
@@ -103,6 +103,7 @@ async def render_thread(
     *,
     before: int | None = None,
     edit: int | None = None,
+    reply: int | None = None,
     draft: str = "",
     error: str | None = None,
     edit_error: str | None = None,
@@ -113,9 +114,18 @@ async def render_thread(
     convo = await views.get_conversation(ctx, conversation_id)
     page = await messaging.list_messages(ctx, conversation_id, before_id=before, limit=PAGE + 1)
     has_older = len(page) > PAGE
-    box = ctx.settings.media_thumbnail_px
-    shown = with_files((m.model_dump() for m in (page[1:] if has_older else page)), box)
-    messages = with_reactions(shown, ctx.viewer.id)
+    dumped = (m.model_dump() for m in (page[1:] if has_older else page))
+    messages = shape_messages(
+        dumped, ctx.viewer.id, convo.model_dump(), ctx.settings.media_thumbnail_px
+    )
+    # the first message the viewer has not read, unless it is the very first on this page and
+    # more unread ones came before (then the divider would mislead: the count says how many)
+    fresh = [
+        m
+        for m in messages
+        if m["id"] > convo.last_read_message_id and m["sender_id"] != ctx.viewer.id
+    ]
+    unread_from = fresh[0]["id"] if fresh and before is None else None
     # opening the thread reads it, unless the link came from another site: a page elsewhere
     # must not be able to clear a badge or show "Seen"
     unread = messages and (messages[-1]["id"] > convo.last_read_message_id or convo.marked_unread)
@@ -128,6 +138,16 @@ async def render_thread(
         await eligibility.for_person(ctx, others[0]) if convo.kind == "direct" and others else None
     )
     view = convo.model_dump()
+    blocked_banner = None
+    if (
+        may is not None
+        and may.code == "blocked"
+        and others[0] in await messaging.blocked_senders(ctx)
+    ):
+        other = people_by_id(view)[others[0]]
+        if other["username"]:
+            blocked_banner = {"name": other["display_name"], "username": other["username"]}
+    replying = await _replying(ctx, view, reply) if reply else None
     context = {
         # a direct conversation nobody may write in any more (a block, no shared community)
         "read_only": may if may is not None and may.code in READ_ONLY else None,
@@ -142,6 +162,10 @@ async def render_thread(
         "older_id": messages[0]["id"] if has_older and messages else None,
         "paged": before is not None,
         "seen_id": seen_marker(view, messages, ctx.viewer.id),
+        "unread_from": unread_from,
+        "unread_count": len(fresh),
+        "replying": replying,
+        "blocked_banner": blocked_banner,
         "edit_id": edit,
         "edit_error": edit_error,
         "menu_error": menu_error,
@@ -160,6 +184,18 @@ async def render_thread(
     return render(request, "messages/thread.html", context, status=status)
 
 
+async def _replying(ctx: Ctx, convo: dict[str, Any], message_id: int) -> dict[str, Any] | None:
+    """The message the composer answers (the Reply action without script), as its quote."""
+    found = await messaging.list_messages(ctx, convo["id"], after_id=message_id - 1, limit=1)
+    target = next((m for m in found if m.id == message_id and not m.deleted), None)
+    if target is None:
+        return None
+    quote = messaging.quote_out(
+        target.id, target.sender_id, target.body, attachments=len(target.attachments), deleted=False
+    )
+    return quote_view(quote.model_dump(), ctx.viewer.id, people_by_id(convo), convo["id"])
+
+
 @router.get("/messages/{conversation_id}")
 async def thread(
     request: Request,
@@ -167,11 +203,12 @@ async def thread(
     ctx: PageCtx,
     before: RowIdQuery = None,
     edit: RowIdQuery = None,
+    reply: RowIdQuery = None,
     reported: Annotated[int, Query(ge=0, le=1)] = 0,
 ) -> Response:
     notice = "Thanks, the moderators will look at it." if reported else None
     return await render_thread(
-        request, ctx, conversation_id, before=before, edit=edit, notice=notice
+        request, ctx, conversation_id, before=before, edit=edit, reply=reply, notice=notice
     )
 
 
@@ -234,6 +271,7 @@ async def _send(request: Request, conversation_id: int, ctx: Ctx, reply: Reply) 
             client_msg_id=data.client_msg_id,
             files=reply.files,
             attachment_ids=reply.attachment_ids(),
+            reply_to_id=reply.reply_to_id,
         )
     except ValidationError:
         return await render_thread(
@@ -241,6 +279,7 @@ async def _send(request: Request, conversation_id: int, ctx: Ctx, reply: Reply) 
             ctx,
             conversation_id,
             draft=reply.body,
+            reply=_kept_reply(reply),
             status=422,
             error="That message is too long to send.",
         )
@@ -256,6 +295,7 @@ async def _send(request: Request, conversation_id: int, ctx: Ctx, reply: Reply) 
             ctx,
             conversation_id,
             draft=reply.body,
+            reply=_kept_reply(reply),
             error=exc.message + again,
             status=exc.status,
         )
@@ -263,6 +303,14 @@ async def _send(request: Request, conversation_id: int, ctx: Ctx, reply: Reply) 
             response.headers.update(exc.headers)
         return response
     return RedirectResponse(f"/messages/{conversation_id}#m{message.id}", status_code=303)
+
+
+def _kept_reply(reply: Reply) -> int | None:
+    """The reply a refused send was answering, to show it again (if it was a valid id)."""
+    try:
+        return reply.reply_to_id
+    except AppError:
+        return None
 
 
 @router.post("/messages/{conversation_id}/m/{message_id}/edit")
@@ -326,21 +374,41 @@ async def remove_file(
 
 
 async def _fragment(
-    request: Request, ctx: Ctx, conversation_id: int, messages: list[MessageOut]
+    request: Request,
+    ctx: Ctx,
+    conversation_id: int,
+    messages: list[MessageOut],
+    headers: dict[str, str] | None = None,
 ) -> Response:
     convo = (await views.get_conversation(ctx, conversation_id)).model_dump()
-    shown = with_files((m.model_dump() for m in messages), ctx.settings.media_thumbnail_px)
+    dumped = (m.model_dump() for m in messages)
     context = {
         "convo": convo,
         "people": people_by_id(convo),
-        "messages": with_reactions(shown, ctx.viewer.id),
+        "messages": shape_messages(dumped, ctx.viewer.id, convo, ctx.settings.media_thumbnail_px),
         "palette": REACTION_PALETTE,
         "reasons": report_reasons(),
         "viewer": ctx.viewer,
         "seen_id": None,
         "edit_id": None,
     }
-    return render(request, "messages/_messages.html", context)
+    response = render(request, "messages/_messages.html", context)
+    if headers:
+        response.headers.update(headers)
+    return response
+
+
+@router.get("/messages/{conversation_id}/before/{message_id}")
+async def before(
+    request: Request, conversation_id: RowIdPath, message_id: RowIdPath, ctx: PageCtx
+) -> Response:
+    """The page of history before a message, for the script to add above it as the reader
+    scrolls up; `X-Older-Id` names where the next one ends (absent at the beginning)."""
+    page = await messaging.list_messages(ctx, conversation_id, before_id=message_id, limit=PAGE + 1)
+    has_older = len(page) > PAGE
+    shown = page[1:] if has_older else page
+    headers = {"X-Older-Id": str(shown[0].id)} if has_older and shown else None
+    return await _fragment(request, ctx, conversation_id, shown, headers)
 
 
 @router.get("/messages/{conversation_id}/after/{message_id}")

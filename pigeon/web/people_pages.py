@@ -19,7 +19,7 @@ from pigeon.messaging import eligibility, reports
 from pigeon.messaging import service as messaging
 from pigeon.messaging.context import Ctx
 from pigeon.messaging.schemas import ReportIn
-from pigeon.web.deps import Form, PageCtx, field, int_field, nav
+from pigeon.web.deps import Form, PageCtx, field, int_field, nav, safe_next
 from pigeon.web.render import render
 from pigeon.web.views import report_reasons
 
@@ -204,7 +204,9 @@ async def block(request: Request, username: Username, ctx: PageCtx, form: Form) 
 async def unblock(request: Request, username: Username, ctx: PageCtx, form: Form) -> Response:
     target = await _profile_user(ctx, username)
     await blocks.remove_block(ctx.uow, ctx.viewer.id, target.id)
-    return RedirectResponse(f"/u/{target.username}?notice=unblocked", status_code=303)
+    # from a thread's "You blocked …" banner: back to the thread, which can be written in again
+    back = safe_next(field(form, "next") or None, f"/u/{target.username}?notice=unblocked")
+    return RedirectResponse(back, status_code=303)
 
 
 @router.post("/u/{username}/report")

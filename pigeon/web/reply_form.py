@@ -44,6 +44,19 @@ class Reply:
     def files(self) -> list[Received]:
         return self.form.files
 
+    @property
+    def reply_to_id(self) -> int | None:
+        """The message this one answers (the Reply action), if any."""
+        value = self.form.fields.get("reply_to_id", "").strip()
+        if not value:
+            return None
+        parsed = parse_row_id(value)
+        if parsed is None:
+            raise Invalid(
+                "That reply is not to a message here.", fields={"reply_to_id": "not a message id"}
+            )
+        return parsed
+
     def attachment_ids(self) -> list[int]:
         """Uploads the page's script made beforehand, each sent as an `attachment_ids` field."""
         ids = [parse_row_id(v) for v in self.form.values("attachment_ids") if v.strip()]

@@ -77,6 +77,28 @@ def convo_row(convo: dict[str, Any], viewer_id: int) -> dict[str, Any]:
     }
 
 
+GROUP_SECONDS = 300  # messages from one person this close together read as one group
+
+
+def with_groups(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mark runs of messages from the same person a few minutes apart: `cont` for those after
+    the first (no name again), `more` for those before the last (no time again: it shows on
+    hover and focus). The script does the same for messages it adds."""
+    previous: dict[str, Any] | None = None
+    for message in messages:
+        message["cont"] = message["more"] = False
+        if (
+            previous is not None
+            and previous["sender_id"] == message["sender_id"]
+            and 0
+            <= (message["created_at"] - previous["created_at"]).total_seconds()
+            <= GROUP_SECONDS
+        ):
+            message["cont"] = previous["more"] = True
+        previous = message
+    return messages
+
+
 def seen_marker(
     convo: dict[str, Any], messages: list[dict[str, Any]], viewer_id: int
 ) -> int | None:
@@ -113,6 +135,70 @@ def with_reactions(messages: list[dict[str, Any]], viewer_id: int) -> list[dict[
 
 def people_by_id(convo: dict[str, Any]) -> dict[int, dict[str, Any]]:
     return {p["id"]: p for p in convo["participants"]}
+
+
+def author(sender_id: int | None, viewer_id: int, people: dict[int, dict[str, Any]]) -> str:
+    """Who wrote a message, as the page says it: "You", their name, or "Former member"."""
+    if sender_id == viewer_id:
+        return "You"
+    person = people.get(sender_id) if sender_id is not None else None
+    return str(person["display_name"]) if person else "Former member"
+
+
+def quote_view(
+    quote: dict[str, Any] | None,
+    viewer_id: int,
+    people: dict[int, dict[str, Any]],
+    conversation_id: int,
+    on_page: set[int] | None = None,
+) -> dict[str, Any] | None:
+    """What a reply shows above itself: who wrote the original, its first line (or what it
+    carried), and a link to it: on this page if it is here, else the page that ends with it."""
+    if quote is None:
+        return None
+    target = quote["id"]
+    if not quote["available"]:
+        return {"id": target, "gone": True, "text": "Original message not available"}
+    if quote["deleted"]:
+        text = "Original message deleted"
+    elif quote["excerpt"]:
+        text = quote["excerpt"]
+    else:
+        count = quote["attachments"]
+        text = "A file" if count == 1 else f"{count} files" if count else "Message"
+    here = on_page is not None and target in on_page
+    return {
+        "id": target,
+        "gone": bool(quote["deleted"]),
+        "author": author(quote["sender_id"], viewer_id, people),
+        "text": text,
+        "href": f"#m{target}"
+        if here
+        else f"/messages/{conversation_id}?before={target + 1}#m{target}",
+    }
+
+
+def shape_messages(
+    messages: Iterable[dict[str, Any]], viewer_id: int, convo: dict[str, Any], box: int
+) -> list[dict[str, Any]]:
+    """Messages as the thread shows them: files, reactions, quotes, groups."""
+    shaped = with_reactions(with_files(messages, box), viewer_id)
+    with_quotes(shaped, viewer_id, people_by_id(convo), convo["id"])
+    return with_groups(shaped)
+
+
+def with_quotes(
+    messages: list[dict[str, Any]],
+    viewer_id: int,
+    people: dict[int, dict[str, Any]],
+    conversation_id: int,
+) -> list[dict[str, Any]]:
+    on_page = {m["id"] for m in messages}
+    for message in messages:
+        message["quote"] = quote_view(
+            message.get("reply_to"), viewer_id, people, conversation_id, on_page
+        )
+    return messages
 
 
 # --- files ---
