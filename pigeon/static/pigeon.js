@@ -112,6 +112,12 @@
   function distanceFromBottom() { return scroller ? Math.abs(scroller.scrollTop) : 0; }
   function atBottom() { return distanceFromBottom() < 80; }
   function toBottom() { if (scroller) scroller.scrollTop = 0; showJump(false); }
+  /* scroll the thread (and nothing around it) so that `el` sits `at` of the way down */
+  function reveal(el, at) {
+    if (!scroller) return;
+    var box = scroller.getBoundingClientRect(), where = el.getBoundingClientRect();
+    scroller.scrollTop += where.top - box.top - Math.max(8, (box.height - where.height) * at);
+  }
   function showJump(fresh) {
     if (!jump) return;
     if (fresh === false) { jump.hidden = true; return; }
@@ -633,10 +639,15 @@
       else if (distanceFromBottom() > scroller.clientHeight && jump && jump.hidden) showJump();
     }, { passive: true });
     var divider = document.getElementById("unread");
-    if (divider && (location.hash === "#latest" || location.hash === "#unread" || !location.hash)) {
-      divider.scrollIntoView({ block: "start" });
-      if (!atBottom()) showJump();
-    } else if (location.hash === "#latest" || !location.hash) toBottom();
+    var opening = function () {
+      if (divider && (location.hash === "#latest" || location.hash === "#unread" || !location.hash)) {
+        reveal(divider, 0);
+        if (!atBottom()) showJump();
+      } else if (location.hash === "#latest" || !location.hash) toBottom();
+    };
+    opening();
+    // the browser's own jump to the link's #fragment may come after this script: once more
+    if (document.readyState !== "complete") window.addEventListener("load", opening, { once: true });
   }
   if (jump) jump.addEventListener("click", function () { toBottom(); var last = lastMessage(); if (last) focusMessage(last); });
   var refresh = document.getElementById("refresh-form");
@@ -720,6 +731,15 @@
     return true;
   }
 
+  var toastTimer = null;
+  function toast(text) {
+    var el = document.getElementById("toast");
+    if (!el) { el = node("p", "toast"); el.id = "toast"; el.setAttribute("role", "status"); thread.appendChild(el); }
+    el.textContent = text; el.hidden = false;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(function () { el.hidden = true; el.textContent = ""; }, 2500);
+  }
+
   function flash(li) {
     li.classList.add("flash");
     setTimeout(function () { li.classList.remove("flash"); }, 1500);
@@ -785,16 +805,16 @@
         var text = li.querySelector(".bubble .body");
         if (!text || !navigator.clipboard) return;
         navigator.clipboard.writeText(text.textContent).then(function () {
-          var done = node("span", "copied", "Copied");
-          done.setAttribute("role", "status");
-          t.after(done);
-          setTimeout(function () { done.remove(); closeMenus(); }, 1200);
+          closeMenus();
+          var s = li.querySelector("details.actions > summary");
+          if (s) s.focus();
+          toast("Message copied");
         }).catch(function () { showError("The text could not be copied."); });
       } else if (t.dataset.quote) {
         var target = document.getElementById("m" + t.dataset.quote);
         if (!target || e.button !== 0 || e.ctrlKey || e.metaKey) return;
         e.preventDefault();
-        target.scrollIntoView({ block: "center" });
+        reveal(target, 0.4);
         focusMessage(target); flash(target);
       }
     });

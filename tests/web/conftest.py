@@ -62,6 +62,9 @@ CAST = {
     # the reactions test's
     "rosa": ("Rosa Reacts", "privileged", "member"),
     "theo": ("Theo Thread", "free", "member"),
+    # the thread tests'
+    "ivy": ("Ivy Inbox", "privileged", "member"),
+    "jon": ("Jon Jotter", "privileged", "member"),
 }
 
 
