@@ -4,7 +4,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from pigeon.accounts import blocks, communities
+from pigeon.accounts import blocks, communities, privacy
 from pigeon.accounts import service as accounts
 from pigeon.accounts.schemas import (
     CommunityCreate,
@@ -16,7 +16,6 @@ from pigeon.accounts.schemas import (
 )
 from pigeon.accounts.views import community_dict, user_dict
 from pigeon.core.deps import AdminUser, CurrentUser, Dbs, Rt, Uow
-from pigeon.core.people import estranged
 from pigeon.core.types import NO_NUL, UserIdPath
 
 router = APIRouter(tags=["users"])
@@ -31,7 +30,7 @@ async def search(
 ) -> list[dict[str, Any]]:
     async with rt.dbs.app.read() as session:
         found = await accounts.search_users(session, user, q=q, limit=limit)
-    hidden = estranged(await blocks.get_block_edges(rt, user.id), user.id)
+    hidden = await privacy.last_seen_hidden(rt, user, (u.id for u in found))
     return [user_dict(u, private=user.is_admin, last_seen=u.id not in hidden) for u in found]
 
 
@@ -39,7 +38,7 @@ async def search(
 async def get_user(user_id: UserIdPath, user: CurrentUser, rt: Rt) -> dict[str, Any]:
     async with rt.dbs.app.read() as session:
         found = await accounts.visible_user(session, user, user_id)
-    hidden = estranged(await blocks.get_block_edges(rt, user.id), user.id)
+    hidden = await privacy.last_seen_hidden(rt, user, [found.id])
     return user_dict(
         found, private=user.is_admin or found.id == user.id, last_seen=found.id not in hidden
     )
@@ -58,6 +57,8 @@ async def update_user(
         avatar_url=body.avatar_url,
         tier=body.tier,
         role=body.role,
+        show_last_seen=body.show_last_seen,
+        read_receipts=body.read_receipts,
     )
     return user_dict(target, private=True)
 
@@ -71,7 +72,7 @@ async def update_user(
 async def contacts(user: CurrentUser, rt: Rt) -> list[dict[str, Any]]:
     async with rt.dbs.app.read() as session:
         found = await blocks.list_contacts(session, user.id)
-    hidden = estranged(await blocks.get_block_edges(rt, user.id), user.id)
+    hidden = await privacy.last_seen_hidden(rt, user, (u.id for u in found))
     return [user_dict(u, last_seen=u.id not in hidden) for u in found]
 
 

@@ -32,6 +32,8 @@ def _fetch_principals(conn: Connection, ids: set[int]) -> dict[int, Principal]:
             User.role,
             User.is_active,
             User.suspended_until,
+            User.show_last_seen,
+            User.read_receipts,
         ).where(User.id.in_(ids))
     ).all()
     rows = conn.execute(
@@ -50,6 +52,8 @@ def _fetch_principals(conn: Connection, ids: set[int]) -> dict[int, Principal]:
             is_active=u.is_active,
             suspended_until=u.suspended_until,
             community_ids=frozenset(communities.get(u.id, ())),
+            shows_last_seen=u.show_last_seen,
+            sends_receipts=u.read_receipts,
         )
         for u in users
     }

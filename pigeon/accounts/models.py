@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pigeon.core.db import AppBase, UTCDateTime
@@ -30,6 +30,9 @@ class User(AppBase):
     suspended_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     last_seen_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # privacy, both reciprocal: who hides theirs sees nobody's
+    show_last_seen: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    read_receipts: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class Community(AppBase):

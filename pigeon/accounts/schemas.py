@@ -3,7 +3,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from pigeon.core.schemas import In, Line, Paragraph
 from pigeon.core.types import UserId
@@ -31,6 +31,12 @@ class UserOut(BaseModel):
     email: str | None = None
     is_active: bool | None = None
     suspended_until: dt.datetime | None = None
+    show_last_seen: bool | None = Field(
+        default=None, description="oneself and admins: whether others see when they were online"
+    )
+    read_receipts: bool | None = Field(
+        default=None, description="oneself and admins: whether others see how far they have read"
+    )
     communities: list[CommunityOut] | None = None
 
 
@@ -40,6 +46,16 @@ class UserUpdate(In):
     avatar_url: str | None = Field(default=None, max_length=500, pattern=r"^(https?://\S+)?$")
     tier: Tier | None = None
     role: Role | None = None
+    show_last_seen: StrictBool | None = Field(
+        default=None,
+        description="yourself only: false hides when you are online and were last seen, and "
+        "then you see nobody's (both ways)",
+    )
+    read_receipts: StrictBool | None = Field(
+        default=None,
+        description='yourself only: false hides how far you have read (no "Seen"), and '
+        "then you see nobody's (both ways)",
+    )
 
 
 class UserIdIn(In):

@@ -245,6 +245,8 @@ async def update_user(
     tier: str | None = None,
     role: str | None = None,
     is_active: bool | None = None,
+    show_last_seen: bool | None = None,
+    read_receipts: bool | None = None,
 ) -> tuple[User, dict[str, tuple[object, object]]]:
     """Change a profile, and (admins only) a tier, role or whether the account is active.
 
@@ -260,8 +262,17 @@ async def update_user(
         raise NotAllowed("Only admins change tiers and roles.", code="admin_only")
     if user_id == actor.id and (is_active is False or (role is not None and role != "admin")):
         raise NotAllowed("You cannot demote or disable yourself.", code="cannot_change_self")
+    private = show_last_seen is not None or read_receipts is not None
+    if private and user_id != actor.id:
+        raise NotAllowed("Only you choose what others see of you.", code="not_your_profile")
     target = await get_user(uow.app, user_id)
     await update_profile(uow, target, display_name=display_name, bio=bio, avatar_url=avatar_url)
+    if show_last_seen is not None:
+        target.show_last_seen = show_last_seen
+    if read_receipts is not None:
+        target.read_receipts = read_receipts
+    if private:
+        await uow.app.flush()  # `update_profile` announced the change: the cache forgets them
     changes = await set_tier_role(uow, target, tier=tier, role=role, is_active=is_active)
     audit_user_changes(
         uow,

@@ -32,6 +32,8 @@ def user_dict(
     }
     if private:
         out["email"] = user.email
+        out["show_last_seen"] = user.show_last_seen
+        out["read_receipts"] = user.read_receipts
         out["is_active"] = user.is_active
         out["suspended_until"] = user.suspended_until
     if communities is not None:

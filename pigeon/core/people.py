@@ -9,7 +9,7 @@ with no Redis to carry it, say).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from pigeon.core.clock import Clock
 from pigeon.core.principal import Principal
@@ -59,3 +59,17 @@ def estranged(edges: Edges, user_id: int) -> set[int]:
     """Everyone a block stands between `user_id` and, whoever blocked whom: they see neither
     each other's presence, last-seen time nor read receipts."""
     return {b if a == user_id else a for a, b in edges if user_id in (a, b)}
+
+
+def withheld(
+    edges: Edges, viewer_id: int, viewer_shares: bool, sharing: Mapping[int, bool]
+) -> set[int]:
+    """Of the people in `sharing` ({id: whether they share it}), those whose presence and last
+    seen (or, asked about read receipts, how far they have read) `viewer_id` may not see:
+    anyone a block stands between, anyone who keeps it to themselves, and, when the viewer
+    keeps their own to themselves, everyone (it works both ways, as people know it from
+    WhatsApp). The one rule for these, whichever route, page or frame shows them."""
+    others = set(sharing) - {viewer_id}
+    if not viewer_shares:
+        return others
+    return estranged(edges, viewer_id) & others | {u for u in others if not sharing[u]}

@@ -21,6 +21,8 @@ class Principal:
     is_active: bool
     suspended_until: dt.datetime | None
     community_ids: frozenset[int]
+    shows_last_seen: bool = True  # online and last seen, for others to see
+    sends_receipts: bool = True  # how far they have read, for others to see
 
     @property
     def is_staff(self) -> bool:

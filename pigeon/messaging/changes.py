@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import func, select, update
 
-from pigeon.accounts import blocks
+from pigeon.accounts import blocks, directory
 from pigeon.core.errors import NotAllowed, NotFound
-from pigeon.core.people import estranged
+from pigeon.core.people import withheld
 from pigeon.messaging import policy
 from pigeon.messaging.context import Ctx
 from pigeon.messaging.events import (
@@ -83,10 +83,17 @@ async def mark_read(ctx: Ctx, conversation_id: int, message_id: int) -> ReadStat
         message_id=upto,
         unread_count=remaining,
     )
-    if upto > me.last_read_message_id:  # not to anyone a block stands between (like presence)
-        hidden = estranged(await blocks.get_block_edges(ctx.rt, ctx.viewer.id), ctx.viewer.id)
-        audience = [uid for uid in convo.other_ids(ctx.viewer.id) if uid not in hidden]
-        ctx.uow.emit(ReceiptRead(data=state), audience)
+    if upto > me.last_read_message_id:  # to whom `withheld` allows (like presence)
+        others = await directory.principals(ctx.rt, convo.other_ids(ctx.viewer.id))
+        hidden = withheld(
+            await blocks.get_block_edges(ctx.rt, ctx.viewer.id),
+            ctx.viewer.id,
+            ctx.viewer.sends_receipts,
+            {uid: p.sends_receipts for uid, p in others.items()},
+        )
+        audience = [uid for uid in others if uid not in hidden]
+        if audience:
+            ctx.uow.emit(ReceiptRead(data=state), audience)
     data = UnreadData(
         total=totals.get(ctx.viewer.id, 0), conversation_id=conversation_id, count=remaining
     )

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pigeon.accounts import blocks
 from pigeon.accounts import service as accounts
 from pigeon.accounts.models import User
-from pigeon.core.people import estranged
+from pigeon.core.people import withheld
 from pigeon.messaging.context import Ctx
 from pigeon.messaging.models import Conversation, Message, Participant
 from pigeon.messaging.organising import MAX_PINNED
@@ -57,7 +57,14 @@ async def conversation_views(
         users = await accounts.users_by_ids(app_session, {m.user_id for m in members})
     cutoff = since(ctx)
     days = retention_days(ctx.settings, ctx.viewer)
-    hidden = estranged(await blocks.get_block_edges(ctx.rt, ctx.viewer.id), ctx.viewer.id)
+    edges = await blocks.get_block_edges(ctx.rt, ctx.viewer.id)
+    viewer = ctx.viewer
+    unseen = withheld(
+        edges, viewer.id, viewer.shows_last_seen, {i: u.show_last_seen for i, u in users.items()}
+    )
+    unread_by = withheld(
+        edges, viewer.id, viewer.sends_receipts, {i: u.read_receipts for i, u in users.items()}
+    )
     views = []
     for r in rows:
         mine = next((m for m in by_conv.get(r.id, []) if m.user_id == ctx.viewer.id), None)
@@ -69,7 +76,12 @@ async def conversation_views(
                 title=r.title,
                 created_by=r.created_by,
                 participants=[
-                    participant_out(m, users.get(m.user_id), estranged=m.user_id in hidden)
+                    participant_out(
+                        m,
+                        users.get(m.user_id),
+                        last_seen=m.user_id not in unseen,
+                        reads=m.user_id not in unread_by,
+                    )
                     for m in by_conv.get(r.id, [])
                 ],
                 last_message=last_out[last.id] if last and last.created_at >= cutoff else None,
@@ -111,17 +123,20 @@ async def _previews_without_blocked(
     return lasts
 
 
-def participant_out(m: Participant, user: User | None, *, estranged: bool) -> ParticipantOut:
-    """A member as the viewer sees them; across a block, without when they were last online
-    or how far they have read."""
+def participant_out(
+    m: Participant, user: User | None, *, last_seen: bool, reads: bool
+) -> ParticipantOut:
+    """A member as the viewer sees them: when they were last online and how far they have read
+    only where `core.people.withheld` allows (not across a block, not when either keeps it
+    to themselves)."""
     return ParticipantOut.model_construct(
         id=m.user_id,
         username=user.username if user else None,
         display_name=user.display_name if user else m.display_name,
         avatar_url=user.avatar_url if user else None,
         role=m.role,
-        last_read_message_id=0 if estranged else m.last_read_message_id,
-        last_seen_at=None if estranged or user is None else user.last_seen_at,
+        last_read_message_id=m.last_read_message_id if reads else 0,
+        last_seen_at=user.last_seen_at if last_seen and user is not None else None,
     )
 
 

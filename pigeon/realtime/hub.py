@@ -20,6 +20,7 @@ from pigeon.accounts import blocks, directory
 from pigeon.accounts import service as accounts
 from pigeon.core import events, metrics
 from pigeon.core.events import Envelope, SettingChanged, SignInsRevoked
+from pigeon.core.people import withheld
 from pigeon.core.runtime import Runtime
 from pigeon.core.switches import MESSAGING_ENABLED
 from pigeon.messaging import catchup
@@ -227,14 +228,22 @@ class Hub:
             await self.rt.publisher.events([(PresenceEvent(data=data), watchers, None)])
 
     async def watchers(self, user_id: int) -> list[int]:
-        """People who share a conversation with the user, without anyone a block stands between."""
+        """People who share a conversation with the user and may see their presence
+        (`core.people.withheld`: not across a block, not when either keeps it private)."""
         ids = await catchup.companions(self.dbs.messaging, user_id)
         if not ids:
             return []
-        async with self.dbs.app.read() as session:
-            pairs = await blocks.blocks_among(session, user_id, ids)
-        blocked = {a for a, _ in pairs} | {b for _, b in pairs}
-        return sorted(ids - blocked)
+        found = await directory.principals(self.rt, {user_id, *ids})
+        subject = found.get(user_id)
+        if subject is None:
+            return []
+        hidden = withheld(
+            await blocks.get_block_edges(self.rt, user_id),
+            user_id,
+            subject.shows_last_seen,
+            {uid: p.shows_last_seen for uid, p in found.items()},
+        )
+        return sorted(uid for uid in ids if uid in found and uid not in hidden)
 
     # --- the periodic check ---
 

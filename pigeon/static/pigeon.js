@@ -243,6 +243,22 @@
     banner("An admin has switched messaging off. Your conversations are kept.");
   }
 
+  /* the thread header's "online" / "last seen …" (the server sends frames only to those who
+     may see them) */
+  function showPresence(data) {
+    var el = document.getElementById("presence");
+    if (!el || Number(el.dataset.userId) !== data.user_id) return;
+    var online = data.status === "online";
+    el.classList.toggle("online", online);
+    var at = new Date(data.last_seen_at);
+    var hm = at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    el.textContent = online ? "online" : "last seen today at " + hm;
+    var dot = el.previousElementSibling;
+    if (!dot || !dot.hasAttribute("aria-hidden")) {
+      dot = node("span", null, " · "); dot.setAttribute("aria-hidden", "true"); el.before(dot);
+    }
+  }
+
   function banner(text) {
     var el = document.getElementById("live-banner");
     if (!el) return;
@@ -278,6 +294,8 @@
     } else if (type === "unread") {
       setBadge(data.total);
       refreshList();
+    } else if (type === "presence") {
+      showPresence(data);
     } else if (type === "messaging.disabled") {
       messagingSwitchedOff();
     }

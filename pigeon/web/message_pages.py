@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 from starlette.responses import Response
 
+from pigeon.accounts import privacy
 from pigeon.core.errors import AppError, Invalid
 from pigeon.core.types import INT64_MAX, RowIdPath, RowIdQuery, utc_within_range
 from pigeon.messaging import (
@@ -148,6 +149,13 @@ async def render_thread(
         if other["username"]:
             blocked_banner = {"name": other["display_name"], "username": other["username"]}
     replying = await _replying(ctx, view, reply) if reply else None
+    presence = None
+    if convo.kind == "direct" and others:
+        other_id = others[0]
+        if other_id not in await privacy.last_seen_hidden(ctx.rt, ctx.viewer, [other_id]):
+            online = await request.app.state.hub.presence.is_online(other_id)
+            seen_at = people_by_id(view)[other_id]["last_seen_at"]
+            presence = {"user_id": other_id, "online": online, "last_seen_at": seen_at}
     context = {
         # a direct conversation nobody may write in any more (a block, no shared community)
         "read_only": may if may is not None and may.code in READ_ONLY else None,
@@ -166,6 +174,7 @@ async def render_thread(
         "unread_count": len(fresh),
         "replying": replying,
         "blocked_banner": blocked_banner,
+        "presence": presence,
         "edit_id": edit,
         "edit_error": edit_error,
         "menu_error": menu_error,

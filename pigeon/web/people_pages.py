@@ -9,7 +9,7 @@ from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 from starlette.responses import Response
 
-from pigeon.accounts import blocks
+from pigeon.accounts import blocks, privacy
 from pigeon.accounts import service as accounts
 from pigeon.accounts.models import User
 from pigeon.accounts.schemas import UserUpdate
@@ -144,12 +144,12 @@ async def render_profile(
     may = await eligibility.for_person(ctx, target.id)
     async with ctx.dbs.app.read() as session:
         pairs = await blocks.blocks_among(session, user.id, [target.id])
+    hidden = await privacy.last_seen_hidden(ctx.rt, user, [target.id])
     context = {
         **await nav(request, user),
         "title": target.display_name,
         "person": user_dict(
-            target,
-            last_seen=(user.id, target.id) not in pairs and (target.id, user.id) not in pairs,
+            target, private=target.id == user.id, last_seen=target.id not in hidden
         ),
         "me": target.id == user.id,
         "may": may,
@@ -184,6 +184,20 @@ async def edit_profile(request: Request, username: Username, ctx: PageCtx, form:
             request, ctx, username, error=exc.message, values=values, status=exc.status
         )
     return RedirectResponse(f"/u/{target.username}?notice=saved", status_code=303)
+
+
+@router.post("/u/{username}/privacy")
+async def edit_privacy(username: Username, ctx: PageCtx, form: Form) -> Response:
+    """One's last seen and read receipts: the same service as `PUT /api/v1/users/{id}`."""
+    target = await _profile_user(ctx, username)
+    await accounts.update_user(
+        ctx.uow,
+        ctx.viewer,
+        target.id,
+        show_last_seen=field(form, "show_last_seen") == "1",
+        read_receipts=field(form, "read_receipts") == "1",
+    )
+    return RedirectResponse(f"/u/{target.username}?notice=saved#privacy", status_code=303)
 
 
 @router.post("/u/{username}/message")

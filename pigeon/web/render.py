@@ -106,6 +106,23 @@ def short_time(value: dt.datetime | None) -> str:
     return f"{value:%b} {value.day}" + ("" if value.year == now.year else f", {value.year}")
 
 
+def last_seen(value: dt.datetime | None) -> str:
+    """ "last seen today at 14:05", "… yesterday at 09:12", "… Monday at 10:00", "… 3 Nov"."""
+    if value is None:
+        return ""
+    value, now = local(value), local(_render_now())
+    days = (now.date() - value.date()).days
+    if days <= 0:
+        return f"last seen today at {value:%H:%M}"
+    if days == 1:
+        return f"last seen yesterday at {value:%H:%M}"
+    if days < 7:
+        return f"last seen {value:%A} at {value:%H:%M}"
+    return f"last seen {value.day} {value:%b}" + (
+        "" if value.year == now.year else f" {value.year}"
+    )
+
+
 def day_label(day: dt.date) -> str:
     today = local(_render_now()).date()
     if day == today:
@@ -153,6 +170,7 @@ def make_templates() -> Jinja2Templates:
         initials=initials,
         hue=avatar_hue,
         short_time=short_time,
+        last_seen=last_seen,
         hm=hm,
         day_label=day_label,
         iso=iso,

@@ -185,3 +185,20 @@ def test_the_list_keeps_its_place_on_a_wide_screen(open_as: Any, server: Server)
     assert abs(pane.evaluate("el => el.scrollTop") - before) < 2
     expect(ivy.locator(f'#convlist a[data-conversation-id="{target}"]')).to_be_in_viewport()
     assert ivy.evaluate("document.scrollingElement.scrollTop") == 0  # the page itself stays put
+
+
+def test_online_and_last_seen_in_the_header_live(open_as: Any, server: Server) -> None:
+    with closing(api_client(server, "jon")) as jon_api:
+        r = jon_api.post("/conversations", json={"participant_ids": [server.ids["ivy"]]})
+        conv_id = r.json()["id"]
+        jon_api.post(f"/conversations/{conv_id}/messages", json={"body": "there?"})
+    jon = open_as("jon")
+    jon.goto(f"/messages/{conv_id}")
+    mark_no_reload(jon)
+    ivy = open_as("ivy")
+    ivy.goto(f"/messages/{conv_id}")
+    presence = jon.locator("#presence")
+    expect(presence).to_have_text("online")
+    ivy.context.close()  # Ivy goes away: Jon's header says when, without a reload
+    expect(presence).to_contain_text("last seen today at")
+    assert_no_reload(jon)

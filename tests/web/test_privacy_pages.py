@@ -1,0 +1,50 @@
+"""Privacy from the pages without script: the profile's settings, and the thread header's last
+seen, shown only where the rule allows."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pigeon.accounts import service as accounts
+from tests.support.people import dm, send
+from tests.web.support import post_form, signed_in
+
+
+async def seen(app, user_id: int, when: dt.datetime) -> None:  # type: ignore[no-untyped-def]
+    rt = app.state.runtime
+    async with rt.dbs.app.write() as session:
+        await accounts.touch_last_seen(session, user_id, when)
+
+
+async def test_the_privacy_settings_from_the_profile(app, client, people) -> None:
+    async with signed_in(app, "free") as c:
+        page = (await c.get("/u/free")).text
+        assert 'name="show_last_seen" value="1" aria-describedby="last-seen-help" checked' in page
+        assert 'name="read_receipts" value="1" aria-describedby="receipts-help" checked' in page
+        r = await post_form(c, "/u/free", "/u/free/privacy", {"read_receipts": "1"})
+        assert r.status_code == 303 and r.headers["location"] == "/u/free?notice=saved#privacy"
+        page = (await c.get("/u/free")).text
+        assert 'aria-describedby="last-seen-help">' in page  # unchecked now
+        assert 'aria-describedby="receipts-help" checked' in page
+    me = await client.get(f"/api/v1/users/{people.free.id}", headers=people.free.headers)
+    assert me.json()["show_last_seen"] is False and me.json()["read_receipts"] is True
+    async with signed_in(app, "priv") as c:  # nobody else has the form
+        assert 'action="/u/free/privacy"' not in (await c.get("/u/free")).text
+        r = await post_form(c, "/u/free", "/u/free/privacy", {})
+        assert r.status_code == 403
+
+
+async def test_the_thread_header_says_when_they_were_last_seen(app, client, people, clock) -> None:
+    conv = await dm(client, people.priv, people.free)
+    await send(client, people.priv, conv["id"], "hi")
+    await seen(app, people.free.id, clock.now() - dt.timedelta(hours=1))
+    async with signed_in(app, "priv") as c:
+        page = (await c.get(f"/messages/{conv['id']}")).text
+        assert 'class="presence" id="presence"' in page and "last seen today at" in page
+        await client.put(
+            f"/api/v1/users/{people.free.id}",
+            json={"show_last_seen": False},
+            headers=people.free.headers,
+        )
+        page = (await c.get(f"/messages/{conv['id']}")).text
+        assert 'id="presence"' not in page and "last seen" not in page
