@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import unicodedata
 
-from sqlalchemy import ColumnElement, column, func, literal_column, select, table
+from sqlalchemy import ColumnElement, column, func, literal_column, select, table, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from pigeon.messaging.models import Message
 
@@ -63,3 +64,11 @@ def matching(dialect: str, terms: list[str]) -> ColumnElement[bool]:
         return vector.op("@@")(func.to_tsquery(_SIMPLE, tsquery(terms)))
     ids = select(_FTS.c.rowid).where(_FTS.c.message_fts.op("MATCH")(fts5_query(terms)))
     return Message.id.in_(ids)
+
+
+async def plan_for_these_words(session: AsyncSession, dialect: str) -> None:
+    """On PostgreSQL, plan the search for its own words each time. After five runs of a
+    prepared statement PostgreSQL may switch to a generic plan, which cannot tell how rare the
+    words are and reads every body instead of the index (a hundred times slower)."""
+    if dialect == "postgresql":
+        await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))

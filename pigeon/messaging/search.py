@@ -52,5 +52,6 @@ async def search_messages(
     if before_id is not None:
         stmt = stmt.where(Message.id < before_id)
     async with ctx.dbs.messaging.read() as session:
+        await fulltext.plan_for_these_words(session, ctx.dbs.messaging.dialect)
         rows = (await session.scalars(stmt)).all()
         return await messages_out_in(session, rows)
