@@ -29,7 +29,8 @@ _SIMPLE: ColumnElement[str] = literal_column(
 )  # a constant, so the GIN expression matches
 
 
-def _in_word(ch: str) -> bool:
+def in_word(ch: str) -> bool:
+    """Whether `ch` is part of a word (a letter, a mark or a digit), as both indexes see it."""
     category = unicodedata.category(ch)
     return category[0] in "LNM" or category == "Co"
 
@@ -39,7 +40,7 @@ def words(q: str) -> list[str]:
     found: list[str] = []
     current: list[str] = []
     for ch in unicodedata.normalize("NFC", q).lower() + " ":
-        if _in_word(ch):
+        if in_word(ch):
             current.append(ch)
         elif current:
             found.append("".join(current))
