@@ -17,6 +17,7 @@ from pigeon.core.uow import owning
 from pigeon.messaging import (
     changes,
     export,
+    finder,
     groups,
     organising,
     reactions,
@@ -245,6 +246,18 @@ async def search_messages(
     return await search.search_messages(
         ctx, q, conversation_id=conversation_id, before_id=before_id, limit=limit
     )
+
+
+@router.get("/search/conversations", response_model=list[ConversationOut])
+async def search_conversations(
+    ctx: Ctx,
+    q: Annotated[str, Query(max_length=100, pattern=r"^[^\x00]*$")] = "",
+    limit: Annotated[int, Query(ge=1, le=50)] = 20,
+) -> list[ConversationOut]:
+    """My conversations whose group title, or another member's display name or username,
+    contains `q` (case and accents aside), latest activity first; archived ones included.
+    People I could start one with: `GET /users/search`."""
+    return await finder.find_conversations(ctx, q, limit=limit)
 
 
 @router.get(

@@ -1,12 +1,13 @@
 """Searching one's own messages: what the viewer could scroll to, and nothing more.
 
-The viewer's visible messages (`visibility.visible_messages`), without deleted ones, whose text
-contains the query: a case-insensitive substring match, fine for a community's volume of text.
+The full-text index (`fulltext`) narrows the candidates to messages holding every word of the
+query (the last one as a prefix); `visibility.visible_messages`, without deleted ones, still
+decides which of them the viewer may see, exactly as history does.
 """
 
 from __future__ import annotations
 
-from pigeon.core.text import contains
+from pigeon.messaging import fulltext
 from pigeon.messaging.context import Ctx
 from pigeon.messaging.models import Message
 from pigeon.messaging.schemas import MessageOut
@@ -28,11 +29,12 @@ async def search_messages(
     before_id: int | None = None,
     limit: int = 50,
 ) -> list[MessageOut]:
-    """Matching messages, newest first."""
+    """Matching messages, newest first; a query without a word matches nothing."""
     await require_enabled(ctx)
     if conversation_id is not None:
         await access_conversation(ctx, conversation_id)
-    if not q.strip():
+    terms = fulltext.words(q)
+    if not terms:
         return []
     stmt = (
         visible_messages(
@@ -41,7 +43,7 @@ async def search_messages(
             hidden=await blocked_senders(ctx),
             include_deleted=False,
         )
-        .where(contains(Message.body, q))
+        .where(fulltext.matching(ctx.dbs.messaging.dialect, terms))
         .order_by(Message.id.desc())
         .limit(limit)
     )
@@ -50,5 +52,6 @@ async def search_messages(
     if before_id is not None:
         stmt = stmt.where(Message.id < before_id)
     async with ctx.dbs.messaging.read() as session:
+        await fulltext.plan_for_these_words(session, ctx.dbs.messaging.dialect)
         rows = (await session.scalars(stmt)).all()
         return await messages_out_in(session, rows)

@@ -22,6 +22,7 @@ from pigeon.web import (
     moderation_pages,
     organise_pages,
     people_pages,
+    search_pages,
 )
 from pigeon.web.deps import login_url
 from pigeon.web.render import STATIC, templates
@@ -112,9 +113,10 @@ def install(app: FastAPI) -> None:
     for module in (
         auth_pages,
         people_pages,
+        search_pages,
         message_pages,
         organise_pages,
         admin_pages,
         moderation_pages,
-    ):  # /messages/new first
+    ):  # /messages/new and /messages/search before /messages/{id}
         app.include_router(module.router, include_in_schema=False)
