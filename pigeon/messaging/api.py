@@ -334,12 +334,20 @@ async def get_group(group_id: RowIdPath, ctx: Ctx) -> ConversationOut:
 
 @router.post("/groups/{group_id}/members", response_model=ConversationOut, tags=["groups"])
 async def add_group_members(group_id: RowIdPath, body: UserIdsIn, ctx: Ctx) -> ConversationOut:
+    """The owner and group admins add people from their communities (403 `not_group_admin`);
+    adding is starting a conversation with them: free members may not (403
+    `initiation_not_allowed`), nobody across a block (403 `blocked`), someone outside their
+    communities is 404 `user_not_found`, past the size limit 422 `group_too_large`. Members hear
+    `conversation.updated` with `members_added`."""
     await groups.add_members(ctx, group_id, body.user_ids)
     return await views.get_conversation(ctx, group_id)
 
 
 @router.delete("/groups/{group_id}/members/{user_id}", status_code=204, tags=["groups"])
 async def remove_group_member(group_id: RowIdPath, user_id: UserIdPath, ctx: Ctx) -> Response:
+    """Leave (your own id), or, as the owner or a group admin, remove someone; nobody removes
+    the owner. An owner who leaves hands the group to the longest-standing member who may start
+    conversations. Everyone, the removed person included, hears `member_removed`."""
     await groups.remove_member(ctx, group_id, user_id)
     return Response(status_code=204)
 
@@ -365,5 +373,6 @@ async def send_group(
 
 @router.delete("/groups/{group_id}", status_code=204, tags=["groups"])
 async def delete_group(group_id: RowIdPath, ctx: Ctx) -> Response:
+    """The owner deletes the group for everyone (403 `not_group_owner` for anyone else)."""
     await groups.delete_group(ctx, group_id)
     return Response(status_code=204)

@@ -6,12 +6,14 @@ same group at once each see the other's change, never a stale roster.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import delete, select, update
 
 from pigeon.accounts import directory
 from pigeon.core.errors import Invalid, NotAllowed, NotFound
+from pigeon.core.principal import Principal
 from pigeon.messaging import policy
 from pigeon.messaging.context import Ctx
 from pigeon.messaging.events import ConversationChange, ConversationUpdated
@@ -57,6 +59,7 @@ async def add_members(ctx: Ctx, conversation_id: int, user_ids: Sequence[int]) -
         return []
     policy.check_group_size(len(convo.members) + len(new_ids), ctx.settings.max_group_size)
     people = await check_people(ctx, new_ids)
+    await ctx.rt.limiter.hit("start", ctx.viewer.id)  # like starting a group with them
     now = ctx.rt.clock.now()
     added = await add_participants(ctx, conversation_id, people, owner_id=None, now=now)
     if added:
@@ -72,10 +75,9 @@ async def remove_member(ctx: Ctx, conversation_id: int, user_id: int) -> None:
     """Owners and group admins remove others; anyone may leave."""
     await require_enabled(ctx)
     convo = await _group_for_change(ctx, conversation_id)
-    if user_id != ctx.viewer.id:
-        policy.check_can_manage_group(convo.role_of(ctx.viewer.id))
-        if convo.role_of(user_id) == "owner":
-            raise NotAllowed("The group's owner cannot be removed.", code="not_group_admin")
+    policy.check_can_remove(
+        ctx.viewer.id, convo.role_of(ctx.viewer.id), user_id, convo.role_of(user_id)
+    )
     if user_id not in convo.members:
         raise NotFound("That person is not in this group.", code="not_a_member")
     session = ctx.uow.messaging
@@ -134,11 +136,49 @@ async def delete_group(ctx: Ctx, conversation_id: int) -> None:
     """The owner deletes the group: it leaves everyone's list; retention purges its messages."""
     await require_enabled(ctx)
     convo = await _group_for_change(ctx, conversation_id)
-    if convo.role_of(ctx.viewer.id) != "owner":
-        raise NotAllowed("Only the group's owner can delete it.", code="not_group_owner")
+    policy.check_can_delete_group(convo.role_of(ctx.viewer.id))
     await ctx.uow.messaging.execute(
         update(Conversation)
         .where(Conversation.id == conversation_id)
         .values(deleted_at=ctx.rt.clock.now())
     )
     _changed(ctx, convo, ConversationChange(conversation_id=conversation_id, change="deleted"))
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Powers:
+    """What the viewer may do to a group right now, by the checks its changes run: pages show
+    only the controls that would work (the changes still check for themselves)."""
+
+    rename: bool
+    add: bool
+    add_refusal: str | None  # why a manager of the group may not add people
+    removable: frozenset[int]
+    delete: bool
+
+
+def _refusal(check: Callable[..., None], *facts: object) -> str | None:
+    try:
+        check(*facts)
+    except NotAllowed as refused:
+        return refused.message
+    return None
+
+
+def powers(viewer: Principal, convo: Convo) -> Powers:
+    role = convo.role_of(viewer.id)
+    manage = _refusal(policy.check_can_manage_group, role) is None
+    cannot_start = _refusal(policy.check_can_start, viewer) if manage else None
+    removable = frozenset(
+        uid
+        for uid, member in convo.members.items()
+        if uid != viewer.id
+        and _refusal(policy.check_can_remove, viewer.id, role, uid, member.role) is None
+    )
+    return Powers(
+        rename=manage,
+        add=manage and cannot_start is None,
+        add_refusal=cannot_start,
+        removable=removable,
+        delete=_refusal(policy.check_can_delete_group, role) is None,
+    )

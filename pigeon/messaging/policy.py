@@ -8,6 +8,9 @@ facts (who is acting, the switch, memberships, blocks) and call these; nothing e
 | 1 the switch | check_enabled | messaging_disabled |
 | - suspended or disabled accounts | check_active | account_suspended |
 | 2 who may start (and add people to a group) | check_can_start | initiation_not_allowed |
+| - group changes: its owner and admins | check_can_manage_group | not_group_admin |
+| - removing: anyone leaves; nobody removes the owner | check_can_remove | not_group_admin |
+| - deleting a group: its owner | check_can_delete_group | not_group_owner |
 | 3 community boundary, starting (others look absent) | visible_to | user_not_found |
 | 3 community boundary, every send and edit | check_same_community | outside_community |
 | 4 blocks (direct: refused; group: not delivered) | send_blockers, check_not_blocked | blocked |
@@ -106,6 +109,22 @@ def blockers_of(user_id: int, edges: Collection[tuple[int, int]]) -> set[int]:
 def check_can_manage_group(participant_role: str | None) -> None:
     if participant_role not in GROUP_MANAGER_ROLES:
         raise NotAllowed("Only the group's owner and admins can do that.", code="not_group_admin")
+
+
+def check_can_remove(
+    actor_id: int, actor_role: str | None, target_id: int, target_role: str | None
+) -> None:
+    """Anyone may leave; the owner and group admins remove others, but never the owner."""
+    if target_id == actor_id:
+        return
+    check_can_manage_group(actor_role)
+    if target_role == "owner":
+        raise NotAllowed("The group's owner cannot be removed.", code="not_group_admin")
+
+
+def check_can_delete_group(actor_role: str | None) -> None:
+    if actor_role != "owner":
+        raise NotAllowed("Only the group's owner can delete it.", code="not_group_owner")
 
 
 def check_group_size(count: int, maximum: int) -> None:

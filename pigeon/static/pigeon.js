@@ -285,6 +285,7 @@
     } else if (type === "reaction.added" || type === "reaction.removed") {
       if (data.conversation_id === convId) refreshOne(data.message_id);
     } else if (type === "conversation.updated") {
+      if (groupChanged(data)) return;
       if (data.conversation_id === convId && data.change === "deleted") { location.href = "/messages"; return; }
       refreshList();
     } else if (type === "receipt.read") {
@@ -898,5 +899,72 @@
 
   setUpThread();
   setUpList();
+  /* --- groups: an open info page and a group thread follow changes to the group (its
+     name, who is in it); someone no longer in it is told so and cannot write any more --- */
+  function groupWatch() {
+    var info = document.getElementById("group-info");
+    var infoId = info ? Number(info.dataset.conversationId) : 0;
+    var heading = document.getElementById("thread-title");
+    var line = document.getElementById("group-members-line");
+    var timer = null, sending = false;
+    // one's own leave or delete is already on its way to the list, with its own notice
+    if (info) info.addEventListener("submit", function (e) { sending = !e.defaultPrevented; });
+
+    function swap(fresh, id) {
+      var now = document.getElementById(id), next = fresh.querySelector("#" + id);
+      if (!now || !next) return;
+      var had = now.contains(document.activeElement) ? document.activeElement : null;
+      var label = had ? had.getAttribute("aria-label") : null;
+      now.replaceWith(next);
+      wire(next);
+      if (had) {  // a keyboard user stays where they were, or on the list's heading
+        var same = label ? next.querySelector('[aria-label="' + CSS.escape(label) + '"]') : null;
+        (same || document.getElementById("members-title") || next).focus();
+      }
+    }
+    function refreshInfo() {
+      clearTimeout(timer);
+      timer = setTimeout(function () {
+        getHTML(location.pathname + location.search).then(function (html) {
+          var fresh = fragment(html);
+          swap(fresh, "group-head"); swap(fresh, "group-members");
+        }).catch(function () {});
+      }, 250);
+    }
+    function refreshThread() {
+      api("GET", "/api/v1/conversations/" + convId).then(function (r) {
+        if (!r.ok || !r.data) return;
+        var people = r.data.participants || [];
+        var others = people.filter(function (p) { return p.id !== me; }).map(function (p) { return p.display_name; });
+        people.forEach(function (p) { names[String(p.id)] = p.display_name; });
+        line.textContent = people.length + " members: " + people.map(function (p) { return p.display_name; }).join(", ");
+        if (!r.data.title) heading.textContent = others.slice(0, 3).join(", ") + (others.length > 3 ? " and " + (others.length - 3) + " more" : "");
+      }).catch(function () {});
+    }
+    function leftThread() {
+      live = false;
+      if (form) form.querySelectorAll("textarea, button, input").forEach(function (el) { el.disabled = true; });
+      var link = document.getElementById("group-info-menu");
+      if (link) link.remove();
+      showError("You are no longer in this group. Its messages so far stay here until you leave the page.");
+    }
+
+    return function (data) {
+      var id = data.conversation_id, mine = data.change === "member_removed" && data.user_id === me;
+      if (infoId && id === infoId && !sending) {
+        if (data.change === "deleted") { location.href = "/messages?notice=group_deleted"; return true; }
+        if (mine) { location.href = "/messages?notice=removed"; return true; }
+        if (data.change !== "personal") refreshInfo();
+      }
+      if (kind === "group" && id === convId && line && heading) {
+        if (mine) leftThread();
+        else if (data.change === "title" && data.title) heading.textContent = data.title;
+        else if (data.change === "members_added" || data.change === "member_removed") refreshThread();
+      }
+      return false;
+    };
+  }
+  var groupChanged = groupWatch();
+
   if (me && messagingOn) connect();
 })();

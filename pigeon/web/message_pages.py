@@ -52,6 +52,11 @@ AfterId = Annotated[int, Path(ge=0, le=INT64_MAX)]
 PAGE = 50
 LIST_PAGE = 20
 READ_ONLY = ("blocked", "outside_community")
+INBOX_NOTICES = {
+    "left": "You left the group.",
+    "group_deleted": "The group is deleted.",
+    "removed": "You are no longer in that group.",
+}
 
 
 def _before(value: str | None) -> dt.datetime | None:
@@ -81,6 +86,7 @@ async def inbox(
     partial: Annotated[int, Query(ge=0, le=1)] = 0,
     current: Annotated[int, Query(ge=0, le=INT64_MAX)] = 0,
     archived: Annotated[int, Query(ge=0, le=1)] = 0,
+    notice: Annotated[str, Query(max_length=20)] = "",
 ) -> Response:
     rows, older = await conversation_list(ctx, _before(before), archived=bool(archived))
     context = {
@@ -89,6 +95,7 @@ async def inbox(
         "current": current,
         "paged": bool(before),
         "archived": bool(archived),
+        "notice": INBOX_NOTICES.get(notice),
     }
     if partial:
         return render(request, "messages/_list.html", context)

@@ -18,6 +18,7 @@ from pigeon.core.errors import install_error_handlers
 from pigeon.web import (
     admin_pages,
     auth_pages,
+    group_pages,
     message_pages,
     moderation_pages,
     organise_pages,
@@ -116,6 +117,7 @@ def install(app: FastAPI) -> None:
         search_pages,
         message_pages,
         organise_pages,
+        group_pages,
         admin_pages,
         moderation_pages,
     ):  # /messages/new and /messages/search before /messages/{id}
