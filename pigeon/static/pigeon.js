@@ -873,6 +873,9 @@
     rows.forEach(function (a) { a.tabIndex = a === current ? 0 : -1; });
   }
   function setUpList() {
+    // the search box sends with Enter (a phone's keyboard has a Search key): one stop, not two
+    var search = document.querySelector("#list-search button");
+    if (search) search.hidden = true;
     var wrap = document.getElementById("convlist-wrap");
     var pane = document.querySelector(".pane-list");
     if (!wrap || !pane) return;

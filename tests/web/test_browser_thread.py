@@ -128,6 +128,8 @@ def test_the_keyboard_path_to_the_composer_is_short(open_as: Any, server: Server
     while stops < 40 and not ivy.evaluate("document.activeElement.id === 'reply-body'"):
         ivy.keyboard.press("Tab")
         stops += 1
+    # the navigation (3), New, search, the list (one stop), its two links, the group's info
+    # link and menu, the messages (one stop) and the latest one's menu, attach: 52 before
     assert stops <= 15, f"{stops} tab stops from the skip link to the composer"
     # the messages are one stop; arrow keys move between them
     ivy.locator(f"#m{ids[-1]}").focus()
