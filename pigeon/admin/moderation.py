@@ -246,6 +246,18 @@ def check_can_suspend(actor: Principal, target: Principal) -> None:
         raise NotAllowed("Only admins can suspend managers and admins.", code="admin_only")
 
 
+def can_suspend(actor: Principal, target: Principal) -> bool:
+    """Whether the pages should offer `actor` to suspend or reinstate `target`: the same rules
+    as `check_can_suspend`, which still decides when the form is sent."""
+    if not actor.is_staff:
+        return False
+    try:
+        check_can_suspend(actor, target)
+    except (NotAllowed, NotFound):
+        return False
+    return True
+
+
 async def _suspend(
     uow: UnitOfWork,
     actor: Principal,

@@ -6,6 +6,7 @@ server (stack traces, SQL, paths) leaks, and a 5xx is always a bug.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from typing import Any
 
@@ -156,12 +157,19 @@ def validation_fields(exc: RequestValidationError) -> tuple[str, str, dict[str, 
 
 
 def install_error_handlers(app: FastAPI, html_handler: Any = None) -> None:
-    """Register handlers; `html_handler(request, status, code, message)` may render pages."""
+    """Register handlers; `html_handler(request, status, code, message, headers=)` (sync or
+    async) may render pages, which keep the error's headers."""
 
-    def respond(request: Request, status: int, code: str, message: str, **kw: Any) -> Response:
+    async def respond(
+        request: Request, status: int, code: str, message: str, **kw: Any
+    ) -> Response:
         if html_handler is not None:
-            page = html_handler(request, status, code, message)
+            page = html_handler(request, status, code, message, headers=kw.get("headers"))
+            if inspect.isawaitable(page):
+                page = await page
             if page is not None:
+                if kw.get("headers"):  # Retry-After and the like hold for pages too
+                    page.headers.update(kw["headers"])
                 return page
         return error_response(status, code, message, **kw)
 
@@ -169,7 +177,7 @@ def install_error_handlers(app: FastAPI, html_handler: Any = None) -> None:
     async def _app_error(request: Request, exc: AppError) -> Response:
         if exc.status >= 500:  # something the server depends on failed: say what, in the log
             log.warning("%s on %s %s: %s", exc.code, request.method, request.url.path, exc)
-        return respond(
+        return await respond(
             request, exc.status, exc.code, exc.message, fields=exc.fields, headers=exc.headers
         )
 
@@ -177,7 +185,7 @@ def install_error_handlers(app: FastAPI, html_handler: Any = None) -> None:
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
         code, message, fields = validation_fields(exc)
         status = 400 if code == "malformed_json" else 422
-        return respond(request, status, code, message, fields=fields or None)
+        return await respond(request, status, code, message, fields=fields or None)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
@@ -187,9 +195,9 @@ def install_error_handlers(app: FastAPI, html_handler: Any = None) -> None:
             message = "Not found."
         elif exc.status_code == 405:
             message = "That method is not allowed here."
-        return respond(request, exc.status_code, code, message, headers=exc.headers)
+        return await respond(request, exc.status_code, code, message, headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return respond(request, 500, "internal_error", "Something went wrong on our side.")
+        return await respond(request, 500, "internal_error", "Something went wrong on our side.")

@@ -968,6 +968,19 @@
     };
   }
   var groupChanged = groupWatch();
+  /* --- confirmed forms: a form with data-confirmed="name" sends name=yes once its data-confirm
+     question was accepted (wire's listener, added first, stops the submit otherwise); without
+     script the server answers such a form with its own confirm page --- */
+  function confirmedForms() {
+    document.querySelectorAll("form[data-confirmed]").forEach(function (f) {
+      f.addEventListener("submit", function (e) {
+        if (e.defaultPrevented) return;
+        var input = f.elements.namedItem(f.dataset.confirmed);
+        if (input) input.value = "yes";
+      });
+    });
+  }
+  confirmedForms();
 
   if (me && messagingOn) connect();
 })();

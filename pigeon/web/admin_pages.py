@@ -22,6 +22,7 @@ from pigeon.core.principal import Principal
 from pigeon.core.switches import MESSAGING_ENABLED
 from pigeon.core.types import INT32_MAX, UserIdPath
 from pigeon.core.uow import UnitOfWork
+from pigeon.web import audit_view, suspension_view
 from pigeon.web.deps import Form, PageAdmin, field, nav
 from pigeon.web.render import render
 
@@ -32,6 +33,8 @@ NOTICES = {
     "messaging_off": "Direct messaging is off. Nothing was deleted; turn it on to resume.",
     "user_saved": "Saved.",
     "resolved": "Report resolved.",
+    "suspended": "Suspended. They are signed out everywhere and cannot sign in until it ends.",
+    "lifted": "Suspension lifted. They can sign in again now.",
 }
 QUEUE_SIZE = 20
 
@@ -53,8 +56,14 @@ async def render_admin(
         people = await accounts.list_users(
             session, q=q or None, limit=USERS_PAGE + 1, offset=offset
         )
-        audit = await list_audit(session, limit=50)
+        audit = await audit_view.sentences(
+            request, session, user, await list_audit(session, limit=50)
+        )
     reports = await moderation.list_reports(uow, user, status="open", limit=QUEUE_SIZE)
+    shown = people[:USERS_PAGE]
+    suspensions = await suspension_view.for_people(
+        request, rt, user, [u.id for u in shown], back="/admin"
+    )
     queue = {
         "reports": [r.view() for r in reports],
         "back": "/admin",
@@ -66,7 +75,9 @@ async def render_admin(
         "section": "admin",
         "enabled": bool(switch and switch.value),
         "switch": switch,
-        "people": [user_dict(u, private=True) for u in people[:USERS_PAGE]],
+        "people": [user_dict(u, private=True) for u in shown],
+        "suspensions": suspensions,
+        "durations": suspension_view.DURATIONS,
         "more_people": len(people) > USERS_PAGE,
         "q": q,
         "offset": offset,
@@ -92,9 +103,25 @@ async def admin_page(
     return await render_admin(request, user, uow, q=q, offset=offset, notice=notice)
 
 
+@router.get("/admin/messaging/confirm")
+async def confirm_messaging(
+    request: Request,
+    user: PageAdmin,
+    turn: Annotated[str, Query(pattern="^(on|off)$")] = "off",
+) -> Response:
+    """The switch changes things for everyone: without script, its form lands here first."""
+    context = {**await nav(request, user), "title": "Confirm", "section": "admin", "turn": turn}
+    return render(request, "admin/switch_confirm.html", context)
+
+
 @router.post("/admin/messaging/toggle")
 async def toggle_messaging(user: PageAdmin, rt: Rt, uow: Uow, form: Form) -> Response:
+    """Flips the switch once confirmed (the confirm page's form, or the script's dialog);
+    an unconfirmed post goes to the confirm page and changes nothing."""
     enabled = field(form, "enabled") == "on"
+    if field(form, "confirm") != "yes":
+        turn = "on" if enabled else "off"
+        return RedirectResponse(f"/admin/messaging/confirm?turn={turn}", status_code=303)
     await admin.set_messaging(rt, uow, enabled, actor_id=user.id, actor_label=user.username)
     notice = "messaging_on" if enabled else "messaging_off"
     return RedirectResponse(f"/admin?notice={notice}", status_code=303)

@@ -46,8 +46,12 @@ def _signed_in(request: Request, settings: Any, pair: auth.TokenPair, target: st
 
 
 @router.get("/")
-async def home(user: MaybeUser) -> Response:
-    return RedirectResponse("/messages" if user else "/login", status_code=303)
+async def home(user: MaybeUser, rt: Rt) -> Response:
+    """Messages, or one's profile while messaging is off (Messages would only say it is off)."""
+    if user is None:
+        return RedirectResponse("/login", status_code=303)
+    enabled = await rt.switches.messaging_enabled()
+    return RedirectResponse("/messages" if enabled else f"/u/{user.username}", status_code=303)
 
 
 @router.get("/login")

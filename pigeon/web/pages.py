@@ -6,8 +6,6 @@ outside `/api`, the CSRF guard for cookie-authenticated API writes, and security
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
@@ -18,12 +16,14 @@ from pigeon.core.errors import install_error_handlers
 from pigeon.web import (
     admin_pages,
     auth_pages,
+    error_pages,
     group_pages,
     message_pages,
     moderation_pages,
     organise_pages,
     people_pages,
     search_pages,
+    suspension_pages,
 )
 from pigeon.web.deps import login_url
 from pigeon.web.render import STATIC, templates
@@ -51,7 +51,13 @@ def is_page(path: str) -> bool:
     return not any(path == p.rstrip("/") or path.startswith(p) for p in NOT_PAGES)
 
 
-def html_error(request: Request, status: int, code: str, message: str) -> Response | None:
+async def html_error(
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+) -> Response | None:
     """HTML for page paths (the JSON envelope stays for the API); 401 sends people to sign in."""
     if not is_page(request.url.path):
         return None
@@ -63,19 +69,10 @@ def html_error(request: Request, status: int, code: str, message: str) -> Respon
         return response
     if status == 422 and request.method == "GET":  # a mangled address, not a form to fix
         status, code, message = 404, "not_found", "This page does not exist."
-    viewer = getattr(request.state, "viewer", None)
-    context: dict[str, Any] = {
-        "status": status,
-        "code": code,
-        "message": message,
-        "viewer": viewer,
-        "messaging_enabled": False,
-        "unread_total": 0,
-        "csrf": csrf_token(request),
-        "title": "Something is not right",
-        "draft": getattr(request.state, "draft", None),
-    }
-    return templates.TemplateResponse(request, "error.html", context, status_code=status)
+    retry_after = (headers or {}).get("Retry-After")
+    page = await error_pages.context(request, status, code, message, retry_after)
+    page["csrf"] = csrf_token(request)
+    return templates.TemplateResponse(request, "error.html", page, status_code=status)
 
 
 class SecurityHeaders:
@@ -120,5 +117,6 @@ def install(app: FastAPI) -> None:
         group_pages,
         admin_pages,
         moderation_pages,
+        suspension_pages,
     ):  # /messages/new and /messages/search before /messages/{id}
         app.include_router(module.router, include_in_schema=False)

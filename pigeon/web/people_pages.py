@@ -19,6 +19,7 @@ from pigeon.messaging import eligibility, reports
 from pigeon.messaging import service as messaging
 from pigeon.messaging.context import Ctx
 from pigeon.messaging.schemas import ReportIn
+from pigeon.web import suspension_view
 from pigeon.web.deps import Form, PageCtx, field, int_field, nav, safe_next
 from pigeon.web.render import render
 from pigeon.web.views import report_reasons
@@ -30,6 +31,8 @@ NOTICES = {
     "unblocked": "Unblocked.",
     "saved": "Your profile is saved.",
     "reported": "Thanks, the moderators will look at it.",
+    "suspended": "Suspended. They are signed out everywhere and cannot sign in until it ends.",
+    "lifted": "Suspension lifted. They can sign in again now.",
 }
 
 
@@ -159,6 +162,10 @@ async def render_profile(
         "values": values or {"display_name": target.display_name, "bio": target.bio or ""},
         "reasons": report_reasons(),
         "report": report,  # a report form sent back with what was wrong
+        "suspension": await suspension_view.for_profile(
+            request, ctx.rt, user, target.id, target.username
+        ),
+        "durations": suspension_view.DURATIONS,
     }
     return render(request, "profile.html", context, status=status)
 

@@ -65,6 +65,9 @@ CAST = {
     # the thread tests'
     "ivy": ("Ivy Inbox", "privileged", "member"),
     "jon": ("Jon Jotter", "privileged", "member"),
+    # the top bar test's: a manager with unread messages, and who sent them
+    "mira": ("Mira Manager", "privileged", "manager"),
+    "una": ("Una Unread", "privileged", "member"),
 }
 
 
@@ -205,8 +208,15 @@ def open_as(chromium: Any, server: Server) -> Iterator[Any]:
         context.set_default_timeout(8000)
         contexts.append(context)
         page = context.new_page()
-        page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))
+        page.on(
+            "dialog",
+            lambda d: (
+                page.dialogs.append(d.message),
+                d.accept() if page.accept_dialogs else d.dismiss(),
+            ),
+        )
         page.dialogs = []
+        page.accept_dialogs = False  # a test that answers "OK" sets it
         page.on("pageerror", lambda e: problems.append(f"{username}: {e}"))
         page.on(
             "console",

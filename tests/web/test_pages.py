@@ -151,7 +151,9 @@ async def test_messaging_off_keeps_what_was_typed(app, client, people) -> None:
     async with signed_in(app, "priv") as c:
         page = await c.get(f"/messages/{conv['id']}")
         async with signed_in(app, "admin") as admin:
-            await post_form(admin, "/admin", "/admin/messaging/toggle", {"enabled": "off"})
+            await post_form(
+                admin, "/admin", "/admin/messaging/toggle", {"enabled": "off", "confirm": "yes"}
+            )
         r = await c.post(
             f"/messages/{conv['id']}/send",
             data={"body": "unsent words", "csrf_token": csrf_of(page)},

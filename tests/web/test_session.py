@@ -151,13 +151,13 @@ async def test_api_errors_stay_json_and_pages_get_html(app, client, people) -> N
         page = await c.get("/messages/999999")
         assert page.status_code == 404
         assert "text/html" in page.headers["content-type"]
-        assert "Not found" in page.text
+        assert "This conversation does not exist or you are not in it" in page.text
 
 
 async def test_a_mangled_page_address_is_a_friendly_not_found(app, people) -> None:
     async with signed_in(app, "priv") as c:
         r = await c.get("/messages/not-a-number")
-        assert r.status_code == 404 and "This page does not exist." in r.text
+        assert r.status_code == 404 and "This page does not exist" in r.text
 
 
 async def test_page_sign_in_is_rate_limited_like_the_api(app, people) -> None:
