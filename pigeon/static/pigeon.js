@@ -173,9 +173,10 @@
       });
       var empty = document.querySelector(".empty-thread");
       if (empty && list.querySelector(".msg")) empty.remove();
+      regroup();  // inside: a message that joins a group changes the one before it too
     });
     added.forEach(wire);
-    regroup(); rove();
+    rove();
     if (seenUpTo) markSeen(seenUpTo);
     if (moved && theirs) showJump(true);
     if (theirs) { clearTyping(); markRead(); }
@@ -197,8 +198,8 @@
       if (li && old) {
         var seen = old.querySelector(".seen");
         if (seen) li.appendChild(seen);
-        old.replaceWith(li); wire(li);
-        regroup(); rove();
+        keepPlace(function () { old.replaceWith(li); regroup(); });
+        wire(li); rove();
         if (then) then(li);
       }
     }).catch(function () {});
