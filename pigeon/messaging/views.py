@@ -69,7 +69,12 @@ async def conversation_views(
                 title=r.title,
                 created_by=r.created_by,
                 participants=[
-                    participant_out(m, users.get(m.user_id), estranged=m.user_id in hidden)
+                    participant_out(
+                        m,
+                        users.get(m.user_id),
+                        estranged=m.user_id in hidden,
+                        quiet=m.user_id != ctx.viewer.id and m.request_pending,
+                    )
                     for m in by_conv.get(r.id, [])
                 ],
                 last_message=last_out[last.id] if last and last.created_at >= cutoff else None,
@@ -79,6 +84,7 @@ async def conversation_views(
                 pinned=bool(mine and mine.pinned_at),
                 archived=bool(mine and _archived(mine, r)),
                 marked_unread=bool(mine and mine.marked_unread),
+                request=bool(mine and mine.request_pending),
                 created_at=r.created_at,
                 updated_at=r.updated_at,
                 retention_days=days,
@@ -111,9 +117,13 @@ async def _previews_without_blocked(
     return lasts
 
 
-def participant_out(m: Participant, user: User | None, *, estranged: bool) -> ParticipantOut:
-    """A member as the viewer sees them; across a block, without when they were last online
-    or how far they have read."""
+def participant_out(
+    m: Participant, user: User | None, *, estranged: bool, quiet: bool = False
+) -> ParticipantOut:
+    """A member as the viewer sees them; across a block, or while the conversation is a
+    message request they have not accepted (`quiet`), without when they were last online or
+    how far they have read."""
+    estranged = estranged or quiet
     return ParticipantOut.model_construct(
         id=m.user_id,
         username=user.username if user else None,
@@ -145,10 +155,12 @@ async def list_conversations(
     before: dt.datetime | None = None,
     kind: str | None = None,
     archived: bool = False,
+    requests: bool = False,
 ) -> list[ConversationOut]:
     """The viewer's conversations, latest activity first, their pinned ones on top of the
     first page. Archived ones (nothing new since) only when asked for; ones they removed for
-    themselves not until something new arrives."""
+    themselves (or declined) not until something new arrives. Message requests they have not
+    accepted are a list of their own (`requests`), never in the others."""
     await require_enabled(ctx)
     shelved = and_(
         Participant.archived_at.is_not(None), Conversation.updated_at <= Participant.archived_at
@@ -161,14 +173,16 @@ async def list_conversations(
         .join(Participant, Participant.conversation_id == Conversation.id)
         .where(Participant.user_id == ctx.viewer.id, Conversation.deleted_at.is_(None))
         .where(not_(removed))
-        .where(shelved if archived else not_(shelved))
+        .where(Participant.request_pending.is_(requests))
         .order_by(Conversation.updated_at.desc(), Conversation.id.desc())
         .limit(limit)
     )
+    if not requests:  # requests are one list, archived or not
+        stmt = stmt.where(shelved if archived else not_(shelved))
     if kind is not None:
         stmt = stmt.where(Conversation.kind == kind)
     pinned_first = None
-    if not archived:  # pinned ones lead the first page, and only there
+    if not archived and not requests:  # pinned ones lead the first page, and only there
         if before is None:
             pinned_first = (
                 stmt.where(Participant.pinned_at.is_not(None))
