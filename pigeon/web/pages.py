@@ -22,6 +22,7 @@ from pigeon.web import (
     moderation_pages,
     organise_pages,
     people_pages,
+    request_pages,
 )
 from pigeon.web.deps import login_url
 from pigeon.web.render import STATIC, templates
@@ -112,6 +113,7 @@ def install(app: FastAPI) -> None:
     for module in (
         auth_pages,
         people_pages,
+        request_pages,  # /messages/requests before /messages/{id}
         message_pages,
         organise_pages,
         admin_pages,
