@@ -62,6 +62,10 @@ CAST = {
     # the reactions test's
     "rosa": ("Rosa Reacts", "privileged", "member"),
     "theo": ("Theo Thread", "free", "member"),
+    # the message requests test's
+    "reva": ("Reva Requester", "privileged", "member"),
+    "ben": ("Ben Bystander", "free", "member"),
+    "dex": ("Dex Dark", "free", "member"),
 }
 
 
