@@ -71,3 +71,14 @@ def request_for(kind: str, starter_id: int, others: Mapping[int, Any], known: se
     if kind != "direct":
         return set()
     return {uid for uid in others if uid != starter_id and uid not in known}
+
+
+async def requests_of(session: AsyncSession, user_id: int) -> set[int]:
+    """The conversations that are requests to this person they have not accepted."""
+    return set(
+        await session.scalars(
+            select(Participant.conversation_id).where(
+                Participant.user_id == user_id, Participant.request_pending.is_(True)
+            )
+        )
+    )

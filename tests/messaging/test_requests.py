@@ -236,3 +236,20 @@ async def test_participants_from_before_the_migration_are_accepted(tmp_path: Pat
         assert [bool(r[0]) for r in rows] == [False, False]
     finally:
         await dbs.dispose()
+
+
+async def test_hello_counts_requests_and_a_resume_flags_them(client, people, server):
+    a, b = people.priv, people.free
+    conv_id, msg_id = await request_from(client, a, b)
+    live = await server.connect(b, hello=False)
+    hello = await live.recv()
+    assert hello["data"]["requests"] == 1 and hello["data"]["unread_total"] == 0
+    await live.send(type="resume", last_message_id=msg_id - 1)
+    replayed = [f for f in await live.drain() if f["type"] == "message.new"]
+    assert [(f["id"], f["data"]["request"]) for f in replayed] == [(msg_id, True)]
+
+    await client.post(f"{API}/conversations/{conv_id}/accept", headers=b.headers)
+    again = await server.connect(b)  # a connection replays each message once: a new one
+    await again.send(type="resume", last_message_id=msg_id - 1)
+    replayed = [f for f in await again.drain() if f["type"] == "message.new"]
+    assert [f["id"] for f in replayed] == [msg_id] and "request" not in replayed[0]["data"]
