@@ -6,7 +6,7 @@ Accepting moves the conversation to the inbox and from then on it is like any ot
 sender starts seeing the reads, typing goes both ways. Declining removes it for the person
 like "Delete chat" (`organising.remove_for_me`) and tells the sender nothing; it stays a
 request, so the sender's next message brings it back to the requests. A reply accepts too
-(`send_tx`).
+(`send_tx`), and so does a reaction (`reactions`).
 """
 
 from __future__ import annotations

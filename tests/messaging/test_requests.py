@@ -115,6 +115,16 @@ async def test_a_reply_accepts(client, people):
     assert (await unread(client, b))["total"] == 1
 
 
+async def test_a_reaction_accepts_like_a_reply(client, people):
+    a, b = people.priv, people.free
+    conv_id, msg_id = await request_from(client, a, b)
+    r = await client.post(
+        f"{API}/messages/{msg_id}/reactions", json={"emoji": "👍"}, headers=b.headers
+    )
+    assert r.status_code == 201
+    assert [(c["id"], c["request"]) for c in await conversations(client, b)] == [(conv_id, False)]
+
+
 async def test_decline_hides_it_and_the_next_message_brings_it_back_as_a_request(client, people):
     a, b = people.priv, people.free
     conv_id, _ = await request_from(client, a, b, "buy my stuff")
