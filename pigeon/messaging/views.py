@@ -23,6 +23,7 @@ from pigeon.messaging.service import (
     access_conversation,
     blocked_senders,
     messages_out_in,
+    not_removed,
     require_enabled,
     since,
 )
@@ -165,14 +166,11 @@ async def list_conversations(
     shelved = and_(
         Participant.archived_at.is_not(None), Conversation.updated_at <= Participant.archived_at
     )
-    removed = and_(
-        Participant.removed_at.is_not(None), Conversation.updated_at <= Participant.removed_at
-    )
     stmt = (
         select(Conversation)
         .join(Participant, Participant.conversation_id == Conversation.id)
         .where(Participant.user_id == ctx.viewer.id, Conversation.deleted_at.is_(None))
-        .where(not_(removed))
+        .where(not_removed())
         .where(Participant.request_pending.is_(requests))
         .order_by(Conversation.updated_at.desc(), Conversation.id.desc())
         .limit(limit)
