@@ -34,7 +34,7 @@ from pigeon.core.events import BlocksChanged, PeopleChanged, SettingChanged, Sig
 from pigeon.core.runtime import Runtime
 from pigeon.media.storage import open_store
 from pigeon.messaging import api as messaging_api
-from pigeon.messaging import media_api, retention
+from pigeon.messaging import media_api, requests_api, retention
 from pigeon.messaging.send_tx import make_send_path
 from pigeon.realtime import api as realtime_api
 from pigeon.realtime.hub import Hub
@@ -170,6 +170,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     api = APIRouter(prefix="/api/v1")
     api.include_router(messaging_api.router)  # first: the send path is matched most often
     api.include_router(media_api.router)
+    api.include_router(requests_api.router)
     api.include_router(auth_api.router)
     api.include_router(accounts_api.router)
     api.include_router(admin_api.router)

@@ -9,7 +9,7 @@ from pigeon.accounts import communities, directory
 from pigeon.accounts import service as accounts
 from pigeon.admin import service as admin
 from pigeon.core.runtime import Runtime
-from pigeon.messaging import sending
+from pigeon.messaging import requests, sending
 from pigeon.messaging import service as messaging
 from pigeon.messaging.context import Ctx
 from pigeon.messaging.send_tx import make_send_path
@@ -33,7 +33,7 @@ SUMMARY = f"""[bold]Demo community loaded.[/bold] Every password is [bold]{PASSW
   admin  (admin)          maria (manager)        priya (privileged_plus)
   pete   (privileged)     fran  (free)           felix (free)
   olga   (privileged, in the second community "Riverside Readers" only)
-Messaging is switched on (by the demo admin)."""
+Messaging is switched on (by the demo admin); felix has a message request from pete."""
 
 
 async def load(rt: Runtime, *, only_if_empty: bool) -> bool:
@@ -85,6 +85,11 @@ async def load(rt: Runtime, *, only_if_empty: bool) -> bool:
 
         maria_priya, _ = await as_("maria", lambda ctx: messaging.start_direct(ctx, ids["priya"]))
         await say("maria", maria_priya, "Priya, your special order is ready for pickup.")
+        await as_("priya", lambda ctx: requests.accept(ctx, maria_priya))
+
+        # a message request: felix never wrote to pete, so it waits in felix's requests
+        pete_felix, _ = await as_("pete", lambda ctx: messaging.start_direct(ctx, ids["felix"]))
+        await say("pete", pete_felix, "Hi Felix, Maria said you collect old maps. Swap some?")
 
         members = [ids["pete"], ids["fran"], ids["maria"]]
         club = await as_(

@@ -88,11 +88,18 @@ async def conversations(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     before: Instant | None = None,
     archived: Annotated[bool, Query(description="the archived ones instead")] = False,
+    requests: Annotated[
+        bool, Query(description="the message requests I have not accepted instead")
+    ] = False,
 ) -> list[ConversationOut]:
     """Mine, latest activity first; my pinned ones lead the first page. Archived ones (and
-    ones I removed for myself) stay out until something new happens in them."""
-    page = await views.list_conversations(ctx, limit=limit, before=before, archived=archived)
-    following = views.next_before(page, limit, archived=archived)
+    ones I removed for myself) stay out until something new happens in them. Message requests
+    (a direct conversation from someone who never wrote to me, until I accept or reply) are
+    never here but in `?requests=true`."""
+    page = await views.list_conversations(
+        ctx, limit=limit, before=before, archived=archived, requests=requests
+    )
+    following = views.next_before(page, limit, archived=archived or requests)
     if following is not None:
         response.headers["X-Next-Before"] = following.isoformat()
     return page

@@ -58,8 +58,11 @@ async def latest_message_id(db: Database) -> int:
 
 
 async def companions(db: Database, user_id: int) -> set[int]:
-    """Everyone who shares a live conversation with the user (whom their presence concerns)."""
-    mine = select(Participant.conversation_id).where(Participant.user_id == user_id)
+    """Everyone who shares a live conversation with the user (whom their presence concerns),
+    leaving out message requests either of them has not accepted (`request_state`)."""
+    mine = select(Participant.conversation_id).where(
+        Participant.user_id == user_id, Participant.request_pending.is_(False)
+    )
     async with db.read() as session:
         return set(
             await session.scalars(
@@ -69,6 +72,7 @@ async def companions(db: Database, user_id: int) -> set[int]:
                     Participant.conversation_id.in_(mine),
                     Conversation.deleted_at.is_(None),
                     Participant.user_id != user_id,
+                    Participant.request_pending.is_(False),
                 )
                 .distinct()
             )

@@ -7,7 +7,7 @@ from sqlalchemy import func, select, update
 from pigeon.accounts import blocks, directory
 from pigeon.core.errors import NotAllowed, NotFound
 from pigeon.core.people import withheld
-from pigeon.messaging import policy
+from pigeon.messaging import policy, request_state
 from pigeon.messaging.context import Ctx
 from pigeon.messaging.events import (
     Deleted,
@@ -83,7 +83,8 @@ async def mark_read(ctx: Ctx, conversation_id: int, message_id: int) -> ReadStat
         message_id=upto,
         unread_count=remaining,
     )
-    if upto > me.last_read_message_id:  # to whom `withheld` allows (like presence)
+    # to whom `withheld` allows (like presence), and not while it is a request to me
+    if upto > me.last_read_message_id and not request_state.quiet(ctx.viewer.id, convo.members):
         others = await directory.principals(ctx.rt, convo.other_ids(ctx.viewer.id))
         hidden = withheld(
             await blocks.get_block_edges(ctx.rt, ctx.viewer.id),

@@ -22,6 +22,26 @@ class MessageNew(Event):
     id: int
 
 
+class RequestMessageOut(MessageOut):
+    """A message as the person it is a message request to gets it live: `request` is true."""
+
+    request: Literal[True]
+
+
+class RequestMessageNew(Event):
+    """`message.new` to someone who has not accepted the conversation yet: the same frame with
+    `data.request: true`, so that their client files it under requests, not the inbox."""
+
+    type: Literal["message.new"] = "message.new"
+    data: RequestMessageOut
+    id: int
+
+    @classmethod
+    def of(cls, message: MessageOut) -> RequestMessageNew:
+        data = RequestMessageOut.model_construct(**dict(message), request=True)
+        return cls(data=data, id=message.id)
+
+
 class MessageUpdated(Event):
     type: Literal["message.updated"] = "message.updated"
     data: MessageOut

@@ -71,6 +71,9 @@ class Participant(MessagingBase):
     # and out of their history up to `cleared_to_id`
     removed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     cleared_to_id: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # a message request this person has not accepted (see `request_state`): out of their inbox
+    # and badge, and their reads, typing and presence kept from the others until they accept
+    request_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     __table_args__ = (Index("ix_participant_user_id", "user_id"),)
 

@@ -57,7 +57,7 @@ async def organise(
     if not values:
         return
     await _set(ctx, conversation_id, values)
-    await _tell_myself(ctx, conversation_id, badge="muted" in values or "unread_count" in values)
+    await tell_myself(ctx, conversation_id, badge="muted" in values or "unread_count" in values)
 
 
 async def remove_for_me(ctx: Ctx, conversation_id: int) -> None:
@@ -80,7 +80,7 @@ async def remove_for_me(ctx: Ctx, conversation_id: int) -> None:
             "archived_at": None,
         },
     )
-    await _tell_myself(ctx, conversation_id, badge=True)
+    await tell_myself(ctx, conversation_id, badge=True)
 
 
 async def _check_room_to_pin(ctx: Ctx, conversation_id: int) -> None:
@@ -120,7 +120,7 @@ async def _set(ctx: Ctx, conversation_id: int, values: dict[str, Any]) -> None:
     )
 
 
-async def _tell_myself(ctx: Ctx, conversation_id: int, *, badge: bool) -> None:
+async def tell_myself(ctx: Ctx, conversation_id: int, *, badge: bool) -> None:
     """The viewer's other devices: the list changed; and the badge, when it moved."""
     change = ConversationChange(conversation_id=conversation_id, change="personal")
     ctx.uow.emit(ConversationUpdated(data=change), [ctx.viewer.id])

@@ -2,7 +2,8 @@
 
 Whoever can see a message can react to it, as long as they could write to its conversation:
 not across a block in a direct conversation, not outside the communities. In a group, those
-who blocked the reactor never hear of it, as they never see the reactor's messages.
+who blocked the reactor never hear of it, as they never see the reactor's messages. Reacting
+to a message request answers it, like a reply: it accepts the request.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy import delete, select, update
 
 from pigeon.core.db import rowcount
-from pigeon.messaging import policy
+from pigeon.messaging import policy, requests
 from pigeon.messaging.context import Ctx
 from pigeon.messaging.events import ReactionAdded, ReactionChange, ReactionRemoved
 from pigeon.messaging.models import Message, Reaction
@@ -66,6 +67,8 @@ async def react(
             )
         ).all()
     ).get(message_id, [])
+    if changed and add and convo.members[ctx.viewer.id].pending:
+        await requests.accept(ctx, row.conversation_id)  # answering a request accepts it
     if changed:
         data = ReactionChange(
             message_id=message_id,

@@ -109,6 +109,10 @@ class ConversationOut(BaseModel):
         default=False, description="yours: out of the list until something new happens"
     )
     marked_unread: bool = Field(default=False, description="yours: marked unread by hand")
+    request: bool = Field(
+        default=False,
+        description="yours: a message request you have not accepted (accept, decline or reply)",
+    )
 
 
 class ConversationCreate(In):
@@ -183,8 +187,9 @@ class ReadState(BaseModel):
 
 
 class UnreadOut(BaseModel):
-    total: int
-    conversations: dict[str, int]
+    total: int = Field(description="unread messages in the inbox, without muted conversations")
+    conversations: dict[str, int] = Field(description="inbox conversations with unread ones")
+    requests: int = Field(default=0, description="message requests waiting for an answer")
 
 
 Reason = Literal[
@@ -209,3 +214,12 @@ class ReportOut(BaseModel):
     action: str | None
     created_at: dt.datetime
     resolved_at: dt.datetime | None
+
+
+class DeclineIn(In):
+    """How to decline a message request: just decline, or block or report the sender too."""
+
+    block: StrictBool = Field(default=False, description="block the sender as well")
+    report: ReportIn | None = Field(
+        default=None, description="report the sender to the moderators as well"
+    )

@@ -36,6 +36,7 @@ from sqlalchemy import (
     bindparam,
     case,
     create_engine,
+    false,
     func,
     insert,
     select,
@@ -91,12 +92,16 @@ class SendResult:
     recipients: list[int]  # who gets it live (the sender's other devices aside)
     totals: dict[int, int]  # each recipient's new unread total
     attachments: Sequence[Any] = ()  # the message's attachment rows, in order
+    # message requests: recipients who have not accepted the conversation (their badge does
+    # not count it), and whether this send accepted the sender's own (a reply accepts)
+    requested: frozenset[int] = frozenset()
+    accepted: bool = False
 
 
 # --- the statements, built once ---
 
 _MEMBERS = (
-    select(Conversation.kind, Participant.user_id)
+    select(Conversation.kind, Participant.user_id, Participant.request_pending)
     .join(Participant, Participant.conversation_id == Conversation.id)
     .where(Conversation.id == bindparam("cid"), Conversation.deleted_at.is_(None))
 )
@@ -130,13 +135,15 @@ _TOTALS = (
     .join(Conversation, Conversation.id == Participant.conversation_id)
     .where(Participant.user_id.in_(bindparam("uids", expanding=True)))
     .where(Conversation.deleted_at.is_(None), Participant.muted.is_(False))
+    .where(Participant.request_pending.is_(False))  # requests stay off the badge
     .group_by(Participant.user_id)
 )
 
 
 def _count_unread(*, skipping: bool) -> Any:
-    """The sender has read up to their own message; everyone else who sees it has one more.
-    In a group, those who blocked the sender (`skip`) never see it, so do not count it."""
+    """The sender has read up to their own message, and accepted the conversation if it was a
+    request to them (a reply accepts); everyone else who sees it has one more. In a group,
+    those who blocked the sender (`skip`) never see it, so do not count it."""
     mine = Participant.user_id == bindparam("sid")
     counted = Participant.conversation_id == bindparam("cid")
     if skipping:
@@ -151,6 +158,7 @@ def _count_unread(*, skipping: bool) -> Any:
             last_read_message_id=case(
                 (mine, bindparam("mid")), else_=Participant.last_read_message_id
             ),
+            request_pending=case((mine, false()), else_=Participant.request_pending),
         )
     )
 
@@ -184,6 +192,7 @@ _TOTAL_OF_ONE = (
         Participant.user_id == bindparam("uid"),
         Conversation.deleted_at.is_(None),
         Participant.muted.is_(False),  # a muted conversation puts nothing on the badge
+        Participant.request_pending.is_(False),  # nor does a message request
     )
 )
 # what a send runs on every message: prepared once where that pays (`Prepared` on SQLite)
@@ -281,13 +290,15 @@ def apply_send(run: Statements, op: SendOp, *, order_lock: bool = False) -> Send
         run.rows(_COUNT_UNREAD, counts)
     run.rows(_TOUCH, {"cid": op.conversation_id, "mid": row.id, "now": op.now})
     recipients = [uid for uid in others if uid not in blockers]
+    requested = frozenset(m.user_id for m in members if m.request_pending) - {op.sender_id}
+    accepted = any(m.user_id == op.sender_id and m.request_pending for m in members)
     totals: dict[int, int] = {}
     if len(recipients) == 1:
         [(total,)] = run.rows(_TOTAL_OF_ONE, {"uid": recipients[0]})
         totals = {recipients[0]: int(total)}
     elif recipients:
         totals = {uid: int(n) for uid, n in run.rows(_TOTALS, {"uids": recipients})}
-    return SendResult(row, True, recipients, totals, attachments)
+    return SendResult(row, True, recipients, totals, attachments, requested, accepted)
 
 
 def _original(run: Statements, row: Any, op: SendOp) -> SendResult:

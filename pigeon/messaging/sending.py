@@ -20,7 +20,12 @@ from pigeon.core.errors import BadRequest
 from pigeon.media.receive import Received
 from pigeon.messaging import attachments, policy
 from pigeon.messaging.context import Ctx
-from pigeon.messaging.events import MessageNew
+from pigeon.messaging.events import (
+    ConversationChange,
+    ConversationUpdated,
+    MessageNew,
+    RequestMessageNew,
+)
 from pigeon.messaging.schemas import MAX_ATTACHMENTS, MessageOut
 from pigeon.messaging.send_tx import PeopleNeeded, SendOp
 from pigeon.messaging.service import attachment_out, message_out, require_enabled, start_direct
@@ -59,11 +64,23 @@ async def send_message(
     message = message_out(result.row, map(attachment_out, result.attachments))
     if result.created:
         metrics.messages_sent.inc()
-        ctx.uow.emit(
-            MessageNew(data=message, id=message.id),
-            [ctx.viewer.id, *result.recipients],
-            unread=result.totals,
-        )
+        requested = result.requested.intersection(result.recipients)
+        if not requested:
+            ctx.uow.emit(
+                MessageNew(data=message, id=message.id),
+                [ctx.viewer.id, *result.recipients],
+                unread=result.totals,
+            )
+        else:  # rare: a message request, flagged for whom it is one, off their badge
+            inbox = [uid for uid in result.recipients if uid not in requested]
+            totals = {uid: n for uid, n in result.totals.items() if uid not in requested}
+            ctx.uow.emit(
+                MessageNew(data=message, id=message.id), [ctx.viewer.id, *inbox], unread=totals
+            )
+            ctx.uow.emit(RequestMessageNew.of(message), requested)
+        if result.accepted:  # a reply accepts: the sender's other devices move it to the inbox
+            change = ConversationChange(conversation_id=conversation_id, change="personal")
+            ctx.uow.emit(ConversationUpdated(data=change), [ctx.viewer.id])
     return message, result.created
 
 

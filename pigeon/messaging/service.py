@@ -13,7 +13,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, bindparam, func, select, update
+from sqlalchemy import Connection, Row, Select, and_, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,7 +21,7 @@ from pigeon.accounts import blocks, directory
 from pigeon.accounts import service as accounts
 from pigeon.core.errors import Invalid, NotFound
 from pigeon.core.principal import Principal
-from pigeon.messaging import policy
+from pigeon.messaging import policy, request_state
 from pigeon.messaging.context import Ctx
 from pigeon.messaging.events import ConversationChange, ConversationUpdated
 from pigeon.messaging.models import Attachment, Conversation, Message, Participant, Reaction
@@ -144,6 +144,7 @@ class Member:
     unread_count: int
     cleared_to_id: int = 0  # what they removed for themselves, up to this message
     marked_unread: bool = False
+    pending: bool = False  # a message request they have not accepted (`request_state`)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -187,6 +188,7 @@ _CONVO = (
         Participant.unread_count,
         Participant.cleared_to_id,
         Participant.marked_unread,
+        Participant.request_pending,
     )
     .join(Participant, Participant.conversation_id == Conversation.id)
     .where(Conversation.deleted_at.is_(None))
@@ -205,6 +207,7 @@ def _convo(rows: Sequence[Row[Any]], conversation_id: int) -> Convo | None:
             r.unread_count,
             r.cleared_to_id,
             r.marked_unread,
+            r.request_pending,
         )
         for r in rows
     }
@@ -394,7 +397,12 @@ async def start_direct(ctx: Ctx, other_id: int) -> tuple[int, bool]:
         if found is None:
             raise _not_found()
         return int(found), False
-    await _open(ctx, int(conv_id), people, now=now)
+    async with ctx.uow.read(ctx.dbs.messaging) as read:
+        knows_me = await request_state.has_written_to(read, other_id, ctx.viewer.id)
+    pending = request_state.request_for(
+        "direct", ctx.viewer.id, people, {other_id} if knows_me else set()
+    )
+    await _open(ctx, int(conv_id), people, now=now, pending=pending)
     return int(conv_id), True
 
 
@@ -426,10 +434,18 @@ async def start_group(ctx: Ctx, member_ids: Sequence[int], title: str | None) ->
     return conv.id
 
 
-async def _open(ctx: Ctx, conv_id: int, people: dict[int, Principal], *, now: dt.datetime) -> None:
-    """A new conversation's members, the starter owning it, and the news to all of them."""
+async def _open(
+    ctx: Ctx,
+    conv_id: int,
+    people: dict[int, Principal],
+    *,
+    now: dt.datetime,
+    pending: set[int] | frozenset[int] = frozenset(),
+) -> None:
+    """A new conversation's members, the starter owning it, and the news to all of them;
+    `pending`: those for whom it is a message request."""
     everyone = {ctx.viewer.id: ctx.viewer, **people}
-    await add_participants(ctx, conv_id, everyone, owner_id=ctx.viewer.id, now=now)
+    await add_participants(ctx, conv_id, everyone, owner_id=ctx.viewer.id, now=now, pending=pending)
     ctx.uow.emit(
         ConversationUpdated(data=ConversationChange(conversation_id=conv_id, change="created")),
         everyone,
@@ -443,6 +459,7 @@ async def add_participants(
     *,
     owner_id: int | None,
     now: dt.datetime,
+    pending: set[int] | frozenset[int] = frozenset(),
 ) -> list[int]:
     """Add whoever is not a member yet; returns who was added. Safe against a concurrent add
     of the same person: that one insert does nothing instead of failing."""
@@ -459,6 +476,7 @@ async def add_participants(
             "joined_at": now,
             "last_read_message_id": last or 0,
             "unread_count": 0,
+            "request_pending": uid in pending,
         }
         for uid, p in people.items()
     ]
@@ -567,6 +585,8 @@ async def unread(ctx: Ctx) -> UnreadOut:
 
 
 async def unread_for(session: AsyncSession, user_id: int) -> UnreadOut:
+    """The badge: unread counts of the inbox (message requests stay out of it), the total
+    without muted ones, and how many requests wait."""
     rows = (
         await session.execute(
             select(Participant.conversation_id, Participant.unread_count, Participant.muted)
@@ -574,13 +594,33 @@ async def unread_for(session: AsyncSession, user_id: int) -> UnreadOut:
             .where(
                 Participant.user_id == user_id,
                 Participant.unread_count > 0,
+                Participant.request_pending.is_(False),
                 Conversation.deleted_at.is_(None),
             )
         )
     ).all()
     counts = {str(r.conversation_id): r.unread_count for r in rows}
     total = sum(r.unread_count for r in rows if not r.muted)  # muted: no badge
-    return UnreadOut(total=total, conversations=counts)
+    waiting = await session.scalar(
+        select(func.count())
+        .select_from(Participant)
+        .join(Conversation, Conversation.id == Participant.conversation_id)
+        .where(
+            Participant.user_id == user_id,
+            Participant.request_pending.is_(True),
+            Conversation.deleted_at.is_(None),
+            not_removed(),
+        )
+    )
+    return UnreadOut(total=total, conversations=counts, requests=int(waiting or 0))
+
+
+def not_removed() -> Any:
+    """The viewer's row is not one they removed for themselves (or declined) with nothing new
+    since."""
+    return ~and_(
+        Participant.removed_at.is_not(None), Conversation.updated_at <= Participant.removed_at
+    )
 
 
 async def unread_totals(session: AsyncSession, user_ids: Iterable[int]) -> dict[int, int]:
@@ -591,7 +631,7 @@ async def unread_totals(session: AsyncSession, user_ids: Iterable[int]) -> dict[
         select(Participant.user_id, func.coalesce(func.sum(Participant.unread_count), 0))
         .join(Conversation, Conversation.id == Participant.conversation_id)
         .where(Participant.user_id.in_(ids), Conversation.deleted_at.is_(None))
-        .where(Participant.muted.is_(False))
+        .where(Participant.muted.is_(False), Participant.request_pending.is_(False))
         .group_by(Participant.user_id)
     )
     return {uid: int(total) for uid, total in rows}

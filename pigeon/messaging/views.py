@@ -23,6 +23,7 @@ from pigeon.messaging.service import (
     access_conversation,
     blocked_senders,
     messages_out_in,
+    not_removed,
     require_enabled,
     since,
 )
@@ -81,6 +82,7 @@ async def conversation_views(
                         users.get(m.user_id),
                         last_seen=m.user_id not in unseen,
                         reads=m.user_id not in unread_by,
+                        quiet=m.user_id != ctx.viewer.id and m.request_pending,
                     )
                     for m in by_conv.get(r.id, [])
                 ],
@@ -91,6 +93,7 @@ async def conversation_views(
                 pinned=bool(mine and mine.pinned_at),
                 archived=bool(mine and _archived(mine, r)),
                 marked_unread=bool(mine and mine.marked_unread),
+                request=bool(mine and mine.request_pending),
                 created_at=r.created_at,
                 updated_at=r.updated_at,
                 retention_days=days,
@@ -124,11 +127,13 @@ async def _previews_without_blocked(
 
 
 def participant_out(
-    m: Participant, user: User | None, *, last_seen: bool, reads: bool
+    m: Participant, user: User | None, *, last_seen: bool, reads: bool, quiet: bool = False
 ) -> ParticipantOut:
     """A member as the viewer sees them: when they were last online and how far they have read
     only where `core.people.withheld` allows (not across a block, not when either keeps it
-    to themselves)."""
+    to themselves), and neither while the conversation is a message request they have not
+    accepted (`quiet`)."""
+    last_seen, reads = last_seen and not quiet, reads and not quiet
     return ParticipantOut.model_construct(
         id=m.user_id,
         username=user.username if user else None,
@@ -160,30 +165,31 @@ async def list_conversations(
     before: dt.datetime | None = None,
     kind: str | None = None,
     archived: bool = False,
+    requests: bool = False,
 ) -> list[ConversationOut]:
     """The viewer's conversations, latest activity first, their pinned ones on top of the
     first page. Archived ones (nothing new since) only when asked for; ones they removed for
-    themselves not until something new arrives."""
+    themselves (or declined) not until something new arrives. Message requests they have not
+    accepted are a list of their own (`requests`), never in the others."""
     await require_enabled(ctx)
     shelved = and_(
         Participant.archived_at.is_not(None), Conversation.updated_at <= Participant.archived_at
-    )
-    removed = and_(
-        Participant.removed_at.is_not(None), Conversation.updated_at <= Participant.removed_at
     )
     stmt = (
         select(Conversation)
         .join(Participant, Participant.conversation_id == Conversation.id)
         .where(Participant.user_id == ctx.viewer.id, Conversation.deleted_at.is_(None))
-        .where(not_(removed))
-        .where(shelved if archived else not_(shelved))
+        .where(not_removed())
+        .where(Participant.request_pending.is_(requests))
         .order_by(Conversation.updated_at.desc(), Conversation.id.desc())
         .limit(limit)
     )
+    if not requests:  # requests are one list, archived or not
+        stmt = stmt.where(shelved if archived else not_(shelved))
     if kind is not None:
         stmt = stmt.where(Conversation.kind == kind)
     pinned_first = None
-    if not archived:  # pinned ones lead the first page, and only there
+    if not archived and not requests:  # pinned ones lead the first page, and only there
         if before is None:
             pinned_first = (
                 stmt.where(Participant.pinned_at.is_not(None))

@@ -175,6 +175,7 @@ async def _hello(rt: Runtime, user_id: int, hub: Hub) -> str:
         latest_message_id=await hub.latest_message_id(rt.dbs.messaging),
         heartbeat_seconds=rt.settings.ws_heartbeat_seconds,
         typing_seconds=rt.settings.typing_seconds,
+        requests=unread.requests,
     )
     return Hello(data=data).encode().decode()
 

@@ -39,6 +39,7 @@ class HelloData(_Data):
     latest_message_id: int
     heartbeat_seconds: float
     typing_seconds: float
+    requests: int = 0  # message requests waiting (not in `unread`)
 
 
 class Hello(Event):

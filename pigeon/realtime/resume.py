@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from pigeon.messaging import catchup
+from pigeon.messaging import catchup, request_state
 from pigeon.messaging import service as messaging
 from pigeon.messaging.context import Ctx
-from pigeon.messaging.events import MessageNew
+from pigeon.messaging.events import MessageNew, RequestMessageNew
 from pigeon.realtime.connection import Close, Connection, Frame
 from pigeon.realtime.frames import ResumeTruncated, ResumeTruncatedData
 
@@ -29,12 +29,19 @@ async def replay(ctx: Ctx, conn: Connection, after: int, *, parked: bool = False
         conn.begin_replay()
     try:
         hidden = await messaging.blocked_senders(ctx)
+        async with ctx.dbs.messaging.read() as session:  # flagged as they are live
+            requested = await request_state.requests_of(session, ctx.viewer.id)
         last, left = after, ctx.settings.ws_resume_max_messages
         while True:
             limit = min(catchup.PAGE, left + 1)  # one more than allowed: are more missing?
             batch = await catchup.messages_after(ctx, last, limit=limit, hidden=hidden)
             for message in batch[:left]:
-                text = MessageNew(data=message, id=message.id).encode().decode()
+                event = (
+                    RequestMessageNew.of(message)
+                    if message.conversation_id in requested
+                    else MessageNew(data=message, id=message.id)
+                )
+                text = event.encode().decode()
                 if not await conn.put(Frame("message.new", text, message.id)):
                     return
                 last = message.id

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 
 from pigeon.core.clock import Clock
+from pigeon.messaging import request_state
 from pigeon.messaging.context import Ctx
 from pigeon.messaging.events import Typing, TypingData
 from pigeon.messaging.service import access_conversation, check_can_write, require_enabled
@@ -41,6 +42,8 @@ async def typing(ctx: Ctx, throttle: TypingThrottle, conversation_id: int) -> bo
         return False
     await require_enabled(ctx)
     convo = await access_conversation(ctx, conversation_id)
+    if request_state.is_pending(convo.members):  # a request: no typing either way until accepted
+        return False
     # the same rules and audience as a message: refused across a block in a direct
     # conversation or outside the communities, not to those who blocked the typist in a group
     blockers = await check_can_write(ctx, convo)

@@ -101,7 +101,8 @@
     clearTimeout(listTimer);
     listTimer = setTimeout(function () {
       var shelf = /[?&]archived=1/.test(location.search) ? "&archived=1" : "";
-      getHTML("/messages?partial=1&current=" + (convId || 0) + shelf).then(function (html) {
+      var base = wrap.dataset.requests ? "/messages/requests?partial=1" : "/messages?partial=1";  /* message requests */
+      getHTML(base + "&current=" + (convId || 0) + shelf).then(function (html) {
         wrap.replaceChildren(fragment(html));
         localize(wrap);
       }).catch(function () {});

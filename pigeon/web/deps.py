@@ -102,17 +102,20 @@ async def nav(
     request: Request, user: Principal | None, uow: UnitOfWork | None = None
 ) -> dict[str, Any]:
     """The context every page's navigation needs: who, whether messaging is on, unread total
-    (as the request's own unit of work left it, when it has one)."""
+    and waiting message requests (as the request's own unit of work left them, when it has
+    one)."""
     rt = request.app.state.runtime
     enabled = await rt.switches.messaging_enabled()
-    unread = 0
+    unread = requests = 0
     if user is not None and enabled and not user.is_suspended(rt.clock.now()):
         reader = uow.read(rt.dbs.messaging) if uow is not None else rt.dbs.messaging.read()
         async with reader as session:
-            unread = (await messaging.unread_for(session, user.id)).total
+            found = await messaging.unread_for(session, user.id)
+            unread, requests = found.total, found.requests
     return {
         "viewer": user,
         "messaging_enabled": enabled,
         "unread_total": unread,
+        "requests_count": requests,  # message requests waiting: the list's "Requests (N)"
         "can_start": user is not None and policy.can_start(user),
     }

@@ -97,7 +97,11 @@ async def inbox(
         "archived": bool(archived),
         "notice": INBOX_NOTICES.get(notice),
     }
-    if partial:
+    if partial:  # the script's refresh: the "Requests (N)" link with the rows
+        async with ctx.uow.read(ctx.dbs.messaging) as session:
+            context["requests_count"] = (
+                await messaging.unread_for(session, ctx.viewer.id)
+            ).requests
         return render(request, "messages/_list.html", context)
     title = "Archived" if archived else "Messages"
     context.update(await nav(request, ctx.viewer), title=title, section="messages")

@@ -22,6 +22,7 @@ from pigeon.web import (
     moderation_pages,
     organise_pages,
     people_pages,
+    request_pages,
     search_pages,
     suspension_pages,
 )
@@ -112,11 +113,12 @@ def install(app: FastAPI) -> None:
         auth_pages,
         people_pages,
         search_pages,
+        request_pages,
         message_pages,
         organise_pages,
         group_pages,
         admin_pages,
         moderation_pages,
         suspension_pages,
-    ):  # /messages/new and /messages/search before /messages/{id}
+    ):  # /messages/new, /messages/search and /messages/requests before /messages/{id}
         app.include_router(module.router, include_in_schema=False)

@@ -31,7 +31,11 @@ async def test_a_muted_conversation_keeps_its_count_but_leaves_the_badge(client,
     assert (await unread(client, people.free))["total"] == 2
     r = await patch(client, people.free, conv["id"], muted=True)
     assert r.status_code == 200 and r.json()["muted"] is True and r.json()["unread_count"] == 2
-    assert await unread(client, people.free) == {"total": 0, "conversations": {str(conv["id"]): 2}}
+    assert await unread(client, people.free) == {
+        "total": 0,
+        "conversations": {str(conv["id"]): 2},
+        "requests": 0,
+    }
     await send(client, people.priv, conv["id"], "three")
     assert (await unread(client, people.free))["total"] == 0
     theirs = (

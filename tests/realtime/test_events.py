@@ -30,12 +30,13 @@ async def test_who_receives_each_event(client, people, server):
     socks["free_phone"] = await server.connect(p.free)  # a second device
     assert only(await received(socks), {}) == {}
 
-    # a new direct conversation: both people, every device
+    # a new direct conversation: both people, every device; free accepting it (which `dm`
+    # does) is news to free's own devices only
     conv = await dm(client, p.priv, p.free)
     assert only(await received(socks), {"priv", "free", "free_phone"}) == {
         "priv": ["conversation.updated"],
-        "free": ["conversation.updated"],
-        "free_phone": ["conversation.updated"],
+        "free": ["conversation.updated", "conversation.updated", "unread"],
+        "free_phone": ["conversation.updated", "conversation.updated", "unread"],
     }
 
     # a message: both sides; the recipient's new unread total to each of their devices

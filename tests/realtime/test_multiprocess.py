@@ -147,6 +147,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
             )
             assert r.status_code == 201, r.text
             tokens["conv"] = r.json()["id"]
+            r = http.post(  # bob accepts: presence and typing pass once it is no request
+                f"/api/v1/conversations/{tokens['conv']}/accept",
+                headers={"Authorization": f"Bearer {tokens['bob']}"},
+            )
+            assert r.status_code == 200, r.text
         yield {"a": a, "b": b, "t": tokens}
     finally:
         for proc in procs:

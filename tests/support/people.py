@@ -90,12 +90,17 @@ async def make_people(app: FastAPI, client: AsyncClient, *, messaging_on: bool =
     return people
 
 
-async def dm(client: AsyncClient, a: Person, b: Person) -> dict[str, Any]:
-    """Start (or reuse) the direct conversation between a and b, as a."""
+async def dm(client: AsyncClient, a: Person, b: Person, *, accepted: bool = True) -> dict[str, Any]:
+    """Start (or reuse) the direct conversation between a and b, as a. A first conversation
+    with someone who never wrote to a is a message request to them: unless `accepted=False`,
+    b accepts it, as between people who already talk (tests/messaging/test_requests.py)."""
     r = await client.post(
         "/api/v1/conversations", json={"participant_ids": [b.id]}, headers=a.headers
     )
     assert r.status_code in (200, 201), r.text
+    if accepted:
+        ok = await client.post(f"/api/v1/conversations/{r.json()['id']}/accept", headers=b.headers)
+        assert ok.status_code == 200, ok.text
     return r.json()
 
 

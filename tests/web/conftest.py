@@ -68,6 +68,10 @@ CAST = {
     # the top bar test's: a manager with unread messages, and who sent them
     "mira": ("Mira Manager", "privileged", "manager"),
     "una": ("Una Unread", "privileged", "member"),
+    # the message requests test's
+    "reva": ("Reva Requester", "privileged", "member"),
+    "ben": ("Ben Bystander", "free", "member"),
+    "dex": ("Dex Dark", "free", "member"),
 }
 
 

@@ -38,14 +38,19 @@ def test_live_chat_both_ways_privileged_and_free(open_as: Any) -> None:
     expect(pat.locator("#messages .msg.mine").last).to_contain_text("Hi Fred, your book is in")
     expect(box).to_have_value("")
 
-    # Fred's list and badge update without a reload
-    row = fred.locator(".convrow", has_text="Pat Privileged")
-    expect(row).to_contain_text("Hi Fred, your book is in")
-    expect(fred.locator("#nav-unread")).to_have_text(re.compile(r"^1"))
+    # Fred never wrote to Pat: a message request, shown without a reload, off the badge
+    requests = fred.get_by_role("link", name=re.compile(r"^Requests \(1\)"))
+    expect(requests).to_be_visible()
+    expect(fred.locator("#nav-unread")).to_be_hidden()
     assert_no_reload(fred)
 
+    requests.click()
+    row = fred.locator(".convrow", has_text="Pat Privileged")
+    expect(row).to_contain_text("Hi Fred, your book is in")
     row.click()
     fred.wait_for_url(re.compile(r"/messages/\d+"))
+    fred.get_by_role("button", name="Accept").click()
+    expect(fred.locator("#request-banner")).to_have_count(0)
     mark_no_reload(fred)
     expect(fred.locator("#nav-unread")).to_be_hidden()
 
@@ -90,8 +95,8 @@ def test_the_same_chat_without_javascript(open_as: Any) -> None:
     nora.get_by_role("button", name="Send").click()
     expect(nora.locator("#messages .msg.mine")).to_contain_text("Hello Nick, no script here")
 
-    nick.reload()
-    expect(nick.locator("#nav-unread")).to_contain_text("1")
+    nick.reload()  # a message request: Nick never wrote to Nora; his reply accepts it
+    nick.get_by_role("link", name=re.compile(r"^Requests \(1\)")).click()
     nick.locator(".convrow", has_text="Nora Noscript").click()
     expect(nick.locator("#messages .msg")).to_contain_text("Hello Nick, no script here")
     nick.get_by_label("Write a message").fill("Got it, thanks")
@@ -155,7 +160,7 @@ def test_hostile_messages_never_run(open_as: Any) -> None:
         assert links.first.get_attribute("rel") == "noopener noreferrer nofollow"
         hrefs = page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)")
         assert not [h for h in hrefs if h.lower().startswith("javascript")]
-        page.goto("/messages")
+        page.goto("/messages" if page is xavier else "/messages/requests")  # vic never wrote
         expect(page.locator(".convrow").first).to_contain_text("<a href=")
         assert page.evaluate("window.__xss") is None
 
@@ -173,7 +178,7 @@ def test_hostile_names_and_bios_never_run(open_as: Any, server: Server) -> None:
         mallory.close()
     vic = open_as("vic")
     for url in (
-        "/messages",
+        "/messages/requests",  # vic never wrote to mallory
         f"/messages/{conv.json()['id']}",
         "/messages/new?q=mallory",
         "/u/mallory",
@@ -196,11 +201,12 @@ def test_phone_viewport_is_usable_with_one_thumb(open_as: Any, server: Server) -
         maya.get_by_label("Write a message").fill(f"Line {i}: new titles on the front table")
         maya.get_by_role("button", name="Send").click()
         expect(maya.locator("#messages .msg.mine").last).to_contain_text(f"Line {i}:")
-    sam.goto("/messages")
+    sam.goto("/messages/requests")  # sam never wrote to maya
     for page in (maya, sam):
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= PHONE["width"], f"horizontal scrolling at phone size: {width}px"
     sam.locator(".convrow").first.click()
+    sam.get_by_role("button", name="Accept").click()
     send = sam.get_by_role("button", name="Send")
     expect(send).to_be_in_viewport()
     box = send.bounding_box()

@@ -60,10 +60,14 @@ def files(tmp_path: Path) -> dict[str, Path]:
 
 
 def conversation(server: Server, starter: str, other: str) -> int:
+    """A direct conversation the other person has accepted (no message request in the way)."""
     with closing(api_client(server, starter)) as api:
         r = api.post("/conversations", json={"participant_ids": [server.ids[other]]})
         assert r.status_code in (200, 201), r.text
-        return int(r.json()["id"])
+        conv_id = int(r.json()["id"])
+    with closing(api_client(server, other)) as api:
+        assert api.post(f"/conversations/{conv_id}/accept").status_code == 200
+    return conv_id
 
 
 def send_with_files(server: Server, who: str, conv_id: int, body: str, *files: Any) -> None:
