@@ -32,6 +32,11 @@ def mira_has_unread(server: Server) -> None:
             assert r.status_code == 201, r.text
     finally:
         una.close()
+    mira = api_client(server, "mira")  # they talk already: not a message request
+    try:
+        assert mira.post(f"/conversations/{conv['id']}/accept").status_code == 200
+    finally:
+        mira.close()
 
 
 @pytest.mark.parametrize("dark", [False, True], ids=["light", "dark"])

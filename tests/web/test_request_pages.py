@@ -37,7 +37,7 @@ async def test_a_request_is_behind_the_requests_link_not_in_the_list(app, client
         requests = await c.get("/messages/requests")
         assert requests.status_code == 200
         assert row_names(requests.text) == ["Priv"]
-        assert f'href="/messages/{conv_id}#latest"' in requests.text
+        assert f'href="/messages/{conv_id}#unread"' in requests.text
         assert row_names((await c.get("/messages/requests?partial=1")).text) == ["Priv"]
 
         thread = (await c.get(f"/messages/{conv_id}")).text
