@@ -21,6 +21,7 @@ from pigeon.messaging import (
     eligibility,
     reactions,
     reports,
+    request_state,
     sending,
     views,
 )
@@ -163,7 +164,12 @@ async def render_thread(
     presence = None
     if convo.kind == "direct" and others:
         other_id = others[0]
-        if other_id not in await privacy.last_seen_hidden(ctx.rt, ctx.viewer, [other_id]):
+        # nothing but the messages passes while it is a request (`request_state`), and then
+        # only what `withheld` allows
+        members = (await messaging.access_conversation(ctx, conversation_id)).members
+        if not request_state.is_pending(members) and other_id not in await privacy.last_seen_hidden(
+            ctx.rt, ctx.viewer, [other_id]
+        ):
             online = await request.app.state.hub.presence.is_online(other_id)
             seen_at = people_by_id(view)[other_id]["last_seen_at"]
             presence = {"user_id": other_id, "online": online, "last_seen_at": seen_at}

@@ -48,3 +48,18 @@ async def test_the_thread_header_says_when_they_were_last_seen(app, client, peop
         )
         page = (await c.get(f"/messages/{conv['id']}")).text
         assert 'id="presence"' not in page and "last seen" not in page
+
+
+async def test_no_last_seen_while_it_is_a_message_request(app, client, people, clock) -> None:
+    conv = await dm(client, people.priv, people.free, accepted=False)
+    await send(client, people.priv, conv["id"], "hello, we have not met")
+    await seen(app, people.free.id, clock.now() - dt.timedelta(hours=1))
+    await seen(app, people.priv.id, clock.now() - dt.timedelta(hours=1))
+    for who in ("priv", "free"):  # neither side, until it is accepted
+        async with signed_in(app, who) as c:
+            page = (await c.get(f"/messages/{conv['id']}")).text
+            assert 'id="presence"' not in page and "last seen" not in page
+    r = await client.post(f"/api/v1/conversations/{conv['id']}/accept", headers=people.free.headers)
+    assert r.status_code == 200
+    async with signed_in(app, "priv") as c:
+        assert "last seen today at" in (await c.get(f"/messages/{conv['id']}")).text
