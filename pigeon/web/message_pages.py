@@ -117,6 +117,7 @@ async def render_thread(
     before: int | None = None,
     edit: int | None = None,
     reply: int | None = None,
+    report: int | None = None,
     draft: str = "",
     error: str | None = None,
     edit_error: str | None = None,
@@ -193,6 +194,7 @@ async def render_thread(
         "blocked_banner": blocked_banner,
         "presence": presence,
         "edit_id": edit,
+        "report_id": report,
         "edit_error": edit_error,
         "menu_error": menu_error,
         "notice": notice,
@@ -230,11 +232,21 @@ async def thread(
     before: RowIdQuery = None,
     edit: RowIdQuery = None,
     reply: RowIdQuery = None,
+    report: RowIdQuery = None,
     reported: Annotated[int, Query(ge=0, le=1)] = 0,
 ) -> Response:
+    """The thread; `edit`, `reply` and `report` open that form for one message (the menu's
+    links, which work without script)."""
     notice = "Thanks, the moderators will look at it." if reported else None
     return await render_thread(
-        request, ctx, conversation_id, before=before, edit=edit, reply=reply, notice=notice
+        request,
+        ctx,
+        conversation_id,
+        before=before,
+        edit=edit,
+        reply=reply,
+        report=report,
+        notice=notice,
     )
 
 
@@ -253,6 +265,7 @@ async def report(
             request,
             ctx,
             conversation_id,
+            report=message_id,
             error="Pick a reason, and keep the details under 1,000 characters.",
             status=422,
         )
@@ -417,6 +430,7 @@ async def _fragment(
         "viewer": ctx.viewer,
         "seen_id": None,
         "edit_id": None,
+        "report_id": None,
     }
     response = render(request, "messages/_messages.html", context)
     if headers:

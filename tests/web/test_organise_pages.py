@@ -219,6 +219,9 @@ async def test_a_member_reports_a_message_from_its_menu(app, client, people) -> 
     msg = (await send(client, people.priv, conv["id"], "buy my stuff")).json()
     async with signed_in(app, "free") as c:
         page = (await c.get(f"/messages/{conv['id']}")).text
+        link = f'href="/messages/{conv["id"]}?report={msg["id"]}#m{msg["id"]}"'
+        assert link in page  # the menu's Report opens the form for that message
+        page = (await c.get(f"/messages/{conv['id']}?report={msg['id']}")).text
         assert f'action="/messages/{conv["id"]}/m/{msg["id"]}/report"' in page
         r = await post_form(
             c,
@@ -236,6 +239,7 @@ async def test_a_member_reports_a_message_from_its_menu(app, client, people) -> 
             {"reason": "not a reason"},
         )
         assert r.status_code == 422 and "Pick a reason" in r.text
+        assert '<details class="report-message" open>' in r.text  # the form stays open
     async with signed_in(app, "priv") as c:  # one's own messages have no Report
         page = (await c.get(f"/messages/{conv['id']}")).text
         assert f"/m/{msg['id']}/report" not in page
