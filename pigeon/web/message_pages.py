@@ -60,7 +60,7 @@ INBOX_NOTICES = {
 }
 
 
-def _before(value: str | None) -> dt.datetime | None:
+def page_before(value: str | None) -> dt.datetime | None:
     if not value:
         return None
     try:
@@ -89,7 +89,7 @@ async def inbox(
     archived: Annotated[int, Query(ge=0, le=1)] = 0,
     notice: Annotated[str, Query(max_length=20)] = "",
 ) -> Response:
-    rows, older = await conversation_list(ctx, _before(before), archived=bool(archived))
+    rows, older = await conversation_list(ctx, page_before(before), archived=bool(archived))
     context = {
         "rows": rows,
         "older": older,
@@ -233,11 +233,18 @@ async def thread(
     edit: RowIdQuery = None,
     reply: RowIdQuery = None,
     report: RowIdQuery = None,
+    at: RowIdQuery = None,
     reported: Annotated[int, Query(ge=0, le=1)] = 0,
 ) -> Response:
     """The thread; `edit`, `reply` and `report` open that form for one message (the menu's
-    links, which work without script)."""
+    links, which work without script); `at` opens it around a message (a search result): the
+    newest page, live, when the message is on it, else the page with the message in its
+    middle."""
     notice = "Thanks, the moderators will look at it." if reported else None
+    if at is not None and before is None:
+        newer = await messaging.list_messages(ctx, conversation_id, after_id=at, limit=PAGE // 2)
+        if len(newer) == PAGE // 2:
+            before = newer[-1].id + 1
     return await render_thread(
         request,
         ctx,

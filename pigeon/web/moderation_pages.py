@@ -61,7 +61,7 @@ async def render_reports(
     context = {
         **await nav(request, user),
         "title": "Reports",
-        "section": "admin",
+        "section": "admin" if user.is_admin else "reports",  # the link each one's nav has
         "status": status,
         "notice": notice,
         "error": error,

@@ -151,6 +151,7 @@ async def render_profile(
     context = {
         **await nav(request, user),
         "title": target.display_name,
+        "section": "profile" if target.id == user.id else None,
         "person": user_dict(
             target, private=target.id == user.id, last_seen=target.id not in hidden
         ),

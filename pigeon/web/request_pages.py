@@ -16,7 +16,7 @@ from pigeon.core.types import RowIdPath
 from pigeon.messaging import requests, views
 from pigeon.messaging.schemas import ReportIn
 from pigeon.web.deps import Form, PageCtx, field, nav
-from pigeon.web.message_pages import render_thread
+from pigeon.web.message_pages import page_before, render_thread
 from pigeon.web.render import render
 from pigeon.web.views import convo_row
 
@@ -27,7 +27,7 @@ NOTICES = {
     "reported": "Declined and reported. Thanks, the moderators will look at it.",
 }
 ANSWERS = ("decline", "block", "report")
-REQUESTS_PAGE = 100  # one page: requests are answered, not kept
+REQUESTS_PAGE = 50
 
 
 @router.get("/messages/requests")
@@ -36,13 +36,17 @@ async def requests_list(
     ctx: PageCtx,
     partial: Annotated[int, Query(ge=0, le=1)] = 0,
     notice: Annotated[str, Query(max_length=20)] = "",
+    before: str | None = None,
 ) -> Response:
-    page = await views.list_conversations(ctx, limit=REQUESTS_PAGE, requests=True)
+    page = await views.list_conversations(
+        ctx, limit=REQUESTS_PAGE, before=page_before(before), requests=True
+    )
+    following = views.next_before(page, REQUESTS_PAGE, archived=True)  # none pinned here
     context = {
         "rows": [convo_row(c.model_dump(), ctx.viewer.id) for c in page],
-        "older": None,
+        "older": following.isoformat() if following else None,
         "current": 0,
-        "paged": False,
+        "paged": bool(before),
         "archived": False,
         "requests": True,
         "notice": NOTICES.get(notice),

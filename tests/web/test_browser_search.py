@@ -43,7 +43,7 @@ def test_a_message_found_from_the_list_opens_in_its_thread(
     shot(maya, f"search-results-{'js' if js else 'nojs'}")
 
     hit.click()
-    maya.wait_for_url(re.compile(rf"/messages/{conv_id}\?before={sent['id'] + 1}#m{sent['id']}$"))
+    maya.wait_for_url(re.compile(rf"/messages/{conv_id}\?at={sent['id']}#m{sent['id']}$"))
     target = maya.locator(f"#m{sent['id']}")
     expect(target).to_contain_text(f"The {word} jars")
     expect(target).to_be_in_viewport()

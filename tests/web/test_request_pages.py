@@ -143,3 +143,23 @@ async def test_answers_need_the_csrf_token(app, client, people):
         r = await c.post(f"/messages/{conv_id}/accept", data={})
         assert r.status_code == 403
         assert row_names((await c.get("/messages/requests")).text) == ["Priv"]
+
+
+async def test_many_requests_come_a_page_at_a_time(app, client, people, monkeypatch, clock):
+    import datetime as dt
+
+    from pigeon.web import request_pages
+
+    monkeypatch.setattr(request_pages, "REQUESTS_PAGE", 2)
+    for who in (people.priv, people.plus, people.manager):
+        conv = await dm(client, who, people.free, accepted=False)
+        await send(client, who, conv["id"], f"hello from {who.username}")
+        clock.advance(dt.timedelta(seconds=1))
+    async with signed_in(app, "free") as c:
+        first = (await c.get("/messages/requests")).text
+        assert row_names(first) == ["Manager", "Plus"]
+        older = re.search(r'href="(/messages/requests\?before=[^"]+)">Older conversations', first)
+        assert older, "a link to the older requests"
+        second = (await c.get(older.group(1).replace("&amp;", "&"))).text
+        assert row_names(second) == ["Priv"]
+        assert "Older conversations" not in second

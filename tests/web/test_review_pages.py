@@ -202,3 +202,15 @@ async def test_messaging_off_explains_and_leads_somewhere_that_works(app, client
     # the API keeps its envelope
     r = await client.get(f"{API}/conversations", headers=people.priv.headers)
     assert r.json()["error"]["code"] == "messaging_disabled"
+
+
+async def test_the_navigation_marks_where_one_is(app, people) -> None:
+    from tests.web.support import signed_in
+
+    async with signed_in(app, "manager") as c:
+        page = (await c.get("/admin/reports")).text
+        assert 'href="/admin/reports" aria-current="page">Reports' in page
+        own = (await c.get("/u/manager")).text
+        assert 'href="/u/manager" aria-current="page">Profile' in own
+        other = (await c.get("/u/free")).text
+        assert 'aria-current="page">Profile' not in other

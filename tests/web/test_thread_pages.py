@@ -205,3 +205,16 @@ async def test_a_block_says_who_blocked_and_offers_unblock(app, client, people) 
         await post_form(c, "/u/free", "/u/free/block", {})
         r = await post_form(c, "/u/free", "/u/free/unblock", {"next": "//evil.example/"})
         assert r.headers["location"] == "/u/free?notice=unblocked"
+
+
+async def test_a_link_to_a_message_opens_the_thread_around_it(app, client, people) -> None:
+    conv = await dm(client, people.priv, people.free)
+    sent = [(await send(client, people.priv, conv["id"], f"m{n}")).json()["id"] for n in range(100)]
+    async with signed_in(app, "free") as c:
+        page = (await c.get(f"/messages/{conv['id']}?at={sent[10]}")).text
+        shown = [int(x) for x in re.findall(r'data-id="(\d+)"', page)]
+        assert shown == sent[:36]  # the message, with the 25 after it and what fits before
+        assert 'data-live="0"' in page and "Jump to the newest messages" in page
+        page = (await c.get(f"/messages/{conv['id']}?at={sent[90]}")).text
+        assert 'data-live="1"' in page  # on the newest page: the live thread
+        assert [int(x) for x in re.findall(r'data-id="(\d+)"', page)] == sent[50:]
