@@ -205,3 +205,18 @@ async def test_with_no_smtp_host_emails_wait_in_the_outbox(app, other_runtime) -
     assert done.off and done.sent == done.failed == 0
     [row] = await outbox(rt)
     assert row.attempts == 0 and row.sent_at is None and row.dead_at is None
+
+
+async def test_the_servers_background_worker_delivers_on_its_own(settings, clock, smtp) -> None:
+    from pigeon.app import create_app
+
+    application = create_app(
+        settings.model_copy(update={"email_worker_interval_seconds": 0.05}), clock=clock
+    )
+    async with application.router.lifespan_context(application):
+        await queue(application.state.runtime)
+        for _ in range(200):  # the worker's task, not a clock: wait for it, up to 10 seconds
+            if smtp.messages:
+                break
+            await asyncio.sleep(0.05)
+    assert len(smtp.messages) == 1
