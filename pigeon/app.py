@@ -23,7 +23,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from pigeon import __version__
 from pigeon.accounts import api as accounts_api
 from pigeon.admin import api as admin_api
-from pigeon.admin import moderation_api
+from pigeon.admin import email_api, moderation_api
 from pigeon.auth import api as auth_api
 from pigeon.auth.principals import principal_from_token
 from pigeon.core import events, metrics, migrate
@@ -32,6 +32,7 @@ from pigeon.core.db import Databases
 from pigeon.core.errors import error_response, install_error_handlers
 from pigeon.core.events import BlocksChanged, PeopleChanged, SettingChanged, SignInsRevoked
 from pigeon.core.runtime import Runtime
+from pigeon.email.worker import Worker as EmailWorker
 from pigeon.media.storage import open_store
 from pigeon.messaging import api as messaging_api
 from pigeon.messaging import media_api, requests_api, retention
@@ -137,11 +138,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         sends = make_send_path(dbs.messaging)
         hub = Hub(rt)
         schedule = retention.Schedule(rt)
+        email_worker = EmailWorker(rt)  # only while an SMTP host is set
         app.state.runtime, app.state.sends, app.state.hub = rt, sends, hub
         try:
             await hub.start()
             realtime_api.close_before_server_stops(hub)
             schedule.start()
+            email_worker.start()
             # everything loaded so far lives as long as the process: keep the collector off it,
             # and collect young objects less often, so full collections do not stall delivery
             if settings.tune_gc:
@@ -150,6 +153,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                 gc.set_threshold(50_000, 20, 100)
             yield
         finally:
+            await email_worker.stop()
             await schedule.stop()
             await hub.stop()
             sends.close()
@@ -175,6 +179,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     api.include_router(accounts_api.router)
     api.include_router(admin_api.router)
     api.include_router(moderation_api.router)
+    api.include_router(email_api.router)
     app.include_router(api)
     realtime_api.install(app)
     pages.install(app)

@@ -12,6 +12,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from pigeon.core.db import Databases
@@ -404,6 +405,62 @@ def retention_run(
     table.add_row("report copies cleared", str(result.reports_cleared))
     table.add_row("deleted conversations purged", str(result.conversations_purged))
     console.print(table)
+
+
+email_app = typer.Typer(help="Email: the outbox and its delivery.", no_args_is_help=True)
+app.add_typer(email_app, name="email")
+
+
+def _email_on(rt: Runtime) -> None:
+    if not rt.settings.smtp_host:
+        raise AppError("Email is off: set PIGEON_SMTP_HOST (and the other PIGEON_SMTP_* settings).")
+
+
+@email_app.command("test")
+def email_test(address: Annotated[str, typer.Argument(help="where to send it")]) -> None:
+    """Queue a test email to ADDRESS and deliver it at once; exit 1 if it was not accepted."""
+
+    async def go(rt: Runtime) -> tuple[int, Any]:
+        from pigeon.email import outbox, worker
+
+        _email_on(rt)
+        async with rt.uow_scope() as uow:
+            row = await outbox.queue_email(
+                uow, address, "test", {}, kind="test", settings=rt.settings
+            )
+        return row.id, await worker.deliver_one(rt, row.id)
+
+    email_id, result = run(go)
+    where = f"{get_settings().smtp_host}:{get_settings().smtp_port}"
+    if result.sent:
+        console.print(f"Sent test email #{email_id} to {address} through {where}.")
+    elif result.errors:
+        reason = escape(result.errors[0])
+        err.print(f"[red]error:[/red] the test email was not sent: {reason}")
+        err.print(f"It stays in the outbox as #{email_id} and will be retried.")
+        raise typer.Exit(1)
+    else:
+        console.print(f"Test email #{email_id} is being sent by a running server's worker.")
+
+
+@email_app.command("run")
+def email_run() -> None:
+    """Deliver the emails that are due, once (the server's worker does it on its own)."""
+
+    async def go(rt: Runtime) -> Any:
+        from pigeon.email import worker
+
+        _email_on(rt)
+        return await worker.deliver_exclusive(rt)
+
+    result = run(go)
+    table = Table("", "count", title="Email")
+    table.add_row("sent", str(result.sent))
+    table.add_row("failed, to be retried", str(result.failed))
+    table.add_row("dead (given up)", str(result.dead))
+    console.print(table)
+    for error in dict.fromkeys(result.errors):
+        err.print(f"[yellow]failed:[/yellow] {escape(error)}")
 
 
 @users_app.command("export")

@@ -7,10 +7,10 @@ import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_MEDIA_TYPES = (
@@ -129,6 +129,25 @@ class Settings(BaseSettings):
     media_s3_secret_key: str | None = None
     media_s3_prefix: str = ""  # keys are written under this prefix
 
+    # email: off (queued emails wait in the outbox) until the SMTP host is set
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = None  # log in only when set
+    smtp_password: SecretStr | None = None
+    # starttls: upgrade a plain connection (port 587); tls: TLS from the start (465); none
+    smtp_tls: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_from: str | None = None  # the sender's address; shown under the community's name
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0)
+    # links in emails start with this (the address members reach the server at)
+    public_url: str = "http://127.0.0.1:8000"
+    # a failed delivery is retried after base * 2^(attempts-1) seconds, at most max, and given
+    # up (dead, shown to admins) after this many attempts
+    email_retry_max_attempts: int = Field(default=8, ge=1)
+    email_retry_base_seconds: float = Field(default=60.0, gt=0)
+    email_retry_max_seconds: float = Field(default=6 * 3600.0, gt=0)
+    # how often the background worker looks for due emails; 0 turns it off
+    email_worker_interval_seconds: float = Field(default=15.0, ge=0)
+
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "info"
@@ -187,6 +206,14 @@ class Settings(BaseSettings):
                 ipaddress.ip_network(entry, strict=False)
             except ValueError:
                 raise ValueError(f"not an address or network: {entry!r}") from None
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
         return value
 
     @field_validator("timezone")

@@ -36,3 +36,20 @@ class AuditOut(BaseModel):
     target_type: str | None
     target_id: int | None
     data: dict[str, Any]
+
+
+class OutboxEmailOut(BaseModel):
+    """An outbox row as admins see it: where it goes and how delivery went, never its body."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    to_address: str
+    subject: str
+    kind: str
+    created_at: dt.datetime
+    attempts: int
+    next_attempt_at: dt.datetime
+    last_error: str | None
+    sent_at: dt.datetime | None
+    dead_at: dt.datetime | None

@@ -1,5 +1,5 @@
-"""The packages import downward only: core ← accounts, media ← auth ← messaging ← admin ← realtime,
-web.
+"""The packages import downward only: core ← email ← accounts, media ← auth ← messaging ← admin ←
+realtime, web. Email sits just above core so that every domain may queue an email.
 
 A package may import its own modules and those of lower layers, never a higher one (not even for
 type checking), so that each layer can be read, tested and changed without the ones above it.
@@ -20,13 +20,14 @@ from pigeon.core.db import AppBase, MessagingBase
 ROOT = Path(pigeon.__file__).parent
 LAYERS = {
     "core": 0,
-    "accounts": 1,
-    "media": 1,
-    "auth": 2,
-    "messaging": 3,
-    "admin": 4,
-    "realtime": 5,
-    "web": 5,
+    "email": 1,
+    "accounts": 2,
+    "media": 2,
+    "auth": 3,
+    "messaging": 4,
+    "admin": 5,
+    "realtime": 6,
+    "web": 6,
 }
 # modules outside the layers: settings underlies everything, the rest put the app together
 BASE = {"pigeon", "pigeon.__version__"}

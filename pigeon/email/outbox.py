@@ -1,0 +1,107 @@
+"""Queue an email in the caller's unit of work; list and requeue the outbox for admins.
+
+An email is a row added beside the change that causes it, in the same transaction: if the
+change rolls back, so does the email, and nothing is sent; once it commits, the worker
+(`email.worker`) delivers it, however long the SMTP server takes to come back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pigeon.core.audit import audit
+from pigeon.core.errors import Conflict, Invalid, NotFound
+from pigeon.core.principal import Principal
+from pigeon.core.uow import UnitOfWork
+from pigeon.email.models import OutboxEmail
+from pigeon.email.render import render
+from pigeon.settings import Settings
+
+State = Literal["pending", "sent", "dead"]
+
+
+def check_address(address: str) -> str:
+    """The address in its normal form; Invalid for anything an SMTP server would refuse (and
+    for line breaks, which would let a value write its own headers)."""
+    try:
+        return validate_email(address.strip(), check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise Invalid(
+            f"Not an email address: {exc}", code="invalid_email", fields={"to": str(exc)}
+        ) from None
+
+
+async def queue_email(
+    uow: UnitOfWork,
+    to: str,
+    template: str,
+    context: dict[str, Any],
+    *,
+    kind: str,
+    settings: Settings,
+) -> OutboxEmail:
+    """Render `template` and add the email to the outbox, in `uow`'s transaction; due now."""
+    rendered = render(settings, template, context)
+    now = uow.clock.now()
+    row = OutboxEmail(
+        to_address=check_address(to),
+        subject=rendered.subject[:300],
+        text_body=rendered.text,
+        html_body=rendered.html,
+        kind=kind,
+        created_at=now,
+        attempts=0,
+        next_attempt_at=now,
+    )
+    uow.app.add(row)
+    await uow.app.flush()
+    return row
+
+
+def _in_state(state: State) -> Any:
+    if state == "sent":
+        return OutboxEmail.sent_at.is_not(None)
+    if state == "dead":
+        return OutboxEmail.dead_at.is_not(None)
+    return OutboxEmail.sent_at.is_(None) & OutboxEmail.dead_at.is_(None)
+
+
+async def list_outbox(
+    session: AsyncSession, *, state: State, before_id: int | None = None, limit: int = 50
+) -> Sequence[OutboxEmail]:
+    """The newest emails in `state` first; page on with `before_id`."""
+    stmt = select(OutboxEmail).where(_in_state(state)).order_by(OutboxEmail.id.desc()).limit(limit)
+    if before_id is not None:
+        stmt = stmt.where(OutboxEmail.id < before_id)
+    return (await session.scalars(stmt)).all()
+
+
+async def retry_dead(uow: UnitOfWork, actor: Principal, email_id: int) -> OutboxEmail:
+    """Give a dead email a fresh set of attempts, due now; audited. Only dead ones: a pending
+    email is retried anyway, and a sent one must not go out twice."""
+    row = await uow.app.get(OutboxEmail, email_id, with_for_update=True)
+    if row is None:
+        raise NotFound("No such email.", code="email_not_found")
+    if row.dead_at is None:
+        state = "sent" if row.sent_at is not None else "pending"
+        raise Conflict(f"Only a dead email can be retried; this one is {state}.", code="not_dead")
+    now = uow.clock.now()
+    row.dead_at = None
+    row.attempts = 0
+    row.next_attempt_at = now
+    audit(
+        uow,
+        "email.retried",
+        actor_id=actor.id,
+        actor_label=actor.username,
+        target_type="email",
+        target_id=row.id,
+        data={"to": row.to_address, "kind": row.kind, "last_error": row.last_error},
+    )
+    await uow.app.flush()
+    return row
