@@ -117,11 +117,16 @@ async def authenticate(passwords: Passwords, user: User | None, password: str) -
 
 
 async def set_password(
-    session: AsyncSession, passwords: Passwords, user: User, password: str
+    session: AsyncSession,
+    passwords: Passwords,
+    user: User,
+    password: str,
+    *,
+    field: str = "password",
 ) -> None:
     """Check a new password against the rules and store its hash. Like `create_user`, it
     hashes before its statement: call it before the unit of work has written anything."""
-    check_new_password(password, username=user.username, email=user.email)
+    check_new_password(password, username=user.username, email=user.email, field=field)
     password_hash = await passwords.hash(password)
     await session.execute(
         update(User).where(User.id == user.id).values(password_hash=password_hash)
