@@ -23,7 +23,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from pigeon import __version__
 from pigeon.accounts import api as accounts_api
 from pigeon.admin import api as admin_api
-from pigeon.admin import email_api, moderation_api
+from pigeon.admin import closing_api, email_api, moderation_api
 from pigeon.auth import api as auth_api
 from pigeon.auth.principals import principal_from_token
 from pigeon.core import events, metrics, migrate
@@ -180,6 +180,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     api.include_router(admin_api.router)
     api.include_router(moderation_api.router)
     api.include_router(email_api.router)
+    api.include_router(closing_api.router)
     app.include_router(api)
     realtime_api.install(app)
     pages.install(app)

@@ -33,6 +33,8 @@ class User(AppBase):
     # privacy, both reciprocal: who hides theirs sees nobody's
     show_last_seen: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     read_receipts: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # set when the account was deleted: the row stays (messages point at it), anonymised
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class Community(AppBase):

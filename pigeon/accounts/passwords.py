@@ -26,11 +26,14 @@ def common_passwords() -> frozenset[str]:
     return frozenset(line for line in text.splitlines() if line and not line.startswith("#"))
 
 
-def check_new_password(password: str, *, username: str, email: str) -> None:
-    """Refuse a password nobody should be allowed to choose (the rules above)."""
+def check_new_password(
+    password: str, *, username: str, email: str, field: str = "password"
+) -> None:
+    """Refuse a password nobody should be allowed to choose (the rules above); `field` names
+    the input it came from in the refusal."""
     problem = _problem(password, username=username, email=email)
     if problem is not None:
-        raise Invalid(f"password: {problem}", fields={"password": problem})
+        raise Invalid(f"{field}: {problem}", fields={field: problem})
 
 
 def _problem(password: str, *, username: str, email: str) -> str | None:

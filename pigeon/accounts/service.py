@@ -10,15 +10,16 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pigeon.accounts import communities, directory
-from pigeon.accounts.models import Membership, User
+from pigeon.accounts.models import Block, Contact, Membership, User
 from pigeon.accounts.passwords import check_new_password
 from pigeon.core.audit import audit_user_changes
 from pigeon.core.errors import Conflict, NotAllowed, NotFound
+from pigeon.core.events import BlocksChanged
 from pigeon.core.principal import Principal
 from pigeon.core.security import Passwords
 from pigeon.core.text import contains
@@ -26,6 +27,12 @@ from pigeon.core.uow import UnitOfWork
 from pigeon.settings import Settings
 
 # --- users ---
+
+# how a deleted account is named wherever a name is shown for it
+DELETED_NAME = "Deleted member"
+# what a deleted account's username and email become: "~" is in neither a username nor an
+# email anyone can register, so the tombstones never collide with a real one
+_TOMBSTONE = "~deleted-{id}"
 
 
 def normalize_username(username: str) -> str:
@@ -117,11 +124,16 @@ async def authenticate(passwords: Passwords, user: User | None, password: str) -
 
 
 async def set_password(
-    session: AsyncSession, passwords: Passwords, user: User, password: str
+    session: AsyncSession,
+    passwords: Passwords,
+    user: User,
+    password: str,
+    *,
+    field: str = "password",
 ) -> None:
     """Check a new password against the rules and store its hash. Like `create_user`, it
     hashes before its statement: call it before the unit of work has written anything."""
-    check_new_password(password, username=user.username, email=user.email)
+    check_new_password(password, username=user.username, email=user.email, field=field)
     password_hash = await passwords.hash(password)
     await session.execute(
         update(User).where(User.id == user.id).values(password_hash=password_hash)
@@ -266,6 +278,8 @@ async def update_user(
     if private and user_id != actor.id:
         raise NotAllowed("Only you choose what others see of you.", code="not_your_profile")
     target = await get_user(uow.app, user_id)
+    if target.deleted_at is not None:
+        raise NotFound("No such user.", code="user_not_found")
     await update_profile(uow, target, display_name=display_name, bio=bio, avatar_url=avatar_url)
     if show_last_seen is not None:
         target.show_last_seen = show_last_seen
@@ -283,6 +297,43 @@ async def update_user(
         username=target.username,
     )
     return target, changes
+
+
+async def anonymise(uow: UnitOfWork, user: User) -> None:
+    """Delete an account in the primary database: the row stays (messages and reports point at
+    it) but nothing of the person does. Their name, profile, email and username go (the last
+    two become tombstones, so both can be registered again), the password can no longer match,
+    the account is inactive, and their memberships, contacts and blocks are removed. Refused
+    for the last active admin. Sign-ins are auth's to end."""
+    if user.deleted_at is not None:
+        raise NotFound("No such user.", code="user_not_found")
+    user.is_active = False
+    await _keep_an_admin(uow, user)
+    session = uow.app
+    tombstone = _TOMBSTONE.format(id=user.id)
+    user.email = user.username = tombstone
+    user.password_hash = "!"  # not a hash: nothing verifies against it
+    user.display_name, user.bio, user.avatar_url = DELETED_NAME, "", None
+    user.role, user.suspended_until, user.last_seen_at = "member", None, None
+    user.show_last_seen = user.read_receipts = False
+    user.deleted_at = uow.clock.now()
+    edges = await session.execute(
+        select(Block.blocker_id, Block.blocked_id).where(
+            or_(Block.blocker_id == user.id, Block.blocked_id == user.id)
+        )
+    )
+    blocked_with = {uid for row in edges for uid in row}
+    await session.execute(delete(Membership).where(Membership.user_id == user.id))
+    await session.execute(
+        delete(Contact).where(or_(Contact.user_id == user.id, Contact.contact_id == user.id))
+    )
+    await session.execute(
+        delete(Block).where(or_(Block.blocker_id == user.id, Block.blocked_id == user.id))
+    )
+    await session.flush()
+    directory.changed(uow, user.id)
+    if blocked_with:
+        uow.control(BlocksChanged(user_ids=sorted(blocked_with | {user.id})))
 
 
 # --- communities ---

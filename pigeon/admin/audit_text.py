@@ -193,6 +193,26 @@ def _unsuspended(entry: Entry, data: dict[str, Any], names: Names, zone: dt.tzin
     return f"lifted {_possessive(_target(entry, data, names))} suspension"
 
 
+def _password_changed(entry: Entry, data: dict[str, Any], names: Names, zone: dt.tzinfo) -> str:
+    if entry.actor_id == entry.target_id:
+        return "changed their password"
+    return f"changed {_possessive(_target(entry, data, names))} password"
+
+
+def _deleted(entry: Entry, data: dict[str, Any], names: Names, zone: dt.tzinfo) -> str:
+    """The account's name as it was (the account itself is anonymised now)."""
+    former = data.get("username")
+    who = former if isinstance(former, str) and former else _target(entry, data, names)
+    what = (
+        f"deleted their account ({who})"
+        if entry.actor_id == entry.target_id
+        else f"deleted {_possessive(who)} account"
+    )
+    if data.get("messages") == "remove":
+        return what + " and its messages"
+    return what + ", keeping its messages" if data.get("messages") == "keep" else what
+
+
 def _resolved(entry: Entry, data: dict[str, Any], names: Names, zone: dt.tzinfo) -> str:
     text = RESOLUTIONS[data["action"]].format(
         report=entry.target_id,
@@ -258,6 +278,8 @@ _SENTENCES: dict[str, Sentence] = {
     "user.suspended_until": _suspension_changed,
     "user.suspended": _suspended,
     "user.unsuspended": _unsuspended,
+    "user.password_changed": _password_changed,
+    "user.deleted": _deleted,
     "report.resolved": _resolved,
     "admin.created": _admin_created,
     "community.created": _community_created,

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from pigeon.accounts.schemas import Role, Tier
 from pigeon.core.schemas import In
@@ -23,6 +23,17 @@ class AdminUserUpdate(In):
     tier: Tier | None = None
     role: Role | None = None
     is_active: StrictBool | None = None
+
+
+class AccountDeleteIn(In):
+    password: str = Field(min_length=1, max_length=256, description="your current password")
+    messages: Literal["keep", "remove"] = Field(
+        description='"keep": they stay, shown as from "Deleted member"; "remove": deleted'
+    )
+
+
+class AdminAccountDeleteIn(In):
+    messages: Literal["keep", "remove"]
 
 
 class AuditOut(BaseModel):

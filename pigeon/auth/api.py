@@ -9,8 +9,9 @@ from pigeon.accounts import service as accounts
 from pigeon.accounts.schemas import UserOut
 from pigeon.accounts.views import user_dict
 from pigeon.auth import service as auth
-from pigeon.auth.schemas import LoginIn, RefreshIn, RegisterIn, TokenOut
-from pigeon.core.deps import CurrentUser, Rt, Uow
+from pigeon.auth.principals import signin_of
+from pigeon.auth.schemas import LoginIn, PasswordChangeIn, RefreshIn, RegisterIn, TokenOut
+from pigeon.core.deps import SESSION_COOKIE, Bearer, CurrentUser, Rt, Uow
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -69,3 +70,21 @@ async def me(user: CurrentUser, rt: Rt) -> dict[str, Any]:
         if user.is_admin:  # admins see all communities in /communities, but "mine" here
             mine = [c for c in mine if c.id in user.community_ids]
     return user_dict(row, private=True, communities=mine)
+
+
+@router.post("/password/change", status_code=204)
+async def change_password(
+    body: PasswordChangeIn, request: Request, user: CurrentUser, creds: Bearer, rt: Rt, uow: Uow
+) -> Response:
+    """Every other sign-in of the person ends; the one this request came with goes on."""
+    token = creds.credentials if creds else None
+    await auth.change_password(
+        rt,
+        uow,
+        user,
+        current_password=body.current_password,
+        new_password=body.new_password,
+        signin=signin_of(rt, token, None if token else request.cookies.get(SESSION_COOKIE)),
+        address=request.client and request.client.host,
+    )
+    return Response(status_code=204)

@@ -28,6 +28,12 @@ class LoginIn(In):
     password: str = Field(min_length=1, max_length=256)
 
 
+class PasswordChangeIn(In):
+    current_password: str = Field(min_length=1, max_length=256)
+    # the rules (length included) are `accounts.passwords`', checked in the service
+    new_password: str = Field(min_length=1, max_length=256)
+
+
 class RefreshIn(In):
     refresh_token: str = Field(min_length=1, max_length=200)
 

@@ -24,9 +24,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pigeon.accounts import service as accounts
 from pigeon.accounts.models import User
 from pigeon.auth.models import RefreshToken
+from pigeon.core.audit import audit
 from pigeon.core.db import rowcount
 from pigeon.core.errors import NotAllowed, Unauthorized
 from pigeon.core.events import SignInsRevoked
+from pigeon.core.principal import Principal
 from pigeon.core.runtime import Runtime
 from pigeon.core.security import (
     new_family_id,
@@ -252,8 +254,9 @@ def _revoked(conn: Connection, family_id: str) -> bool:
     return found is not None
 
 
-async def revoke_user(uow: UnitOfWork, user_id: int) -> None:
-    """End every sign-in of a user (suspension)."""
+async def revoke_user(uow: UnitOfWork, user_id: int, *, keep: str | None = None) -> None:
+    """End every sign-in of a user (suspension, deletion), or every one but `keep` (a
+    password change, from the sign-in that made it)."""
     families = set(
         await uow.app.scalars(
             select(RefreshToken.family_id).where(
@@ -261,5 +264,46 @@ async def revoke_user(uow: UnitOfWork, user_id: int) -> None:
             )
         )
     )
-    for family in sorted(families):
+    for family in sorted(families - {keep} if keep else families):
         await revoke_family(uow, family)
+
+
+async def check_password(rt: Runtime, user_id: int, password: str, *, address: str | None) -> User:
+    """The signed-in person re-entering their password before something that matters (a
+    password change, deleting the account). Each try counts against the sign-in limits of
+    the account, like signing in, so this is no way around them; a wrong one is 403
+    `wrong_password` (they are signed in: the request itself is not unauthorised). Read and
+    ended before the check, like `login`."""
+    async with rt.dbs.app.read() as session:
+        user = await accounts.get_user(session, user_id)
+    await rt.limiter.check_login(account=f"#{user.id}", address=address)
+    if await accounts.authenticate(rt.passwords, user, password) is None:
+        raise NotAllowed("That is not your current password.", code="wrong_password")
+    return user
+
+
+async def change_password(
+    rt: Runtime,
+    uow: UnitOfWork,
+    actor: Principal,
+    *,
+    current_password: str,
+    new_password: str,
+    signin: str | None,
+    address: str | None,
+) -> None:
+    """Change one's own password: the current one first, then the new one by the rules of
+    sign-up (`accounts.passwords`). Every other sign-in of the person ends (a thief who knew
+    the old password is signed out); the one that asked (`signin`) goes on. Audited."""
+    user = await check_password(rt, actor.id, current_password, address=address)
+    await accounts.set_password(uow.app, rt.passwords, user, new_password, field="new_password")
+    await revoke_user(uow, user.id, keep=signin)
+    audit(
+        uow,
+        "user.password_changed",
+        actor_id=actor.id,
+        actor_label=actor.username,
+        target_type="user",
+        target_id=user.id,
+        data={"username": user.username},
+    )

@@ -80,6 +80,13 @@ async def remove_member(ctx: Ctx, conversation_id: int, user_id: int) -> None:
     )
     if user_id not in convo.members:
         raise NotFound("That person is not in this group.", code="not_a_member")
+    await take_out(ctx, convo, user_id)
+
+
+async def take_out(ctx: Ctx, convo: Convo, user_id: int) -> None:
+    """Take a member out of a group (read in the unit of work), whoever asked: the owner's
+    role passes to an heir, and the members (the one leaving too) are told."""
+    conversation_id = convo.id
     session = ctx.uow.messaging
     await session.execute(
         delete(Participant).where(

@@ -136,7 +136,7 @@ def participant_out(
     last_seen, reads = last_seen and not quiet, reads and not quiet
     return ParticipantOut.model_construct(
         id=m.user_id,
-        username=user.username if user else None,
+        username=user.username if user and user.deleted_at is None else None,
         display_name=user.display_name if user else m.display_name,
         avatar_url=user.avatar_url if user else None,
         role=m.role,

@@ -45,7 +45,9 @@ from pigeon.web.views import (
     quote_view,
     report_reasons,
     seen_marker,
+    senders_of,
     shape_messages,
+    with_departed,
 )
 
 router = APIRouter()
@@ -128,9 +130,10 @@ async def render_thread(
     convo = await views.get_conversation(ctx, conversation_id)
     page = await messaging.list_messages(ctx, conversation_id, before_id=before, limit=PAGE + 1)
     has_older = len(page) > PAGE
-    dumped = (m.model_dump() for m in (page[1:] if has_older else page))
+    dumped = [m.model_dump() for m in (page[1:] if has_older else page)]
+    people = await with_departed(ctx.rt, people_by_id(convo.model_dump()), senders_of(dumped))
     messages = shape_messages(
-        dumped, ctx.viewer.id, convo.model_dump(), ctx.settings.media_thumbnail_px
+        dumped, ctx.viewer.id, convo.model_dump(), ctx.settings.media_thumbnail_px, people
     )
     # the first message the viewer has not read, unless it is the very first on this page and
     # more unread ones came before (then the divider would mislead: the count says how many)
@@ -182,8 +185,10 @@ async def render_thread(
         "section": "messages",
         "convo": view,
         "label": convo_label(view, ctx.viewer.id),
-        "people": people_by_id(view),
-        "names": {str(p["id"]): p["display_name"] for p in view["participants"]},
+        "people": {**people, **people_by_id(view)},
+        "names": {
+            str(uid): p["display_name"] for uid, p in {**people, **people_by_id(view)}.items()
+        },
         "messages": messages,
         "older_id": messages[0]["id"] if has_older and messages else None,
         "paged": before is not None,
@@ -221,7 +226,8 @@ async def _replying(ctx: Ctx, convo: dict[str, Any], message_id: int) -> dict[st
     quote = messaging.quote_out(
         target.id, target.sender_id, target.body, attachments=len(target.attachments), deleted=False
     )
-    return quote_view(quote.model_dump(), ctx.viewer.id, people_by_id(convo), convo["id"])
+    people = await with_departed(ctx.rt, people_by_id(convo), [target.sender_id])
+    return quote_view(quote.model_dump(), ctx.viewer.id, people, convo["id"])
 
 
 @router.get("/messages/{conversation_id}")
@@ -427,11 +433,13 @@ async def _fragment(
     headers: dict[str, str] | None = None,
 ) -> Response:
     convo = (await views.get_conversation(ctx, conversation_id)).model_dump()
-    dumped = (m.model_dump() for m in messages)
+    dumped = [m.model_dump() for m in messages]
+    people = await with_departed(ctx.rt, people_by_id(convo), senders_of(dumped))
+    box = ctx.settings.media_thumbnail_px
     context = {
         "convo": convo,
-        "people": people_by_id(convo),
-        "messages": shape_messages(dumped, ctx.viewer.id, convo, ctx.settings.media_thumbnail_px),
+        "people": people,
+        "messages": shape_messages(dumped, ctx.viewer.id, convo, box, people),
         "palette": REACTION_PALETTE,
         "reasons": report_reasons(),
         "viewer": ctx.viewer,

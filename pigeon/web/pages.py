@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pigeon.core.errors import install_error_handlers
 from pigeon.web import (
+    account_pages,
     admin_pages,
     auth_pages,
     error_pages,
@@ -112,6 +113,7 @@ def install(app: FastAPI) -> None:
     for module in (
         auth_pages,
         people_pages,
+        account_pages,
         search_pages,
         request_pages,
         message_pages,

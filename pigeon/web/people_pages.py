@@ -33,6 +33,7 @@ NOTICES = {
     "reported": "Thanks, the moderators will look at it.",
     "suspended": "Suspended. They are signed out everywhere and cannot sign in until it ends.",
     "lifted": "Suspension lifted. They can sign in again now.",
+    "password": "Password changed. Your other sessions were signed out.",
 }
 
 
@@ -140,6 +141,7 @@ async def render_profile(
     error: str | None = None,
     values: dict[str, str] | None = None,
     report: dict[str, str] | None = None,
+    password_error: str | None = None,
     status: int = 200,
 ) -> Response:
     user = ctx.viewer
@@ -163,6 +165,7 @@ async def render_profile(
         "values": values or {"display_name": target.display_name, "bio": target.bio or ""},
         "reasons": report_reasons(),
         "report": report,  # a report form sent back with what was wrong
+        "password_error": password_error,  # the password form sent back, open
         "suspension": await suspension_view.for_profile(
             request, ctx.rt, user, target.id, target.username
         ),

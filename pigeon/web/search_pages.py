@@ -16,11 +16,11 @@ from pigeon.core.types import RowIdQuery
 from pigeon.messaging import eligibility, finder, search
 from pigeon.messaging import service as messaging
 from pigeon.messaging.context import Ctx
-from pigeon.messaging.schemas import ConversationOut, MessageOut
+from pigeon.messaging.schemas import MessageOut
 from pigeon.web.deps import PageCtx, nav
 from pigeon.web.highlight import pieces
 from pigeon.web.render import render
-from pigeon.web.views import convo_label, convo_row
+from pigeon.web.views import author, convo_label, convo_row, people_by_id, with_departed
 
 router = APIRouter()
 MAX_Q = 200  # as the API's
@@ -85,27 +85,24 @@ async def _people(ctx: Ctx, q: str) -> list[dict[str, Any]]:
 
 async def _messages(ctx: Ctx, found: list[MessageOut], q: str) -> list[dict[str, Any]]:
     convos = await finder.conversations_by_ids(ctx, {m.conversation_id for m in found})
+    members = {cid: people_by_id(c.model_dump()) for cid, c in convos.items()}
+    left = [m.sender_id for m in found if m.sender_id not in members.get(m.conversation_id, {})]
+    gone = await with_departed(ctx.rt, {}, left)
     shaped = []
     for m in found:
         convo = convos.get(m.conversation_id)
         if convo is None:
             continue
+        people = {**gone, **members[m.conversation_id]}
         shaped.append(
             {
                 "id": m.id,
                 "conversation_id": m.conversation_id,
                 "where": convo_label(convo.model_dump(), ctx.viewer.id),
-                "who": _author(convo, m.sender_id, ctx.viewer.id),
+                "who": author(m.sender_id, ctx.viewer.id, people),
                 "created_at": m.created_at,
                 "pieces": pieces(m.body, q),
                 "files": len(m.attachments),
             }
         )
     return shaped
-
-
-def _author(convo: ConversationOut, sender_id: int, viewer_id: int) -> str:
-    if sender_id == viewer_id:
-        return "You"
-    who = next((p for p in convo.participants if p.id == sender_id), None)
-    return who.display_name if who else "Former member"

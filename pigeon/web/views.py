@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from pigeon.accounts import service as accounts
+from pigeon.core.runtime import Runtime
 from pigeon.messaging.reports import REASONS
 
 # a file card's badge: a few kinds by content type, for its colour (the label is the extension)
@@ -137,8 +139,38 @@ def people_by_id(convo: dict[str, Any]) -> dict[int, dict[str, Any]]:
     return {p["id"]: p for p in convo["participants"]}
 
 
+async def with_departed(
+    rt: Runtime, people: dict[int, dict[str, Any]], sender_ids: Iterable[int | None]
+) -> dict[int, dict[str, Any]]:
+    """`people` (a conversation's members) and the senders no longer in it whose account was
+    deleted, named `accounts.DELETED_NAME`: one read, only when a sender is missing. Others who
+    left stay out, and `author` calls them "Former member"."""
+    missing = {i for i in sender_ids if i is not None and i not in people}
+    if not missing:
+        return people
+    async with rt.dbs.app.read() as session:
+        users = await accounts.users_by_ids(session, missing)
+    gone = {
+        uid: {"id": uid, "username": None, "display_name": accounts.DELETED_NAME}
+        for uid, user in users.items()
+        if user.deleted_at is not None
+    }
+    return {**people, **gone} if gone else people
+
+
+def senders_of(messages: Iterable[dict[str, Any]]) -> set[int | None]:
+    """Who wrote these messages and the ones they quote: whom `with_departed` should know."""
+    found: set[int | None] = set()
+    for m in messages:
+        found.add(m["sender_id"])
+        if m.get("reply_to"):
+            found.add(m["reply_to"].get("sender_id"))
+    return found
+
+
 def author(sender_id: int | None, viewer_id: int, people: dict[int, dict[str, Any]]) -> str:
-    """Who wrote a message, as the page says it: "You", their name, or "Former member"."""
+    """Who wrote a message, as every page says it: "You", their name ("Deleted member" for a
+    deleted account, see `with_departed`), or "Former member" for someone who left."""
     if sender_id == viewer_id:
         return "You"
     person = people.get(sender_id) if sender_id is not None else None
@@ -179,11 +211,19 @@ def quote_view(
 
 
 def shape_messages(
-    messages: Iterable[dict[str, Any]], viewer_id: int, convo: dict[str, Any], box: int
+    messages: Iterable[dict[str, Any]],
+    viewer_id: int,
+    convo: dict[str, Any],
+    box: int,
+    people: dict[int, dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Messages as the thread shows them: files, reactions, quotes, groups."""
+    """Messages as the thread shows them: who wrote them, files, reactions, quotes, groups.
+    `people` by id (default: the conversation's members)."""
+    people = people if people is not None else people_by_id(convo)
     shaped = with_reactions(with_files(messages, box), viewer_id)
-    with_quotes(shaped, viewer_id, people_by_id(convo), convo["id"])
+    for message in shaped:
+        message["who"] = author(message["sender_id"], viewer_id, people)
+    with_quotes(shaped, viewer_id, people, convo["id"])
     return with_groups(shaped)
 
 

@@ -73,6 +73,18 @@ class Entry:
             "Ada lifted Bob's suspension",
         ),
         (
+            Entry("user.password_changed", {"username": "ada"}, target_id=1),
+            "Ada changed their password",
+        ),
+        (
+            Entry("user.deleted", {"username": "ada", "messages": "keep"}, target_id=1),
+            "Ada deleted their account (ada), keeping its messages",
+        ),
+        (
+            Entry("user.deleted", {"username": "bob", "messages": "remove"}),
+            "Ada deleted bob's account and its messages",
+        ),
+        (
             Entry("user.suspended_until", {"before": None, "after": "2030-12-03T14:00:00+00:00"}),
             "Ada suspended Bob until 3 Dec 14:00",
         ),
