@@ -14,7 +14,6 @@ dead: kept, listed for admins, who may retry it (`outbox.retry_dead`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import datetime as dt
 import logging
@@ -25,6 +24,7 @@ from collections.abc import Awaitable, Callable
 
 from sqlalchemy import select, update
 
+from pigeon.core.background import Background
 from pigeon.core.db import Database, rowcount
 from pigeon.core.errors import Conflict
 from pigeon.core.leases import acquire_lease, release_lease
@@ -170,24 +170,14 @@ async def deliver_exclusive(
         await release_lease(db, LEASE, holder)
 
 
-class Worker:
+class Worker(Background):
     """Delivers due email every `email_worker_interval_seconds` in the background, while an SMTP
     host is set (and the interval is not 0); a full batch is followed by the next at once."""
 
-    def __init__(self, rt: Runtime) -> None:
-        self.rt, self.settings = rt, rt.settings
-        self._task: asyncio.Task[None] | None = None
+    name = "email"
 
-    def start(self) -> None:
-        if self.settings.smtp_host and self.settings.email_worker_interval_seconds > 0:
-            self._task = asyncio.create_task(self._loop(), name="email")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+    def enabled(self) -> bool:
+        return bool(self.settings.smtp_host) and self.settings.email_worker_interval_seconds > 0
 
     async def _loop(self) -> None:
         holder = holder_id()

@@ -18,7 +18,6 @@ cluster runs it once per interval, whichever process gets there first.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import datetime as dt
 import logging
@@ -32,6 +31,7 @@ from sqlalchemy import and_, delete, func, select, update
 
 from pigeon.accounts import service as accounts
 from pigeon.core.audit import audit
+from pigeon.core.background import Background
 from pigeon.core.db import Databases, rowcount
 from pigeon.core.errors import Conflict
 from pigeon.core.leases import acquire_lease, release_lease
@@ -420,23 +420,13 @@ async def scheduled_run(rt: Runtime, holder: str) -> RunResult | None:
     return await run_exclusive(rt, holder=holder)
 
 
-class Schedule:
+class Schedule(Background):
     """Runs retention every `retention_interval_seconds` (0 turns it off) in the background."""
 
-    def __init__(self, rt: Runtime) -> None:
-        self.rt, self.settings = rt, rt.settings
-        self._task: asyncio.Task[None] | None = None
+    name = "retention"
 
-    def start(self) -> None:
-        if self.settings.retention_interval_seconds > 0:
-            self._task = asyncio.create_task(self._loop(), name="retention")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+    def enabled(self) -> bool:
+        return self.settings.retention_interval_seconds > 0
 
     async def _loop(self) -> None:
         holder = holder_id()

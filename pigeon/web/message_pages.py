@@ -135,14 +135,15 @@ async def render_thread(
     messages = shape_messages(
         dumped, ctx.viewer.id, convo.model_dump(), ctx.settings.media_thumbnail_px, people
     )
-    # the first message the viewer has not read, unless it is the very first on this page and
-    # more unread ones came before (then the divider would mislead: the count says how many)
+    # the divider goes above the first message on this page the viewer has not read; it says
+    # how many they have not read in all (some may be older than this page)
     fresh = [
         m
         for m in messages
         if m["id"] > convo.last_read_message_id and m["sender_id"] != ctx.viewer.id
     ]
     unread_from = fresh[0]["id"] if fresh and before is None else None
+    unread_before = convo.unread_count  # as it stood before this visit reads it
     # opening the thread reads it, unless the link came from another site: a page elsewhere
     # must not be able to clear a badge or show "Seen"
     unread = messages and (messages[-1]["id"] > convo.last_read_message_id or convo.marked_unread)
@@ -194,7 +195,7 @@ async def render_thread(
         "paged": before is not None,
         "seen_id": seen_marker(view, messages, ctx.viewer.id),
         "unread_from": unread_from,
-        "unread_count": len(fresh),
+        "unread_count": max(len(fresh), unread_before),
         "replying": replying,
         "blocked_banner": blocked_banner,
         "presence": presence,

@@ -218,3 +218,12 @@ async def test_a_link_to_a_message_opens_the_thread_around_it(app, client, peopl
         page = (await c.get(f"/messages/{conv['id']}?at={sent[90]}")).text
         assert 'data-live="1"' in page  # on the newest page: the live thread
         assert [int(x) for x in re.findall(r'data-id="(\d+)"', page)] == sent[50:]
+
+
+async def test_the_divider_counts_unread_messages_older_than_the_page(app, client, people) -> None:
+    conv = await dm(client, people.priv, people.free)
+    for n in range(60):
+        await send(client, people.priv, conv["id"], f"news {n}")
+    async with signed_in(app, "free") as c:
+        page = (await c.get(f"/messages/{conv['id']}")).text
+    assert "60 unread messages" in page  # not only the 50 this page shows
