@@ -190,7 +190,10 @@ def share_community(a: Principal, b: Principal) -> bool:
 async def list_users(
     session: AsyncSession, *, q: str | None, limit: int, offset: int
 ) -> Sequence[User]:
-    stmt = select(User).order_by(User.id).limit(limit).offset(offset)
+    """People with an account, by id; deleted accounts (tombstones) are nobody's business."""
+    stmt = (
+        select(User).where(User.deleted_at.is_(None)).order_by(User.id).limit(limit).offset(offset)
+    )
     if q:
         stmt = stmt.where(
             or_(

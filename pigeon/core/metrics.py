@@ -37,3 +37,9 @@ publish_failures = Counter(
     "Events committed but not published (the broker failed); clients catch up on resume",
     registry=registry,
 )
+emails_delivered = Counter(
+    "pigeon_emails_delivered",
+    "Outbox delivery attempts by result: sent, failed (to be retried) or dead (given up)",
+    ["result"],
+    registry=registry,
+)

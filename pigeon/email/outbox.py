@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pigeon.core.audit import audit
@@ -79,6 +79,19 @@ async def list_outbox(
     if before_id is not None:
         stmt = stmt.where(OutboxEmail.id < before_id)
     return (await session.scalars(stmt)).all()
+
+
+async def waiting(session: AsyncSession) -> dict[str, int]:
+    """How many emails are pending and how many are dead: what an admin must know at a glance."""
+    rows = await session.execute(
+        select(OutboxEmail.dead_at.is_not(None), func.count())
+        .where(OutboxEmail.sent_at.is_(None))
+        .group_by(OutboxEmail.dead_at.is_not(None))
+    )
+    counts = {"pending": 0, "dead": 0}
+    for dead, n in rows:
+        counts["dead" if dead else "pending"] = n
+    return counts
 
 
 async def retry_dead(uow: UnitOfWork, actor: Principal, email_id: int) -> OutboxEmail:

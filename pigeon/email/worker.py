@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable
 
 from sqlalchemy import select, update
 
+from pigeon.core import metrics
 from pigeon.core.background import Background
 from pigeon.core.db import Database, rowcount
 from pigeon.core.errors import Conflict
@@ -124,6 +125,8 @@ async def _deliver(rt: Runtime, row: OutboxEmail, result: Delivery) -> None:
         log.info("email %s: attempt %s failed: %s", row.id, attempts, error)
     if error is not None:
         result.errors.append(error)
+    outcome = "sent" if error is None else "dead" if "dead_at" in values else "failed"
+    metrics.emails_delivered.labels(outcome).inc()
     async with rt.dbs.app.write() as session:
         await session.execute(update(OutboxEmail).where(OutboxEmail.id == row.id).values(**values))
 

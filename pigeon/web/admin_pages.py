@@ -22,6 +22,7 @@ from pigeon.core.principal import Principal
 from pigeon.core.switches import MESSAGING_ENABLED
 from pigeon.core.types import INT32_MAX, UserIdPath
 from pigeon.core.uow import UnitOfWork
+from pigeon.email import outbox
 from pigeon.web import audit_view, suspension_view
 from pigeon.web.deps import Form, PageAdmin, field, nav
 from pigeon.web.render import render
@@ -35,7 +36,10 @@ NOTICES = {
     "resolved": "Report resolved.",
     "suspended": "Suspended. They are signed out everywhere and cannot sign in until it ends.",
     "lifted": "Suspension lifted. They can sign in again now.",
+    "user_deleted": "Account deleted. They are signed out everywhere; the audit log keeps who.",
+    "email_retried": "The email is due again; it goes out with the next delivery.",
 }
+DEAD_SHOWN = 10
 QUEUE_SIZE = 20
 
 
@@ -59,6 +63,10 @@ async def render_admin(
         audit = await audit_view.sentences(
             request, session, user, await list_audit(session, limit=50)
         )
+        email = {
+            "counts": await outbox.waiting(session),
+            "dead": await outbox.list_outbox(session, state="dead", limit=DEAD_SHOWN),
+        }
     reports = await moderation.list_reports(uow, user, status="open", limit=QUEUE_SIZE)
     shown = people[:USERS_PAGE]
     suspensions = await suspension_view.for_people(
@@ -82,6 +90,7 @@ async def render_admin(
         "q": q,
         "offset": offset,
         "audit": audit,
+        "email": email,
         "queue": queue,
         "notice": NOTICES.get(notice or ""),
         "error": error,

@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from pigeon.core.errors import install_error_handlers
 from pigeon.web import (
     account_pages,
+    admin_account_pages,
     admin_pages,
     auth_pages,
     error_pages,
@@ -120,6 +121,7 @@ def install(app: FastAPI) -> None:
         organise_pages,
         group_pages,
         admin_pages,
+        admin_account_pages,
         moderation_pages,
         suspension_pages,
     ):  # /messages/new, /messages/search and /messages/requests before /messages/{id}
