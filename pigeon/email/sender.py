@@ -12,7 +12,7 @@ import asyncio
 import smtplib
 import ssl
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr, make_msgid
+from email.utils import format_datetime, formataddr
 from urllib.parse import urlsplit
 
 from pigeon.email.models import OutboxEmail
@@ -37,7 +37,10 @@ def build_message(settings: Settings, row: OutboxEmail) -> EmailMessage:
     msg["To"] = row.to_address
     msg["Subject"] = row.subject
     msg["Date"] = format_datetime(row.created_at)
-    msg["Message-ID"] = make_msgid(f"outbox-{row.id}", domain=sender.rpartition("@")[2])
+    # the same for every attempt: a copy sent again after a crash between the SMTP server's
+    # answer and the row being marked sent is recognisably the same email, not a second one
+    stamp = int(row.created_at.timestamp() * 1000)
+    msg["Message-ID"] = f"<outbox-{row.id}.{stamp}@{sender.rpartition('@')[2]}>"
     msg.set_content(row.text_body)
     msg.add_alternative(row.html_body, subtype="html")
     return msg

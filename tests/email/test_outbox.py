@@ -8,7 +8,7 @@ import datetime as dt
 
 import pytest
 from pydantic import SecretStr
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from pigeon.core.errors import Conflict
 from pigeon.core.runtime import Runtime
@@ -220,3 +220,25 @@ async def test_the_servers_background_worker_delivers_on_its_own(settings, clock
                 break
             await asyncio.sleep(0.05)
     assert len(smtp.messages) == 1
+
+
+async def test_a_copy_sent_again_after_a_crash_carries_the_same_message_id(
+    app, smtp: SmtpServer, clock
+) -> None:
+    """A process killed after the SMTP server took an email but before the row was marked sent
+    leaves it claimed; once the claim runs out it goes again, as the same email (the same
+    Message-ID, which mail clients use to drop the copy), not as a new one."""
+    rt = app.state.runtime
+    email_id = await queue(rt)
+    other_id = await queue(rt)
+    assert (await worker.deliver_exclusive(rt)).sent == 2
+    async with rt.dbs.app.write() as session:  # as if the mark had never been written
+        await session.execute(
+            update(OutboxEmail).where(OutboxEmail.id == email_id).values(sent_at=None)
+        )
+    clock.advance(dt.timedelta(seconds=worker.claim_seconds(rt.settings) + 1))
+    assert (await worker.deliver_exclusive(rt)).sent == 1
+    first, other, again = smtp.messages
+    assert first["Message-ID"] == again["Message-ID"] != other["Message-ID"]
+    assert first["Message-ID"].startswith(f"<outbox-{email_id}.")
+    assert other["Message-ID"].startswith(f"<outbox-{other_id}.")
