@@ -8,6 +8,7 @@ import getpass
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -472,7 +473,6 @@ def users_export(
 ) -> None:
     """Export a user's profile, conversations, messages and files (a zip)."""
     import shutil
-    from pathlib import Path
 
     async def go(rt: Runtime) -> tuple[str, Path]:
         from pigeon.accounts import service as accounts
@@ -523,6 +523,66 @@ def bench(
     runner.main(
         names, server_cpu=server_cpu or None, client_cpu=client_cpu or None, overrides=overrides
     )
+
+
+@app.command()
+def backup(
+    folder: Annotated[Path, typer.Argument(help="a new or empty folder")],
+    verify: Annotated[
+        bool, typer.Option("--verify", help="check an existing backup instead of making one")
+    ] = False,
+) -> None:
+    """Back up both databases, the media store and the keys, with a manifest; safe while the
+    server runs and writes."""
+    from pigeon.ops import backup as backups
+
+    try:
+        if verify:
+            problems = backups.verify(folder)
+            for problem in problems:
+                err.print(f"[red]problem:[/red] {escape(problem)}")
+            if problems:
+                raise typer.Exit(1)
+            manifest = backups.read_manifest(folder)
+            console.print(f"{folder}: whole (taken {manifest['started_at']}).")
+            return
+        asyncio.run(backups.backup(get_settings(), folder, say=console.print))
+    except backups.BackupError as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(1) from None
+    console.print(f"Backed up into [bold]{escape(str(folder))}[/bold].")
+
+
+@app.command()
+def restore(
+    folder: Annotated[Path, typer.Argument(help="a folder `pigeon backup` wrote")],
+    force: Annotated[
+        bool, typer.Option("--force", help="overwrite an install that holds accounts")
+    ] = False,
+) -> None:
+    """Bring a backup back (stop the server first): checks every checksum, then puts both
+    databases, the media and the keys where the settings say; upgrades an older schema."""
+    from pigeon.core import migrate
+    from pigeon.ops import backup as backups
+
+    settings = get_settings()
+
+    async def go() -> None:
+        manifest = await backups.restore(settings, folder, force=force, say=console.print)
+        dbs = Databases(settings.app_db_url, settings.messaging_db_url)
+        try:  # a backup of an older release comes back at today's schema
+            await migrate.upgrade(dbs.app)
+            if not manifest["databases"]["messaging"].get("absent"):
+                await migrate.upgrade(dbs.messaging)
+        finally:
+            await dbs.dispose()
+
+    try:
+        asyncio.run(go())
+    except backups.BackupError as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(1) from None
+    console.print(f"Restored from [bold]{escape(str(folder))}[/bold].")
 
 
 def main() -> None:

@@ -28,6 +28,7 @@ import os
 import re
 import secrets
 import shutil
+import time
 import unicodedata
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -266,19 +267,23 @@ async def _file_chunks(
 
 
 def _old_files(root: Path, cutoff: float) -> list[str]:
-    """Keys last written before the cutoff; stale temporary files are deleted on the way."""
+    """Keys last written before the cutoff; stale temporary files (older than the cutoff and
+    than an hour: never an upload still being written) are deleted on the way."""
     found = []
+    stale = min(cutoff, time.time() - 3600)
     for folder, _, names in os.walk(root):
         for name in names:
             path = Path(folder, name)
             try:
-                if path.stat().st_mtime >= cutoff:
-                    continue
+                written = path.stat().st_mtime
             except FileNotFoundError:
+                continue
+            if written >= cutoff:
                 continue
             key = path.relative_to(root).as_posix()
             if TEMP.fullmatch(name):
-                path.unlink(missing_ok=True)
+                if written < stale:
+                    path.unlink(missing_ok=True)
             elif KEY.fullmatch(key):
                 found.append(key)
     return sorted(found)

@@ -28,6 +28,7 @@ LAYERS = {
     "admin": 5,
     "realtime": 6,
     "web": 6,
+    "ops": 6,
 }
 # modules outside the layers: settings underlies everything, the rest put the app together
 BASE = {"pigeon", "pigeon.__version__"}

@@ -1,0 +1,1 @@
+"""Running an install: backups and restores."""
