@@ -122,8 +122,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         """Everything this app keeps between requests, started in order, stopped in reverse."""
         dbs = Databases(settings.app_db_url, settings.messaging_db_url)
-        await migrate.upgrade(dbs.app)
-        await migrate.upgrade(dbs.messaging)
+        try:
+            await migrate.upgrade(dbs.app)
+            await migrate.upgrade(dbs.messaging)
+        except migrate.SchemaTooNew as exc:
+            log.error("cannot start: %s", exc)
+            await dbs.dispose()
+            raise
         broker = make_broker(settings)
         rt = Runtime(settings, dbs, broker, open_store(settings), clock)
         if rt.passwords.below_owasp_floor:

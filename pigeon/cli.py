@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from pigeon.core.db import Databases
+from pigeon.core.db import Database, Databases
 from pigeon.core.errors import AppError
 from pigeon.core.runtime import Runtime
 from pigeon.media.storage import open_store
@@ -73,12 +73,21 @@ def run(fn: Callable[[Runtime], Awaitable[T]]) -> T:
 
     try:
         return asyncio.run(main())
+    except migrate_errors() as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(1) from None
     except AppError as exc:
         err.print(f"[red]error:[/red] {exc.message}")
         raise typer.Exit(1) from None
     except OSError as exc:
         err.print(f"[red]error:[/red] cannot reach the database: {exc}")
         raise typer.Exit(1) from None
+
+
+def migrate_errors() -> type[Exception]:
+    from pigeon.core.migrate import SchemaTooNew
+
+    return SchemaTooNew
 
 
 class RedactSecrets(logging.Filter):
@@ -143,8 +152,15 @@ def serve(
 
 
 @db_app.command("upgrade")
-def db_upgrade() -> None:
+def db_upgrade(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="show what would run; change nothing")
+    ] = False,
+) -> None:
     """Create or upgrade both databases to the latest schema."""
+    if dry_run:
+        _upgrade_plan()
+        return
 
     async def go(rt: Runtime) -> None:
         from pigeon.core import migrate
@@ -154,6 +170,44 @@ def db_upgrade() -> None:
             console.print(f"{db.name}: at [bold]{current}[/bold] (latest {head})")
 
     run(go)
+
+
+def _upgrade_plan() -> None:
+    """What `db upgrade` would do to each database, read without creating or changing one."""
+    from sqlalchemy.engine import make_url
+
+    from pigeon.core import migrate
+
+    settings = get_settings()
+
+    def missing(url: str) -> bool:
+        parsed = make_url(url)
+        return parsed.drivername.startswith("sqlite") and not Path(parsed.database or "").exists()
+
+    # read before anything is opened: opening a SQLite database creates its file
+    absent = {"app": missing(settings.app_db_url), "messaging": missing(settings.messaging_db_url)}
+
+    async def current(name: str, url: str) -> str | None:
+        db = Database(url, name=name)
+        try:
+            return (await migrate.status(db))[0]
+        finally:
+            await db.dispose()
+
+    async def go() -> None:
+        for name, url in (("app", settings.app_db_url), ("messaging", settings.messaging_db_url)):
+            at = None if absent[name] else await current(name, url)
+            steps = migrate.pending(name, at)
+            where = "would be created" if absent[name] else f"at {at or 'no schema yet'}"
+            console.print(f"{name}: {where}; {len(steps) or 'no'} migrations to run")
+            for revision, doc in steps:
+                console.print(f"  {revision}  {escape(doc)}")
+
+    try:
+        asyncio.run(go())
+    except migrate_errors() as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(1) from None
 
 
 @admin_app.command("create")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from alembic import command, context
+from alembic import command, context, util
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -59,10 +59,72 @@ def _run(connection: Connection, cfg: Config, action: str, args: dict[str, Any])
     getattr(command, action)(cfg, **args)
 
 
+class SchemaTooNew(Exception):
+    """The database was upgraded by a newer release than this one: running on it could write
+    what that schema no longer allows, or miss what it requires."""
+
+
+def _script(name: str) -> ScriptDirectory:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS / name))
+    return ScriptDirectory.from_config(cfg)
+
+
+def _known(name: str, current: str | None) -> None:
+    if current is None:
+        return
+    script = _script(name)
+    try:
+        script.get_revision(current)
+    except util.CommandError:
+        raise SchemaTooNew(
+            f"the {name} database is at schema {current}, which this release does not "
+            f"know (its latest is {script.get_current_head()}): a newer Pigeon upgraded it. "
+            "Run that release again, or restore a backup taken before the upgrade."
+        ) from None
+
+
 async def upgrade(db: Database, revision: str = "head") -> None:
+    """Bring `db` to `revision`; SchemaTooNew if a newer release already went past it."""
     cfg = alembic_config(db)
-    async with db.write_engine.begin() as conn:
-        await conn.run_sync(_run, cfg, "upgrade", {"revision": revision})
+    current, _ = await status(db)
+    _known(db.name, current)
+    async with db.write_engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            # SQLite alters a table by copying it and dropping the old one; with foreign keys
+            # on, that drop would cascade into every row that points at it (the memberships of
+            # every user, say). Off for the migration (SQLite ignores the switch inside a
+            # transaction, so it is thrown on the bare connection), and every reference is
+            # checked before the upgrade commits.
+            await conn.run_sync(_foreign_keys, False)
+        try:
+            async with conn.begin():
+                await conn.run_sync(_run, cfg, "upgrade", {"revision": revision})
+                if sqlite:
+                    broken = (await conn.exec_driver_sql("PRAGMA foreign_key_check")).all()
+                    if broken:
+                        raise RuntimeError(f"the upgrade broke references: {broken[:5]}")
+        finally:
+            if sqlite:
+                await conn.run_sync(_foreign_keys, True)
+
+
+def _foreign_keys(conn: Connection, on: bool) -> None:
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
+    finally:
+        cursor.close()
+
+
+def pending(name: str, current: str | None) -> list[tuple[str, str]]:
+    """(revision, what it does) of each migration an upgrade of the `name` database from
+    `current` would run, in order; SchemaTooNew if `current` is past this release."""
+    _known(name, current)
+    script = _script(name)
+    steps = script.iterate_revisions(script.get_current_head(), current or "base")
+    return [(r.revision, (r.doc or "").strip()) for r in reversed(list(steps))]
 
 
 async def revision(db: Database, message: str) -> None:
