@@ -31,6 +31,7 @@ from pigeon.core.clock import Clock
 from pigeon.core.db import Databases
 from pigeon.core.errors import error_response, install_error_handlers
 from pigeon.core.events import BlocksChanged, PeopleChanged, SettingChanged, SignInsRevoked
+from pigeon.core.logs import RequestLog
 from pigeon.core.runtime import Runtime
 from pigeon.email.worker import Worker as EmailWorker
 from pigeon.media.storage import open_store
@@ -190,6 +191,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     realtime_api.install(app)
     pages.install(app)
     _ops_routes(app)
+    app.add_middleware(RequestLog, log_requests=settings.log_format == "json")
     if settings.trusted_proxies:
         # outermost: every route, page, WebSocket and rate limit sees the client's address
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)

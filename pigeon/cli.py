@@ -108,14 +108,27 @@ class RedactSecrets(logging.Filter):
         return cls.QUERY_SECRET.sub(r"\1[redacted]", text)
 
 
-def server_log_config() -> dict[str, Any]:
-    """Uvicorn's logging, with secrets redacted on every handler."""
+def server_log_config(log_format: str = "text", level: str = "info") -> dict[str, Any]:
+    """Uvicorn's logging and the server's own, with secrets redacted on every handler and the
+    current request's id on every line; in JSON, one object a line, and the server's own
+    request lines (route templates, no paths or queries) instead of uvicorn's access lines."""
     from uvicorn.config import LOGGING_CONFIG
 
     config = copy.deepcopy(LOGGING_CONFIG)
     config.setdefault("filters", {})["redact_secrets"] = {"()": RedactSecrets}
+    config["filters"]["request_context"] = {"()": "pigeon.core.logs.RequestContext"}
     for handler in config["handlers"].values():
-        handler.setdefault("filters", []).append("redact_secrets")
+        handler.setdefault("filters", []).extend(["request_context", "redact_secrets"])
+    config["loggers"]["pigeon"] = {
+        "handlers": ["default"],
+        "level": level.upper(),
+        "propagate": False,
+    }
+    if log_format == "json":
+        config["formatters"] = {"json": {"()": "pigeon.core.logs.JsonFormatter"}}
+        for handler in config["handlers"].values():
+            handler["formatter"] = "json"
+        config["loggers"]["uvicorn.access"] = {"handlers": [], "propagate": False}
     return config
 
 
@@ -142,7 +155,7 @@ def serve(
         # bigger client frames are refused by the app anyway; past this, before they are buffered
         ws_max_size=max(64 * 1024, settings.ws_max_frame_bytes * 4),
         log_level=settings.log_level,
-        log_config=server_log_config(),
+        log_config=server_log_config(settings.log_format, settings.log_level),
         # X-Forwarded-* is believed only from PIGEON_TRUSTED_PROXIES, by the app itself (so
         # every route and the rate limits see one client address); uvicorn's own handling
         # would trust 127.0.0.1 by default

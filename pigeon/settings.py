@@ -151,6 +151,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "info"
+    # json: one JSON object a line, with request ids, and a line per request (route template,
+    # status, duration, user id); text: uvicorn's lines, for a terminal
+    log_format: Literal["text", "json"] = "text"
     # proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or CIDRs,
     # comma-separated); empty: the peer's own address is the client's
     trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pigeon.accounts import directory
 from pigeon.auth import service as auth
 from pigeon.core.errors import NotAllowed, Unauthorized
+from pigeon.core.logs import set_user
 from pigeon.core.principal import Principal
 from pigeon.core.runtime import Runtime
 
@@ -33,6 +34,7 @@ async def principal_from_token(
         raise Unauthorized("Your session is no longer valid.", code="invalid_token")
     if principal.is_suspended(rt.clock.now()):
         raise NotAllowed("Your account is suspended.", code="account_suspended")
+    set_user(principal.id)
     return principal
 
 
