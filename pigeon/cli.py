@@ -652,6 +652,32 @@ def restore(
     console.print(f"Restored from [bold]{escape(str(folder))}[/bold].")
 
 
+@app.command()
+def doctor(
+    expected_sockets: Annotated[
+        int, typer.Option(help="live connections one process should hold", min=0)
+    ] = 1000,
+) -> None:
+    """Check the settings and what they point at (key, files, databases, Redis, SMTP, storage,
+    clocks, open-file limit, disk), and say what to fix; exit 1 if anything will not work."""
+    from pigeon.ops import doctor as checks
+
+    found = asyncio.run(checks.examine(get_settings(), expected_sockets=expected_sockets))
+    marks = {
+        "ok": "[green]ok  [/green]",
+        "warn": "[yellow]warn[/yellow]",
+        "fail": "[red]FAIL[/red]",
+    }
+    for f in found:  # one line a finding (and one for its fix): easy to read, easy to grep
+        console.print(f"{marks[f.state]}  {f.check}: {escape(f.detail)}", soft_wrap=True)
+        if f.fix:
+            console.print(f"      fix: {escape(f.fix)}", soft_wrap=True)
+    counts = checks.summary(found)
+    console.print(f"{counts['ok']} ok, {counts['warn']} to improve, {counts['fail']} failing.")
+    if counts["fail"]:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     app()
 

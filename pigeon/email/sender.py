@@ -9,8 +9,10 @@ message for the outbox row and the operator, never containing the password.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import smtplib
 import ssl
+from collections.abc import Iterator
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 from urllib.parse import urlsplit
@@ -67,7 +69,9 @@ def _describe(exc: BaseException, settings: Settings) -> str:
     return " ".join(text.split())[:MAX_ERROR_CHARS]
 
 
-def _send(settings: Settings, msg: EmailMessage) -> None:
+@contextlib.contextmanager
+def _session(settings: Settings) -> Iterator[smtplib.SMTP]:
+    """A connection to the SMTP server, greeted, encrypted and signed in as the settings say."""
     host, port, timeout = (
         settings.smtp_host or "",
         settings.smtp_port,
@@ -87,7 +91,28 @@ def _send(settings: Settings, msg: EmailMessage) -> None:
         if settings.smtp_username:
             password = settings.smtp_password.get_secret_value() if settings.smtp_password else ""
             smtp.login(settings.smtp_username, password)
+        yield smtp
+
+
+def _send(settings: Settings, msg: EmailMessage) -> None:
+    with _session(settings) as smtp:
         smtp.send_message(msg)
+
+
+def _greet(settings: Settings) -> None:
+    with _session(settings) as smtp:
+        smtp.noop()
+
+
+async def check(settings: Settings) -> None:
+    """Connect, greet, encrypt and sign in as a delivery would, and send nothing; SendFailed
+    with the reason when that fails."""
+    if not settings.smtp_host:
+        raise SendFailed("email is off: PIGEON_SMTP_HOST is not set")
+    try:
+        await asyncio.to_thread(_greet, settings)
+    except (smtplib.SMTPException, OSError, ssl.SSLError, ValueError) as exc:
+        raise SendFailed(_describe(exc, settings)) from None
 
 
 async def send(settings: Settings, row: OutboxEmail) -> None:
