@@ -15,6 +15,8 @@ from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, make_msgid
 from urllib.parse import urlsplit
 
+import orjson
+
 from pigeon.email.models import OutboxEmail
 from pigeon.settings import Settings
 
@@ -30,7 +32,8 @@ def from_address(settings: Settings) -> str:
 
 
 def build_message(settings: Settings, row: OutboxEmail) -> EmailMessage:
-    """Plain text first, HTML as the alternative, from the community's name."""
+    """Plain text first, HTML as the alternative, from the community's name, with the extra
+    headers the email was queued with."""
     sender = from_address(settings)
     msg = EmailMessage()
     msg["From"] = formataddr((settings.default_community_name, sender))
@@ -38,6 +41,8 @@ def build_message(settings: Settings, row: OutboxEmail) -> EmailMessage:
     msg["Subject"] = row.subject
     msg["Date"] = format_datetime(row.created_at)
     msg["Message-ID"] = make_msgid(f"outbox-{row.id}", domain=sender.rpartition("@")[2])
+    for name, value in (orjson.loads(row.headers) if row.headers else {}).items():
+        msg[name] = value  # checked when queued (`outbox.check_headers`)
     msg.set_content(row.text_body)
     msg.add_alternative(row.html_body, subtype="html")
     return msg
