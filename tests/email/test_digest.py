@@ -5,12 +5,14 @@ click on the unsubscribe link the email carries stops them."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from email.message import EmailMessage
 from urllib.parse import urlsplit
 
 import pytest
 
+from pigeon.accounts import service as accounts
 from pigeon.core.clock import Clock
 from pigeon.email import worker
 from pigeon.notifications import digest
@@ -130,21 +132,22 @@ async def test_nothing_while_connected_then_a_digest_once_away_long_enough(
         later(app, people, clock, AWAY)
         assert await run(app) == []  # online: they see it live
         await live.close()
-        for _ in range(100):  # the hub records the last seen once the socket is gone
-            if not await app.state.hub.presence.is_online(people.free.id):
-                break
-            await _tick()
-    await _tick()
+        await last_seen(app, people.free.id)
     assert await run(app) == []  # just seen: not away yet
     later(app, people, clock, AWAY)
     [msg] = await run(app)
     assert to(msg) == "free@example.com" and "1 message from Priv" in text_of(msg)
 
 
-async def _tick() -> None:
-    import asyncio
-
-    await asyncio.sleep(0.05)
+async def last_seen(app, user_id: int) -> dt.datetime:  # type: ignore[no-untyped-def]
+    """Once the hub has seen the connection go, it records when: wait for that."""
+    for _ in range(200):
+        async with app.state.runtime.dbs.app.read() as session:
+            seen = (await accounts.users_by_ids(session, [user_id]))[user_id].last_seen_at
+        if seen is not None:
+            return seen
+        await asyncio.sleep(0.025)
+    raise AssertionError("the last seen time was never recorded")
 
 
 async def test_muted_conversations_and_message_requests_send_nothing(
