@@ -11,10 +11,13 @@ from email.message import EmailMessage
 from urllib.parse import urlsplit
 
 import pytest
+from sqlalchemy import select
 
 from pigeon.accounts import service as accounts
 from pigeon.core.clock import Clock
 from pigeon.email import worker
+from pigeon.email.models import OutboxEmail
+from pigeon.email.outbox import queue_email
 from pigeon.notifications import digest
 from pigeon.settings import Settings
 from tests.email.conftest import COMMUNITY, PUBLIC_URL
@@ -289,3 +292,30 @@ async def test_the_notification_settings_round_trip_through_the_api(
     assert (await client.get(f"{API}/me/notifications")).status_code == 401
     other = await client.get(f"{API}/me/notifications", headers=people.priv.headers)
     assert other.json() == {"email_digest": True}  # one's own only
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Bcc": "everyone@example.com"},  # the sender writes the addresses itself
+        {"List-Unsubscribe": "<https://x.example>\r\nBcc: everyone@example.com"},
+        {"Bad Name": "x"},
+    ],
+)
+async def test_an_extra_header_cannot_add_recipients_or_headers_of_its_own(
+    app, headers: dict[str, str]
+) -> None:
+    rt = app.state.runtime
+    with pytest.raises(ValueError):
+        async with rt.uow_scope() as uow:
+            await queue_email(
+                uow,
+                "reader@example.com",
+                "test",
+                {},
+                kind="test",
+                settings=rt.settings,
+                headers=headers,
+            )
+    async with rt.dbs.app.read() as session:
+        assert (await session.scalars(select(OutboxEmail))).all() == []
