@@ -124,6 +124,8 @@ async def _send_one(rt: Runtime, user: User, is_online: IsOnline, result: Digest
         state = await uow.app.get(DigestState, user.id, with_for_update=True)
         if state is not None and state.sent_at > away_since:
             return  # another pass got here first
+        if not (await notifications.get_notifications(uow.app, user.id)).email_digest:
+            return  # turned off since this pass read who wants one
         if state is None:
             state = DigestState(user_id=user.id, sent_at=now, covered_message_id=0)
             uow.app.add(state)
