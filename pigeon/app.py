@@ -22,6 +22,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from pigeon import __version__
 from pigeon.accounts import api as accounts_api
+from pigeon.accounts import notifications_api
 from pigeon.admin import api as admin_api
 from pigeon.admin import closing_api, email_api, moderation_api
 from pigeon.auth import api as auth_api
@@ -38,6 +39,7 @@ from pigeon.media.storage import open_store
 from pigeon.messaging import api as messaging_api
 from pigeon.messaging import media_api, requests_api, retention
 from pigeon.messaging.send_tx import make_send_path
+from pigeon.notifications.digest import DigestJob
 from pigeon.realtime import api as realtime_api
 from pigeon.realtime.hub import Hub
 from pigeon.settings import Settings, get_settings
@@ -145,12 +147,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         hub = Hub(rt)
         schedule = retention.Schedule(rt)
         email_worker = EmailWorker(rt)  # only while an SMTP host is set
+        digests = DigestJob(rt, hub.presence.is_online)  # likewise, and while its interval > 0
         app.state.runtime, app.state.sends, app.state.hub = rt, sends, hub
         try:
             await hub.start()
             realtime_api.close_before_server_stops(hub)
             schedule.start()
             email_worker.start()
+            digests.start()
             # everything loaded so far lives as long as the process: keep the collector off it,
             # and collect young objects less often, so full collections do not stall delivery
             if settings.tune_gc:
@@ -159,6 +163,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                 gc.set_threshold(50_000, 20, 100)
             yield
         finally:
+            await digests.stop()
             await email_worker.stop()
             await schedule.stop()
             await hub.stop()
@@ -183,6 +188,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     api.include_router(requests_api.router)
     api.include_router(auth_api.router)
     api.include_router(accounts_api.router)
+    api.include_router(notifications_api.router)
     api.include_router(admin_api.router)
     api.include_router(moderation_api.router)
     api.include_router(email_api.router)

@@ -147,6 +147,11 @@ class Settings(BaseSettings):
     email_retry_max_seconds: float = Field(default=6 * 3600.0, gt=0)
     # how often the background worker looks for due emails; 0 turns it off
     email_worker_interval_seconds: float = Field(default=15.0, ge=0)
+    # email digests: a member away this long (no live connection, not seen since) is sent how
+    # many messages wait for them, at most one digest per this period
+    digest_delay_seconds: int = Field(default=900, ge=1)
+    # how often the digest job looks for members to tell; 0 turns digests off
+    digest_interval_seconds: float = Field(default=60.0, ge=0)
 
     host: str = "127.0.0.1"
     port: int = 8000

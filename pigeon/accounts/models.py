@@ -35,6 +35,8 @@ class User(AppBase):
     read_receipts: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     # set when the account was deleted: the row stays (messages point at it), anonymised
     deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # notifications: an email digest of unread messages while away (`accounts.notifications`)
+    email_digest: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class Community(AppBase):

@@ -69,3 +69,16 @@ class UserIdsIn(In):
 class CommunityCreate(In):
     name: Line(100, "name")  # type: ignore[valid-type]
     slug: str = Field(min_length=2, max_length=50, pattern=r"^[a-z0-9][a-z0-9-]*$")
+
+
+class NotificationsOut(BaseModel):
+    """What one is told while away. Muted conversations and message requests never notify."""
+
+    email_digest: bool = Field(
+        description="an email when messages wait for you while you are away: how many and from "
+        "whom, never what they say; at most one per PIGEON_DIGEST_DELAY_SECONDS"
+    )
+
+
+class NotificationsUpdate(In):
+    email_digest: StrictBool | None = Field(default=None, description="turn email digests on/off")

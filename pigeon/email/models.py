@@ -29,5 +29,7 @@ class OutboxEmail(AppBase):
     last_error: Mapped[str | None] = mapped_column(String(1000), nullable=True)
     sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     dead_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # extra headers, a JSON object of name -> value (e.g. List-Unsubscribe); None for none
+    headers: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     __table_args__ = (Index("ix_outbox_email_due", "sent_at", "dead_at", "next_attempt_at"),)

@@ -7,9 +7,11 @@ change rolls back, so does the email, and nothing is sent; once it commits, the 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
+import orjson
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,6 +25,12 @@ from pigeon.email.render import render
 from pigeon.settings import Settings
 
 State = Literal["pending", "sent", "dead"]
+HEADER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,75}")
+# written by the sender from the row; an extra header must not replace or repeat them
+OWN_HEADERS = frozenset(
+    {"from", "to", "cc", "bcc", "subject", "date", "message-id", "sender", "reply-to"}
+    | {"content-type", "content-transfer-encoding", "mime-version"}
+)
 
 
 def check_address(address: str) -> str:
@@ -44,9 +52,12 @@ async def queue_email(
     *,
     kind: str,
     settings: Settings,
+    headers: dict[str, str] | None = None,
 ) -> OutboxEmail:
-    """Render `template` and add the email to the outbox, in `uow`'s transaction; due now."""
+    """Render `template` and add the email to the outbox, in `uow`'s transaction; due now.
+    `headers` are extra ones the email carries (such as `List-Unsubscribe`), checked here."""
     rendered = render(settings, template, context)
+    extra = check_headers(headers or {})
     now = uow.clock.now()
     row = OutboxEmail(
         to_address=check_address(to),
@@ -57,10 +68,23 @@ async def queue_email(
         created_at=now,
         attempts=0,
         next_attempt_at=now,
+        headers=orjson.dumps(extra).decode() if extra else None,
     )
     uow.app.add(row)
     await uow.app.flush()
     return row
+
+
+def check_headers(headers: dict[str, str]) -> dict[str, str]:
+    """Extra headers as given; ValueError for a name that is not a plain header name, one the
+    sender writes itself, or a value with a line break (which would write headers of its own).
+    Only the server's code passes headers, so a bad one is a bug, not a person's mistake."""
+    for name, value in headers.items():
+        if not HEADER_NAME.fullmatch(name) or name.lower() in OWN_HEADERS:
+            raise ValueError(f"not an extra header an email may carry: {name!r}")
+        if any(ch in value for ch in "\r\n\0") or len(value) > 2000:
+            raise ValueError(f"header {name!r} has a value no email may carry")
+    return dict(headers)
 
 
 def _in_state(state: State) -> Any:

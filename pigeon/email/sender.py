@@ -17,6 +17,8 @@ from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 from urllib.parse import urlsplit
 
+import orjson
+
 from pigeon.email.models import OutboxEmail
 from pigeon.settings import Settings
 
@@ -32,7 +34,8 @@ def from_address(settings: Settings) -> str:
 
 
 def build_message(settings: Settings, row: OutboxEmail) -> EmailMessage:
-    """Plain text first, HTML as the alternative, from the community's name."""
+    """Plain text first, HTML as the alternative, from the community's name, with the extra
+    headers the email was queued with."""
     sender = from_address(settings)
     msg = EmailMessage()
     msg["From"] = formataddr((settings.default_community_name, sender))
@@ -43,6 +46,8 @@ def build_message(settings: Settings, row: OutboxEmail) -> EmailMessage:
     # answer and the row being marked sent is recognisably the same email, not a second one
     stamp = int(row.created_at.timestamp() * 1000)
     msg["Message-ID"] = f"<outbox-{row.id}.{stamp}@{sender.rpartition('@')[2]}>"
+    for name, value in (orjson.loads(row.headers) if row.headers else {}).items():
+        msg[name] = value  # checked when queued (`outbox.check_headers`)
     msg.set_content(row.text_body)
     msg.add_alternative(row.html_body, subtype="html")
     return msg

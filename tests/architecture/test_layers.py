@@ -1,5 +1,5 @@
-"""The packages import downward only: core ← email ← accounts, media ← auth ← messaging ← admin ←
-realtime, web. Email sits just above core so that every domain may queue an email.
+"""The packages import downward only: core ← email ← accounts, media ← auth ← messaging ← admin,
+notifications ← realtime, web. Email sits just above core so that every domain may queue an email.
 
 A package may import its own modules and those of lower layers, never a higher one (not even for
 type checking), so that each layer can be read, tested and changed without the ones above it.
@@ -26,6 +26,7 @@ LAYERS = {
     "auth": 3,
     "messaging": 4,
     "admin": 5,
+    "notifications": 5,
     "realtime": 6,
     "web": 6,
     "ops": 6,
