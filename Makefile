@@ -17,7 +17,7 @@ install: $(STAMP)
 run: install  ## set up, upgrade both databases, load the demo on first run, serve on :8000
 	$(BIN)/pigeon db upgrade
 	$(BIN)/pigeon demo --if-empty
-	$(BIN)/pigeon serve
+	PIGEON_REGISTRATION=$${PIGEON_REGISTRATION:-open} $(BIN)/pigeon serve
 
 test: install  ## set up and run the whole test suite
 	$(BIN)/pytest $(PYTEST_ARGS)

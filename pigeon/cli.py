@@ -491,6 +491,45 @@ def users_export(
 
 
 @app.command()
+def invite(
+    email: Annotated[str, typer.Argument(help="the address to invite")],
+    community: Annotated[
+        str | None, typer.Option(help="the community's slug (default: the default community)")
+    ] = None,
+    tier: Annotated[
+        str | None, typer.Option(help="free | privileged | privileged_plus (default: free)")
+    ] = None,
+) -> None:
+    """Invite EMAIL (as the system, audited) and print the link; the email goes out through
+    the outbox when email is configured, so the link can also be passed on by hand."""
+    from pigeon.accounts.models import TIERS
+
+    if tier is not None and tier not in TIERS:
+        err.print(f"[red]error:[/red] tier must be one of {', '.join(TIERS)}")
+        raise typer.Exit(2)
+
+    async def go(rt: Runtime) -> str:
+        from pigeon.accounts import communities, invitations
+
+        async with rt.uow_scope() as uow:
+            community_id = None
+            if community is not None:
+                community_id = (await communities.community_by_slug(uow.app, community)).id
+            sent = await invitations.send(
+                rt,
+                uow,
+                None,
+                email=email,
+                community_id=community_id,
+                tier=tier,
+                system_label=actor_label(),
+            )
+            return f"Invited {sent.invitation.email} to {sent.community.name}: {sent.link}"
+
+    console.print(run(go), soft_wrap=True, highlight=False)
+
+
+@app.command()
 def bench(
     scenario: Annotated[
         list[str] | None, typer.Option(help="latency | load | throughput | idle (repeatable)")
