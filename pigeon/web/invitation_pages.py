@@ -4,7 +4,7 @@ same service as `/api/v1/invitations`."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query, Request
@@ -25,7 +25,7 @@ from pigeon.web.render import render
 
 router = APIRouter()
 Token = Annotated[str, Path(min_length=1, max_length=200, pattern=TOKEN)]
-STATES = ("pending", "accepted", "expired", "revoked", "declined")
+STATES: tuple[invitations.State, ...] = get_args(invitations.State)
 NOTICES = {"revoked": "Invitation revoked: its link no longer works."}
 
 
@@ -96,9 +96,9 @@ async def render_manage(
     user, now = ctx.viewer, ctx.rt.clock.now()
     if not user.is_staff:
         raise NotAllowed("Only admins and managers send invitations.", code="staff_only")
-    chosen = state if state in STATES else None
+    chosen = next((s for s in STATES if s == state), None)
     async with ctx.uow.read(ctx.dbs.app) as session:
-        rows = await invitations.list_sent(session, user, now, state=chosen, limit=200)  # type: ignore[arg-type]
+        rows = await invitations.list_sent(session, user, now, state=chosen, limit=200)
         names = await invitations.community_names(session, rows)
         mine = await communities.list_communities(session, user)
     context = {
