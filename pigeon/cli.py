@@ -84,7 +84,11 @@ class RedactSecrets(logging.Filter):
     """Blank credentials in the query strings the server logs (access lines, WebSocket
     handshakes): whoever reads a log must not be able to sign in with what is in it."""
 
-    QUERY_SECRET = re.compile(r"([?&](?:access_token|token|ticket)=)[^&#\s\"']*", re.IGNORECASE)
+    QUERY_SECRET = re.compile(
+        r"([?&](?:access_token|token|ticket|invitation)=)[^&#\s\"']*", re.IGNORECASE
+    )
+    # an invitation's link is its token: /invitations/TOKEN, /api/v1/invitations/verify/TOKEN
+    PATH_SECRET = re.compile(r"(/invitations/(?:verify/)?)[A-Za-z0-9_-]{20,}")
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.msg, str):
@@ -95,7 +99,7 @@ class RedactSecrets(logging.Filter):
 
     @classmethod
     def redact(cls, text: str) -> str:
-        return cls.QUERY_SECRET.sub(r"\1[redacted]", text)
+        return cls.PATH_SECRET.sub(r"\1[redacted]", cls.QUERY_SECRET.sub(r"\1[redacted]", text))
 
 
 def server_log_config() -> dict[str, Any]:
