@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Sequence
 from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, and_, select, update
@@ -71,26 +70,15 @@ def state_of(invitation: Invitation, now: dt.datetime) -> State:
     return "expired" if invitation.expires_at <= now else "pending"
 
 
-def _pending(now: dt.datetime) -> ColumnElement[bool]:
+def pending(now: dt.datetime) -> ColumnElement[bool]:
+    """`state_of(...) == "pending"` as SQL: every change below is conditional on it, so two
+    answers at once (two registrations, accept and revoke) cannot both take effect."""
     return and_(
         Invitation.used_at.is_(None),
         Invitation.revoked_at.is_(None),
         Invitation.declined_at.is_(None),
         Invitation.expires_at > now,
     )
-
-
-def _in_state(state: State, now: dt.datetime) -> ColumnElement[bool]:
-    if state == "pending":
-        return _pending(now)
-    if state == "accepted":
-        return Invitation.used_at.is_not(None)
-    open_ = and_(Invitation.used_at.is_(None), Invitation.revoked_at.is_(None))
-    if state == "revoked":
-        return and_(Invitation.used_at.is_(None), Invitation.revoked_at.is_not(None))
-    if state == "declined":
-        return and_(open_, Invitation.declined_at.is_not(None))
-    return and_(open_, Invitation.declined_at.is_(None), Invitation.expires_at <= now)
 
 
 def link_for(settings: Settings, token: str, *, existing_account: bool) -> str:
@@ -152,7 +140,7 @@ async def send(
         raise Conflict(f"{address} is already a member of {community.name}.", code="already_member")
     await session.execute(  # one pending invitation per address and community: the newest
         update(Invitation)
-        .where(Invitation.email == address, Invitation.community_id == community.id, _pending(now))
+        .where(Invitation.email == address, Invitation.community_id == community.id, pending(now))
         .values(revoked_at=now)
     )
     token = new_opaque_token()
@@ -233,7 +221,7 @@ async def redeem(uow: UnitOfWork, invitation_id: int, user: User) -> Invitation:
     now = uow.clock.now()
     result = await uow.app.execute(
         update(Invitation)
-        .where(Invitation.id == invitation_id, _pending(now))
+        .where(Invitation.id == invitation_id, pending(now))
         .values(used_at=now, accepted_by_id=user.id)
     )
     if not rowcount(result):
@@ -289,7 +277,7 @@ async def decline(
     now = uow.clock.now()
     result = await uow.app.execute(
         update(Invitation)
-        .where(Invitation.id == invitation.id, _pending(now))
+        .where(Invitation.id == invitation.id, pending(now))
         .values(declined_at=now)
     )
     if not rowcount(result):
@@ -307,7 +295,7 @@ async def revoke(uow: UnitOfWork, actor: Principal | None, invitation_id: int) -
     now = uow.clock.now()
     result = await uow.app.execute(
         update(Invitation)
-        .where(Invitation.id == invitation_id, _pending(now))
+        .where(Invitation.id == invitation_id, pending(now))
         .values(revoked_at=now)
     )
     if not rowcount(result):
@@ -324,46 +312,3 @@ def _may_see(actor: Principal, invitation: Invitation) -> bool:
     if actor.is_admin:
         return True
     return actor.role in ("manager", "owner") and invitation.community_id in actor.community_ids
-
-
-async def list_sent(
-    session: AsyncSession,
-    viewer: Principal,
-    now: dt.datetime,
-    *,
-    state: State | None = None,
-    limit: int = 100,
-) -> Sequence[Invitation]:
-    """Admins see every invitation; managers those of their communities; newest first."""
-    if not viewer.is_staff:
-        raise NotAllowed("Only admins and managers see invitations.", code="staff_only")
-    stmt = select(Invitation).order_by(Invitation.id.desc()).limit(limit)
-    if not viewer.is_admin:
-        stmt = stmt.where(Invitation.community_id.in_(viewer.community_ids or {-1}))
-    if state is not None:
-        stmt = stmt.where(_in_state(state, now))
-    return (await session.scalars(stmt)).all()
-
-
-async def list_mine(
-    session: AsyncSession, viewer: Principal, now: dt.datetime
-) -> Sequence[Invitation]:
-    """The pending invitations sent to the signed-in person's address."""
-    user = await accounts.get_user(session, viewer.id)
-    stmt = (
-        select(Invitation)
-        .where(Invitation.email == accounts.normalize_email(user.email), _pending(now))
-        .order_by(Invitation.id)
-    )
-    return (await session.scalars(stmt)).all()
-
-
-async def community_names(
-    session: AsyncSession, rows: Sequence[Invitation]
-) -> dict[int, Community]:
-    """The communities a page of invitations names, in one query."""
-    ids = {row.community_id for row in rows}
-    if not ids:
-        return {}
-    found = await session.scalars(select(Community).where(Community.id.in_(ids)))
-    return {c.id: c for c in found}

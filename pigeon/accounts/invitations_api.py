@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
-from pigeon.accounts import invitations
+from pigeon.accounts import invitation_lists, invitations
 from pigeon.accounts.invitation_schemas import (
     TOKEN,
     InvitationOut,
@@ -79,8 +79,8 @@ async def list_sent(
 ) -> list[dict[str, Any]]:
     now = rt.clock.now()
     async with rt.dbs.app.read() as session:
-        rows = await invitations.list_sent(session, user, now, state=state, limit=limit)
-        names = await invitations.community_names(session, rows)
+        rows = await invitation_lists.list_sent(session, user, now, state=state, limit=limit)
+        names = await invitation_lists.community_names(session, rows)
     return [invitation_dict(r, names.get(r.community_id), now) for r in rows]
 
 
@@ -95,7 +95,7 @@ async def list_sent(
 )
 async def revoke(invitation_id: UserIdPath, user: CurrentUser, uow: Uow) -> dict[str, Any]:
     inv = await invitations.revoke(uow, user, invitation_id)
-    names = await invitations.community_names(uow.app, [inv])
+    names = await invitation_lists.community_names(uow.app, [inv])
     return invitation_dict(inv, names.get(inv.community_id), uow.clock.now())
 
 
@@ -109,7 +109,7 @@ async def accept(body: InvitationTokenIn, user: CurrentUser, uow: Uow) -> dict[s
     """The signed-in account must be the invited address's. It joins the community; a tier
     the invitation names is given if higher than theirs (an invitation never lowers one)."""
     inv = await invitations.accept(uow, user, token=body.token, invitation_id=body.invitation_id)
-    names = await invitations.community_names(uow.app, [inv])
+    names = await invitation_lists.community_names(uow.app, [inv])
     return invitation_dict(inv, names.get(inv.community_id), uow.clock.now())
 
 
@@ -121,7 +121,7 @@ async def accept(body: InvitationTokenIn, user: CurrentUser, uow: Uow) -> dict[s
 )
 async def decline(body: InvitationTokenIn, user: CurrentUser, uow: Uow) -> dict[str, Any]:
     inv = await invitations.decline(uow, user, token=body.token, invitation_id=body.invitation_id)
-    names = await invitations.community_names(uow.app, [inv])
+    names = await invitation_lists.community_names(uow.app, [inv])
     return invitation_dict(inv, names.get(inv.community_id), uow.clock.now())
 
 
@@ -133,6 +133,6 @@ async def decline(body: InvitationTokenIn, user: CurrentUser, uow: Uow) -> dict[
 async def mine(user: CurrentUser, rt: Rt) -> list[dict[str, Any]]:
     now = rt.clock.now()
     async with rt.dbs.app.read() as session:
-        rows = await invitations.list_mine(session, user, now)
-        names = await invitations.community_names(session, rows)
+        rows = await invitation_lists.list_mine(session, user, now)
+        names = await invitation_lists.community_names(session, rows)
     return [invitation_dict(r, names.get(r.community_id), now) for r in rows]

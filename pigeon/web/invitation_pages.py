@@ -12,7 +12,7 @@ from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 from starlette.responses import Response
 
-from pigeon.accounts import communities, invitations
+from pigeon.accounts import communities, invitation_lists, invitations
 from pigeon.accounts import service as accounts
 from pigeon.accounts.invitation_schemas import TOKEN, InvitationSendIn, invitation_dict
 from pigeon.accounts.models import TIERS
@@ -98,8 +98,8 @@ async def render_manage(
         raise NotAllowed("Only admins and managers send invitations.", code="staff_only")
     chosen = next((s for s in STATES if s == state), None)
     async with ctx.uow.read(ctx.dbs.app) as session:
-        rows = await invitations.list_sent(session, user, now, state=chosen, limit=200)
-        names = await invitations.community_names(session, rows)
+        rows = await invitation_lists.list_sent(session, user, now, state=chosen, limit=200)
+        names = await invitation_lists.community_names(session, rows)
         mine = await communities.list_communities(session, user)
     context = {
         **await nav(request, user, ctx.uow),

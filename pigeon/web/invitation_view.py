@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from pigeon.accounts import invitations
+from pigeon.accounts import invitation_lists
 from pigeon.messaging.context import Ctx
 
 
 async def pending_for(ctx: Ctx) -> list[dict[str, Any]]:
     now = ctx.rt.clock.now()
     async with ctx.uow.read(ctx.dbs.app) as session:
-        rows = await invitations.list_mine(session, ctx.viewer, now)
-        names = await invitations.community_names(session, rows)
+        rows = await invitation_lists.list_mine(session, ctx.viewer, now)
+        names = await invitation_lists.community_names(session, rows)
     return [
         {
             "id": r.id,
