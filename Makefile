@@ -17,7 +17,9 @@ install: $(STAMP)
 run: install  ## set up, upgrade both databases, load the demo on first run, serve on :8000
 	$(BIN)/pigeon db upgrade
 	$(BIN)/pigeon demo --if-empty
-	$(BIN)/pigeon serve
+	@# the demo is open for sign-up unless PIGEON_REGISTRATION is set (environment or .env)
+	if [ -z "$${PIGEON_REGISTRATION}" ] && ! grep -qs '^PIGEON_REGISTRATION=' .env; then \
+	  export PIGEON_REGISTRATION=open; fi; $(BIN)/pigeon serve
 
 test: install  ## set up and run the whole test suite
 	$(BIN)/pytest $(PYTEST_ARGS)

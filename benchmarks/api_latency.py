@@ -39,6 +39,7 @@ def start_server(data: Path, port: int, cpu: str | None) -> subprocess.Popen[byt
         **os.environ,
         "PIGEON_DATA_DIR": str(data),
         "PIGEON_RATE_LIMITS_ENABLED": "false",
+        "PIGEON_REGISTRATION": "open",  # it registers its members through the API
         "PIGEON_LOG_LEVEL": "warning",
         "PIGEON_SECRET_KEY": "bench-secret-key-that-is-long-enough-for-hs256",
     }

@@ -110,6 +110,7 @@ def server_env(data: Path, largest: int) -> dict[str, str]:
         **os.environ,
         "PIGEON_DATA_DIR": str(data),
         "PIGEON_RATE_LIMITS_ENABLED": "false",
+        "PIGEON_REGISTRATION": "open",  # it registers its sender through the API
         "PIGEON_LOG_LEVEL": "warning",
         "PIGEON_SECRET_KEY": "bench-secret-key-that-is-long-enough-for-hs256",
         "PIGEON_ACCESS_TOKEN_MINUTES": "120",

@@ -23,6 +23,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from pigeon import __version__
 from pigeon.accounts import api as accounts_api
 from pigeon.accounts import notifications_api
+from pigeon.accounts import invitations_api
 from pigeon.admin import api as admin_api
 from pigeon.admin import closing_api, email_api, moderation_api
 from pigeon.auth import api as auth_api
@@ -189,6 +190,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     api.include_router(auth_api.router)
     api.include_router(accounts_api.router)
     api.include_router(notifications_api.router)
+    api.include_router(invitations_api.router)
     api.include_router(admin_api.router)
     api.include_router(moderation_api.router)
     api.include_router(email_api.router)

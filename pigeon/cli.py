@@ -94,7 +94,11 @@ class RedactSecrets(logging.Filter):
     """Blank credentials in the query strings the server logs (access lines, WebSocket
     handshakes): whoever reads a log must not be able to sign in with what is in it."""
 
-    QUERY_SECRET = re.compile(r"([?&](?:access_token|token|ticket)=)[^&#\s\"']*", re.IGNORECASE)
+    QUERY_SECRET = re.compile(
+        r"([?&](?:access_token|token|ticket|invitation)=)[^&#\s\"']*", re.IGNORECASE
+    )
+    # an invitation's link is its token: /invitations/TOKEN, /api/v1/invitations/verify/TOKEN
+    PATH_SECRET = re.compile(r"(/invitations/(?:verify/)?)[A-Za-z0-9_-]{20,}")
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.msg, str):
@@ -105,7 +109,7 @@ class RedactSecrets(logging.Filter):
 
     @classmethod
     def redact(cls, text: str) -> str:
-        return cls.QUERY_SECRET.sub(r"\1[redacted]", text)
+        return cls.PATH_SECRET.sub(r"\1[redacted]", cls.QUERY_SECRET.sub(r"\1[redacted]", text))
 
 
 def server_log_config(log_format: str = "text", level: str = "info") -> dict[str, Any]:
@@ -555,6 +559,45 @@ def users_export(
     path = Path(output or name)
     shutil.move(made, path)
     console.print(f"Wrote [bold]{path}[/bold] ({path.stat().st_size:,} bytes).")
+
+
+@app.command()
+def invite(
+    email: Annotated[str, typer.Argument(help="the address to invite")],
+    community: Annotated[
+        str | None, typer.Option(help="the community's slug (default: the default community)")
+    ] = None,
+    tier: Annotated[
+        str | None, typer.Option(help="free | privileged | privileged_plus (default: free)")
+    ] = None,
+) -> None:
+    """Invite EMAIL (as the system, audited) and print the link; the email goes out through
+    the outbox when email is configured, so the link can also be passed on by hand."""
+    from pigeon.accounts.models import TIERS
+
+    if tier is not None and tier not in TIERS:
+        err.print(f"[red]error:[/red] tier must be one of {', '.join(TIERS)}")
+        raise typer.Exit(2)
+
+    async def go(rt: Runtime) -> str:
+        from pigeon.accounts import communities, invitations
+
+        async with rt.uow_scope() as uow:
+            community_id = None
+            if community is not None:
+                community_id = (await communities.community_by_slug(uow.app, community)).id
+            sent = await invitations.send(
+                rt,
+                uow,
+                None,
+                email=email,
+                community_id=community_id,
+                tier=tier,
+                system_label=actor_label(),
+            )
+            return f"Invited {sent.invitation.email} to {sent.community.name}: {sent.link}"
+
+    console.print(run(go), soft_wrap=True, highlight=False)
 
 
 @app.command()

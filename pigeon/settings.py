@@ -50,7 +50,11 @@ class Settings(BaseSettings):
     access_token_minutes: int = Field(default=15, ge=1)
     refresh_token_days: int = Field(default=30, ge=1)
     session_days: int = Field(default=14, ge=1)
-    open_registration: bool = True
+    # open: anyone may create an account; invite: only with an invitation's token (a fresh
+    # install starts closed, so nobody signs up before the operator decides)
+    registration: Literal["open", "invite"] = "invite"
+    # how long an invitation's link works
+    invitation_days: int = Field(default=7, ge=1, le=365)
     # argon2id, one lane: about 120 ms a hash on a current server core (OWASP's floor is
     # 19 MiB with time cost 2); at most `concurrency` hashes run at once, the rest queue
     password_hash_time_cost: int = Field(default=2, ge=1)
@@ -74,6 +78,7 @@ class Settings(BaseSettings):
     rate_login_per_address_per_minute: int = 30
     rate_login_per_account_per_hour: int = 100  # per account from everywhere
     rate_register_per_hour: int = 20
+    rate_invite_per_hour: int = 50  # invitations sent per inviter
     rate_upload_per_minute: int = 20
     rate_edit_per_minute: int = 30
     rate_react_per_minute: int = 120

@@ -96,6 +96,7 @@ def settings(
         "data_dir": data,
         "secret_key": "test-secret-" + uuid.uuid4().hex,
         "rate_limits_enabled": False,
+        "registration": "open",  # tests of invite mode set "invite"
         "tune_gc": False,
         "password_hash_time_cost": 1,
         "password_hash_memory_kib": 64,

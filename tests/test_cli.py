@@ -1,6 +1,8 @@
 """The operator's CLI, run as an operator would, on a fresh data folder."""
 
+import hashlib
 import os
+import re
 import socket
 import sqlite3
 import subprocess
@@ -149,6 +151,23 @@ def test_demo_loads_once(pigeon, tmp_path):
     assert msgs.execute("SELECT count(*) FROM conversation").fetchone()[0] >= 3
     r = pigeon("messaging", "status")
     assert "Messaging is on" in r.output
+
+
+def test_invite_prints_a_working_link_once_and_is_audited(pigeon, tmp_path, monkeypatch):
+    monkeypatch.setenv("PIGEON_PUBLIC_URL", "https://chat.example.org")
+    assert pigeon("demo", "--if-empty").exit_code == 0
+    r = pigeon("invite", "New@Example.com", "--community", "riverside", "--tier", "privileged")
+    assert r.exit_code == 0, r.output
+    found = re.search(r"https://chat\.example\.org/register\?invitation=([A-Za-z0-9_-]+)", r.output)
+    assert found and "new@example.com" in r.output
+    db = sqlite3.connect(tmp_path / "data" / "app.db")
+    row = db.execute("SELECT email, tier, inviter_id, token_hash FROM invitation").fetchone()
+    assert row[:3] == ("new@example.com", "privileged", None)
+    assert row[3] == hashlib.sha256(found.group(1).encode()).hexdigest()  # only the digest kept
+    [(label,)] = db.execute("SELECT actor_label FROM audit_log WHERE action = 'invitation.sent'")
+    assert label.startswith("cli")
+    assert pigeon("invite", "x@example.com", "--community", "nowhere").exit_code == 1
+    assert pigeon("invite", "x@example.com", "--tier", "gold").exit_code == 2
 
 
 def _free_port() -> int:

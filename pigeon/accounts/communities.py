@@ -78,6 +78,15 @@ async def get_community(session: AsyncSession, community_id: int) -> Community:
     return community
 
 
+async def community_by_slug(session: AsyncSession, slug: str) -> Community:
+    community = await session.scalar(
+        select(Community).where(Community.slug == slug.strip().lower())
+    )
+    if community is None:
+        raise NotFound(f"No community with the slug {slug!r}.", code="community_not_found")
+    return community
+
+
 def check_manage_community(viewer: Principal, community_id: int) -> None:
     if viewer.is_admin:
         return
@@ -89,6 +98,26 @@ def check_manage_community(viewer: Principal, community_id: int) -> None:
 async def community_members(session: AsyncSession, community_id: int) -> Sequence[User]:
     shared = select(Membership.user_id).where(Membership.community_id == community_id)
     return (await session.scalars(select(User).where(User.id.in_(shared)).order_by(User.id))).all()
+
+
+async def is_member(session: AsyncSession, community_id: int, user_id: int) -> bool:
+    found = await session.scalar(
+        select(Membership.user_id).where(
+            Membership.community_id == community_id, Membership.user_id == user_id
+        )
+    )
+    return found is not None
+
+
+async def join(uow: UnitOfWork, community_id: int, user_id: int) -> bool:
+    """Make someone a member (once they consented: an invitation they used); True if they
+    were not one yet. The caller audits: it knows why they joined."""
+    if await is_member(uow.app, community_id, user_id):
+        return False
+    uow.app.add(Membership(community_id=community_id, user_id=user_id, joined_at=uow.clock.now()))
+    await uow.app.flush()
+    changed(uow, user_id)
+    return True
 
 
 async def add_members(

@@ -90,13 +90,31 @@ class Block(AppBase):
 
 
 class Invitation(AppBase):
+    """A link that lets one email address into one community (and tier).
+
+    Only the token's digest is kept. `used_at` is when it was redeemed (an account made with
+    it, or an existing member's consent), by `accepted_by_id`; a revoked, declined, used or
+    expired invitation lets nobody in. `inviter_id` is None when the system (the CLI) sent it.
+    """
+
     __tablename__ = "invitation"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    inviter_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"))
+    inviter_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user.id", ondelete="CASCADE"), nullable=True
+    )
     email: Mapped[str] = mapped_column(String(254))
     community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete="CASCADE"))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # the tier the invited person gets (None: the default, free, and never a lowering)
+    tier: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    declined_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    accepted_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user.id", ondelete="SET NULL"), nullable=True
+    )
+
+    __table_args__ = (Index("ix_invitation_email", "email"),)

@@ -250,6 +250,20 @@ def _retention(entry: Entry, data: dict[str, Any], names: Names, zone: dt.tzinfo
     return text + (" (a dry run, nothing changed)" if data.get("dry_run") is True else "")
 
 
+def _invitation(verb: str) -> Sentence:
+    """Invitations: the address and the community; a tier only when one was given."""
+
+    def sentence(entry: Entry, data: dict[str, Any], names: Names, zone: dt.tzinfo) -> str:
+        text = verb.format(
+            email=data.get("email") or "someone",
+            community=_community(data.get("community_id"), names),
+        )
+        tier = data.get("tier")
+        return text + (f" as {TIERS.get(tier, tier)}" if isinstance(tier, str) else "")
+
+    return sentence
+
+
 def _short(text: str, limit: int = 120) -> str:
     one_line = " ".join(text.split())
     return one_line if len(one_line) <= limit else one_line[: limit - 1] + "…"
@@ -286,4 +300,8 @@ _SENTENCES: dict[str, Sentence] = {
     "community.members_added": _members_added,
     "community.member_removed": _member_removed,
     "retention.run": _retention,
+    "invitation.sent": _invitation("invited {email} to {community}"),
+    "invitation.accepted": _invitation("accepted the invitation to {community}"),
+    "invitation.declined": _invitation("declined the invitation to {community}"),
+    "invitation.revoked": _invitation("revoked the invitation of {email} to {community}"),
 }

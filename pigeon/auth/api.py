@@ -25,8 +25,23 @@ def token_body(pair: auth.TokenPair) -> dict[str, Any]:
     }
 
 
-@router.post("/register", status_code=201, response_model=TokenOut)
+@router.post(
+    "/register",
+    status_code=201,
+    response_model=TokenOut,
+    summary="Create an account and sign in",
+    responses={
+        403: {
+            "description": "`registration_closed`: by invitation only and no `invitation_token`;"
+            " `not_your_invitation`: the email is not the invited one"
+        },
+        404: {"description": "`invalid_invitation`: unknown, expired, used or revoked"},
+        409: {"description": "`email_taken` or `username_taken`"},
+    },
+)
 async def register(body: RegisterIn, request: Request, rt: Rt, uow: Uow) -> dict[str, Any]:
+    """With `PIGEON_REGISTRATION=invite` only with an invitation's token; with a token the
+    account joins the invitation's community and tier."""
     pair = await auth.register(
         rt,
         uow,
@@ -35,6 +50,7 @@ async def register(body: RegisterIn, request: Request, rt: Rt, uow: Uow) -> dict
         password=body.password,
         display_name=body.display_name,
         address=request.client and request.client.host,
+        invitation_token=body.invitation_token,
     )
     return token_body(pair)
 

@@ -9,6 +9,7 @@ from pigeon.core.schemas import In, Line
 from pigeon.core.types import NO_NUL
 
 USERNAME = r"^[A-Za-z0-9_.-]{3,32}$"
+TOKEN = r"^[A-Za-z0-9_-]+$"  # an opaque token as `security.new_opaque_token` makes them
 
 
 class RegisterIn(In):
@@ -19,6 +20,15 @@ class RegisterIn(In):
     )
     password: str = Field(min_length=8, max_length=256)
     display_name: Line(64, "display_name") | None = None  # type: ignore[valid-type]
+    invitation_token: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        pattern=TOKEN,
+        description="the token of an invitation's link: required when registration is by "
+        "invitation; the email must be the invited one, and the account joins its community "
+        "and tier",
+    )
 
 
 class LoginIn(In):

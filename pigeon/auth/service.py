@@ -21,6 +21,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pigeon.accounts import invitations
 from pigeon.accounts import service as accounts
 from pigeon.accounts.models import User
 from pigeon.auth.models import RefreshToken
@@ -110,14 +111,27 @@ async def register(
     password: str,
     display_name: str | None,
     address: str | None,
+    invitation_token: str | None = None,
 ) -> TokenPair:
-    """Sign up (into the default community) and sign in; the API and the page both come here."""
+    """Sign up and sign in; the API and the page both come here.
+
+    With `registration=invite` only an invitation's token lets someone in. With a token (in
+    either mode) the email must be the invited one, and the account joins the invitation's
+    community and tier instead of the default community; the invitation is used up in the same
+    transaction (`invitations.redeem`), so of two registrations with one token only one wins.
+    """
     settings = rt.settings
-    if not settings.open_registration:
+    if invitation_token is None and settings.registration != "open":
         raise NotAllowed(
-            "Registration is closed; ask for an invitation.", code="registration_closed"
+            "Registration is by invitation only on this server; ask for an invitation.",
+            code="registration_closed",
         )
     await rt.limiter.check_register(address=address)
+    found = None
+    if invitation_token is not None:  # read and ended before the hash, like `login`
+        async with rt.dbs.app.read() as session:
+            found = await invitations.verify(session, invitation_token, uow.clock.now())
+        invitations.check_same_email(found.invitation, email)
     user = await accounts.create_user(
         uow,
         email=email,
@@ -125,8 +139,11 @@ async def register(
         password=password,
         passwords=rt.passwords,
         display_name=display_name,
+        join_default=found is None,
         settings=settings,
     )
+    if found is not None:
+        await invitations.redeem(uow, found.invitation.id, user)
     return await issue_tokens(rt, uow, user)
 
 

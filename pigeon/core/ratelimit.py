@@ -63,6 +63,7 @@ def rules(settings: Settings) -> dict[str, Rule]:
         "ticket": Rule(
             "ticket", s.rate_ticket_per_minute, 60, max(1, s.rate_ticket_per_minute // 3)
         ),
+        "invite": Rule("invite", s.rate_invite_per_hour, 3600, max(1, s.rate_invite_per_hour // 5)),
     }
 
 
@@ -79,6 +80,7 @@ MESSAGES = {
     "start": "You are starting conversations too fast",
     "report": "You are sending reports too fast",
     "ticket": "You are asking for live-connection tickets too fast",
+    "invite": "You are sending invitations too fast",
 }
 
 
@@ -199,3 +201,7 @@ class Limiter:
 
     async def check_register(self, *, address: str | None) -> None:
         await self.hit("register", address or "unknown")
+
+    async def check_invite(self, inviter: int | None) -> None:
+        """Invitations per inviter: each one is an email to a stranger's address."""
+        await self.hit("invite", inviter if inviter is not None else "system")

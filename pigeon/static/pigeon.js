@@ -986,3 +986,20 @@
 
   if (me && messagingOn) connect();
 })();
+
+/* --- invitations: the link shown once after sending gets a Copy button (without script, or
+   without a clipboard, the field is there to select by hand) --- */
+(function () {
+  "use strict";
+  var field = document.getElementById("invitation-link");
+  var button = document.getElementById("invitation-copy");
+  if (!field || !button || !navigator.clipboard) return;
+  button.hidden = false;
+  button.addEventListener("click", function () {
+    navigator.clipboard.writeText(field.value).then(function () {
+      button.textContent = "Link copied";
+    }, function () {
+      field.select();
+    });
+  });
+})();

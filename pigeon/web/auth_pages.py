@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 from starlette.responses import Response
 
+from pigeon.accounts import invitations
 from pigeon.auth import service as auth
 from pigeon.auth.schemas import LoginIn, RegisterIn
 from pigeon.core.deps import SESSION_COOKIE, AppSettings, Rt, Uow
 from pigeon.core.errors import AppError
+from pigeon.core.runtime import Runtime
 from pigeon.web.deps import Form, MaybeUser, field, nav, safe_next
 from pigeon.web.render import render
 from pigeon.web.session import clear_session, end_session, session_token, set_session
@@ -30,6 +33,7 @@ def _first_error(exc: ValidationError) -> str:
         "password": "Password",
         "display_name": "Display name",
         "login": "Username or email",
+        "invitation_token": "Invitation",
     }
     return f"{labels.get(name, name)}: {msg}"
 
@@ -100,16 +104,48 @@ async def login(request: Request, form: Form, rt: Rt, uow: Uow) -> Response:
     return response
 
 
-@router.get("/register")
-async def register_page(request: Request, user: MaybeUser, settings: AppSettings) -> Response:
-    if user is not None:
-        return RedirectResponse("/messages", status_code=303)
-    context = {
+async def _invitation(rt: Runtime, token: str) -> tuple[dict[str, str] | None, str | None]:
+    """The invitation a register page offers ({token, email, community}), or why not."""
+    if not token:
+        return None, None
+    try:
+        async with rt.dbs.app.read() as session:
+            found = await invitations.verify(session, token, rt.clock.now())
+    except AppError as exc:
+        return None, exc.message
+    offer = {"token": token, "email": found.invitation.email, "community": found.community.name}
+    return offer, None
+
+
+async def _register_context(
+    request: Request, rt: Runtime, token: str, values: dict[str, str]
+) -> dict[str, Any]:
+    offer, problem = await _invitation(rt, token[:200])
+    if offer is not None:
+        values = {**values, "email": offer["email"]}
+    return {
         **await nav(request, None),
         "title": "Create an account",
-        "values": {},
-        "closed": not settings.open_registration,
+        "values": values,
+        "invitation": offer,
+        "invitation_error": problem,
+        "closed": offer is None and rt.settings.registration != "open",
     }
+
+
+@router.get("/register")
+async def register_page(
+    request: Request,
+    user: MaybeUser,
+    rt: Rt,
+    invitation: Annotated[str, Query(max_length=200)] = "",
+) -> Response:
+    """With `?invitation=TOKEN` (the link in an invitation email): the community's name and
+    the invited email, fixed. Signed in already, the link asks to join instead."""
+    if user is not None:
+        target = f"/invitations/{quote(invitation, safe='')}" if invitation else "/messages"
+        return RedirectResponse(target, status_code=303)
+    context = await _register_context(request, rt, invitation, {})
     return render(request, "register.html", context, status=200)
 
 
@@ -117,14 +153,10 @@ async def register_page(request: Request, user: MaybeUser, settings: AppSettings
 async def register(request: Request, form: Form, rt: Rt, uow: Uow) -> Response:
     settings = rt.settings
     values = {k: field(form, k).strip() for k in ("email", "username", "display_name")}
-    context = {
-        **await nav(request, None),
-        "title": "Create an account",
-        "values": values,
-        "closed": not settings.open_registration,
-    }
-    if not settings.open_registration:
-        context["error"] = "Registration is closed; ask for an invitation."
+    token = field(form, "invitation_token").strip()
+    context = await _register_context(request, rt, token, values)
+    if not token and settings.registration != "open":
+        context["error"] = "Registration is by invitation only; ask for an invitation."
         return render(request, "register.html", context, status=403)
     status, headers = 400, None
     try:
@@ -133,6 +165,7 @@ async def register(request: Request, form: Form, rt: Rt, uow: Uow) -> Response:
             username=values["username"],
             password=field(form, "password"),
             display_name=values["display_name"] or None,
+            invitation_token=token or None,
         )
         pair = await auth.register(
             rt,
@@ -142,13 +175,14 @@ async def register(request: Request, form: Form, rt: Rt, uow: Uow) -> Response:
             password=body.password,
             display_name=body.display_name,
             address=_address(request),
+            invitation_token=body.invitation_token,
         )
     except ValidationError as exc:
         context["error"] = _first_error(exc)
     except AppError as exc:
         await uow.rollback()
         context["error"], headers = exc.message, exc.headers
-        status = 429 if exc.status == 429 else 400
+        status = exc.status if exc.status in (403, 404, 429) else 400
     else:
         return _signed_in(request, settings, pair, "/messages")
     response = render(request, "register.html", context, status=status)

@@ -19,7 +19,7 @@ from pigeon.messaging import eligibility, reports
 from pigeon.messaging import service as messaging
 from pigeon.messaging.context import Ctx
 from pigeon.messaging.schemas import ReportIn
-from pigeon.web import suspension_view
+from pigeon.web import invitation_view, suspension_view
 from pigeon.web.deps import Form, PageCtx, field, int_field, nav, safe_next
 from pigeon.web.render import render
 from pigeon.web.views import report_reasons
@@ -34,6 +34,8 @@ NOTICES = {
     "suspended": "Suspended. They are signed out everywhere and cannot sign in until it ends.",
     "lifted": "Suspension lifted. They can sign in again now.",
     "password": "Password changed. Your other sessions were signed out.",
+    "joined": "You joined the community: its members can reach you now.",
+    "declined": "Invitation declined. Nothing changed for you.",
 }
 
 
@@ -170,6 +172,7 @@ async def render_profile(
             request, ctx.rt, user, target.id, target.username
         ),
         "durations": suspension_view.DURATIONS,
+        "my_invitations": await invitation_view.pending_for(ctx) if target.id == user.id else [],
     }
     return render(request, "profile.html", context, status=status)
 

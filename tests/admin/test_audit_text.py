@@ -149,6 +149,24 @@ class Entry:
         ),
         (
             Entry(
+                "invitation.sent",
+                {"email": "new@example.com", "community_id": 7, "tier": "privileged_plus"},
+                target_type="invitation",
+                target_id=4,
+            ),
+            "Ada invited new@example.com to Riverside as privileged plus",
+        ),
+        (
+            Entry(
+                "invitation.accepted",
+                {"email": "ada@example.com", "community_id": 7, "tier": None},
+                target_type="invitation",
+                target_id=4,
+            ),
+            "Ada accepted the invitation to Riverside",
+        ),
+        (
+            Entry(
                 "community.member_removed",
                 {"user_id": 3},
                 target_type="community",
@@ -180,9 +198,9 @@ def test_names_fall_back_to_what_the_entry_kept() -> None:
 
 
 def test_unknown_actions_and_odd_data_never_show_python_values() -> None:
-    odd = Entry("invitation.sent", {"before": {"a": [1]}, "after": None, "x": True})
+    odd = Entry("badge.awarded", {"before": {"a": [1]}, "after": None, "x": True})
     text = describe(odd, NAMES)
-    assert text == "Ada did “invitation sent” to Bob"
+    assert text == "Ada did “badge awarded” to Bob"
     broken = Entry("user.tier", {"after": ["x"]})  # no "before": an older entry's shape
     text = describe(broken, NAMES)
     assert text == "Ada did “user tier” to Bob"

@@ -52,7 +52,7 @@ async def test_register_conflicts_and_bad_input(client):
 
 
 async def test_closed_registration(client, app):
-    app.state.settings.open_registration = False
+    app.state.settings.registration = "invite"
     r = await register(client)
     assert r.status_code == 403 and r.json()["error"]["code"] == "registration_closed"
 

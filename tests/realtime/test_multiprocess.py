@@ -85,6 +85,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
         "PIGEON_SECRET_KEY": uuid.uuid4().hex * 2,
         "PIGEON_DATA_DIR": str(tmp / "data"),
         "PIGEON_RATE_LIMITS_ENABLED": "false",
+        "PIGEON_REGISTRATION": "open",
         "PIGEON_PASSWORD_HASH_TIME_COST": "1",
         "PIGEON_PASSWORD_HASH_MEMORY_KIB": "64",
         "PIGEON_LOG_LEVEL": "warning",

@@ -24,6 +24,7 @@ def settings(request, settings):  # type: ignore[no-untyped-def]
         "rate_login_per_address_per_minute": 6,
         "rate_register_per_hour": 2,
         "rate_organise_per_minute": 8,  # a burst of 2
+        "rate_invite_per_hour": 10,  # a burst of 2
     }
     if request.param == "redis":
         if not REDIS_URL:
@@ -131,3 +132,15 @@ async def test_keeping_conversations_is_limited_per_person(app, client, people):
     assert_limited(r, "changing your conversations")
     r = await client.delete(f"{API}/conversations/{conv['id']}", headers=people.priv.headers)
     assert_limited(r, "changing your conversations")
+
+
+async def test_invitations_are_limited_per_inviter(app, client, people):
+    async def invite(who, n):  # type: ignore[no-untyped-def]
+        return await client.post(
+            f"{API}/invitations/send", json={"email": f"guest{n}@example.com"}, headers=who.headers
+        )
+
+    for n in range(2):
+        assert (await invite(people.admin, n)).status_code == 201
+    assert_limited(await invite(people.admin, 2), "invitations")
+    assert (await invite(people.manager, 3)).status_code == 201  # another inviter's own budget

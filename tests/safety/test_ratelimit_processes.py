@@ -74,6 +74,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[str
     env = {
         **os.environ,
         "PIGEON_DATA_DIR": str(data),
+        "PIGEON_REGISTRATION": "open",
         "PIGEON_SECRET_KEY": SECRET,
         "PIGEON_REDIS_URL": REDIS_URL,
         "PIGEON_REDIS_PREFIX": f"pigeon-test-{uuid.uuid4().hex}",

@@ -149,6 +149,17 @@ def test_the_log_filter_blanks_tokens_and_tickets():
     )
 
 
+def test_the_log_filter_blanks_invitation_links():
+    token = "Lx6tj7xeAau-kaToa-f3gmHYrOr2MWJWrejPnOPXrpE"
+    for path, shown in (
+        (f"/register?invitation={token}", "/register?invitation=[redacted]"),
+        (f"/invitations/{token}", "/invitations/[redacted]"),
+        (f"/api/v1/invitations/verify/{token}", "/api/v1/invitations/verify/[redacted]"),
+        ("/api/v1/invitations/12/revoke", "/api/v1/invitations/12/revoke"),
+    ):
+        assert RedactSecrets.redact(f'"GET {path} HTTP/1.1" 200') == f'"GET {shown} HTTP/1.1" 200'
+
+
 def test_pigeon_serve_never_logs_a_token_or_a_ticket(tmp_path: Path):
     secrets = ("SECRET-TOKEN-1", "SECRET-TICKET-2", "SECRET-TOKEN-3")
     with (

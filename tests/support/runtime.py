@@ -23,6 +23,7 @@ async def standalone(
     if settings is None:
         settings = Settings(
             data_dir=data or Path("data"),
+            registration="open",
             password_hash_time_cost=1,  # people made for a test: hashing need not be slow
             password_hash_memory_kib=64,
             _env_file=None,  # type: ignore[call-arg]

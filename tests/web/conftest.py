@@ -124,6 +124,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             "PIGEON_DATA_DIR": str(data),
             "PIGEON_SECRET_KEY": "browser-" + uuid.uuid4().hex,
             "PIGEON_RATE_LIMITS_ENABLED": "false",
+            "PIGEON_REGISTRATION": "open",
             "PIGEON_PASSWORD_HASH_TIME_COST": "1",
             "PIGEON_PASSWORD_HASH_MEMORY_KIB": "64",
             "PIGEON_REDIS_PREFIX": "browser-" + uuid.uuid4().hex[:8],

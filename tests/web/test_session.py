@@ -109,7 +109,7 @@ async def test_register_explains_bad_input_and_keeps_it(app, people) -> None:
 
 
 async def test_closed_registration_is_respected(app, people) -> None:
-    app.state.settings.open_registration = False
+    app.state.settings.registration = "invite"
     async with browser(app) as c:
         page = await c.get("/register")
         assert "Registration is closed" in page.text
