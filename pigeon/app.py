@@ -22,8 +22,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from pigeon import __version__
 from pigeon.accounts import api as accounts_api
-from pigeon.accounts import notifications_api
-from pigeon.accounts import invitations_api
+from pigeon.accounts import invitations_api, notifications_api
 from pigeon.admin import api as admin_api
 from pigeon.admin import closing_api, email_api, moderation_api
 from pigeon.auth import api as auth_api
