@@ -62,8 +62,7 @@ def run(fn: Callable[[Runtime], Awaitable[T]]) -> T:
         broker = make_broker(settings)
         rt = Runtime(settings, dbs, broker, open_store(settings))
         try:
-            await migrate.upgrade(dbs.app)
-            await migrate.upgrade(dbs.messaging)
+            await migrate.upgrade_databases(dbs)
             await broker.start()
             return await fn(rt)
         finally:
@@ -174,19 +173,32 @@ def db_upgrade(
         bool, typer.Option("--dry-run", help="show what would run; change nothing")
     ] = False,
 ) -> None:
-    """Create or upgrade both databases to the latest schema."""
+    """Create or upgrade the databases to the latest schema (the messaging one once it exists
+    or messaging is on), and say what was done to each."""
     if dry_run:
         _upgrade_plan()
         return
+    from pigeon.core import migrate
 
-    async def go(rt: Runtime) -> None:
-        from pigeon.core import migrate
+    settings = get_settings()
 
-        for db in (rt.dbs.app, rt.dbs.messaging):
-            current, head = await migrate.status(db)
-            console.print(f"{db.name}: at [bold]{current}[/bold] (latest {head})")
+    async def go() -> dict[str, str]:
+        dbs = Databases(settings.app_db_url, settings.messaging_db_url)
+        try:
+            return await migrate.upgrade_databases(dbs)
+        finally:
+            await dbs.dispose()
 
-    run(go)
+    try:
+        said = asyncio.run(go())
+    except migrate_errors() as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}")
+        raise typer.Exit(1) from None
+    except OSError as exc:
+        err.print(f"[red]error:[/red] cannot reach the database: {exc}")
+        raise typer.Exit(1) from None
+    for name, what in said.items():
+        console.print(f"{name}: {escape(what)}")
 
 
 def _upgrade_plan() -> None:
@@ -354,15 +366,20 @@ def users_list(
 
 
 def _switch(enabled: bool) -> None:
-    async def go(rt: Runtime) -> bool:
+    async def go(rt: Runtime) -> tuple[bool, bool]:
         from pigeon.admin import service as admin
+        from pigeon.core import migrate
 
+        existed = await migrate.exists(rt.dbs.messaging)
         async with rt.uow_scope() as uow:
-            return await admin.set_messaging(
+            changed = await admin.set_messaging(
                 rt, uow, enabled, actor_id=None, actor_label=actor_label()
             )
+        return changed, not existed and enabled
 
-    changed = run(go)
+    changed, created = run(go)
+    if created:
+        console.print("Created the messaging database.")
     state = "on" if enabled else "off"
     console.print(f"Messaging is [bold]{state}[/bold]" + ("" if changed else " (it already was)."))
 
@@ -456,8 +473,11 @@ def retention_run(
             bar.update(tasks[stage], completed=done if total else 1, total=total or 1)
 
         async def go(rt: Runtime) -> Any:
+            from pigeon.core import migrate
             from pigeon.messaging import retention
 
+            if not await migrate.exists(rt.dbs.messaging):
+                return None
             return await retention.run_exclusive(
                 rt,
                 as_of=when,
@@ -467,6 +487,9 @@ def retention_run(
             )
 
         result = run(go)
+    if result is None:
+        console.print("Messaging was never switched on: there is nothing to remove.")
+        return
     title = "Retention" + (" (dry run: nothing changed)" if dry_run else "")
     table = Table("", "count", title=title)
     table.add_row("as of", f"{result.as_of:%Y-%m-%d %H:%M} UTC")

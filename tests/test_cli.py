@@ -37,11 +37,21 @@ def pigeon(tmp_path, monkeypatch):
 def test_db_upgrade_creates_both_databases_in_wal_mode(pigeon, tmp_path):
     r = pigeon("db", "upgrade")
     assert r.exit_code == 0, r.output
-    assert "app: at" in r.output and "messaging: at" in r.output
+    assert "app: created at" in r.output
+    # the messaging database waits for messaging to be switched on
+    assert "messaging: not created: messaging is off" in r.output
+    assert not (tmp_path / "data" / "messages.db").exists()
+    r = pigeon("db", "upgrade")
+    assert "app: at" in r.output and "the latest" in r.output
+    r = pigeon("messaging", "enable")
+    assert r.exit_code == 0 and "Created the messaging database." in r.output, r.output
+    r = pigeon("db", "upgrade")
+    assert "messaging: at" in r.output and "the latest" in r.output
     for name in ("app.db", "messages.db"):
         conn = sqlite3.connect(tmp_path / "data" / name)
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         conn.close()
+        assert (tmp_path / "data" / name).stat().st_mode & 0o077 == 0
     tables = {
         r[0]
         for r in sqlite3.connect(tmp_path / "data" / "app.db").execute(
@@ -208,6 +218,8 @@ def test_serve_alone_adds_no_data(tmp_path):
     db = sqlite3.connect(tmp_path / "data" / "app.db")
     assert db.execute("SELECT count(*) FROM user").fetchone()[0] == 0
     assert db.execute("SELECT count(*) FROM setting").fetchone()[0] == 0
+    # messaging is off: its database was not made (and /readyz was ready without it)
+    assert not (tmp_path / "data" / "messages.db").exists()
 
 
 def test_enabling_creates_a_missing_messaging_database(pigeon, tmp_path):

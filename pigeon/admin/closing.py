@@ -76,5 +76,4 @@ async def _delete(ctx: Ctx, user_id: int, *, messages: MessagesChoice) -> None:
 async def _messaging_exists(ctx: Ctx) -> bool:
     """Whether the messaging database was ever created (messaging switched on once): a fresh
     install that never had it holds nothing of anyone there."""
-    current, _ = await migrate.status(ctx.rt.dbs.messaging)
-    return current is not None
+    return await migrate.exists(ctx.rt.dbs.messaging)

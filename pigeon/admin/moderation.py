@@ -20,6 +20,7 @@ from typing import Any
 from pigeon.accounts import directory
 from pigeon.accounts import service as accounts
 from pigeon.auth import service as auth
+from pigeon.core import migrate
 from pigeon.core.audit import audit, logged
 from pigeon.core.errors import Conflict, Invalid, NotAllowed, NotFound
 from pigeon.core.events import PeopleChanged
@@ -100,6 +101,8 @@ async def list_reports(
 ) -> list[QueueItem]:
     """The queue, newest first, with the reported text and who is involved."""
     check_moderator(viewer)
+    if not await migrate.exists(uow.dbs.messaging):  # messaging never on: nothing reported
+        return []
     async with uow.read(uow.dbs.messaging) as session:
         entries = await reports.queue(
             session, communities=_scope(viewer), status=status, before_id=before_id, limit=limit
@@ -127,6 +130,8 @@ async def report_file(
 
 
 async def _entry(uow: UnitOfWork, viewer: Principal, report_id: int) -> reports.QueueEntry:
+    if not await migrate.exists(uow.dbs.messaging):
+        raise NotFound("No such report.", code="report_not_found")
     async with uow.read(uow.dbs.messaging) as session:
         entry = await reports.find_report(session, report_id)
     if entry is None or not _in_scope(viewer, entry.report.community_id):

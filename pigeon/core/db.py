@@ -106,15 +106,16 @@ def sqlite_pragmas(engine: AsyncEngine | Engine, *, immediate: bool | None) -> N
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def keep_private(path: Path) -> None:
+def keep_private(path: Path, *, create: bool = True) -> None:
     """Make a SQLite database and its companions readable and writable by this user only.
 
     The database is created empty with mode 0600 before SQLite first opens it (an empty file is
     an empty database); SQLite gives its -wal, -shm and -journal files the database's mode.
     Files from before are narrowed to 0600 here, at every start.
     """
-    with contextlib.suppress(FileExistsError):
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    if create:
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     for suffix in ("", "-wal", "-shm", "-journal"):
         file = path.with_name(path.name + suffix)
         try:
@@ -137,8 +138,9 @@ class Database:
         if self.is_sqlite:
             path = parsed.database
             if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
-                keep_private(Path(path))
+                # narrowed if it exists; created only by `create_file`, when a migration makes
+                # its schema: opening a database must not bring one into being
+                keep_private(Path(path), create=False)
             self.write_engine = create_async_engine(
                 url, pool_size=1, max_overflow=0, pool_timeout=60, hide_parameters=True
             )
@@ -166,6 +168,16 @@ class Database:
         self.path = parsed.database if self.is_sqlite else None
         self._writer = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self._reader = async_sessionmaker(self.read_engine, expire_on_commit=False)
+
+    def create_file(self) -> None:
+        """Make a SQLite database's file (private from its first moment), and its folder."""
+        if self.is_sqlite and self.path and self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            keep_private(Path(self.path))
+
+    def file_missing(self) -> bool:
+        """A SQLite database whose file is not there yet (never so for PostgreSQL)."""
+        return bool(self.is_sqlite and self.path and not Path(self.path).exists())
 
     @property
     def dialect(self) -> str:

@@ -9,10 +9,10 @@ from alembic import command, context, util
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import MetaData, text
+from sqlalchemy import MetaData, select, text
 from sqlalchemy.engine import Connection
 
-from pigeon.core.db import Database
+from pigeon.core.db import Database, Databases
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 _LOCK_KEY = 0x5069676E  # PostgreSQL advisory lock: one migrator at a time
@@ -87,6 +87,7 @@ def _known(name: str, current: str | None) -> None:
 async def upgrade(db: Database, revision: str = "head") -> None:
     """Bring `db` to `revision`; SchemaTooNew if a newer release already went past it."""
     cfg = alembic_config(db)
+    db.create_file()
     current, _ = await status(db)
     _known(db.name, current)
     async with db.write_engine.connect() as conn:
@@ -132,6 +133,46 @@ async def revision(db: Database, message: str) -> None:
     cfg = alembic_config(db)
     async with db.write_engine.begin() as conn:
         await conn.run_sync(_run, cfg, "revision", {"message": message, "autogenerate": True})
+
+
+async def upgrade_databases(dbs: Databases) -> dict[str, str]:
+    """What the server and the CLI do first: the primary database created or upgraded, and
+    the messaging one only once it exists or messaging is on (a community that never switched
+    messaging on holds no messaging database). Says what happened to each."""
+    said = {"app": await _upgrade_saying(dbs.app)}
+    if await exists(dbs.messaging) or await _messaging_on(dbs.app):
+        said["messaging"] = await _upgrade_saying(dbs.messaging)
+    else:
+        said["messaging"] = "not created: messaging is off (`pigeon messaging enable` creates it)"
+    return said
+
+
+async def _upgrade_saying(db: Database) -> str:
+    before = None if db.file_missing() else (await status(db))[0]
+    await upgrade(db)
+    after, _ = await status(db)
+    if before is None:
+        return f"created at {after}"
+    if before != after:
+        return f"upgraded from {before} to {after}"
+    return f"at {after}, the latest"
+
+
+async def _messaging_on(app: Database) -> bool:
+    from pigeon.core.switches import MESSAGING_ENABLED, Setting
+
+    async with app.read() as session:
+        value = await session.scalar(select(Setting.value).where(Setting.key == MESSAGING_ENABLED))
+    return bool(value)
+
+
+async def exists(db: Database) -> bool:
+    """Whether `db` has a schema, found without creating anything (a missing SQLite file is
+    not opened)."""
+    if db.file_missing():
+        return False
+    current, _ = await status(db)
+    return current is not None
 
 
 async def status(db: Database) -> tuple[str | None, str | None]:

@@ -22,7 +22,9 @@ from pigeon.accounts import blocks, communities, directory
 from pigeon.accounts import service as accounts
 from pigeon.accounts.models import User
 from pigeon.accounts.views import user_dict
+from pigeon.core import migrate
 from pigeon.core.blobs import MediaMissing
+from pigeon.core.db import Databases
 from pigeon.core.errors import NotFound
 from pigeon.core.runtime import Runtime
 from pigeon.messaging.models import Attachment, Conversation, Message, Participant
@@ -57,33 +59,12 @@ async def build(rt: Runtime, user_id: int) -> dict[str, Any]:
     since = visible_since(settings, viewer, rt.clock.now())
     hidden = {u.id for u in blocked}
 
-    async with dbs.messaging.read() as session:
-        convs = (
-            await session.scalars(
-                select(Conversation)
-                .join(Participant, Participant.conversation_id == Conversation.id)
-                .where(Participant.user_id == user_id, Conversation.deleted_at.is_(None))
-                .order_by(Conversation.id)
-            )
-        ).all()
-        conv_ids = [c.id for c in convs]
-        members: list[Participant] = []
-        messages: list[MessageOut] = []
-        for i in range(0, len(conv_ids), CHUNK):
-            chunk = conv_ids[i : i + CHUNK]
-            members += (
-                await session.scalars(
-                    select(Participant).where(Participant.conversation_id.in_(chunk))
-                )
-            ).all()
-            rows = (
-                await session.scalars(
-                    visible_messages(user_id, since=since, hidden=hidden, include_deleted=False)
-                    .where(Message.conversation_id.in_(chunk))
-                    .order_by(Message.conversation_id, Message.id)
-                )
-            ).all()
-            messages += await messages_out_in(session, rows)
+    convs: list[Conversation] = []
+    members: list[Participant] = []
+    messages: list[MessageOut] = []
+    if await migrate.exists(dbs.messaging):  # none while messaging was never switched on
+        convs, members, messages = await _history(dbs, user_id, since, hidden)
+    conv_ids = [c.id for c in convs]
     async with dbs.app.read() as session:
         people = await accounts.users_by_ids(session, {m.user_id for m in members})
 
@@ -124,6 +105,40 @@ def _default(value: Any) -> Any:
     if hasattr(value, "isoformat"):
         return value.isoformat()
     raise TypeError(type(value).__name__)
+
+
+async def _history(
+    dbs: Databases, user_id: int, since: Any, hidden: set[int]
+) -> tuple[list[Conversation], list[Participant], list[MessageOut]]:
+    """The member's conversations, everyone in them, and the messages they may still see."""
+    async with dbs.messaging.read() as session:
+        convs = (
+            await session.scalars(
+                select(Conversation)
+                .join(Participant, Participant.conversation_id == Conversation.id)
+                .where(Participant.user_id == user_id, Conversation.deleted_at.is_(None))
+                .order_by(Conversation.id)
+            )
+        ).all()
+        conv_ids = [c.id for c in convs]
+        members: list[Participant] = []
+        messages: list[MessageOut] = []
+        for i in range(0, len(conv_ids), CHUNK):
+            chunk = conv_ids[i : i + CHUNK]
+            members += (
+                await session.scalars(
+                    select(Participant).where(Participant.conversation_id.in_(chunk))
+                )
+            ).all()
+            rows = (
+                await session.scalars(
+                    visible_messages(user_id, since=since, hidden=hidden, include_deleted=False)
+                    .where(Message.conversation_id.in_(chunk))
+                    .order_by(Message.conversation_id, Message.id)
+                )
+            ).all()
+            messages += await messages_out_in(session, rows)
+    return list(convs), members, messages
 
 
 async def export_file(rt: Runtime, user_id: int, folder: Path) -> tuple[str, Path]:
@@ -171,6 +186,8 @@ async def _their_files(
         if m["mine"] and m["attachments"]
     ]
     found: list[tuple[Attachment, str]] = []
+    if not message_ids:
+        return found
     async with rt.dbs.messaging.read() as session:
         for i in range(0, len(message_ids), CHUNK):
             rows = await session.scalars(

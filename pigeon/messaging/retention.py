@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, select, update
 
 from pigeon.accounts import service as accounts
+from pigeon.core import migrate
 from pigeon.core.audit import audit
 from pigeon.core.background import Background
 from pigeon.core.db import Databases, rowcount
@@ -413,6 +414,8 @@ async def scheduled_run(rt: Runtime, holder: str) -> RunResult | None:
     A second lease, kept for most of the interval, spaces the runs out; the running lease
     above still keeps a scheduled run and a CLI run from overlapping.
     """
+    if not await migrate.exists(rt.dbs.messaging):  # messaging never switched on
+        return None
     interval = rt.settings.retention_interval_seconds
     now = rt.clock.now()
     if not await acquire_lease(rt.dbs.app, SCHEDULE_LEASE, holder, max(interval * 0.9, 1), now=now):

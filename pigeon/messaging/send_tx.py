@@ -368,12 +368,16 @@ class GroupCommit:
         self.engine.dispose()
 
     def _run(self) -> None:
+        item = self._queue.get()  # connected at the first send: opening is not creating
+        if item is None:
+            return
         with self.engine.connect() as conn:
             while True:
-                item = self._queue.get()
+                if item is None:
+                    item = self._queue.get()
                 if item is None:
                     return
-                batch = [item]
+                batch, item = [item], None
                 while len(batch) < MAX_BATCH:
                     try:
                         nxt = self._queue.get_nowait()
