@@ -365,35 +365,42 @@ def users_list(
     console.print(table)
 
 
-def _switch(enabled: bool) -> None:
+def _switch(mode: str) -> None:
     async def go(rt: Runtime) -> tuple[bool, bool]:
         from pigeon.admin import service as admin
         from pigeon.core import migrate
 
         existed = await migrate.exists(rt.dbs.messaging)
         async with rt.uow_scope() as uow:
-            changed = await admin.set_messaging(
-                rt, uow, enabled, actor_id=None, actor_label=actor_label()
+            changed = await admin.set_messaging_mode(
+                rt, uow, mode, actor_id=None, actor_label=actor_label()
             )
-        return changed, not existed and enabled
+        return changed, not existed and mode != "off"
 
     changed, created = run(go)
     if created:
         console.print("Created the messaging database.")
-    state = "on" if enabled else "off"
+    state = {"on": "on", "off": "off", "read_only": "read-only"}[mode]
     console.print(f"Messaging is [bold]{state}[/bold]" + ("" if changed else " (it already was)."))
 
 
 @messaging_app.command("enable")
 def messaging_enable() -> None:
     """Switch messaging on (creates or upgrades the messaging database)."""
-    _switch(True)
+    _switch("on")
 
 
 @messaging_app.command("disable")
 def messaging_disable() -> None:
     """Switch messaging off; nothing is deleted."""
-    _switch(False)
+    _switch("off")
+
+
+@messaging_app.command("read-only")
+def messaging_read_only() -> None:
+    """Members can read, search and export, but nothing new is sent (before a migration,
+    during an incident); `enable` ends it."""
+    _switch("read_only")
 
 
 @messaging_app.command("status")
@@ -409,7 +416,9 @@ def messaging_status() -> None:
     if row is None:
         console.print("Messaging is [bold]off[/bold] (never switched on).")
     else:
-        state = "on" if row.value else "off"
+        from pigeon.core.switches import mode_of
+
+        state = {"on": "on", "off": "off", "read_only": "read-only"}[mode_of(row.value)]
         console.print(
             f"Messaging is [bold]{state}[/bold] since {row.updated_at:%Y-%m-%d %H:%M:%S} UTC."
         )

@@ -11,7 +11,7 @@ from pigeon.admin import service as admin
 from pigeon.admin.schemas import AdminUserUpdate, AuditOut, MessagingSwitchIn, MessagingSwitchOut
 from pigeon.core.audit import list_audit
 from pigeon.core.deps import AdminUser, Rt, Uow
-from pigeon.core.switches import MESSAGING_ENABLED
+from pigeon.core.switches import MESSAGING_ENABLED, mode_of
 from pigeon.core.types import INT32_MAX, INT64_MAX, NO_NUL, Instant, UserIdPath
 
 router = APIRouter(prefix="/admin", tags=["admin"])
@@ -19,8 +19,10 @@ router = APIRouter(prefix="/admin", tags=["admin"])
 
 async def switch_state(rt: Rt, uow: Uow) -> dict[str, Any]:
     row = await rt.switches.row(MESSAGING_ENABLED, uow)
+    mode = mode_of(row.value if row else False)
     return {
-        "enabled": bool(row and row.value),
+        "enabled": mode != "off",
+        "mode": mode,
         "updated_at": row.updated_at if row else None,
         "updated_by": row.updated_by if row else None,
     }
@@ -33,7 +35,9 @@ async def get_messaging(user: AdminUser, rt: Rt, uow: Uow) -> dict[str, Any]:
 
 @router.put("/settings/messaging", response_model=MessagingSwitchOut)
 async def put_messaging(body: MessagingSwitchIn, user: AdminUser, rt: Rt, uow: Uow) -> Any:
-    await admin.set_messaging(rt, uow, body.enabled, actor_id=user.id, actor_label=user.username)
+    await admin.set_messaging_mode(
+        rt, uow, body.wanted, actor_id=user.id, actor_label=user.username
+    )
     return await switch_state(rt, uow)
 
 

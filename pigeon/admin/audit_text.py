@@ -13,6 +13,8 @@ import datetime as dt
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+from pigeon.core.switches import MODES, mode_of
+
 # a suspension with no end is stored as one that ends after everyone has gone (see moderation)
 FOREVER_YEAR = 9999
 TIERS = {"free": "free", "privileged": "privileged", "privileged_plus": "privileged plus"}
@@ -148,11 +150,17 @@ def _word(value: Any) -> str:
 Sentence = Callable[[Entry, dict[str, Any], Names, dt.tzinfo], str]
 
 
-def _messaging(on: bool) -> Sentence:
+def _messaging(mode: str) -> Sentence:
+    """Entries keep the switch's states: true/false (older entries) or on/off/read_only."""
+
     def say(entry: Entry, data: dict[str, Any], names: Names, zone: dt.tzinfo) -> str:
-        state = "on" if on else "off"
-        already = data.get("before") is on and data.get("after") is on
-        return f"turned messaging {state}" + (f" (it was already {state})" if already else "")
+        state = {"on": "on", "off": "off", "read_only": "read-only"}[mode]
+        before = mode_of(data.get("before"))
+        if data.get("before") in MODES:
+            before = data["before"]
+        already = before == mode
+        verb = "made messaging" if mode == "read_only" else "turned messaging"
+        return f"{verb} {state}" + (f" (it was already {state})" if already else "")
 
     return say
 
@@ -284,8 +292,9 @@ def _generic(entry: Entry, names: Names) -> str:
 
 
 _SENTENCES: dict[str, Sentence] = {
-    "messaging.enabled": _messaging(True),
-    "messaging.disabled": _messaging(False),
+    "messaging.enabled": _messaging("on"),
+    "messaging.disabled": _messaging("off"),
+    "messaging.read_only": _messaging("read_only"),
     "user.tier": _changed("tier"),
     "user.role": _changed("role"),
     "user.is_active": _active,

@@ -3,18 +3,35 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from pigeon.accounts.schemas import Role, Tier
 from pigeon.core.schemas import In
 
 
 class MessagingSwitchIn(In):
-    enabled: StrictBool
+    """Either `enabled` (true: on, false: off) or `mode`: "on", "read_only" (members read,
+    search and export; nothing new is sent) or "off"."""
+
+    enabled: StrictBool | None = None
+    mode: Literal["on", "read_only", "off"] | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> MessagingSwitchIn:
+        if (self.enabled is None) == (self.mode is None):
+            raise ValueError("give either enabled or mode")
+        return self
+
+    @property
+    def wanted(self) -> str:
+        if self.mode is not None:
+            return self.mode
+        return "on" if self.enabled else "off"
 
 
 class MessagingSwitchOut(BaseModel):
-    enabled: bool
+    enabled: bool = Field(description="on or read-only: members can read")
+    mode: Literal["on", "read_only", "off"]
     updated_at: dt.datetime | None = None
     updated_by: int | None = None
 

@@ -11,32 +11,48 @@ from pigeon.accounts.models import User
 from pigeon.auth import service as auth
 from pigeon.core import migrate
 from pigeon.core.audit import audit
+from pigeon.core.errors import Invalid
 from pigeon.core.principal import Principal
 from pigeon.core.runtime import Runtime
-from pigeon.core.switches import MESSAGING_ENABLED
+from pigeon.core.switches import MESSAGING_ENABLED, MODES, mode_of, stored
 from pigeon.core.uow import UnitOfWork
 
 
 async def set_messaging(
     rt: Runtime, uow: UnitOfWork, enabled: bool, *, actor_id: int | None, actor_label: str
 ) -> bool:
-    """Turn messaging on or off; on creates or upgrades the messaging database first.
+    """Turn messaging on or off; see `set_messaging_mode`."""
+    mode = "on" if enabled else "off"
+    return await set_messaging_mode(rt, uow, mode, actor_id=actor_id, actor_label=actor_label)
 
-    Returns whether the value changed. Every call is audited, including no-op ones, so the log
-    shows who asked for what and when. Turning it off deletes nothing.
+
+async def set_messaging_mode(
+    rt: Runtime, uow: UnitOfWork, mode: str, *, actor_id: int | None, actor_label: str
+) -> bool:
+    """Put the switch on, off or read-only; on and read-only create or upgrade the messaging
+    database first.
+
+    Returns whether the mode changed. Every call is audited, including no-op ones, so the log
+    shows who asked for what and when. Off and read-only delete nothing.
     """
-    if enabled:
+    if mode not in MODES:
+        raise Invalid(f"mode must be one of {', '.join(MODES)}.", fields={"mode": "unknown"})
+    if mode != "off":
         await migrate.upgrade(rt.dbs.messaging)
-    before = bool(await rt.switches.set(uow, MESSAGING_ENABLED, enabled, actor_id=actor_id))
+    previous = await rt.switches.set(uow, MESSAGING_ENABLED, stored(mode), actor_id=actor_id)
+    before = mode_of(previous)
+    action = {"on": "messaging.enabled", "off": "messaging.disabled"}.get(
+        mode, "messaging.read_only"
+    )
     audit(
         uow,
-        "messaging.enabled" if enabled else "messaging.disabled",
+        action,
         actor_id=actor_id,
         actor_label=actor_label,
         target_type="setting",
-        data={"key": MESSAGING_ENABLED, "before": before, "after": enabled},
+        data={"key": MESSAGING_ENABLED, "before": before, "after": mode},
     )
-    return before != enabled
+    return before != mode
 
 
 async def update_user(

@@ -19,6 +19,19 @@ from pigeon.core.events import SettingChanged
 from pigeon.core.uow import UnitOfWork
 
 MESSAGING_ENABLED = "messaging_enabled"
+# the switch's three states; stored as true, false or "read_only" under MESSAGING_ENABLED
+MODES = ("on", "read_only", "off")
+
+
+def mode_of(value: Any) -> str:
+    """on, off, or read_only (members read, search and export; nothing new is written)."""
+    if value == "read_only":
+        return "read_only"
+    return "on" if value is True else "off"
+
+
+def stored(mode: str) -> Any:
+    return {"on": True, "off": False, "read_only": "read_only"}[mode]
 
 
 class Setting(AppBase):
@@ -57,7 +70,11 @@ class Switches:
         return value
 
     async def messaging_enabled(self) -> bool:
-        return bool(await self.get(MESSAGING_ENABLED, False))
+        """On or read-only: members may at least read."""
+        return await self.messaging_mode() != "off"
+
+    async def messaging_mode(self) -> str:
+        return mode_of(await self.get(MESSAGING_ENABLED, False))
 
     async def row(self, key: str, uow: UnitOfWork | None = None) -> Setting | None:
         """The stored row; through `uow`, as that unit of work left it."""

@@ -46,6 +46,7 @@ from pigeon.messaging.service import (
     message_rule,
     messages_out_in,
     require_enabled,
+    require_writable,
     unseen_by,
 )
 from pigeon.settings import Settings
@@ -77,7 +78,7 @@ async def check_can_upload(ctx: Ctx) -> int:
     """Before the body is read: the rate limit, the switch, the viewer's standing. Returns
     the size limit the upload is held to."""
     await ctx.rt.limiter.hit("upload", ctx.viewer.id)
-    await require_enabled(ctx)
+    await require_writable(ctx)
     return upload_limit(ctx)
 
 
@@ -291,7 +292,7 @@ def served(row: Any, *, thumbnail: bool) -> Served:
 async def remove_attachment(ctx: Ctx, attachment_id: int) -> None:
     """The uploader (or an admin, moderating) removes a file: the message keeps its place
     and says the attachment was removed; the files go once that commits."""
-    await require_enabled(ctx)
+    await require_writable(ctx)
     session = ctx.uow.messaging
     row = await session.get(Attachment, attachment_id)
     if row is None or row.deleted_at is not None:

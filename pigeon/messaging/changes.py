@@ -28,6 +28,7 @@ from pigeon.messaging.service import (
     message_out,
     messages_out_in,
     require_enabled,
+    require_writable,
     since,
     unread_totals,
     unseen_by,
@@ -154,7 +155,7 @@ async def _own_message(ctx: Ctx, message_id: int) -> Message:
 
 async def edit_message(ctx: Ctx, message_id: int, body: str) -> MessageOut:
     await ctx.rt.limiter.hit("edit", ctx.viewer.id)
-    await require_enabled(ctx)
+    await require_writable(ctx)
     body = policy.clean_body(body, ctx.settings.max_body_chars)
     row = await _own_message(ctx, message_id)
     convo = await access_for_change(ctx, row.conversation_id)
@@ -169,7 +170,7 @@ async def edit_message(ctx: Ctx, message_id: int, body: str) -> MessageOut:
 
 
 async def delete_message(ctx: Ctx, message_id: int) -> MessageOut:
-    await require_enabled(ctx)
+    await require_writable(ctx)
     row = await _own_message(ctx, message_id)
     return await tombstone(ctx, row)
 

@@ -31,7 +31,9 @@ class Eligibility:
 async def viewer_can_start(ctx: Ctx) -> Eligibility:
     """Whether the viewer may start conversations at all (the switch, suspension, tier)."""
     try:
-        policy.check_enabled(await ctx.rt.switches.messaging_enabled())
+        mode = await ctx.rt.switches.messaging_mode()
+        policy.check_enabled(mode != "off")
+        policy.check_writable(mode)
         policy.check_active(ctx.viewer, ctx.rt.clock.now())
         policy.check_can_start(ctx.viewer)
     except NotAllowed as refusal:
@@ -44,7 +46,8 @@ async def for_people(ctx: Ctx, user_ids: Iterable[int]) -> dict[int, Eligibility
     ids = set(user_ids) - {ctx.viewer.id}
     if not ids:
         return {}
-    enabled = await ctx.rt.switches.messaging_enabled()
+    mode = await ctx.rt.switches.messaging_mode()
+    enabled = mode != "off"
     people = await directory.principals(ctx.rt, ids)
     async with ctx.dbs.app.read() as session:
         pairs = await blocks.blocks_among(session, ctx.viewer.id, ids)
@@ -54,7 +57,7 @@ async def for_people(ctx: Ctx, user_ids: Iterable[int]) -> dict[int, Eligibility
     for uid in ids:
         existing = directs.get(uid)
         try:
-            _check_one(ctx.viewer, people.get(uid), enabled, existing, pairs, now)
+            _check_one(ctx.viewer, people.get(uid), mode, existing, pairs, now)
         except NotAllowed as refusal:
             result[uid] = Eligibility(uid, False, refusal.code, refusal.message, existing)
         else:
@@ -65,13 +68,16 @@ async def for_people(ctx: Ctx, user_ids: Iterable[int]) -> dict[int, Eligibility
 def _check_one(
     viewer: Principal,
     other: Principal | None,
-    enabled: bool,
+    mode: str,
     existing: int | None,
     pairs: set[tuple[int, int]],
     now: dt.datetime,
 ) -> None:
-    """The checks of `service.start_direct`, in its order."""
-    policy.check_enabled(enabled)
+    """The checks of `service.start_direct`, in its order (read-only: an existing conversation
+    may be opened and read; nothing new started)."""
+    policy.check_enabled(mode != "off")
+    if existing is None:
+        policy.check_writable(mode)
     policy.check_active(viewer, now)
     if other is None or not other.is_active:
         raise NotAllowed("This account is not available.", code="user_not_found")

@@ -24,7 +24,7 @@ from pigeon.messaging.service import (
     access_for_change,
     add_participants,
     check_people,
-    require_enabled,
+    require_writable,
     touch,
 )
 
@@ -50,7 +50,7 @@ def _changed(ctx: Ctx, convo: Convo, change: ConversationChange, extra: Sequence
 async def add_members(ctx: Ctx, conversation_id: int, user_ids: Sequence[int]) -> list[int]:
     """Owners and group admins add people; returns who was added (not those already in).
     Adding someone starts a conversation with them, so it needs the right to start (rule 2)."""
-    await require_enabled(ctx)
+    await require_writable(ctx)
     convo = await _group_for_change(ctx, conversation_id)
     policy.check_can_manage_group(convo.role_of(ctx.viewer.id))
     policy.check_can_start(ctx.viewer)
@@ -73,7 +73,7 @@ async def add_members(ctx: Ctx, conversation_id: int, user_ids: Sequence[int]) -
 
 async def remove_member(ctx: Ctx, conversation_id: int, user_id: int) -> None:
     """Owners and group admins remove others; anyone may leave."""
-    await require_enabled(ctx)
+    await require_writable(ctx)
     convo = await _group_for_change(ctx, conversation_id)
     policy.check_can_remove(
         ctx.viewer.id, convo.role_of(ctx.viewer.id), user_id, convo.role_of(user_id)
@@ -123,7 +123,7 @@ async def _heir(ctx: Ctx, conversation_id: int) -> int | None:
 
 
 async def rename(ctx: Ctx, conversation_id: int, title: str | None) -> None:
-    await require_enabled(ctx)
+    await require_writable(ctx)
     convo = await _group_for_change(ctx, conversation_id)
     policy.check_can_manage_group(convo.role_of(ctx.viewer.id))
     clean = policy.clean_title(title, ctx.settings.max_title_chars)
@@ -141,7 +141,7 @@ async def rename(ctx: Ctx, conversation_id: int, title: str | None) -> None:
 
 async def delete_group(ctx: Ctx, conversation_id: int) -> None:
     """The owner deletes the group: it leaves everyone's list; retention purges its messages."""
-    await require_enabled(ctx)
+    await require_writable(ctx)
     convo = await _group_for_change(ctx, conversation_id)
     policy.check_can_delete_group(convo.role_of(ctx.viewer.id))
     await ctx.uow.messaging.execute(

@@ -44,6 +44,17 @@ def check_enabled(enabled: bool) -> None:
         raise NotAllowed("Messaging is switched off on this server.", code="messaging_disabled")
 
 
+def check_writable(mode: str) -> None:
+    """Read-only (before a migration, during an incident): reading, searching and exporting go
+    on; nothing new is written."""
+    if mode == "read_only":
+        raise NotAllowed(
+            "Messaging is read-only on this server for now: you can read, search and export, "
+            "but nothing new can be sent.",
+            code="messaging_read_only",
+        )
+
+
 def check_active(actor: Principal, now: dt.datetime) -> None:
     if actor.is_suspended(now):
         raise NotAllowed("Your account is suspended.", code="account_suspended")

@@ -22,7 +22,7 @@ from pigeon.messaging.service import (
     access_message,
     check_can_write,
     reactions_of,
-    require_enabled,
+    require_writable,
     unseen_by,
 )
 
@@ -34,7 +34,7 @@ async def react(
     whether anything changed (adding one already there, or removing one not there, is no
     change and tells no one)."""
     await ctx.rt.limiter.hit("react", ctx.viewer.id)
-    await require_enabled(ctx)
+    await require_writable(ctx)
     emoji = policy.clean_emoji(emoji)
     row = await access_message(ctx, message_id)
     convo = await access_for_change(ctx, row.conversation_id)

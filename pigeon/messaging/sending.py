@@ -28,7 +28,7 @@ from pigeon.messaging.events import (
 )
 from pigeon.messaging.schemas import MAX_ATTACHMENTS, MessageOut
 from pigeon.messaging.send_tx import PeopleNeeded, SendOp
-from pigeon.messaging.service import attachment_out, message_out, require_enabled, start_direct
+from pigeon.messaging.service import attachment_out, message_out, require_writable, start_direct
 
 
 async def send_message(
@@ -42,7 +42,7 @@ async def send_message(
 ) -> tuple[MessageOut, bool]:
     """Send; returns (message, created). A repeated client_msg_id returns the original."""
     await ctx.rt.limiter.check_send(ctx.viewer.id)
-    await require_enabled(ctx)
+    await require_writable(ctx)
     body = policy.clean_message(body, ctx.settings.max_body_chars, attachments=len(attachment_ids))
     op = SendOp(
         conversation_id=conversation_id,
@@ -138,7 +138,7 @@ async def send_direct(
     ctx: Ctx, recipient_id: int, *, body: str, client_msg_id: str | None
 ) -> tuple[MessageOut, bool]:
     """The original plan's `/messages/send`: start or reuse the direct conversation, then send."""
-    await require_enabled(ctx)
+    await require_writable(ctx)
     body = policy.clean_body(body, ctx.settings.max_body_chars)
     conv_id, _ = await start_direct(ctx, recipient_id)
     return await send_message(ctx, conv_id, body=body, client_msg_id=client_msg_id)

@@ -173,7 +173,17 @@ class Convo:
 
 
 async def require_enabled(ctx: Ctx) -> None:
+    """Reading: messaging on or read-only, and the reader not suspended."""
     policy.check_enabled(await ctx.rt.switches.messaging_enabled())
+    policy.check_active(ctx.viewer, ctx.rt.clock.now())
+
+
+async def require_writable(ctx: Ctx) -> None:
+    """Writing something new (a message, an edit, a reaction, a conversation, a group change,
+    an upload, typing): messaging on, not read-only, the writer not suspended."""
+    mode = await ctx.rt.switches.messaging_mode()
+    policy.check_enabled(mode != "off")
+    policy.check_writable(mode)
     policy.check_active(ctx.viewer, ctx.rt.clock.now())
 
 
@@ -363,7 +373,7 @@ def _insert(ctx: Ctx) -> Any:
 
 async def start_direct(ctx: Ctx, other_id: int) -> tuple[int, bool]:
     """The direct conversation with `other_id`: the existing one, or a new one (rule 5)."""
-    await require_enabled(ctx)
+    await require_writable(ctx)
     if other_id == ctx.viewer.id:
         raise Invalid(
             "You cannot start a conversation with yourself.",
@@ -407,7 +417,7 @@ async def start_direct(ctx: Ctx, other_id: int) -> tuple[int, bool]:
 
 
 async def start_group(ctx: Ctx, member_ids: Sequence[int], title: str | None) -> int:
-    await require_enabled(ctx)
+    await require_writable(ctx)
     policy.check_can_start(ctx.viewer)
     title = policy.clean_title(title, ctx.settings.max_title_chars)
     ids = set(member_ids) - {ctx.viewer.id}

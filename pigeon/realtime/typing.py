@@ -41,6 +41,8 @@ async def typing(ctx: Ctx, throttle: TypingThrottle, conversation_id: int) -> bo
     if not throttle.allow(ctx.viewer.id, conversation_id):
         return False
     await require_enabled(ctx)
+    if await ctx.rt.switches.messaging_mode() == "read_only":  # nothing can be sent: no typing
+        return False
     convo = await access_conversation(ctx, conversation_id)
     if request_state.is_pending(convo.members):  # a request: no typing either way until accepted
         return False

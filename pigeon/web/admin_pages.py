@@ -19,7 +19,7 @@ from pigeon.core.audit import list_audit
 from pigeon.core.deps import Rt, Uow
 from pigeon.core.errors import AppError
 from pigeon.core.principal import Principal
-from pigeon.core.switches import MESSAGING_ENABLED
+from pigeon.core.switches import MESSAGING_ENABLED, mode_of
 from pigeon.core.types import INT32_MAX, UserIdPath
 from pigeon.core.uow import UnitOfWork
 from pigeon.email import outbox
@@ -32,6 +32,8 @@ USERS_PAGE = 50
 NOTICES = {
     "messaging_on": "Direct messaging is on. Members can message each other now.",
     "messaging_off": "Direct messaging is off. Nothing was deleted; turn it on to resume.",
+    "messaging_read_only": "Messaging is read-only: members can read, search and export; "
+    "nothing new can be sent until it is on again.",
     "user_saved": "Saved.",
     "resolved": "Report resolved.",
     "suspended": "Suspended. They are signed out everywhere and cannot sign in until it ends.",
@@ -82,6 +84,7 @@ async def render_admin(
         "title": "Admin",
         "section": "admin",
         "enabled": bool(switch and switch.value),
+        "mode": mode_of(switch.value if switch else False),
         "switch": switch,
         "people": [user_dict(u, private=True) for u in shown],
         "suspensions": suspensions,
@@ -116,7 +119,7 @@ async def admin_page(
 async def confirm_messaging(
     request: Request,
     user: PageAdmin,
-    turn: Annotated[str, Query(pattern="^(on|off)$")] = "off",
+    turn: Annotated[str, Query(pattern="^(on|off|read_only)$")] = "off",
 ) -> Response:
     """The switch changes things for everyone: without script, its form lands here first."""
     context = {**await nav(request, user), "title": "Confirm", "section": "admin", "turn": turn}
@@ -125,14 +128,16 @@ async def confirm_messaging(
 
 @router.post("/admin/messaging/toggle")
 async def toggle_messaging(user: PageAdmin, rt: Rt, uow: Uow, form: Form) -> Response:
-    """Flips the switch once confirmed (the confirm page's form, or the script's dialog);
-    an unconfirmed post goes to the confirm page and changes nothing."""
-    enabled = field(form, "enabled") == "on"
+    """Sets the switch once confirmed (the confirm page's form, or the script's dialog); an
+    unconfirmed post goes to the confirm page and changes nothing. `enabled` (on/off) is the
+    older form of `mode` (on/off/read_only)."""
+    mode = field(form, "mode") or field(form, "enabled")
+    if mode not in ("on", "off", "read_only"):
+        return RedirectResponse("/admin", status_code=303)
     if field(form, "confirm") != "yes":
-        turn = "on" if enabled else "off"
-        return RedirectResponse(f"/admin/messaging/confirm?turn={turn}", status_code=303)
-    await admin.set_messaging(rt, uow, enabled, actor_id=user.id, actor_label=user.username)
-    notice = "messaging_on" if enabled else "messaging_off"
+        return RedirectResponse(f"/admin/messaging/confirm?turn={mode}", status_code=303)
+    await admin.set_messaging_mode(rt, uow, mode, actor_id=user.id, actor_label=user.username)
+    notice = {"on": "messaging_on", "off": "messaging_off"}.get(mode, "messaging_read_only")
     return RedirectResponse(f"/admin?notice={notice}", status_code=303)
 
 

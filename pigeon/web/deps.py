@@ -105,7 +105,8 @@ async def nav(
     and waiting message requests (as the request's own unit of work left them, when it has
     one)."""
     rt = request.app.state.runtime
-    enabled = await rt.switches.messaging_enabled()
+    mode = await rt.switches.messaging_mode()
+    enabled = mode != "off"
     unread = requests = 0
     if user is not None and enabled and not user.is_suspended(rt.clock.now()):
         reader = uow.read(rt.dbs.messaging) if uow is not None else rt.dbs.messaging.read()
@@ -115,6 +116,7 @@ async def nav(
     return {
         "viewer": user,
         "messaging_enabled": enabled,
+        "messaging_mode": mode,  # on, read_only or off
         "unread_total": unread,
         "requests_count": requests,  # message requests waiting: the list's "Requests (N)"
         "can_start": user is not None and policy.can_start(user),

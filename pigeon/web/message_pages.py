@@ -55,6 +55,7 @@ AfterId = Annotated[int, Path(ge=0, le=INT64_MAX)]
 PAGE = 50
 LIST_PAGE = 20
 READ_ONLY = ("blocked", "outside_community")
+READ_ONLY_SERVER = "Messaging is read-only for now: nothing new can be sent."
 INBOX_NOTICES = {
     "left": "You left the group.",
     "group_deleted": "The group is deleted.",
@@ -178,9 +179,12 @@ async def render_thread(
             online = await request.app.state.hub.presence.is_online(other_id)
             seen_at = people_by_id(view)[other_id]["last_seen_at"]
             presence = {"user_id": other_id, "online": online, "last_seen_at": seen_at}
+    read_only: Any = may if may is not None and may.code in READ_ONLY else None
+    if await ctx.rt.switches.messaging_mode() == "read_only":  # the whole server, for now
+        read_only = {"code": "messaging_read_only", "reason": READ_ONLY_SERVER}
     context = {
-        # a direct conversation nobody may write in any more (a block, no shared community)
-        "read_only": may if may is not None and may.code in READ_ONLY else None,
+        # a conversation nobody may write in now (a block, no shared community, read-only)
+        "read_only": read_only,
         **await nav(request, ctx.viewer, ctx.uow),
         "title": convo_label(view, ctx.viewer.id),
         "section": "messages",
