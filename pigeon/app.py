@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 import hmac
 import ipaddress
@@ -34,6 +35,8 @@ from pigeon.core.errors import error_response, install_error_handlers
 from pigeon.core.events import BlocksChanged, PeopleChanged, SettingChanged, SignInsRevoked
 from pigeon.core.logs import RequestLog
 from pigeon.core.runtime import Runtime
+from pigeon.core.switches import LAST_BACKUP
+from pigeon.email import outbox
 from pigeon.email.worker import Worker as EmailWorker
 from pigeon.media.storage import open_store
 from pigeon.messaging import api as messaging_api
@@ -228,6 +231,29 @@ def _may_read_metrics(request: Request, settings: Settings) -> bool:
     return _is_local(request, settings)
 
 
+async def _scrape_gauges(app: FastAPI, rt: Runtime) -> None:
+    """What is read when /metrics is scraped rather than counted as it happens."""
+    metrics.messaging_enabled.set(1 if await rt.switches.messaging_enabled() else 0)
+    waiting = getattr(app.state.sends, "waiting", None)
+    metrics.queue_depth.labels("writer").set(waiting() if waiting else 0)
+    frames = sum(c.queue.qsize() for c in app.state.hub.connections())
+    metrics.queue_depth.labels("connections").set(frames)
+    async with rt.dbs.app.read() as session:
+        counts = await outbox.waiting(session)
+    metrics.queue_depth.labels("outbox_pending").set(counts["pending"])
+    metrics.queue_depth.labels("outbox_dead").set(counts["dead"])
+    for db in (rt.dbs.app, rt.dbs.messaging):
+        pool: Any = db.write_engine.pool
+        used = pool.checkedout() if hasattr(pool, "checkedout") else 0
+        if db.read_engine is not db.write_engine:
+            reader: Any = db.read_engine.pool
+            used += reader.checkedout() if hasattr(reader, "checkedout") else 0
+        metrics.db_connections.labels(db.name).set(used)
+    row = await rt.switches.row(LAST_BACKUP)  # written by another process: read afresh
+    at = row.value.get("at") if row is not None and isinstance(row.value, dict) else None
+    metrics.last_backup.set(dt.datetime.fromisoformat(at).timestamp() if at else 0)
+
+
 def _ops_routes(app: FastAPI) -> None:
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, Any]:
@@ -263,7 +289,7 @@ def _ops_routes(app: FastAPI) -> None:
         rt: Runtime = request.app.state.runtime
         if not _may_read_metrics(request, rt.settings):
             return error_response(404, "not_found", "Not found.")
-        metrics.messaging_enabled.set(1 if await rt.switches.messaging_enabled() else 0)
+        await _scrape_gauges(request.app, rt)
         return Response(
             generate_latest(metrics.registry), media_type="text/plain; version=0.0.4; charset=utf-8"
         )

@@ -16,6 +16,8 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from pigeon.core import metrics
+
 log = logging.getLogger("pigeon.errors")
 
 
@@ -163,6 +165,7 @@ def install_error_handlers(app: FastAPI, html_handler: Any = None) -> None:
     async def respond(
         request: Request, status: int, code: str, message: str, **kw: Any
     ) -> Response:
+        metrics.errors.labels(code).inc()
         if html_handler is not None:
             page = html_handler(request, status, code, message, headers=kw.get("headers"))
             if inspect.isawaitable(page):

@@ -22,6 +22,8 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pigeon.core import metrics
+
 # the request being served: a dict so that what a dependency adds (the user) is seen by the
 # middleware that logs the request, whichever task or context copy the dependency ran in
 _request: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
@@ -106,14 +108,20 @@ class RequestLog:
             status = 500
             raise
         finally:
+            elapsed = time.perf_counter() - started
+            route = route_template(scope)
+            if scope["type"] == "http":
+                metrics.request_duration.labels(
+                    scope["method"], route, f"{status // 100}xx"
+                ).observe(elapsed)
             if self.log_requests:
                 request_log.info(
                     "request",
                     extra={
                         "method": scope.get("method", "WEBSOCKET"),
-                        "route": route_template(scope),
+                        "route": route,
                         "status": status,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                        "duration_ms": round(elapsed * 1000, 2),
                     },
                 )
             _request.reset(token)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
 registry = CollectorRegistry(auto_describe=True)
+ProcessCollector(registry=registry)  # process_resident_memory_bytes, process_cpu_seconds_total, …
 
 messages_sent = Counter(
     "pigeon_messages_sent", "Messages accepted and committed", registry=registry
@@ -43,3 +44,52 @@ emails_delivered = Counter(
     ["result"],
     registry=registry,
 )
+request_duration = Histogram(
+    "pigeon_http_request_duration_seconds",
+    "HTTP requests by route template, method and status class, until the answer is sent",
+    ["method", "route", "status"],
+    buckets=(0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0),
+    registry=registry,
+)
+errors = Counter(
+    "pigeon_errors",
+    "Error answers by their code (the envelope's error.code)",
+    ["code"],
+    registry=registry,
+)
+queue_depth = Gauge(
+    "pigeon_queue_depth",
+    "Work waiting: sends for the SQLite writer, frames in live connections' queues, emails "
+    "pending and dead in the outbox (read when scraped)",
+    ["queue"],
+    registry=registry,
+)
+db_connections = Gauge(
+    "pigeon_db_connections_in_use",
+    "Database connections checked out of each pool",
+    ["database"],
+    registry=registry,
+)
+job_runs = Counter(
+    "pigeon_job_runs",
+    "Background job runs by job and result (ok, failed)",
+    ["job", "result"],
+    registry=registry,
+)
+job_last_success = Gauge(
+    "pigeon_job_last_success_timestamp_seconds",
+    "When each background task last finished without error (Unix time)",
+    ["task"],
+    registry=registry,
+)
+last_backup = Gauge(
+    "pigeon_last_backup_timestamp_seconds",
+    "When `pigeon backup` last finished (Unix time; 0: never), read when scraped",
+    registry=registry,
+)
+
+
+def job_done(job: str, ok: bool, at: float) -> None:
+    job_runs.labels(job, "ok" if ok else "failed").inc()
+    if ok:
+        job_last_success.labels(job).set(at)

@@ -19,6 +19,8 @@ from pigeon.core.events import SettingChanged
 from pigeon.core.uow import UnitOfWork
 
 MESSAGING_ENABLED = "messaging_enabled"
+# when `pigeon backup` last finished: {"at": ISO time, "folder": where}
+LAST_BACKUP = "last_backup"
 # the switch's three states; stored as true, false or "read_only" under MESSAGING_ENABLED
 MODES = ("on", "read_only", "off")
 

@@ -192,7 +192,9 @@ class Worker(Background):
                     done = await deliver_exclusive(self.rt, holder=holder)
                     if done.sent + done.failed + done.dead < BATCH:
                         break
+                metrics.job_done("email", True, self.rt.clock.now().timestamp())
             except Conflict:
                 log.debug("email is being delivered elsewhere")
             except Exception:
+                metrics.job_done("email", False, 0)
                 log.exception("email delivery failed")

@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, select, update
 
 from pigeon.accounts import service as accounts
-from pigeon.core import migrate
+from pigeon.core import metrics, migrate
 from pigeon.core.audit import audit
 from pigeon.core.background import Background
 from pigeon.core.db import Databases, rowcount
@@ -442,7 +442,9 @@ class Schedule(Background):
                 found = await scheduled_run(self.rt, holder)
                 if found is not None:
                     log.info("retention run: %s", found.counts())
+                    metrics.job_done("retention", True, self.rt.clock.now().timestamp())
             except Conflict:
                 log.debug("retention is running elsewhere")
             except Exception:
+                metrics.job_done("retention", False, 0)
                 log.exception("retention run failed")

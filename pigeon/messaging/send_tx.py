@@ -351,6 +351,10 @@ class GroupCommit:
         self._thread = threading.Thread(target=self._run, name="pigeon-sends", daemon=True)
         self._thread.start()
 
+    def waiting(self) -> int:
+        """Sends queued for the writer thread (a gauge in /metrics)."""
+        return self._queue.qsize()
+
     async def run(self, uow: UnitOfWork, op: SendOp) -> SendResult:
         if uow.has_written(self.db):
             # this request already holds the write lock (it just started the conversation,

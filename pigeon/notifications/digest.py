@@ -34,6 +34,7 @@ from sqlalchemy import select
 from pigeon.accounts import blocks, notifications
 from pigeon.accounts import service as accounts
 from pigeon.accounts.models import User
+from pigeon.core import metrics
 from pigeon.core.background import Background
 from pigeon.core.errors import AppError, Conflict
 from pigeon.core.leases import acquire_lease, release_lease
@@ -216,7 +217,9 @@ class DigestJob(Background):
                 done = await send_exclusive(self.rt, self.is_online, holder=holder)
                 if done.queued:
                     log.info("digests queued: %s", done.queued)
+                metrics.job_done("digest", True, self.rt.clock.now().timestamp())
             except Conflict:
                 log.debug("digests are being sent elsewhere")
             except Exception:
+                metrics.job_done("digest", False, 0)
                 log.exception("digest run failed")

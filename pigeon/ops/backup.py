@@ -36,6 +36,8 @@ from sqlalchemy.engine import URL, make_url
 
 from pigeon import __version__
 from pigeon.core.blobs import MediaMissing
+from pigeon.core.db import Database
+from pigeon.core.switches import LAST_BACKUP, Setting
 from pigeon.media.storage import open_store
 from pigeon.settings import Settings
 
@@ -130,7 +132,27 @@ async def backup(settings: Settings, folder: Path, *, say: Callable[[str], None]
     manifest["keys"] = _backup_keys(settings, folder)
     manifest["finished_at"] = _now()
     _write_json(folder / MANIFEST, manifest)
+    await _record(settings, folder, manifest["finished_at"])
     return manifest
+
+
+async def _record(settings: Settings, folder: Path, at: str) -> None:
+    """Note the backup in the primary database, for /metrics (`pigeon_last_backup_...`) and
+    whoever alerts on a backup grown old."""
+    db = Database(settings.app_db_url, name="app")
+    try:
+        if db.file_missing():
+            return
+        async with db.write() as session:
+            row = await session.get(Setting, LAST_BACKUP)
+            value = {"at": at, "folder": str(folder)}
+            now = dt.datetime.now(dt.UTC)
+            if row is None:
+                session.add(Setting(key=LAST_BACKUP, value=value, updated_at=now))
+            else:
+                row.value, row.updated_at = value, now
+    finally:
+        await db.dispose()
 
 
 async def _backup_database(target: Target, folder: Path) -> dict[str, Any]:
