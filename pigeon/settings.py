@@ -81,6 +81,11 @@ class Settings(BaseSettings):
     rate_start_per_hour: int = 60
     rate_report_per_hour: int = 30
     rate_ticket_per_minute: int = 30
+    # "forgot my password" asks: per client address, and per address asked about (known or not)
+    rate_forgot_per_address_per_hour: int = 20
+    rate_forgot_per_email_per_hour: int = 5
+    # verification and change-of-email links one signed-in person may have sent
+    rate_account_email_per_hour: int = 10
 
     retention_free_days: int = 30
     retention_privileged_days: int = 180
@@ -147,6 +152,11 @@ class Settings(BaseSettings):
     email_retry_max_seconds: float = Field(default=6 * 3600.0, gt=0)
     # how often the background worker looks for due emails; 0 turns it off
     email_worker_interval_seconds: float = Field(default=15.0, ge=0)
+    # how long the links in account emails work: verifying an address, resetting a forgotten
+    # password (short: it signs in as the person), confirming a new address
+    verify_email_hours: float = Field(default=48.0, gt=0)
+    reset_password_minutes: float = Field(default=60.0, gt=0)
+    change_email_hours: float = Field(default=24.0, gt=0)
 
     host: str = "127.0.0.1"
     port: int = 8000

@@ -35,6 +35,9 @@ class User(AppBase):
     read_receipts: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     # set when the account was deleted: the row stays (messages point at it), anonymised
     deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # when the person last proved they read mail sent to `email` (a verification, reset or
+    # change-of-email link followed); None: not yet, and the pages say so
+    email_verified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class Community(AppBase):

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from pigeon.accounts import service as accounts
 from pigeon.accounts.models import User
 from pigeon.auth.models import RefreshToken
+from pigeon.auth.notices import send_password_notice, send_verification
 from pigeon.core.audit import audit
 from pigeon.core.db import rowcount
 from pigeon.core.errors import NotAllowed, Unauthorized
@@ -111,7 +112,8 @@ async def register(
     display_name: str | None,
     address: str | None,
 ) -> TokenPair:
-    """Sign up (into the default community) and sign in; the API and the page both come here."""
+    """Sign up (into the default community) and sign in; the API and the page both come here.
+    The verification email is queued in the same transaction."""
     settings = rt.settings
     if not settings.open_registration:
         raise NotAllowed(
@@ -127,6 +129,7 @@ async def register(
         display_name=display_name,
         settings=settings,
     )
+    await send_verification(uow, settings, user)
     return await issue_tokens(rt, uow, user)
 
 
@@ -294,10 +297,12 @@ async def change_password(
 ) -> None:
     """Change one's own password: the current one first, then the new one by the rules of
     sign-up (`accounts.passwords`). Every other sign-in of the person ends (a thief who knew
-    the old password is signed out); the one that asked (`signin`) goes on. Audited."""
+    the old password is signed out); the one that asked (`signin`) goes on. Audited, and the
+    address is told (if it was not them, they know to act)."""
     user = await check_password(rt, actor.id, current_password, address=address)
     await accounts.set_password(uow.app, rt.passwords, user, new_password, field="new_password")
     await revoke_user(uow, user.id, keep=signin)
+    await send_password_notice(uow, rt.settings, user)
     audit(
         uow,
         "user.password_changed",

@@ -63,6 +63,21 @@ def rules(settings: Settings) -> dict[str, Rule]:
         "ticket": Rule(
             "ticket", s.rate_ticket_per_minute, 60, max(1, s.rate_ticket_per_minute // 3)
         ),
+        "forgot_address": Rule(
+            "forgot_address",
+            s.rate_forgot_per_address_per_hour,
+            3600,
+            s.rate_forgot_per_address_per_hour,
+        ),
+        "forgot_email": Rule(
+            "forgot_email", s.rate_forgot_per_email_per_hour, 3600, s.rate_forgot_per_email_per_hour
+        ),
+        "account_email": Rule(
+            "account_email",
+            s.rate_account_email_per_hour,
+            3600,
+            max(1, s.rate_account_email_per_hour // 2),
+        ),
     }
 
 
@@ -79,6 +94,9 @@ MESSAGES = {
     "start": "You are starting conversations too fast",
     "report": "You are sending reports too fast",
     "ticket": "You are asking for live-connection tickets too fast",
+    "forgot_address": "Too many password reset requests from your address",
+    "forgot_email": "Too many password reset requests for this email address",
+    "account_email": "You are asking for account emails too fast",
 }
 
 
@@ -199,3 +217,13 @@ class Limiter:
 
     async def check_register(self, *, address: str | None) -> None:
         await self.hit("register", address or "unknown")
+
+    async def check_forgot(self, *, email: str, address: str | None) -> None:
+        """Password reset requests: per client address, and per address asked about, known or
+        not (the same budget either way, so a refusal says nothing about an account). The
+        second keeps anyone from filling a member's inbox with reset links."""
+        await self.hit("forgot_address", address or "unknown")
+        await self.hit("forgot_email", email.strip().lower())
+
+    async def check_account_email(self, user_id: int) -> None:
+        await self.hit("account_email", user_id)

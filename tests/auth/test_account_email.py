@@ -1,0 +1,358 @@
+"""The account's email through the API, against a real SMTP server: each test reads the email
+the server received and follows the link in its text, as a person would."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import re
+import statistics
+import time
+from email.message import EmailMessage
+
+import pytest
+from httpx import AsyncClient
+from sqlalchemy import select
+
+from pigeon.core.audit import AuditLog
+from pigeon.email import worker
+from pigeon.settings import Settings
+from tests.support.people import PASSWORD
+from tests.support.smtp import SmtpServer, smtp  # noqa: F401
+
+API = "/api/v1"
+PUBLIC_URL = "https://chat.example.org"
+NEW = "a brand new passphrase"
+LINK = re.compile(re.escape(PUBLIC_URL) + r"(/[a-z/-]+)\?token=([A-Za-z0-9_-]+)")
+
+
+@pytest.fixture
+def settings(settings: Settings, smtp: SmtpServer) -> Settings:  # noqa: F811
+    """Email on, through this test's SMTP server; each test delivers when it says so."""
+    return settings.model_copy(
+        update={
+            "smtp_host": "127.0.0.1",
+            "smtp_port": smtp.port,
+            "smtp_tls": "none",
+            "public_url": PUBLIC_URL,
+            "email_worker_interval_seconds": 0,
+        }
+    )
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def inbox(app, smtp: SmtpServer, to: str) -> list[EmailMessage]:  # noqa: F811
+    """Deliver what is due, then everything the SMTP server received for `to`."""
+    await worker.deliver_exclusive(app.state.runtime)
+    return [m for m in smtp.messages if str(m["To"]) == to]
+
+
+def text_of(msg: EmailMessage) -> str:
+    part = msg.get_body(("plain",))
+    assert part is not None
+    return str(part.get_content())
+
+
+def link_in(msg: EmailMessage) -> tuple[str, str]:
+    """(path, token) of the one link in the email's text."""
+    found = LINK.search(text_of(msg))
+    assert found, text_of(msg)
+    return found.group(1), found.group(2)
+
+
+async def register(client: AsyncClient, name: str = "newbie") -> dict:
+    r = await client.post(
+        f"{API}/auth/register",
+        json={"email": f"{name}@example.net", "username": name, "password": PASSWORD},
+    )
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def sign_in(client: AsyncClient, login: str, password: str = PASSWORD) -> dict:
+    r = await client.post(f"{API}/auth/login", json={"login": login, "password": password})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+async def me(client: AsyncClient, token: str) -> dict:
+    r = await client.get(f"{API}/me", headers=bearer(token))
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+async def audited(app, action: str) -> list[AuditLog]:
+    async with app.state.runtime.dbs.app.read() as session:
+        return list(await session.scalars(select(AuditLog).where(AuditLog.action == action)))
+
+
+# --- verification ---
+
+
+async def test_sign_up_sends_a_link_that_verifies_the_address_once(app, client, smtp) -> None:
+    signed = await register(client)
+    assert signed["user"]["email_verified"] is False
+    assert (await me(client, signed["access_token"]))["email_verified"] is False
+
+    [mail] = await inbox(app, smtp, "newbie@example.net")
+    assert "Verify your email address" in str(mail["Subject"])
+    path, token = link_in(mail)
+    assert path == "/verify-email"
+
+    r = await client.post(f"{API}/auth/email/verify", json={"token": token})
+    assert r.status_code == 200, r.text
+    assert r.json() == {"email": "newbie@example.net", "email_verified": True}
+    assert (await me(client, signed["access_token"]))["email_verified"] is True
+    again = await client.post(f"{API}/auth/email/verify", json={"token": token})
+    assert again.status_code == 400 and again.json()["error"]["code"] == "invalid_link"
+    assert [a.target_id for a in await audited(app, "user.email_verified")] == [
+        signed["user"]["id"]
+    ]
+
+
+async def test_a_resent_link_replaces_the_first_and_a_verified_address_needs_none(
+    app, client, smtp
+) -> None:
+    signed = await register(client)
+    [first] = await inbox(app, smtp, "newbie@example.net")
+    r = await client.post(
+        f"{API}/auth/email/verify/resend", headers=bearer(signed["access_token"])
+    )
+    assert r.status_code == 202 and r.json() == {"sent_to": "newbie@example.net"}
+    _, second = await inbox(app, smtp, "newbie@example.net")
+
+    stale = await client.post(f"{API}/auth/email/verify", json={"token": link_in(first)[1]})
+    assert stale.status_code == 400
+    ok = await client.post(f"{API}/auth/email/verify", json={"token": link_in(second)[1]})
+    assert ok.status_code == 200
+    done = await client.post(
+        f"{API}/auth/email/verify/resend", headers=bearer(signed["access_token"])
+    )
+    assert done.status_code == 409 and done.json()["error"]["code"] == "already_verified"
+    assert (await client.post(f"{API}/auth/email/verify/resend")).status_code == 401
+
+
+async def test_a_verification_link_expires(app, client, smtp, clock) -> None:
+    await register(client)
+    [mail] = await inbox(app, smtp, "newbie@example.net")
+    clock.advance(dt.timedelta(hours=48, minutes=1))
+    r = await client.post(f"{API}/auth/email/verify", json={"token": link_in(mail)[1]})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_link"
+
+
+async def test_two_uses_of_one_link_at_once_verify_once(app, client, smtp) -> None:
+    await register(client)
+    [mail] = await inbox(app, smtp, "newbie@example.net")
+    token = link_in(mail)[1]
+    answers = await asyncio.gather(
+        *(client.post(f"{API}/auth/email/verify", json={"token": token}) for _ in range(4))
+    )
+    assert sorted(r.status_code for r in answers) == [200, 400, 400, 400]
+
+
+async def test_bad_tokens_get_the_envelope(client) -> None:
+    for body in ({}, {"token": ""}, {"token": "x" * 201}, {"token": "has spaces"}):
+        r = await client.post(f"{API}/auth/email/verify", json=body)
+        assert r.status_code == 422 and r.json()["error"]["code"] == "validation_error"
+    r = await client.post(f"{API}/auth/email/confirm", json={"token": "never-issued"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_link"
+
+
+# --- forgotten password ---
+
+
+async def forgot(client: AsyncClient, email: str):  # type: ignore[no-untyped-def]
+    return await client.post(f"{API}/auth/password/forgot", json={"email": email})
+
+
+async def test_forgot_answers_the_same_for_known_and_unknown_addresses(app, client, people, smtp):
+    known = await forgot(client, "free@example.com")
+    unknown = await forgot(client, "nobody@example.com")
+    assert known.status_code == unknown.status_code == 202
+    assert known.json() == unknown.json()
+    assert known.headers.get("content-length") == unknown.headers.get("content-length")
+
+    [reset] = await inbox(app, smtp, "free@example.com")
+    assert link_in(reset)[0] == "/password/reset"
+    [note] = await inbox(app, smtp, "nobody@example.com")
+    assert "no account uses it" in text_of(note)
+    assert LINK.search(text_of(note)) is None
+
+
+async def test_a_reset_sets_the_password_and_signs_out_everywhere(app, client, people, smtp):
+    here, elsewhere = await sign_in(client, "free"), await sign_in(client, "free")
+    assert (await forgot(client, "FREE@example.com")).status_code == 202
+    [mail] = await inbox(app, smtp, "free@example.com")
+    token = link_in(mail)[1]
+
+    r = await client.post(f"{API}/auth/password/reset", json={"token": token, "password": NEW})
+    assert r.status_code == 204, r.text
+
+    old = await client.post(f"{API}/auth/login", json={"login": "free", "password": PASSWORD})
+    assert old.status_code == 401
+    for session in (here, elsewhere):
+        gone = await client.get(f"{API}/me", headers=bearer(session["access_token"]))
+        assert gone.status_code == 401
+        refresh = {"refresh_token": session["refresh_token"]}
+        assert (await client.post(f"{API}/auth/refresh", json=refresh)).status_code == 401
+    fresh = await sign_in(client, "free", NEW)
+    assert fresh["user"]["email_verified"] is True  # they read mail sent to it
+
+    again = await client.post(
+        f"{API}/auth/password/reset", json={"token": token, "password": "yet another one 9"}
+    )
+    assert again.status_code == 400 and again.json()["error"]["code"] == "invalid_link"
+    _, notice = await inbox(app, smtp, "free@example.com")
+    assert "was changed" in str(notice["Subject"])
+    [entry] = await audited(app, "user.password_reset")
+    assert entry.target_id == people.free.id
+
+
+async def test_a_weak_password_is_refused_and_the_link_still_works(app, client, people, smtp):
+    await forgot(client, "free@example.com")
+    [mail] = await inbox(app, smtp, "free@example.com")
+    token = link_in(mail)[1]
+    for weak, says in (("short", "at least 8"), ("password123", "most common")):
+        r = await client.post(f"{API}/auth/password/reset", json={"token": token, "password": weak})
+        assert r.status_code == 422 and says in r.json()["error"]["fields"]["password"]
+    ok = await client.post(f"{API}/auth/password/reset", json={"token": token, "password": NEW})
+    assert ok.status_code == 204
+
+
+async def test_a_reset_link_expires_and_only_the_newest_works(app, client, people, smtp, clock):
+    await forgot(client, "free@example.com")
+    await forgot(client, "free@example.com")
+    first, second = await inbox(app, smtp, "free@example.com")
+    body = {"token": link_in(first)[1], "password": NEW}
+    assert (await client.post(f"{API}/auth/password/reset", json=body)).status_code == 400
+    clock.advance(dt.timedelta(minutes=61))
+    body = {"token": link_in(second)[1], "password": NEW}
+    r = await client.post(f"{API}/auth/password/reset", json=body)
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_link"
+    await sign_in(client, "free")  # nothing changed
+
+
+async def test_forgot_takes_as_long_for_an_unknown_address_as_for_a_known_one(client, people):
+    """Timing tells nothing: the medians of 20 tries each, interleaved, within 5 ms."""
+    times: dict[str, list[float]] = {"known": [], "unknown": []}
+    for _ in range(3):  # warm up both paths (templates, statements)
+        await forgot(client, "free@example.com")
+        await forgot(client, "nobody@example.com")
+    for i in range(20):
+        pair = [("known", "free@example.com"), ("unknown", f"nobody{i}@example.com")]
+        for kind, email in pair if i % 2 else reversed(pair):
+            start = time.perf_counter()
+            r = await forgot(client, email)
+            times[kind].append(time.perf_counter() - start)
+            assert r.status_code == 202
+    gap = abs(statistics.median(times["known"]) - statistics.median(times["unknown"]))
+    assert gap < 0.005, {k: statistics.median(v) for k, v in times.items()}
+
+
+class TestLimits:
+    @pytest.fixture
+    def settings(self, settings):  # type: ignore[no-untyped-def]
+        return settings.model_copy(
+            update={"rate_limits_enabled": True, "rate_forgot_per_email_per_hour": 2}
+        )
+
+    async def test_forgot_is_limited_per_address_asked_about_known_or_not(self, client, people):
+        for email in ("free@example.com", "nobody@example.com"):
+            for _ in range(2):
+                assert (await forgot(client, email)).status_code == 202
+            limited = await forgot(client, email)
+            assert limited.status_code == 429 and int(limited.headers["Retry-After"]) >= 1
+            assert limited.json()["error"]["code"] == "rate_limited"
+
+
+# --- change of email ---
+
+
+async def change_email(client: AsyncClient, who, email: str, password: str = PASSWORD):  # type: ignore[no-untyped-def]
+    return await client.post(
+        f"{API}/me/email", json={"email": email, "password": password}, headers=who.headers
+    )
+
+
+async def test_a_new_address_takes_effect_only_once_confirmed(app, client, people, smtp):
+    wrong = await change_email(client, people.priv, "priv@new.example", "not my password")
+    assert wrong.status_code == 403 and wrong.json()["error"]["code"] == "wrong_password"
+    same = await change_email(client, people.priv, "PRIV@example.com")
+    assert same.status_code == 422 and same.json()["error"]["code"] == "same_email"
+
+    r = await change_email(client, people.priv, "Priv@New.example")
+    assert r.status_code == 202, r.text
+    assert r.json()["pending_email"] == "priv@new.example"
+    assert (await me(client, people.priv.token))["email"] == "priv@example.com"
+    [mail] = await inbox(app, smtp, "priv@new.example")
+    path, token = link_in(mail)
+    assert path == "/confirm-email"
+    assert await inbox(app, smtp, "priv@example.com") == []
+
+    ok = await client.post(f"{API}/auth/email/confirm", json={"token": token})
+    assert ok.status_code == 200
+    assert ok.json() == {"email": "priv@new.example", "email_verified": True}
+    mine = await me(client, people.priv.token)
+    assert (mine["email"], mine["email_verified"]) == ("priv@new.example", True)
+    [notice] = await inbox(app, smtp, "priv@example.com")
+    assert "p•••@new.example" in text_of(notice)
+
+    await sign_in(client, "priv@new.example")
+    old = await client.post(
+        f"{API}/auth/login", json={"login": "priv@example.com", "password": PASSWORD}
+    )
+    assert old.status_code == 401
+    again = await client.post(f"{API}/auth/email/confirm", json={"token": token})
+    assert again.status_code == 400
+    [entry] = await audited(app, "user.email_changed")
+    assert entry.data["from"] == "priv@example.com" and entry.data["to"] == "priv@new.example"
+
+
+async def test_a_taken_address_gets_the_same_answer_and_its_owner_is_told(
+    app, client, people, smtp
+) -> None:
+    free = await change_email(client, people.priv, "someone.new@example.org")
+    taken = await change_email(client, people.plus, "free@example.com")
+    assert free.status_code == taken.status_code == 202
+    assert taken.json()["pending_email"] == "free@example.com"
+    assert set(free.json()) == set(taken.json())
+
+    [note] = await inbox(app, smtp, "free@example.com")
+    assert "already uses it" in text_of(note) and LINK.search(text_of(note)) is None
+    assert (await me(client, people.plus.token))["email"] == "plus@example.com"
+    assert (await me(client, people.free.token))["email"] == "free@example.com"
+
+
+async def test_an_address_taken_meanwhile_is_refused_at_confirmation(app, client, people, smtp):
+    assert (await change_email(client, people.priv, "shared@example.org")).status_code == 202
+    [mail] = await inbox(app, smtp, "shared@example.org")
+    await register_as(client, "shared@example.org")
+    r = await client.post(f"{API}/auth/email/confirm", json={"token": link_in(mail)[1]})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "email_taken"
+    assert (await me(client, people.priv.token))["email"] == "priv@example.com"
+
+
+async def register_as(client: AsyncClient, email: str) -> None:
+    r = await client.post(
+        f"{API}/auth/register", json={"email": email, "username": "sharer", "password": PASSWORD}
+    )
+    assert r.status_code == 201, r.text
+
+
+async def test_a_changed_address_takes_the_links_sent_to_the_old_one_with_it(
+    app, client, people, smtp
+) -> None:
+    await forgot(client, "priv@example.com")
+    [reset] = await inbox(app, smtp, "priv@example.com")
+    await change_email(client, people.priv, "priv@new.example")
+    [confirm] = await inbox(app, smtp, "priv@new.example")
+    assert (
+        await client.post(f"{API}/auth/email/confirm", json={"token": link_in(confirm)[1]})
+    ).status_code == 200
+    r = await client.post(
+        f"{API}/auth/password/reset", json={"token": link_in(reset)[1], "password": NEW}
+    )
+    assert r.status_code == 400
