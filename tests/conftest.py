@@ -22,7 +22,7 @@ from pigeon.core.clock import Clock
 from pigeon.core.db import Databases
 from tests.support import pg
 
-pytest_plugins = ["tests.support.s3"]
+pytest_plugins = ["tests.support.s3", "tests.support.smtp"]  # s3_server, smtp
 
 POSTGRES_URL = os.environ.get("PIGEON_TEST_POSTGRES_URL")
 REDIS_URL = os.environ.get("PIGEON_TEST_REDIS_URL")

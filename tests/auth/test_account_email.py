@@ -5,62 +5,30 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import re
 import statistics
 import time
-from email.message import EmailMessage
 
 import pytest
 from httpx import AsyncClient
 from sqlalchemy import select
 
 from pigeon.core.audit import AuditLog
-from pigeon.email import worker
 from pigeon.settings import Settings
+from tests.support.mail import LINK, inbox, link_in, text_of, with_email
 from tests.support.people import PASSWORD
-from tests.support.smtp import SmtpServer, smtp  # noqa: F401
+from tests.support.smtp import SmtpServer
 
 API = "/api/v1"
-PUBLIC_URL = "https://chat.example.org"
 NEW = "a brand new passphrase"
-LINK = re.compile(re.escape(PUBLIC_URL) + r"(/[a-z/-]+)\?token=([A-Za-z0-9_-]+)")
 
 
 @pytest.fixture
-def settings(settings: Settings, smtp: SmtpServer) -> Settings:  # noqa: F811
-    """Email on, through this test's SMTP server; each test delivers when it says so."""
-    return settings.model_copy(
-        update={
-            "smtp_host": "127.0.0.1",
-            "smtp_port": smtp.port,
-            "smtp_tls": "none",
-            "public_url": PUBLIC_URL,
-            "email_worker_interval_seconds": 0,
-        }
-    )
+def settings(settings: Settings, smtp: SmtpServer) -> Settings:
+    return with_email(settings, smtp)
 
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
-
-
-async def inbox(app, smtp: SmtpServer, to: str) -> list[EmailMessage]:  # noqa: F811
-    """Deliver what is due, then everything the SMTP server received for `to`."""
-    await worker.deliver_exclusive(app.state.runtime)
-    return [m for m in smtp.messages if str(m["To"]) == to]
-
-
-def text_of(msg: EmailMessage) -> str:
-    part = msg.get_body(("plain",))
-    assert part is not None
-    return str(part.get_content())
-
-
-def link_in(msg: EmailMessage) -> tuple[str, str]:
-    """(path, token) of the one link in the email's text."""
-    found = LINK.search(text_of(msg))
-    assert found, text_of(msg)
-    return found.group(1), found.group(2)
 
 
 async def register(client: AsyncClient, name: str = "newbie") -> dict:
@@ -118,9 +86,7 @@ async def test_a_resent_link_replaces_the_first_and_a_verified_address_needs_non
 ) -> None:
     signed = await register(client)
     [first] = await inbox(app, smtp, "newbie@example.net")
-    r = await client.post(
-        f"{API}/auth/email/verify/resend", headers=bearer(signed["access_token"])
-    )
+    r = await client.post(f"{API}/auth/email/verify/resend", headers=bearer(signed["access_token"]))
     assert r.status_code == 202 and r.json() == {"sent_to": "newbie@example.net"}
     _, second = await inbox(app, smtp, "newbie@example.net")
 
