@@ -100,6 +100,7 @@ async def _seed(env: dict[str, str]) -> dict[str, int]:
                     display_name=name,
                     tier=tier,
                     role=role,
+                    email_verified=True,  # no "verify your email" banner in the cast's pages
                 )
                 ids[username] = user.id
         async with rt.uow_scope() as uow:
