@@ -269,6 +269,26 @@ def _generic(entry: Entry, names: Names) -> str:
     return text
 
 
+# --- the account's email (auth.account_email) ---
+
+
+def _fixed(words: str) -> Sentence:
+    def say(entry: Entry, data: dict[str, Any], names: Names, zone: dt.tzinfo) -> str:
+        return words
+
+    return say
+
+
+def _reset_requested(entry: Entry, data: dict[str, Any], names: Names, zone: dt.tzinfo) -> str:
+    if entry.target_id is None:
+        return "asked for a password reset for an address no account uses"
+    return f"asked for a password reset link for {_target(entry, data, names)}"
+
+
+def _email_changed(entry: Entry, data: dict[str, Any], names: Names, zone: dt.tzinfo) -> str:
+    return f"changed their email address from {data['from']} to {data['to']}"
+
+
 _SENTENCES: dict[str, Sentence] = {
     "messaging.enabled": _messaging(True),
     "messaging.disabled": _messaging(False),
@@ -286,4 +306,9 @@ _SENTENCES: dict[str, Sentence] = {
     "community.members_added": _members_added,
     "community.member_removed": _member_removed,
     "retention.run": _retention,
+    "user.email_verified": _fixed("verified their email address"),
+    "user.password_reset_requested": _reset_requested,
+    "user.password_reset": _fixed("chose a new password with an emailed link"),
+    "user.email_change_requested": _fixed("asked to change their email address"),
+    "user.email_changed": _email_changed,
 }

@@ -12,6 +12,7 @@ import pytest
 from httpx import AsyncClient
 from sqlalchemy import select
 
+from pigeon.admin.audit_text import Names, describe
 from pigeon.core.audit import AuditLog
 from pigeon.settings import Settings
 from tests.support.mail import LINK, inbox, link_in, text_of, with_email
@@ -146,6 +147,12 @@ async def test_forgot_answers_the_same_for_known_and_unknown_addresses(app, clie
     [note] = await inbox(app, smtp, "nobody@example.com")
     assert "no account uses it" in text_of(note)
     assert LINK.search(text_of(note)) is None
+    requests = await audited(app, "user.password_reset_requested")
+    names = Names(users={people.free.id: "Free"})
+    assert sorted(describe(a, names).split(" ", 1)[1] for a in requests) == [
+        "asked for a password reset for an address no account uses",
+        "asked for a password reset link for Free",
+    ]
 
 
 async def test_a_reset_sets_the_password_and_signs_out_everywhere(app, client, people, smtp):
@@ -175,6 +182,9 @@ async def test_a_reset_sets_the_password_and_signs_out_everywhere(app, client, p
     assert "was changed" in str(notice["Subject"])
     [entry] = await audited(app, "user.password_reset")
     assert entry.target_id == people.free.id
+    assert describe(entry, Names(users={people.free.id: "Free"})) == (
+        "Free chose a new password with an emailed link"
+    )
 
 
 async def test_a_weak_password_is_refused_and_the_link_still_works(app, client, people, smtp):
@@ -274,7 +284,12 @@ async def test_a_new_address_takes_effect_only_once_confirmed(app, client, peopl
     again = await client.post(f"{API}/auth/email/confirm", json={"token": token})
     assert again.status_code == 400
     [entry] = await audited(app, "user.email_changed")
-    assert entry.data["from"] == "priv@example.com" and entry.data["to"] == "priv@new.example"
+    names = Names(users={people.priv.id: "Priv"})
+    assert describe(entry, names) == (
+        "Priv changed their email address from priv@example.com to priv@new.example"
+    )
+    [asked] = await audited(app, "user.email_change_requested")
+    assert describe(asked, names) == "Priv asked to change their email address"
 
 
 async def test_a_taken_address_gets_the_same_answer_and_its_owner_is_told(
