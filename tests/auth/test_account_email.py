@@ -211,6 +211,25 @@ async def test_a_reset_link_expires_and_only_the_newest_works(app, client, peopl
     await sign_in(client, "free")  # nothing changed
 
 
+async def test_two_resets_with_one_link_at_once_set_one_password(app, client, people, smtp):
+    await forgot(client, "free@example.com")
+    [mail] = await inbox(app, smtp, "free@example.com")
+    token = link_in(mail)[1]
+    tries = ["first new passphrase", "second new passphrase"]
+    answers = await asyncio.gather(
+        *(
+            client.post(f"{API}/auth/password/reset", json={"token": token, "password": p})
+            for p in tries
+        )
+    )
+    assert sorted(r.status_code for r in answers) == [204, 400]
+    won = tries[[r.status_code for r in answers].index(204)]
+    lost = tries[1 - tries.index(won)]
+    await sign_in(client, "free", won)
+    r = await client.post(f"{API}/auth/login", json={"login": "free", "password": lost})
+    assert r.status_code == 401
+
+
 async def median_gap(client: AsyncClient, tries: int) -> float:
     """|median(known) - median(unknown)| in seconds, tries interleaved so drift hits both."""
     times: dict[str, list[float]] = {"known": [], "unknown": []}
@@ -272,7 +291,8 @@ async def test_a_new_address_takes_effect_only_once_confirmed(app, client, peopl
     r = await change_email(client, people.priv, "Priv@New.example")
     assert r.status_code == 202, r.text
     assert r.json()["pending_email"] == "priv@new.example"
-    assert (await me(client, people.priv.token))["email"] == "priv@example.com"
+    waiting = await me(client, people.priv.token)
+    assert (waiting["email"], waiting["pending_email"]) == ("priv@example.com", "priv@new.example")
     [mail] = await inbox(app, smtp, "priv@new.example")
     path, token = link_in(mail)
     assert path == "/confirm-email"
@@ -283,6 +303,7 @@ async def test_a_new_address_takes_effect_only_once_confirmed(app, client, peopl
     assert ok.json() == {"email": "priv@new.example", "email_verified": True}
     mine = await me(client, people.priv.token)
     assert (mine["email"], mine["email_verified"]) == ("priv@new.example", True)
+    assert mine["pending_email"] is None
     [notice] = await inbox(app, smtp, "priv@example.com")
     assert "p•••@new.example" in text_of(notice)
 
