@@ -160,8 +160,11 @@ async def test_change_the_email_from_the_profile(app, people, smtp) -> None:
         assert "Your email address is <strong>priv@example.com</strong>" in shown
 
         [mail] = await inbox(app, smtp, "priv@new.example")
-        r = await press(c, *link_in(mail))
-        assert r.status_code == 303 and r.headers["location"] == "/confirm-email/done"
+        async with browser(app) as phone:  # the link opened where nobody is signed in
+            r = await press(phone, *link_in(mail))
+            assert r.status_code == 303 and r.headers["location"] == "/confirm-email/done"
+            done = await phone.get(r.headers["location"])
+            assert "Your account now uses its new email address" in done.text
         profile = text((await c.get("/u/priv")).text)
         assert "Your email address is <strong>priv@new.example</strong> (verified)" in profile
         assert 'id="pending-email"' not in profile
