@@ -60,12 +60,16 @@ def _valid_token(token: str) -> str:
 # --- following a link: verify the address, confirm a new one ---
 
 
-async def _link_page(
-    request: Request, user: Any, which: str, token: str, **values: Any
-) -> Response:
+async def _link_page(request: Request, user: Any, which: str, token: str) -> Response:
+    """The link's page: one button that spends it (a link cut short in the mail goes straight
+    to the page saying it no longer works)."""
+    try:
+        token = _valid_token(token)
+    except LinkInvalid as exc:
+        return await _dead_link(request, user, which, exc)
     path, title = LINKS[which]
     return await _page(
-        request, "account/link.html", title, user, which=which, action=path, token=token, **values
+        request, "account/link.html", title, user, which=which, action=path, token=token
     )
 
 

@@ -82,6 +82,8 @@ async def test_a_dead_verification_link_offers_a_new_one(app, people) -> None:
         )
         assert dead.status_code == 400
         assert 'action="/verify-email/resend"' in dead.text
+        cut_short = await c.get("/verify-email?token=")
+        assert cut_short.status_code == 400 and 'action="/verify-email/resend"' in cut_short.text
 
 
 async def test_forgot_and_reset_the_password(app, people, smtp) -> None:
