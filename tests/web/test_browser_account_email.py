@@ -4,6 +4,7 @@ server and says so in place; without, the same button posts and lands on a page 
 from __future__ import annotations
 
 import re
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -73,3 +74,41 @@ def test_resend_without_script(newcomer: Any) -> None:
     page.wait_for_url(re.compile(r"/verify-email/sent$"))
     expect(page.locator("#account-done")).to_contain_text("We sent a new link")
     expect(page.locator("#verify-banner")).to_be_visible()  # still: nothing is verified yet
+
+
+def queued_link(server: Server, to: str) -> str:
+    """The link in the newest email queued for `to` (this server sends none: no SMTP host)."""
+    assert server.data is not None
+    with sqlite3.connect(server.data / "app.db") as db:
+        row = db.execute(
+            "SELECT text_body FROM outbox_email WHERE to_address = ? ORDER BY id DESC LIMIT 1",
+            (to,),
+        ).fetchone()
+    assert row, f"nothing queued for {to}"
+    found = re.search(r"https?://\S+?(/password/reset\?token=[A-Za-z0-9_-]+)", row[0])
+    assert found, row[0]
+    return found.group(1)
+
+
+def test_the_reset_form_wants_the_same_password_twice(newcomer: Any, server: Server) -> None:
+    page = newcomer(viewport=PHONE)
+    email = f"{page.newcomer}@example.com"
+    page.goto("/login")  # signed in, the sign-in page moves on; the link is on its way out
+    page.goto("/password/forgot")
+    page.get_by_label("Email", exact=True).fill(email)
+    page.get_by_role("button", name="Send me a link").click()
+    page.wait_for_url(re.compile(r"/password/forgot/sent$"))
+
+    page.goto(queued_link(server, email))
+    mark_no_reload(page)
+    page.get_by_label("New password", exact=True).fill("a long new passphrase")
+    page.get_by_label("The new password again").fill("a long new passphrase!")
+    page.get_by_role("button", name="Set the new password").click()
+    again = page.get_by_label("The new password again")
+    assert again.evaluate("e => e.validationMessage") == "The two passwords are not the same."
+    assert_no_reload(page)  # the browser kept the form: nothing was sent
+
+    again.fill("a long new passphrase")
+    page.get_by_role("button", name="Set the new password").click()
+    page.wait_for_url(re.compile(r"/login\?reset=1$"))
+    expect(page.locator(".notice")).to_contain_text("Your password is changed")
