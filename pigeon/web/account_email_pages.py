@@ -18,6 +18,7 @@ from pigeon.auth.account_tokens import LinkInvalid
 from pigeon.auth.schemas import EmailChangeIn, ForgotIn, LinkTokenIn, ResetIn
 from pigeon.core.deps import Rt, Uow
 from pigeon.core.errors import AppError
+from pigeon.core.principal import Principal
 from pigeon.web.account_pages import _address, _mine, _retry_after
 from pigeon.web.deps import Form, MaybeUser, PageCtx, PageUser, field, nav
 from pigeon.web.people_pages import Username, render_profile
@@ -27,7 +28,7 @@ from pigeon.web.session import clear_session
 router = APIRouter()
 Token = Annotated[str, Query(max_length=200)]
 
-# the pages a link leads to, and where to ask again when it no longer works
+# the page each kind of link opens, and its title
 LINKS = {
     "verify": ("/verify-email", "Verify your email address"),
     "confirm": ("/confirm-email", "Confirm your new email address"),
@@ -38,7 +39,7 @@ async def _page(
     request: Request,
     name: str,
     title: str,
-    user: Any = None,
+    user: Principal | None = None,
     *,
     status: int = 200,
     error: AppError | None = None,
@@ -60,7 +61,7 @@ def _valid_token(token: str) -> str:
 # --- following a link: verify the address, confirm a new one ---
 
 
-async def _link_page(request: Request, user: Any, which: str, token: str) -> Response:
+async def _link_page(request: Request, user: Principal | None, which: str, token: str) -> Response:
     """The link's page: one button that spends it (a link cut short in the mail goes straight
     to the page saying it no longer works)."""
     try:
@@ -73,7 +74,9 @@ async def _link_page(request: Request, user: Any, which: str, token: str) -> Res
     )
 
 
-async def _dead_link(request: Request, user: Any, which: str, exc: AppError) -> Response:
+async def _dead_link(
+    request: Request, user: Principal | None, which: str, exc: AppError
+) -> Response:
     title = "This link no longer works"
     return await _page(
         request, "account/dead_link.html", title, user, status=exc.status, error=exc, which=which
