@@ -261,8 +261,21 @@ class TestLimits:
     @pytest.fixture
     def settings(self, settings):  # type: ignore[no-untyped-def]
         return settings.model_copy(
-            update={"rate_limits_enabled": True, "rate_forgot_per_email_per_hour": 2}
+            update={
+                "rate_limits_enabled": True,
+                "rate_forgot_per_email_per_hour": 2,
+                "rate_login_per_minute": 3,
+            }
         )
+
+    async def test_wrong_passwords_for_a_change_of_email_count_as_sign_in_tries(
+        self, client, people
+    ):
+        for _ in range(3):
+            r = await change_email(client, people.priv, "priv@new.example", "guess")
+            assert r.status_code == 403
+        r = await change_email(client, people.priv, "priv@new.example")
+        assert r.status_code == 429 and r.json()["error"]["code"] == "rate_limited"
 
     async def test_forgot_is_limited_per_address_asked_about_known_or_not(self, client, people):
         for email in ("free@example.com", "nobody@example.com"):
