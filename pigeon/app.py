@@ -26,6 +26,7 @@ from pigeon.accounts import api as accounts_api
 from pigeon.accounts import invitations_api, notifications_api
 from pigeon.admin import api as admin_api
 from pigeon.admin import closing_api, email_api, moderation_api
+from pigeon.auth import account_api
 from pigeon.auth import api as auth_api
 from pigeon.auth.principals import principal_from_token
 from pigeon.core import events, metrics, migrate
@@ -190,6 +191,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     api.include_router(media_api.router)
     api.include_router(requests_api.router)
     api.include_router(auth_api.router)
+    api.include_router(account_api.router)
     api.include_router(accounts_api.router)
     api.include_router(notifications_api.router)
     api.include_router(invitations_api.router)

@@ -274,6 +274,7 @@ def admin_create(
                 tier="privileged_plus",
                 role="admin",
                 settings=rt.settings,
+                email_verified=True,  # the operator vouches for it at the console
             )
             audit(
                 uow,

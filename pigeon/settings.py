@@ -86,6 +86,11 @@ class Settings(BaseSettings):
     rate_start_per_hour: int = 60
     rate_report_per_hour: int = 30
     rate_ticket_per_minute: int = 30
+    # "forgot my password" asks: per client address, and per address asked about (known or not)
+    rate_forgot_per_address_per_hour: int = 20
+    rate_forgot_per_email_per_hour: int = 5
+    # verification and change-of-email links one signed-in person may have sent
+    rate_account_email_per_hour: int = 10
 
     retention_free_days: int = 30
     retention_privileged_days: int = 180
@@ -157,6 +162,11 @@ class Settings(BaseSettings):
     digest_delay_seconds: int = Field(default=900, ge=1)
     # how often the digest job looks for members to tell; 0 turns digests off
     digest_interval_seconds: float = Field(default=60.0, ge=0)
+    # how long the links in account emails work: verifying an address, resetting a forgotten
+    # password (short: it signs in as the person), confirming a new address
+    verify_email_hours: float = Field(default=48.0, gt=0)
+    reset_password_minutes: float = Field(default=60.0, gt=0)
+    change_email_hours: float = Field(default=24.0, gt=0)
 
     host: str = "127.0.0.1"
     port: int = 8000

@@ -22,7 +22,7 @@ from pigeon.core.clock import Clock
 from pigeon.core.db import Databases
 from tests.support import pg
 
-pytest_plugins = ["tests.support.s3"]
+pytest_plugins = ["tests.support.s3", "tests.support.smtp"]  # s3_server, smtp
 
 POSTGRES_URL = os.environ.get("PIGEON_TEST_POSTGRES_URL")
 REDIS_URL = os.environ.get("PIGEON_TEST_REDIS_URL")
@@ -52,6 +52,18 @@ def postgres_dbs() -> Iterator[tuple[str, str] | None]:
         return
     names = pg.create_databases(POSTGRES_URL, f"pigeon_test_{uuid.uuid4().hex[:8]}")
     try:
+        # both migrated once, as the SQLite template is: a test starts from an install whose
+        # messaging database exists, whatever ran before it
+        from pigeon.core import migrate
+
+        dbs = Databases(pg.async_url(POSTGRES_URL, names[0]), pg.async_url(POSTGRES_URL, names[1]))
+
+        async def build() -> None:
+            await migrate.upgrade(dbs.app)
+            await migrate.upgrade(dbs.messaging)
+            await dbs.dispose()
+
+        asyncio.run(build())
         yield names
     finally:
         pg.drop_databases(POSTGRES_URL, names)

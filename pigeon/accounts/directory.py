@@ -34,6 +34,7 @@ def _fetch_principals(conn: Connection, ids: set[int]) -> dict[int, Principal]:
             User.suspended_until,
             User.show_last_seen,
             User.read_receipts,
+            User.email_verified_at,
         ).where(User.id.in_(ids))
     ).all()
     rows = conn.execute(
@@ -54,6 +55,7 @@ def _fetch_principals(conn: Connection, ids: set[int]) -> dict[int, Principal]:
             community_ids=frozenset(communities.get(u.id, ())),
             shows_last_seen=u.show_last_seen,
             sends_receipts=u.read_receipts,
+            email_verified=u.email_verified_at is not None,
         )
         for u in users
     }

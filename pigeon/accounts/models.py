@@ -37,6 +37,9 @@ class User(AppBase):
     deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # notifications: an email digest of unread messages while away (`accounts.notifications`)
     email_digest: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # when the person last proved they read mail sent to `email` (a verification, reset or
+    # change-of-email link followed); None: not yet, and the pages say so
+    email_verified_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class Community(AppBase):

@@ -29,6 +29,13 @@ class UserOut(BaseModel):
     role: str
     last_seen_at: dt.datetime | None
     email: str | None = None
+    email_verified: bool | None = Field(
+        default=None,
+        description="oneself and admins: whether the person followed a link sent to the email",
+    )
+    pending_email: str | None = Field(
+        default=None, description="yourself: a new address waiting for its emailed link"
+    )
     is_active: bool | None = None
     suspended_until: dt.datetime | None = None
     show_last_seen: bool | None = Field(

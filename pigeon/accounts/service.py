@@ -55,6 +55,39 @@ async def find_by_login(session: AsyncSession, login: str) -> User | None:
     return await session.scalar(select(User).where(or_(User.email == key, User.username == key)))
 
 
+async def find_by_email(session: AsyncSession, email: str) -> User | None:
+    """The live account using this address (never a deleted one: theirs are tombstones)."""
+    return await session.scalar(select(User).where(User.email == normalize_email(email)))
+
+
+async def mark_email_verified(uow: UnitOfWork, user: User) -> bool:
+    """Record that the person read mail sent to their address; False if it was already known."""
+    if user.email_verified_at is not None:
+        return False
+    user.email_verified_at = uow.clock.now()
+    await uow.app.flush()
+    directory.changed(uow, user.id)
+    return True
+
+
+async def set_email(uow: UnitOfWork, user: User, email: str) -> str:
+    """Give the account a new address, verified (the person just followed a link sent to
+    it); Conflict `email_taken` if another account has it by now. Returns the old address."""
+    email, old = normalize_email(email), user.email
+    session = uow.app
+    taken = await session.scalar(select(User.id).where(User.email == email, User.id != user.id))
+    if taken is not None:
+        raise Conflict("That email is already registered.", code="email_taken")
+    user.email = email
+    user.email_verified_at = uow.clock.now()
+    try:
+        await session.flush()
+    except IntegrityError as exc:  # another account took it at the same moment
+        raise Conflict("That email is already registered.", code="email_taken") from exc
+    directory.changed(uow, user.id)
+    return old
+
+
 async def users_by_ids(session: AsyncSession, user_ids: Iterable[int]) -> dict[int, User]:
     ids = set(user_ids)
     if not ids:
@@ -75,8 +108,12 @@ async def create_user(
     role: str = "member",
     join_default: bool = True,
     settings: Settings | None = None,
+    email_verified: bool = False,
 ) -> User:
     """A new account (in the default community unless told otherwise).
+
+    `email_verified` is for accounts whose address someone vouches for (an admin made at the
+    console, the demo's people); a sign-up proves its address by following the emailed link.
 
     The password is checked against the rules and hashed before the first statement, so that
     no transaction (on SQLite: the write lock) waits on the hash: call this before the unit of
@@ -100,6 +137,7 @@ async def create_user(
         role=role,
         is_active=True,
         created_at=now,
+        email_verified_at=now if email_verified else None,
     )
     session.add(user)
     try:

@@ -32,6 +32,7 @@ def user_dict(
     }
     if private:
         out["email"] = user.email
+        out["email_verified"] = user.email_verified_at is not None
         out["show_last_seen"] = user.show_last_seen
         out["read_receipts"] = user.read_receipts
         out["is_active"] = user.is_active

@@ -291,6 +291,26 @@ def _generic(entry: Entry, names: Names) -> str:
     return text
 
 
+# --- the account's email (auth.account_email) ---
+
+
+def _fixed(words: str) -> Sentence:
+    def say(entry: Entry, data: dict[str, Any], names: Names, zone: dt.tzinfo) -> str:
+        return words
+
+    return say
+
+
+def _reset_requested(entry: Entry, data: dict[str, Any], names: Names, zone: dt.tzinfo) -> str:
+    if entry.target_id is None:
+        return "asked for a password reset for an address no account uses"
+    return f"asked for a password reset link for {_target(entry, data, names)}"
+
+
+def _email_changed(entry: Entry, data: dict[str, Any], names: Names, zone: dt.tzinfo) -> str:
+    return f"changed their email address from {data['from']} to {data['to']}"
+
+
 _SENTENCES: dict[str, Sentence] = {
     "messaging.enabled": _messaging("on"),
     "messaging.disabled": _messaging("off"),
@@ -313,4 +333,9 @@ _SENTENCES: dict[str, Sentence] = {
     "invitation.accepted": _invitation("accepted the invitation to {community}"),
     "invitation.declined": _invitation("declined the invitation to {community}"),
     "invitation.revoked": _invitation("revoked the invitation of {email} to {community}"),
+    "user.email_verified": _fixed("verified their email address"),
+    "user.password_reset_requested": _reset_requested,
+    "user.password_reset": _fixed("chose a new password with an emailed link"),
+    "user.email_change_requested": _fixed("asked to change their email address"),
+    "user.email_changed": _email_changed,
 }

@@ -8,6 +8,7 @@ from pigeon.accounts import communities
 from pigeon.accounts import service as accounts
 from pigeon.accounts.schemas import UserOut
 from pigeon.accounts.views import user_dict
+from pigeon.auth import account_email
 from pigeon.auth import service as auth
 from pigeon.auth.principals import signin_of
 from pigeon.auth.schemas import LoginIn, PasswordChangeIn, RefreshIn, RegisterIn, TokenOut
@@ -85,7 +86,9 @@ async def me(user: CurrentUser, rt: Rt) -> dict[str, Any]:
         mine = await communities.list_communities(session, user)
         if user.is_admin:  # admins see all communities in /communities, but "mine" here
             mine = [c for c in mine if c.id in user.community_ids]
-    return user_dict(row, private=True, communities=mine)
+    out = user_dict(row, private=True, communities=mine)
+    out["pending_email"] = await account_email.pending_email(rt, user.id)
+    return out
 
 
 @router.post("/password/change", status_code=204)

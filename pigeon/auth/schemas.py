@@ -53,3 +53,46 @@ class TokenOut(BaseModel):
     access_token: str
     refresh_token: str
     token_type: Literal["bearer"] = "bearer"
+
+
+# --- the account's email (`account_email`) ---
+
+# what the links carry: `security.new_opaque_token`, URL-safe base64
+LINK_TOKEN = r"^[A-Za-z0-9_-]{1,200}$"
+
+
+class LinkTokenIn(In):
+    token: str = Field(pattern=LINK_TOKEN, max_length=200, description="the token from the link")
+
+
+class ForgotIn(In):
+    email: EmailStr = Field(max_length=254)
+
+
+class ResetIn(In):
+    token: str = Field(pattern=LINK_TOKEN, max_length=200, description="the token from the link")
+    # the rules (length included) are `accounts.passwords`', checked in the service
+    password: str = Field(min_length=1, max_length=256)
+
+
+class EmailChangeIn(In):
+    password: str = Field(min_length=1, max_length=256, description="your current password")
+    email: EmailStr = Field(max_length=254, description="the new address")
+
+
+class AcceptedOut(BaseModel):
+    message: str
+
+
+class EmailChangeOut(BaseModel):
+    message: str
+    pending_email: str = Field(description="the address the change waits on")
+
+
+class VerificationSentOut(BaseModel):
+    sent_to: str
+
+
+class AccountEmailOut(BaseModel):
+    email: str
+    email_verified: bool

@@ -25,6 +25,7 @@ from pigeon.accounts import invitations
 from pigeon.accounts import service as accounts
 from pigeon.accounts.models import User
 from pigeon.auth.models import RefreshToken
+from pigeon.auth.notices import send_password_notice, send_verification
 from pigeon.core.audit import audit
 from pigeon.core.db import rowcount
 from pigeon.core.errors import NotAllowed, Unauthorized
@@ -119,6 +120,8 @@ async def register(
     either mode) the email must be the invited one, and the account joins the invitation's
     community and tier instead of the default community; the invitation is used up in the same
     transaction (`invitations.redeem`), so of two registrations with one token only one wins.
+    Following the invitation's link proved the address; anyone else is sent a verification
+    email in the same transaction.
     """
     settings = rt.settings
     if invitation_token is None and settings.registration != "open":
@@ -140,10 +143,13 @@ async def register(
         passwords=rt.passwords,
         display_name=display_name,
         join_default=found is None,
+        email_verified=found is not None,
         settings=settings,
     )
     if found is not None:
         await invitations.redeem(uow, found.invitation.id, user)
+    else:
+        await send_verification(uow, settings, user)
     return await issue_tokens(rt, uow, user)
 
 
@@ -311,10 +317,12 @@ async def change_password(
 ) -> None:
     """Change one's own password: the current one first, then the new one by the rules of
     sign-up (`accounts.passwords`). Every other sign-in of the person ends (a thief who knew
-    the old password is signed out); the one that asked (`signin`) goes on. Audited."""
+    the old password is signed out); the one that asked (`signin`) goes on. Audited, and the
+    address is told (if it was not them, they know to act)."""
     user = await check_password(rt, actor.id, current_password, address=address)
     await accounts.set_password(uow.app, rt.passwords, user, new_password, field="new_password")
     await revoke_user(uow, user.id, keep=signin)
+    await send_password_notice(uow, rt.settings, user)
     audit(
         uow,
         "user.password_changed",

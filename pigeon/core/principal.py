@@ -23,6 +23,7 @@ class Principal:
     community_ids: frozenset[int]
     shows_last_seen: bool = True  # online and last seen, for others to see
     sends_receipts: bool = True  # how far they have read, for others to see
+    email_verified: bool = True  # False: the pages ask them to follow the link we emailed
 
     @property
     def is_staff(self) -> bool:

@@ -64,6 +64,21 @@ def rules(settings: Settings) -> dict[str, Rule]:
             "ticket", s.rate_ticket_per_minute, 60, max(1, s.rate_ticket_per_minute // 3)
         ),
         "invite": Rule("invite", s.rate_invite_per_hour, 3600, max(1, s.rate_invite_per_hour // 5)),
+        "forgot_address": Rule(
+            "forgot_address",
+            s.rate_forgot_per_address_per_hour,
+            3600,
+            s.rate_forgot_per_address_per_hour,
+        ),
+        "forgot_email": Rule(
+            "forgot_email", s.rate_forgot_per_email_per_hour, 3600, s.rate_forgot_per_email_per_hour
+        ),
+        "account_email": Rule(
+            "account_email",
+            s.rate_account_email_per_hour,
+            3600,
+            max(1, s.rate_account_email_per_hour // 2),
+        ),
     }
 
 
@@ -81,6 +96,9 @@ MESSAGES = {
     "report": "You are sending reports too fast",
     "ticket": "You are asking for live-connection tickets too fast",
     "invite": "You are sending invitations too fast",
+    "forgot_address": "Too many password reset requests from your address",
+    "forgot_email": "Too many password reset requests for this email address",
+    "account_email": "You are asking for account emails too fast",
 }
 
 
@@ -205,3 +223,13 @@ class Limiter:
     async def check_invite(self, inviter: int | None) -> None:
         """Invitations per inviter: each one is an email to a stranger's address."""
         await self.hit("invite", inviter if inviter is not None else "system")
+
+    async def check_forgot(self, *, email: str, address: str | None) -> None:
+        """Password reset requests: per client address, and per address asked about, known or
+        not (the same budget either way, so a refusal says nothing about an account). The
+        second keeps anyone from filling a member's inbox with reset links."""
+        await self.hit("forgot_address", address or "unknown")
+        await self.hit("forgot_email", email.strip().lower())
+
+    async def check_account_email(self, user_id: int) -> None:
+        await self.hit("account_email", user_id)

@@ -101,3 +101,13 @@ class Switches:
         await session.flush()
         uow.control(SettingChanged(key=key, value=value))
         return before
+
+
+async def record_backup(db: Database, value: dict[str, Any], now: dt.datetime) -> None:
+    """Note a finished backup (`LAST_BACKUP`) from a process that holds no Switches."""
+    async with db.write() as session:
+        row = await session.get(Setting, LAST_BACKUP)
+        if row is None:
+            session.add(Setting(key=LAST_BACKUP, value=value, updated_at=now))
+        else:
+            row.value, row.updated_at = value, now

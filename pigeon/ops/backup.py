@@ -37,7 +37,7 @@ from sqlalchemy.engine import URL, make_url
 from pigeon import __version__
 from pigeon.core.blobs import MediaMissing
 from pigeon.core.db import Database
-from pigeon.core.switches import LAST_BACKUP, Setting
+from pigeon.core.switches import record_backup
 from pigeon.media.storage import open_store
 from pigeon.settings import Settings
 
@@ -143,14 +143,8 @@ async def _record(settings: Settings, folder: Path, at: str) -> None:
     try:
         if db.file_missing():
             return
-        async with db.write() as session:
-            row = await session.get(Setting, LAST_BACKUP)
-            value = {"at": at, "folder": str(folder)}
-            now = dt.datetime.now(dt.UTC)
-            if row is None:
-                session.add(Setting(key=LAST_BACKUP, value=value, updated_at=now))
-            else:
-                row.value, row.updated_at = value, now
+        value = {"at": at, "folder": str(folder)}
+        await record_backup(db, value, dt.datetime.now(dt.UTC))
     finally:
         await db.dispose()
 

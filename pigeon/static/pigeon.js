@@ -1003,3 +1003,49 @@
     });
   });
 })();
+
+/* --- account email: "Resend the email" in the verify banner asks the API and says so in place
+   (without script the form posts and lands on a page saying it was sent); the reset form checks
+   that the two passwords match before it is sent. Text from the server is set as text. --- */
+(function () {
+  "use strict";
+  var meta = document.querySelector('meta[name="csrf-token"]');
+  var csrf = meta ? meta.content : "";
+  var banner = document.getElementById("verify-banner");
+  var resend = document.getElementById("verify-resend");
+  if (banner && resend && window.fetch) {
+    resend.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var button = resend.querySelector("button");
+      var line = banner.querySelector("p");
+      if (button) button.disabled = true;
+      fetch("/api/v1/auth/email/verify/resend", {
+        method: "POST", credentials: "same-origin",
+        headers: { "Accept": "application/json", "X-CSRF-Token": csrf }
+      }).then(function (r) {
+        return r.json().catch(function () { return null; }).then(function (d) {
+          if (r.status === 202 && d) {
+            line.textContent = "We sent a new link to " + d.sent_to + ". Follow it to verify your address.";
+            resend.hidden = true;
+          } else if (r.status === 409) {
+            banner.hidden = true;
+          } else {
+            line.textContent = (d && d.error && d.error.message) || "That did not work; try again shortly.";
+            if (button) button.disabled = false;
+          }
+        });
+      }).catch(function () { resend.submit(); });
+    });
+  }
+  var reset = document.getElementById("reset-form");
+  if (reset) {
+    var first = document.getElementById("reset-password");
+    var again = document.getElementById("reset-password-again");
+    var check = function () {
+      again.setCustomValidity(again.value && first.value !== again.value ? "The two passwords are not the same." : "");
+    };
+    first.addEventListener("input", check);
+    again.addEventListener("input", check);
+  }
+})();
+/* --- end account email --- */

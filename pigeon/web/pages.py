@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pigeon.core.errors import install_error_handlers
 from pigeon.web import (
+    account_email_pages,
     account_pages,
     admin_account_pages,
     admin_pages,
@@ -119,6 +120,7 @@ def install(app: FastAPI) -> None:
         account_pages,
         notification_pages,
         invitation_pages,
+        account_email_pages,
         search_pages,
         request_pages,
         message_pages,

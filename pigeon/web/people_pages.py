@@ -14,6 +14,7 @@ from pigeon.accounts import service as accounts
 from pigeon.accounts.models import User
 from pigeon.accounts.schemas import UserUpdate
 from pigeon.accounts.views import user_dict
+from pigeon.auth import account_email
 from pigeon.core.errors import AppError, NotFound
 from pigeon.messaging import eligibility, reports
 from pigeon.messaging import service as messaging
@@ -36,6 +37,7 @@ NOTICES = {
     "password": "Password changed. Your other sessions were signed out.",
     "joined": "You joined the community: its members can reach you now.",
     "declined": "Invitation declined. Nothing changed for you.",
+    "email": "Check the inbox of the new address: the change happens when you follow the link.",
 }
 
 
@@ -144,10 +146,13 @@ async def render_profile(
     values: dict[str, str] | None = None,
     report: dict[str, str] | None = None,
     password_error: str | None = None,
+    email_error: str | None = None,
+    email_value: str = "",
     status: int = 200,
 ) -> Response:
     user = ctx.viewer
     target = await _profile_user(ctx, username)
+    me = target.id == user.id
     may = await eligibility.for_person(ctx, target.id)
     async with ctx.dbs.app.read() as session:
         pairs = await blocks.blocks_among(session, user.id, [target.id])
@@ -168,6 +173,9 @@ async def render_profile(
         "reasons": report_reasons(),
         "report": report,  # a report form sent back with what was wrong
         "password_error": password_error,  # the password form sent back, open
+        "email_error": email_error,  # the change-of-email form sent back, open
+        "email_value": email_value,
+        "pending_email": await account_email.pending_email(ctx.rt, user.id) if me else None,
         "suspension": await suspension_view.for_profile(
             request, ctx.rt, user, target.id, target.username
         ),

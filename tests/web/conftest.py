@@ -100,6 +100,7 @@ async def _seed(env: dict[str, str]) -> dict[str, int]:
                     display_name=name,
                     tier=tier,
                     role=role,
+                    email_verified=True,  # no "verify your email" banner in the cast's pages
                 )
                 ids[username] = user.id
         async with rt.uow_scope() as uow:
@@ -108,8 +109,9 @@ async def _seed(env: dict[str, str]) -> dict[str, int]:
 
 
 class Server:
-    def __init__(self, url: str, ids: dict[str, int]) -> None:
+    def __init__(self, url: str, ids: dict[str, int], data: Path | None = None) -> None:
         self.url, self.ids = url, ids
+        self.data = data  # its data folder: a test may read what it queued (the outbox)
 
 
 @pytest.fixture(scope="session")
@@ -164,7 +166,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("the server did not start: " + (root / "server.log").read_text())
             time.sleep(0.1)
-        yield Server(url, ids)
+        yield Server(url, ids, data)
     finally:
         proc.terminate()
         try:
