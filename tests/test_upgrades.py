@@ -9,7 +9,6 @@ import sqlite3
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -19,8 +18,7 @@ from httpx import ASGITransport, AsyncClient
 from pigeon.core import migrate
 from pigeon.core.db import Databases, UTCDateTime
 from pigeon.settings import Settings
-from tests.conftest import POSTGRES_URL
-from tests.support import pg
+from tests.support.installs import empty_install
 from tests.test_cli import pigeon  # noqa: F401 - the CLI on a fresh data folder
 
 FIRST = {"app": "c6f14643e5be", "messaging": "4e51ed8d32b2"}
@@ -31,27 +29,16 @@ PASSWORD = "an old release's password"
 @pytest.fixture
 def empty(backend: str, tmp_path: Path) -> Iterator[Settings]:
     """Settings of an install whose databases exist but hold no schema yet."""
-    data = tmp_path / "data"
-    data.mkdir()
-    values: dict[str, Any] = {
-        "data_dir": data,
-        "secret_key": "upgrade-test-" + uuid.uuid4().hex,
-        "rate_limits_enabled": False,
-        "tune_gc": False,
-        "_env_file": None,
-    }
-    names = None
-    if backend == "postgres":
-        assert POSTGRES_URL is not None
-        names = pg.create_databases(POSTGRES_URL, f"pigeon_upgrade_{uuid.uuid4().hex[:8]}")
-        values["database_url"] = pg.async_url(POSTGRES_URL, names[0])
-        values["messaging_database_url"] = pg.async_url(POSTGRES_URL, names[1])
-    try:
-        yield Settings(**values)
-    finally:
-        if names is not None:
-            assert POSTGRES_URL is not None
-            pg.drop_databases(POSTGRES_URL, names)
+    (tmp_path / "data").mkdir()
+    with empty_install(
+        backend,
+        tmp_path / "data",
+        "pigeon_upgrade",
+        secret_key="upgrade-test-" + uuid.uuid4().hex,
+        rate_limits_enabled=False,
+        tune_gc=False,
+    ) as found:
+        yield found
 
 
 def table(name: str, *columns: str, times: tuple[str, ...] = ()) -> sa.TableClause:

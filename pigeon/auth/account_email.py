@@ -17,6 +17,8 @@ Rules:
 
 from __future__ import annotations
 
+from typing import Any
+
 from pigeon.accounts import service as accounts
 from pigeon.accounts.models import User
 from pigeon.auth import account_tokens
@@ -53,6 +55,21 @@ async def resend_verification(rt: Runtime, uow: UnitOfWork, actor: Principal) ->
     return user.email
 
 
+def _audit_own(
+    uow: UnitOfWork, user: User, action: str, data: dict[str, Any] | None = None
+) -> None:
+    """A step someone took on their own account, for the audit log."""
+    audit(
+        uow,
+        action,
+        actor_id=user.id,
+        actor_label=user.username,
+        target_type="user",
+        target_id=user.id,
+        data={"username": user.username, **(data or {})},
+    )
+
+
 async def verify_email(uow: UnitOfWork, token: str) -> User:
     """Follow a verification link: the account's address is verified (again is harmless)."""
     row = await account_tokens.redeem(uow, token, "verify_email")
@@ -60,15 +77,7 @@ async def verify_email(uow: UnitOfWork, token: str) -> User:
     if user.deleted_at is not None or row.new_email != user.email:
         raise LinkInvalid()
     if await accounts.mark_email_verified(uow, user):
-        audit(
-            uow,
-            "user.email_verified",
-            actor_id=user.id,
-            actor_label=user.username,
-            target_type="user",
-            target_id=user.id,
-            data={"username": user.username},
-        )
+        _audit_own(uow, user, "user.email_verified")
     return user
 
 
@@ -139,15 +148,7 @@ async def reset_password(rt: Runtime, uow: UnitOfWork, *, token: str, password: 
     user = await accounts.get_user(uow.app, user.id)
     await accounts.mark_email_verified(uow, user)  # they read mail sent to it
     await send_password_notice(uow, rt.settings, user)
-    audit(
-        uow,
-        "user.password_reset",
-        actor_id=user.id,
-        actor_label=user.username,
-        target_type="user",
-        target_id=user.id,
-        data={"username": user.username},
-    )
+    _audit_own(uow, user, "user.password_reset")
     return user
 
 
@@ -210,15 +211,7 @@ async def confirm_email_change(rt: Runtime, uow: UnitOfWork, token: str) -> User
         kind="email_changed",
         settings=rt.settings,
     )
-    audit(
-        uow,
-        "user.email_changed",
-        actor_id=user.id,
-        actor_label=user.username,
-        target_type="user",
-        target_id=user.id,
-        data={"username": user.username, "from": old, "to": user.email},
-    )
+    _audit_own(uow, user, "user.email_changed", {"from": old, "to": user.email})
     return user
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,9 +17,8 @@ from pigeon.core.db import Databases
 from pigeon.messaging.models import Attachment, Message
 from pigeon.ops import backup as backups
 from pigeon.settings import Settings
-from tests.conftest import POSTGRES_URL
 from tests.media.samples import png
-from tests.support import pg
+from tests.support.installs import empty_install
 from tests.support.people import dm, send
 
 
@@ -28,20 +26,8 @@ from tests.support.people import dm, send
 def elsewhere(backend: str, tmp_path: Path, settings: Settings) -> Iterator[Settings]:
     """Settings of a second, empty install on the same kind of database: where a backup is
     restored."""
-    data = tmp_path / "elsewhere"
-    values: dict[str, Any] = {"data_dir": data, "_env_file": None}
-    names = None
-    if backend == "postgres":
-        assert POSTGRES_URL is not None
-        names = pg.create_databases(POSTGRES_URL, f"pigeon_restore_{uuid.uuid4().hex[:8]}")
-        values["database_url"] = pg.async_url(POSTGRES_URL, names[0])
-        values["messaging_database_url"] = pg.async_url(POSTGRES_URL, names[1])
-    try:
-        yield Settings(**values)
-    finally:
-        if names is not None:
-            assert POSTGRES_URL is not None
-            pg.drop_databases(POSTGRES_URL, names)
+    with empty_install(backend, tmp_path / "elsewhere", "pigeon_restore") as found:
+        yield found
 
 
 async def everything(settings: Settings) -> dict[str, Any]:
