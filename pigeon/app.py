@@ -36,7 +36,9 @@ from pigeon.email.worker import Worker as EmailWorker
 from pigeon.media.storage import open_store
 from pigeon.messaging import api as messaging_api
 from pigeon.messaging import media_api, requests_api, retention
+from pigeon.messaging.push_fanout import PushFanout
 from pigeon.messaging.send_tx import make_send_path
+from pigeon.push import api as push_api
 from pigeon.realtime import api as realtime_api
 from pigeon.realtime.hub import Hub
 from pigeon.settings import Settings, get_settings
@@ -139,12 +141,15 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         hub = Hub(rt)
         schedule = retention.Schedule(rt)
         email_worker = EmailWorker(rt)  # only while an SMTP host is set
+        pushes = PushFanout(rt, hub.is_connected)  # Web Push to whoever has no live connection
         app.state.runtime, app.state.sends, app.state.hub = rt, sends, hub
         try:
             await hub.start()
             realtime_api.close_before_server_stops(hub)
             schedule.start()
             email_worker.start()
+            await pushes.prepare()
+            pushes.start()
             # everything loaded so far lives as long as the process: keep the collector off it,
             # and collect young objects less often, so full collections do not stall delivery
             if settings.tune_gc:
@@ -153,6 +158,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                 gc.set_threshold(50_000, 20, 100)
             yield
         finally:
+            await pushes.stop()
             await email_worker.stop()
             await schedule.stop()
             await hub.stop()
@@ -181,6 +187,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     api.include_router(moderation_api.router)
     api.include_router(email_api.router)
     api.include_router(closing_api.router)
+    api.include_router(push_api.router)
     app.include_router(api)
     realtime_api.install(app)
     pages.install(app)

@@ -37,3 +37,13 @@ publish_failures = Counter(
     "Events committed but not published (the broker failed); clients catch up on resume",
     registry=registry,
 )
+pushes_sent = Counter(
+    "pigeon_pushes_sent", "Web Push messages a push service accepted", registry=registry
+)
+push_failures = Counter(
+    "pigeon_push_failures",
+    "Web Push messages not accepted: gone (the device unsubscribed; it is forgotten), "
+    "unreachable, status_4xx / status_5xx, error",
+    ["reason"],
+    registry=registry,
+)
