@@ -16,7 +16,9 @@ from pigeon.core.errors import install_error_handlers
 from pigeon.web import (
     account_pages,
     admin_pages,
+    app_shell,
     auth_pages,
+    device_pages,
     error_pages,
     group_pages,
     message_pages,
@@ -111,9 +113,11 @@ def install(app: FastAPI) -> None:
     app.add_middleware(ApiCsrfGuard, settings=settings)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     for module in (
+        app_shell,
         auth_pages,
         people_pages,
         account_pages,
+        device_pages,
         search_pages,
         request_pages,
         message_pages,
