@@ -1013,8 +1013,15 @@
     });
   }
 
-  /* the offline page tries again by itself once the network is back */
-  if (body.classList.contains("offline-page")) window.addEventListener("online", function () { location.reload(); });
+  /* the offline page tries again by itself once the server answers again (the network may be
+     up while the server is not, so it asks, now and then, as well as on the "online" event) */
+  if (body.classList.contains("offline-page")) {
+    var retry = function () {
+      fetch("/healthz", { cache: "no-store" }).then(function (r) { if (r.ok) location.reload(); }).catch(function () {});
+    };
+    window.addEventListener("online", retry);
+    setInterval(function () { if (document.visibilityState === "visible") retry(); }, 3000);
+  }
 
   var ready = null;
   if ("serviceWorker" in navigator && window.isSecureContext) {
@@ -1036,7 +1043,7 @@
   /* signing out forgets this device first, so the next person on it hears nothing of ours */
   document.querySelectorAll('form[action="/logout"]').forEach(function (f) {
     f.addEventListener("submit", function (e) {
-      if (f.dataset.pushForgotten || !canPush) return;
+      if (f.dataset.pushForgotten || !canPush || Notification.permission !== "granted") return;
       e.preventDefault();
       var done = function () { f.dataset.pushForgotten = "1"; f.submit(); };
       var timer = setTimeout(done, 2000);
