@@ -150,3 +150,11 @@ async def test_deleting_the_account_forgets_its_devices(app, client, people, pus
 
     async with app.state.runtime.dbs.app.read() as session:
         assert list(await push.devices(session, people.free.id)) == []
+
+
+async def test_the_push_api_is_in_the_openapi_document(client) -> None:
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    assert set(paths["/api/v1/push/subscriptions"]) == {"get", "post", "delete"}
+    assert "422" in paths["/api/v1/push/subscriptions"]["post"]["responses"]
+    assert {"get", "put"} <= set(paths["/api/v1/push/settings"])
+    assert "get" in paths["/api/v1/push/key"]
