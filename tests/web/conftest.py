@@ -74,7 +74,7 @@ CAST = {
     "dex": ("Dex Dark", "free", "member"),
     # the installable app's and notifications' tests
     "pippa": ("Pippa Pocket", "privileged", "member"),
-    "hugo": ("Hugo Hello", "privileged", "member"),
+    "henri": ("Henri Hello", "privileged", "member"),
 }
 
 

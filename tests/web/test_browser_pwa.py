@@ -78,10 +78,10 @@ def test_a_hidden_tab_notifies_of_a_new_message_and_opens_its_thread(
     open_as: Any, server: Server
 ) -> None:
     with (
-        closing(api_client(server, "hugo")) as hugo_api,
+        closing(api_client(server, "henri")) as henri_api,
         closing(api_client(server, "pippa")) as pippa_api,
     ):
-        conv_id = hugo_api.post(
+        conv_id = henri_api.post(
             "/conversations", json={"participant_ids": [server.ids["pippa"]]}
         ).json()["id"]
         assert pippa_api.post(f"/conversations/{conv_id}/accept").status_code == 200
@@ -95,17 +95,17 @@ def test_a_hidden_tab_notifies_of_a_new_message_and_opens_its_thread(
         assert page.evaluate("Notification.permission") == "granted"
 
         # while the tab is visible, nothing is raised: the page itself shows the message
-        r = hugo_api.post(f"/conversations/{conv_id}/messages", json={"body": "first, visible"})
+        r = henri_api.post(f"/conversations/{conv_id}/messages", json={"body": "first, visible"})
         assert r.status_code == 201
         expect(page.locator("#convlist")).to_contain_text("first, visible")
         assert page.evaluate("window.__notes.length") == 0
 
         page.evaluate("window.__hide(true)")  # the person switched to another tab
-        r = hugo_api.post(f"/conversations/{conv_id}/messages", json={"body": "the secret plan"})
+        r = henri_api.post(f"/conversations/{conv_id}/messages", json={"body": "the secret plan"})
         assert r.status_code == 201
         page.wait_for_function("() => window.__notes.length === 1")
         note = page.evaluate("({title: __notes[0].title, body: __notes[0].options.body || ''})")
-        assert note == {"title": "New message from Hugo Hello", "body": ""}
+        assert note == {"title": "New message from Henri Hello", "body": ""}
         page.evaluate("window.__hide(false); __notes[0].note.onclick()")
         page.wait_for_url(re.compile(rf"/messages/{conv_id}"))
         expect(page.locator("#messages")).to_contain_text("the secret plan")
