@@ -50,7 +50,8 @@ BACKGROUND_TAB = """
 
 
 def controlled(page: Any) -> None:
-    page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+    # installing fetches the offline page and its files first: slow on a busy machine
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=30000)
 
 
 def test_the_app_installs_and_shows_the_offline_page_without_a_network(
@@ -71,7 +72,7 @@ def test_the_app_installs_and_shows_the_offline_page_without_a_network(
     assert page.evaluate("getComputedStyle(document.body).margin") == "0px"
 
     page.context.set_offline(False)  # back online: the page tries again by itself
-    expect(page.get_by_role("heading", name="New conversation")).to_be_visible(timeout=10000)
+    expect(page.get_by_role("heading", name="New conversation")).to_be_visible(timeout=30000)
 
 
 def test_a_hidden_tab_notifies_of_a_new_message_and_opens_its_thread(
