@@ -30,6 +30,7 @@ The payload is `{"type": "message", "conversation_id": N}`: never text, names or
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import logging
@@ -42,7 +43,7 @@ from pigeon.accounts import blocks, directory
 from pigeon.core import events
 from pigeon.core.background import Background
 from pigeon.core.db import Database
-from pigeon.core.leases import acquire_lease
+from pigeon.core.leases import acquire_lease, release_lease
 from pigeon.core.runtime import Runtime
 from pigeon.email.worker import holder_id
 from pigeon.messaging import catchup, policy
@@ -125,6 +126,7 @@ class PushFanout(Background):
         self._wake = asyncio.Event()
         self._recent: dict[tuple[int, int], float] = {}  # (device, conversation) -> when
         self._held_until = 0.0
+        self._tried = False  # asked for the lease at least once
 
     def enabled(self) -> bool:
         return self.settings.push_interval_seconds > 0
@@ -144,27 +146,42 @@ class PushFanout(Background):
     async def _loop(self) -> None:
         holder, interval = holder_id(), self.settings.push_interval_seconds
         lease = max(30.0, interval * 6)
-        while True:
-            woken = False
-            try:
-                await asyncio.wait_for(self._wake.wait(), interval)
-                woken = True
-            except TimeoutError:
-                pass
-            self._wake.clear()
-            try:
-                if time.monotonic() > self._held_until - lease / 2:
-                    if woken and time.monotonic() > self._held_until:
-                        continue  # not ours: others try on their timer, not on every message
-                    now = self.rt.clock.now()
-                    if not await acquire_lease(self.rt.dbs.app, LEASE, holder, lease, now=now):
-                        self._held_until = 0.0
-                        continue
-                    self._held_until = time.monotonic() + lease
-                while await self.run_pass() >= BATCH:
+        woken = True  # at start: try for the lease at once
+        try:
+            while True:
+                try:
+                    if await self._ours(holder, lease, woken=woken):
+                        while await self.run_pass() >= BATCH:
+                            pass
+                except Exception:
+                    log.exception("push fan-out failed")
+                woken = False
+                try:
+                    await asyncio.wait_for(self._wake.wait(), interval)
+                    woken = True
+                except TimeoutError:
                     pass
-            except Exception:
-                log.exception("push fan-out failed")
+                self._wake.clear()
+        finally:
+            if self._held_until:  # let another process take over at once
+                with contextlib.suppress(Exception):
+                    await release_lease(self.rt.dbs.app, LEASE, holder)
+
+    async def _ours(self, holder: str, lease: float, *, woken: bool) -> bool:
+        """Whether this process sends now: it holds the lease (renewed when half of it has
+        run), or takes it. A process without it tries on its timer, not on every message."""
+        clock = time.monotonic()
+        if clock < self._held_until - lease / 2:
+            return True
+        if woken and clock >= self._held_until and self._tried:
+            return False
+        self._tried = True
+        now = self.rt.clock.now()
+        if await acquire_lease(self.rt.dbs.app, LEASE, holder, lease, now=now):
+            self._held_until = clock + lease
+            return True
+        self._held_until = 0.0
+        return False
 
     async def prepare(self) -> None:
         """Start the cursor at the newest message on a first run: pushes are about what is
