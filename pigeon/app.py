@@ -39,6 +39,7 @@ from pigeon.messaging import media_api, requests_api, retention
 from pigeon.messaging.push_fanout import PushFanout
 from pigeon.messaging.send_tx import make_send_path
 from pigeon.push import api as push_api
+from pigeon.push import keys as push_keys
 from pigeon.realtime import api as realtime_api
 from pigeon.realtime.hub import Hub
 from pigeon.settings import Settings, get_settings
@@ -123,6 +124,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         """Everything this app keeps between requests, started in order, stopped in reverse."""
+        push_keys.check(settings)
         dbs = Databases(settings.app_db_url, settings.messaging_db_url)
         await migrate.upgrade(dbs.app)
         await migrate.upgrade(dbs.messaging)

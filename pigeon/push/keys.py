@@ -60,3 +60,14 @@ def subject(settings: Settings) -> str:
     if url.scheme == "https" and url.hostname and url.port is None:
         return f"https://{url.hostname}"
     return f"mailto:admin@{url.hostname or 'localhost'}"
+
+
+def check(settings: Settings) -> None:
+    """At start-up: a configured key that is not a P-256 private key stops the server with a
+    clear message, instead of failing every push and every subscription later."""
+    try:
+        public_key(settings)
+    except Exception as exc:
+        raise RuntimeError(
+            "PIGEON_VAPID_PRIVATE_KEY is not a P-256 private key (base64url, raw or DER)"
+        ) from exc

@@ -158,3 +158,32 @@ async def test_the_push_api_is_in_the_openapi_document(client) -> None:
     assert "422" in paths["/api/v1/push/subscriptions"]["post"]["responses"]
     assert {"get", "put"} <= set(paths["/api/v1/push/settings"])
     assert "get" in paths["/api/v1/push/key"]
+
+
+async def test_a_configured_key_that_is_not_one_stops_the_server(settings: Settings) -> None:
+    from pydantic import SecretStr
+
+    from pigeon.app import create_app
+
+    bad = settings.model_copy(update={"vapid_private_key": SecretStr("not-a-key")})
+    app = create_app(bad)
+    with pytest.raises(RuntimeError, match="PIGEON_VAPID_PRIVATE_KEY"):
+        async with app.router.lifespan_context(app):
+            pass
+
+
+async def test_a_configured_key_is_used_and_nothing_is_written(settings: Settings) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from pydantic import SecretStr
+
+    from pigeon.push import keys
+
+    private = ec.generate_private_key(ec.SECP256R1())
+    raw = private.private_numbers().private_value.to_bytes(32, "big")
+    mine = settings.model_copy(update={"vapid_private_key": SecretStr(b64url(raw))})
+    point = private.public_key().public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+    assert keys.public_key(mine) == b64url(point)
+    assert not (settings.data_dir / "vapid.key").exists()
