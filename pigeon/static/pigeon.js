@@ -1062,6 +1062,7 @@
     var button = document.getElementById("push-enable");
     var status = document.getElementById("push-status");
     var say = function (text) { status.textContent = text; };
+    document.getElementById("push-needs-js").hidden = true;  /* said for pages without script */
     here.hidden = false;
     if (!canPush) {
       button.disabled = true;

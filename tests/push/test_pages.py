@@ -71,7 +71,7 @@ async def test_the_devices_page_lists_devices_and_removes_them_without_script(
         page = await c.get("/u/priv/devices")
         assert page.status_code == 200
         text = html.unescape(page.text)
-        assert "Browser notifications need JavaScript" in text  # said in <noscript>
+        assert "Browser notifications need JavaScript" in text  # hidden by the script when it runs
         assert text.count('class="device"') == 2
         devices = (
             await client.get("/api/v1/push/subscriptions", headers=people.priv.headers)

@@ -110,3 +110,17 @@ def test_a_hidden_tab_notifies_of_a_new_message_and_opens_its_thread(
         page.evaluate("window.__hide(false); __notes[0].note.onclick()")
         page.wait_for_url(re.compile(rf"/messages/{conv_id}"))
         expect(page.locator("#messages")).to_contain_text("the secret plan")
+
+
+def test_the_devices_page_offers_this_browser_with_script_and_explains_without(
+    open_as: Any, server: Server
+) -> None:
+    page = open_as("pippa")
+    page.goto("/u/pippa/devices")
+    expect(page.get_by_role("button", name="Turn on notifications on this device")).to_be_visible()
+    expect(page.get_by_text("Browser notifications need JavaScript")).to_be_hidden()
+    plain = open_as("pippa", js=False)
+    plain.goto("/u/pippa/devices")
+    expect(plain.get_by_text("Browser notifications need JavaScript")).to_be_visible()
+    expect(plain.get_by_role("button", name="Turn on notifications on this device")).to_be_hidden()
+    expect(plain.get_by_role("button", name="Save")).to_be_visible()
