@@ -49,6 +49,7 @@ from pigeon.email.worker import holder_id
 from pigeon.messaging import catchup, policy
 from pigeon.messaging.models import Conversation, Message, Participant
 from pigeon.push import service as push
+from pigeon.push.models import PushSubscription
 from pigeon.push.sender import Device, Pusher
 
 log = logging.getLogger("pigeon.push")
@@ -219,16 +220,7 @@ class PushFanout(Background):
                 wanted.setdefault(uid, set()).add(message.conversation_id)
         if not wanted:
             return
-        found = await directory.principals(self.rt, wanted)
-        away = [
-            uid
-            for uid in sorted(wanted)
-            if uid in found
-            and not found[uid].is_suspended(now)
-            and not await self.is_connected(uid)
-        ]
-        async with self.rt.dbs.app.read() as session:
-            devices = await push.targets(session, away)
+        devices = await self._devices_of_away(wanted, now)
         sends = []
         clock = time.monotonic()
         self._forget_old(clock)
@@ -252,6 +244,24 @@ class PushFanout(Background):
         delivered = {d.id for (d, _), o in zip(sends, outcomes, strict=True) if o == "sent"}
         gone = {d.id for (d, _), o in zip(sends, outcomes, strict=True) if o == "gone"}
         await push.record(self.rt.dbs.app, delivered=delivered, gone=gone, now=now)
+
+    async def _devices_of_away(
+        self, wanted: dict[int, set[int]], now: dt.datetime
+    ) -> list[PushSubscription]:
+        """The devices of those people who have push on, are not suspended and have no live
+        connection. Devices first: most people have none, and nothing more is asked of them."""
+        async with self.rt.dbs.app.read() as session:
+            devices = await push.targets(session, wanted)
+        owners = {row.user_id for row in devices}
+        found = await directory.principals(self.rt, owners)
+        away = {
+            uid
+            for uid in sorted(owners)
+            if uid in found
+            and not found[uid].is_suspended(now)
+            and not await self.is_connected(uid)
+        }
+        return [row for row in devices if row.user_id in away]
 
     def _forget_old(self, clock: float) -> None:
         window = self.settings.push_coalesce_seconds
