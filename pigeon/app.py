@@ -42,8 +42,11 @@ from pigeon.email.worker import Worker as EmailWorker
 from pigeon.media.storage import open_store
 from pigeon.messaging import api as messaging_api
 from pigeon.messaging import media_api, requests_api, retention
+from pigeon.messaging.push_fanout import PushFanout
 from pigeon.messaging.send_tx import make_send_path
 from pigeon.notifications.digest import DigestJob
+from pigeon.push import api as push_api
+from pigeon.push import keys as push_keys
 from pigeon.realtime import api as realtime_api
 from pigeon.realtime.hub import Hub
 from pigeon.settings import Settings, get_settings
@@ -128,6 +131,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         """Everything this app keeps between requests, started in order, stopped in reverse."""
+        push_keys.check(settings)
         dbs = Databases(settings.app_db_url, settings.messaging_db_url)
         try:
             for name, said in (await migrate.upgrade_databases(dbs)).items():
@@ -152,6 +156,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         schedule = retention.Schedule(rt)
         email_worker = EmailWorker(rt)  # only while an SMTP host is set
         digests = DigestJob(rt, hub.presence.is_online)  # likewise, and while its interval > 0
+        pushes = PushFanout(rt, hub.is_connected)  # Web Push to whoever has no live connection
         app.state.runtime, app.state.sends, app.state.hub = rt, sends, hub
         try:
             await hub.start()
@@ -159,6 +164,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             schedule.start()
             email_worker.start()
             digests.start()
+            await pushes.prepare()
+            pushes.start()
             # everything loaded so far lives as long as the process: keep the collector off it,
             # and collect young objects less often, so full collections do not stall delivery
             if settings.tune_gc:
@@ -168,6 +175,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             yield
         finally:
             await digests.stop()
+            await pushes.stop()
             await email_worker.stop()
             await schedule.stop()
             await hub.stop()
@@ -199,6 +207,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     api.include_router(moderation_api.router)
     api.include_router(email_api.router)
     api.include_router(closing_api.router)
+    api.include_router(push_api.router)
     app.include_router(api)
     realtime_api.install(app)
     pages.install(app)

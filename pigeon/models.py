@@ -7,6 +7,7 @@ from pigeon.core.db import AppBase, MessagingBase
 from pigeon.email import models as email_models  # noqa: F401
 from pigeon.messaging import models as messaging_models  # noqa: F401
 from pigeon.notifications import models as notifications_models  # noqa: F401
+from pigeon.push import models as push_models  # noqa: F401
 
 app_metadata = AppBase.metadata
 messaging_metadata = MessagingBase.metadata

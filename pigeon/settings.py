@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import os
 import secrets
@@ -168,6 +169,25 @@ class Settings(BaseSettings):
     reset_password_minutes: float = Field(default=60.0, gt=0)
     change_email_hours: float = Field(default=24.0, gt=0)
 
+    # Web Push (VAPID): the private key as base64url (the raw 32 bytes, or DER); empty: one is
+    # generated once and kept in the data folder (vapid.key). The subject tells push services
+    # whom to contact (mailto: or https:); empty: mailto:smtp_from, else the https public URL
+    vapid_private_key: SecretStr | None = None
+    vapid_subject: str | None = None
+    # how long a push service keeps a push for a device that is switched off
+    push_ttl_seconds: int = Field(default=86400, ge=0, le=28 * 86400)
+    # a device hears about one conversation at most once in this many seconds
+    push_coalesce_seconds: float = Field(default=5.0, ge=0)
+    # pushes in flight at once, and how long one may take
+    push_concurrency: int = Field(default=8, ge=1, le=256)
+    push_timeout_seconds: float = Field(default=10.0, gt=0)
+    # messages older than this when the sender first sees them (after a stop) are not pushed
+    push_max_age_seconds: float = Field(default=3600.0, gt=0)
+    # how often the sender looks for new messages when no event woke it; 0 turns pushing off
+    push_interval_seconds: float = Field(default=5.0, ge=0)
+    # http:// push endpoints (tests against a local push service only; never in production)
+    push_allow_insecure_endpoints: bool = False
+
     host: str = "127.0.0.1"
     port: int = 8000
     log_level: str = "info"
@@ -261,6 +281,41 @@ class Settings(BaseSettings):
                 f.write(secrets.token_urlsafe(48))
         self.secret_key = path.read_text().strip()
         return self.secret_key
+
+    @field_validator("vapid_subject")
+    @classmethod
+    def _vapid_subject(cls, value: str | None) -> str | None:
+        value = (value or "").strip()
+        if value and not value.startswith(("mailto:", "https://")):
+            raise ValueError("must start with mailto: or https://")
+        return value or None
+
+    def vapid_key(self) -> str:
+        """The VAPID private key (base64url): the configured one, or one generated once and
+        kept in the data folder, so that subscriptions survive restarts (a new key would
+        orphan every device)."""
+        if self.vapid_private_key:
+            return self.vapid_private_key.get_secret_value().strip()
+        path = self.data_dir / "vapid.key"
+        if not path.exists():
+            from cryptography.hazmat.primitives.asymmetric import ec
+
+            raw = ec.generate_private_key(ec.SECP256R1()).private_numbers().private_value
+            encoded = base64.urlsafe_b64encode(raw.to_bytes(32, "big")).rstrip(b"=").decode()
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            # written private under another name, then linked into place: never readable by
+            # others, and a process starting at the same moment reads a whole key or its own
+            draft = self.data_dir / f".vapid.key.{os.getpid()}.{secrets.token_hex(4)}"
+            fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(encoded)
+            try:
+                os.link(draft, path)
+            except FileExistsError:
+                pass
+            finally:
+                draft.unlink()
+        return path.read_text().strip()
 
     def retention_days(self, tier: str, role: str) -> int:
         if role in ("manager", "owner", "admin"):

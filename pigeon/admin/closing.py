@@ -4,8 +4,9 @@ It spans every domain, which is why it lives here, the lowest layer that sees th
 messaging database first (`messaging.departure`: groups left, messages kept or removed), then
 the primary one (`accounts.anonymise`: the person's data gone, the row kept as a tombstone),
 then every sign-in ended (`auth.revoke_user`), which closes their live connections in every
-process as a suspension does. One unit of work; the messaging half is idempotent, so if the
-primary database fails after it committed, asking again finishes the job.
+process as a suspension does, and every push device forgotten. One unit of work; the messaging
+half is idempotent, so if the primary database fails after it committed, asking again finishes
+the job.
 
 Rules: one's own account needs one's password (counted like a sign-in); the last active admin
 cannot delete themselves; an admin deletes someone else only where `outranks` allows (never
@@ -24,6 +25,7 @@ from pigeon.core.principal import outranks
 from pigeon.messaging import departure
 from pigeon.messaging.context import Ctx
 from pigeon.messaging.departure import MessagesChoice
+from pigeon.push import service as push
 
 
 async def delete_own_account(
@@ -62,6 +64,7 @@ async def _delete(ctx: Ctx, user_id: int, *, messages: MessagesChoice) -> None:
         await departure.depart(ctx, user_id, messages=messages)
     await accounts.anonymise(uow, user)
     await auth.revoke_user(uow, user_id)
+    await push.forget_user(uow, user_id)  # their devices hear nothing more
     audit(
         uow,
         "user.deleted",

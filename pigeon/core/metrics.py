@@ -72,8 +72,8 @@ db_connections = Gauge(
 )
 job_runs = Counter(
     "pigeon_job_runs",
-    "Background job runs by job and result (ok, failed)",
-    ["job", "result"],
+    "Background task runs by task (retention, email, digest, push) and result (ok, failed)",
+    ["task", "result"],
     registry=registry,
 )
 job_last_success = Gauge(
@@ -93,3 +93,15 @@ def job_done(job: str, ok: bool, at: float) -> None:
     job_runs.labels(job, "ok" if ok else "failed").inc()
     if ok:
         job_last_success.labels(job).set(at)
+
+
+pushes_sent = Counter(
+    "pigeon_pushes_sent", "Web Push messages a push service accepted", registry=registry
+)
+push_failures = Counter(
+    "pigeon_push_failures",
+    "Web Push messages not accepted: gone (the device unsubscribed; it is forgotten), "
+    "unreachable, status_4xx / status_5xx, error",
+    ["reason"],
+    registry=registry,
+)

@@ -283,6 +283,10 @@ class Hub:
         for conn in list(self.by_user.get(user_id, ())):
             conn.close(code, reason)
 
+    async def is_connected(self, user_id: int) -> bool:
+        """Whether the user has a live connection here or, with Redis, in any process."""
+        return user_id in self.by_user or await self.presence.is_online(user_id)
+
     def local_users(self) -> Iterable[int]:
         return self.by_user.keys()
 

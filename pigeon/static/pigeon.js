@@ -319,6 +319,7 @@
     ws.onmessage = function (ev) {
       var frame; try { frame = JSON.parse(ev.data); } catch (e) { return; }
       handle(frame);
+      document.dispatchEvent(new CustomEvent("pigeon:frame", { detail: frame }));
     };
     ws.onclose = function () { ws = null; if (!stopped) reconnectLater(); };
   }
@@ -1049,3 +1050,139 @@
   }
 })();
 /* --- end account email --- */
+
+/* === The installable app and notifications: the service worker (offline page, Web Push), this
+   device's push subscription on the devices page, and, while a Pigeon tab is open but hidden,
+   a Notification for each new message (the server pushes only to people with no page open,
+   so the two never double up). Every live frame reaches this section as a "pigeon:frame"
+   event on the document. === */
+(function () {
+  "use strict";
+  var body = document.body;
+  var me = Number(body.dataset.userId || 0);
+  var meta = document.querySelector('meta[name="csrf-token"]');
+  var csrf = meta ? meta.content : "";
+  var canNotify = "Notification" in window;
+  var canPush = canNotify && "serviceWorker" in navigator && "PushManager" in window && window.isSecureContext;
+
+  function call(method, url, data) {
+    return fetch(url, {
+      method: method, credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "Accept": "application/json", "X-CSRF-Token": csrf },
+      body: data ? JSON.stringify(data) : undefined
+    }).then(function (r) {
+      return r.status === 204 ? { ok: true, data: null } : r.json().catch(function () { return null; })
+        .then(function (d) { return { ok: r.ok, status: r.status, data: d }; });
+    });
+  }
+
+  /* the offline page tries again by itself once the server answers again (the network may be
+     up while the server is not, so it asks, now and then, as well as on the "online" event) */
+  if (body.classList.contains("offline-page")) {
+    var retry = function () {
+      fetch("/healthz", { cache: "no-store" }).then(function (r) { if (r.ok) location.reload(); }).catch(function () {});
+    };
+    window.addEventListener("online", retry);
+    setInterval(function () { if (document.visibilityState === "visible") retry(); }, 3000);
+  }
+
+  var ready = null;
+  if ("serviceWorker" in navigator && window.isSecureContext) {
+    ready = navigator.serviceWorker.register("/sw.js", { scope: "/" })
+      .then(function () { return navigator.serviceWorker.ready; })
+      .catch(function () { return null; });
+  }
+  function currentSubscription() {
+    if (!canPush || !ready) return Promise.resolve(null);
+    return ready.then(function (reg) { return reg ? reg.pushManager.getSubscription() : null; }).catch(function () { return null; });
+  }
+  function keyBytes(text) {
+    var b64 = (text + "===".slice((text.length + 3) % 4)).replace(/-/g, "+").replace(/_/g, "/");
+    var raw = atob(b64), out = new Uint8Array(raw.length);
+    for (var i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
+    return out;
+  }
+
+  /* signing out forgets this device first, so the next person on it hears nothing of ours */
+  document.querySelectorAll('form[action="/logout"]').forEach(function (f) {
+    f.addEventListener("submit", function (e) {
+      if (f.dataset.pushForgotten || !canPush || Notification.permission !== "granted") return;
+      e.preventDefault();
+      var done = function () { f.dataset.pushForgotten = "1"; f.submit(); };
+      var timer = setTimeout(done, 2000);
+      currentSubscription().then(function (sub) {
+        if (!sub) return null;
+        return call("DELETE", "/api/v1/push/subscriptions", { endpoint: sub.endpoint })
+          .catch(function () {}).then(function () { return sub.unsubscribe(); });
+      }).catch(function () {}).then(function () { clearTimeout(timer); done(); });
+    });
+  });
+
+  /* the devices page: turn notifications on for this browser, and mark it in the list */
+  var panel = document.getElementById("push-devices");
+  if (panel) {
+    var here = document.getElementById("push-here");
+    var button = document.getElementById("push-enable");
+    var status = document.getElementById("push-status");
+    var say = function (text) { status.textContent = text; };
+    document.getElementById("push-needs-js").hidden = true;  /* said for pages without script */
+    here.hidden = false;
+    if (!canPush) {
+      button.disabled = true;
+      say("This browser cannot show notifications from Pigeon" + (window.isSecureContext ? "." : " over an insecure connection."));
+    } else {
+      currentSubscription().then(function (sub) {
+        var mine = sub && Array.prototype.filter.call(panel.querySelectorAll("li.device"), function (li) { return li.dataset.endpoint === sub.endpoint; })[0];
+        if (!mine) return;
+        mine.querySelector(".this-device").hidden = false;
+        button.hidden = true;
+        say("This device gets notifications.");
+        var remove = mine.querySelector("form");
+        remove.addEventListener("submit", function () { sub.unsubscribe().catch(function () {}); });
+      });
+      button.addEventListener("click", function () {
+        button.disabled = true;
+        say("Asking your browser…");
+        Notification.requestPermission().then(function (permission) {
+          if (permission !== "granted") throw new Error("Notifications are blocked for this site: allow them in your browser's settings, then try again.");
+          return ready.then(function (reg) {
+            if (!reg) throw new Error("The app could not start in this browser.");
+            return reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(panel.dataset.pushKey) });
+          });
+        }).then(function (sub) {
+          return call("POST", "/api/v1/push/subscriptions", sub.toJSON());
+        }).then(function (r) {
+          if (!r.ok) throw new Error((r.data && r.data.error && r.data.error.message) || "The server refused this device.");
+          location.reload();
+        }).catch(function (err) {
+          button.disabled = false;
+          say(err && err.message ? err.message : "Notifications could not be turned on here.");
+        });
+      });
+    }
+  }
+
+  /* a Pigeon tab that is open but hidden: the server sends no push (this tab is connected),
+     so the tab tells of a new message itself, as the push would */
+  document.addEventListener("pigeon:frame", function (e) {
+    var frame = e.detail || {}, m = frame.data || {};
+    if (frame.type !== "message.new" || !me || m.sender_id === me) return;
+    if (document.visibilityState !== "hidden" || !canNotify || Notification.permission !== "granted") return;
+    call("GET", "/api/v1/conversations/" + Number(m.conversation_id)).then(function (r) {
+      var c = r.data;
+      if (!r.ok || !c || c.muted || c.request) return;
+      var name = "";
+      (c.participants || []).forEach(function (p) { if (p.id === m.sender_id) name = p.display_name; });
+      var shown = new Notification(name ? "New message from " + name : "New message", {
+        body: c.kind === "group" && c.title ? c.title : "",
+        tag: "conversation-" + c.id,
+        icon: "/static/icons/icon-192.png"
+      });
+      shown.onclick = function () {
+        window.focus();
+        shown.close();
+        location.href = "/messages/" + c.id + "#latest";
+      };
+    }).catch(function () {});
+  });
+})();

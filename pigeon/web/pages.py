@@ -18,7 +18,9 @@ from pigeon.web import (
     account_pages,
     admin_account_pages,
     admin_pages,
+    app_shell,
     auth_pages,
+    device_pages,
     error_pages,
     group_pages,
     invitation_pages,
@@ -115,12 +117,14 @@ def install(app: FastAPI) -> None:
     app.add_middleware(ApiCsrfGuard, settings=settings)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     for module in (
+        app_shell,
         auth_pages,
         people_pages,
         account_pages,
         notification_pages,
         invitation_pages,
         account_email_pages,
+        device_pages,
         search_pages,
         request_pages,
         message_pages,

@@ -1,5 +1,7 @@
-"""The packages import downward only: core ← email ← accounts, media ← auth ← messaging ← admin,
-notifications ← realtime, web. Email sits just above core so that every domain may queue an email.
+"""The packages import downward only: core ← email ← accounts, media ← auth, push ← messaging ←
+admin, notifications ← realtime, web, ops. Email sits just above core so that every domain may
+queue an email; push (devices and sending) sits below messaging, which decides who is pushed
+about a message.
 
 A package may import its own modules and those of lower layers, never a higher one (not even for
 type checking), so that each layer can be read, tested and changed without the ones above it.
@@ -24,6 +26,7 @@ LAYERS = {
     "accounts": 2,
     "media": 2,
     "auth": 3,
+    "push": 3,
     "messaging": 4,
     "admin": 5,
     "notifications": 5,

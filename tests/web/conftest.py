@@ -72,6 +72,9 @@ CAST = {
     "reva": ("Reva Requester", "privileged", "member"),
     "ben": ("Ben Bystander", "free", "member"),
     "dex": ("Dex Dark", "free", "member"),
+    # the installable app's and notifications' tests
+    "pippa": ("Pippa Pocket", "privileged", "member"),
+    "henri": ("Henri Hello", "privileged", "member"),
 }
 
 
