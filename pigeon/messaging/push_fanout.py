@@ -40,7 +40,7 @@ from collections.abc import Awaitable, Callable
 from sqlalchemy import select
 
 from pigeon.accounts import blocks, directory
-from pigeon.core import events
+from pigeon.core import events, migrate
 from pigeon.core.background import Background
 from pigeon.core.db import Database
 from pigeon.core.leases import acquire_lease, release_lease
@@ -187,7 +187,9 @@ class PushFanout(Background):
     async def prepare(self) -> None:
         """Start the cursor at the newest message on a first run: pushes are about what is
         sent from now on, never the history."""
-        if self.enabled():
+        # no messaging database yet (messaging never switched on): the cursor starts once it
+        # exists, at the first pass after that
+        if self.enabled() and await migrate.exists(self.rt.dbs.messaging):
             latest = await catchup.latest_message_id(self.rt.dbs.messaging)
             await push.start_cursor(self.rt.dbs.app, CURSOR, latest)
 
