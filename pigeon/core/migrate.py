@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +65,9 @@ class SchemaTooNew(Exception):
     what that schema no longer allows, or miss what it requires."""
 
 
+@functools.cache
 def _script(name: str) -> ScriptDirectory:
+    """A history's scripts, read once a process: they ship with the code."""
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS / name))
     return ScriptDirectory.from_config(cfg)
@@ -84,12 +87,15 @@ def _known(name: str, current: str | None) -> None:
         ) from None
 
 
-async def upgrade(db: Database, revision: str = "head") -> None:
-    """Bring `db` to `revision`; SchemaTooNew if a newer release already went past it."""
+async def upgrade(db: Database, revision: str = "head") -> tuple[str | None, str | None]:
+    """Bring `db` to `revision`; SchemaTooNew if a newer release already went past it.
+    Returns (the revision before, the revision after)."""
     cfg = alembic_config(db)
     db.create_file()
-    current, _ = await status(db)
+    current, head = await status(db)
     _known(db.name, current)
+    if revision == "head" and current == head:  # nothing to run (every start, nearly always)
+        return current, current
     async with db.write_engine.connect() as conn:
         sqlite = conn.dialect.name == "sqlite"
         if sqlite:
@@ -109,6 +115,7 @@ async def upgrade(db: Database, revision: str = "head") -> None:
         finally:
             if sqlite:
                 await conn.run_sync(_foreign_keys, True)
+    return current, (await status(db))[0]
 
 
 def _foreign_keys(conn: Connection, on: bool) -> None:
@@ -148,9 +155,7 @@ async def upgrade_databases(dbs: Databases) -> dict[str, str]:
 
 
 async def _upgrade_saying(db: Database) -> str:
-    before = None if db.file_missing() else (await status(db))[0]
-    await upgrade(db)
-    after, _ = await status(db)
+    before, after = await upgrade(db)
     if before is None:
         return f"created at {after}"
     if before != after:
@@ -178,7 +183,7 @@ async def exists(db: Database) -> bool:
 async def status(db: Database) -> tuple[str | None, str | None]:
     """(current revision, head revision) of one database."""
     cfg = alembic_config(db)
-    head = ScriptDirectory.from_config(cfg).get_current_head()
+    head = _script(db.name).get_current_head()
 
     def _current(conn: Connection) -> str | None:
         ctx = MigrationContext.configure(
