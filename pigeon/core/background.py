@@ -24,11 +24,15 @@ class Background:
             self._task = asyncio.create_task(self._loop(), name=self.name)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        """Cancel the loop and wait for it; cancel again if a cancel was swallowed (a loop
+        caught between two awaits), so that stopping never hangs."""
+        task, self._task = self._task, None
+        while task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait({task}, timeout=2.0)
+        if task is not None and not task.cancelled():
+            task.exception()  # retrieved: a loop that died was logged where it died
 
     async def _loop(self) -> None:
         raise NotImplementedError

@@ -157,8 +157,9 @@ class PushFanout(Background):
                 except Exception:
                     log.exception("push fan-out failed")
                 woken = False
-                try:
-                    await asyncio.wait_for(self._wake.wait(), interval)
+                try:  # not wait_for: on 3.11 it may swallow a cancel that meets the doorbell
+                    async with asyncio.timeout(interval):
+                        await self._wake.wait()
                     woken = True
                 except TimeoutError:
                     pass
@@ -196,6 +197,8 @@ class PushFanout(Background):
     async def run_pass(self) -> int:
         """Push for the messages above the cursor; how far it moved (at least as many as the
         messages looked at, so `BATCH` or more means there may be more)."""
+        if not await self.rt.switches.messaging_enabled():
+            return 0  # nothing is sent; and while it is switched on, its database may be made
         app = self.rt.dbs.app
         after = await push.read_cursor(app, CURSOR)
         if after is None:
