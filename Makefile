@@ -21,8 +21,8 @@ run: install  ## set up, upgrade both databases, load the demo on first run, ser
 	if [ -z "$${PIGEON_REGISTRATION}" ] && ! grep -qs '^PIGEON_REGISTRATION=' .env; then \
 	  export PIGEON_REGISTRATION=open; fi; $(BIN)/pigeon serve
 
-test: install  ## set up and run the whole test suite
-	$(BIN)/pytest $(PYTEST_ARGS)
+test: install  ## set up and run the whole test suite (two workers, a file to a worker)
+	$(BIN)/pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 lint: install  ## ruff (lint and format) and mypy, as CI runs them
 	$(BIN)/ruff check pigeon tests benchmarks

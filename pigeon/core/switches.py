@@ -100,6 +100,11 @@ class Switches:
             row.value, row.updated_at, row.updated_by = value, self.clock.now(), actor_id
         await session.flush()
         uow.control(SettingChanged(key=key, value=value))
+
+        async def forget_here() -> None:  # at once, not when the broker brings it back
+            self.forget(key)
+
+        uow.after_commit(forget_here)
         return before
 
 

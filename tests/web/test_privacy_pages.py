@@ -34,10 +34,16 @@ async def test_the_privacy_settings_from_the_profile(app, client, people) -> Non
         assert r.status_code == 403
 
 
+def earlier_today(now: dt.datetime) -> dt.datetime:
+    """A moment before `now` on the same (UTC) day: an hour ago, or less just after midnight."""
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return now - min(dt.timedelta(hours=1), (now - midnight) / 2)
+
+
 async def test_the_thread_header_says_when_they_were_last_seen(app, client, people, clock) -> None:
     conv = await dm(client, people.priv, people.free)
     await send(client, people.priv, conv["id"], "hi")
-    await seen(app, people.free.id, clock.now() - dt.timedelta(hours=1))
+    await seen(app, people.free.id, earlier_today(clock.now()))
     async with signed_in(app, "priv") as c:
         page = (await c.get(f"/messages/{conv['id']}")).text
         assert 'class="presence" id="presence"' in page and "last seen today at" in page
@@ -53,8 +59,8 @@ async def test_the_thread_header_says_when_they_were_last_seen(app, client, peop
 async def test_no_last_seen_while_it_is_a_message_request(app, client, people, clock) -> None:
     conv = await dm(client, people.priv, people.free, accepted=False)
     await send(client, people.priv, conv["id"], "hello, we have not met")
-    await seen(app, people.free.id, clock.now() - dt.timedelta(hours=1))
-    await seen(app, people.priv.id, clock.now() - dt.timedelta(hours=1))
+    await seen(app, people.free.id, earlier_today(clock.now()))
+    await seen(app, people.priv.id, earlier_today(clock.now()))
     for who in ("priv", "free"):  # neither side, until it is accepted
         async with signed_in(app, who) as c:
             page = (await c.get(f"/messages/{conv['id']}")).text
