@@ -4,12 +4,19 @@ SQLite and PostgreSQL alike."""
 from __future__ import annotations
 
 import datetime as dt
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 from sqlalchemy import String, delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
+from pigeon.core.clock import Clock
 from pigeon.core.db import AppBase, Database, UTCDateTime, rowcount
+from pigeon.core.errors import Conflict
 
 
 class JobLease(AppBase):
@@ -47,3 +54,27 @@ async def release_lease(db: Database, name: str, holder: str) -> None:
         await session.execute(
             delete(JobLease).where(JobLease.name == name, JobLease.holder == holder)
         )
+
+
+def holder_id() -> str:
+    """Who holds a lease: this machine, this process, and a random part for a second holder in
+    the same process (a CLI run beside the server's own job in tests)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@asynccontextmanager
+async def held(
+    db: Database, name: str, holder: str, seconds: float, *, clock: Clock, busy: Conflict
+) -> AsyncIterator[Callable[[], Awaitable[None]]]:
+    """Hold the lease `name` for the block, or raise `busy` when another holder has it; yields
+    `renew`, for a long job to call as it goes. Released on leaving, however it is left."""
+    if not await acquire_lease(db, name, holder, seconds, now=clock.now()):
+        raise busy
+
+    async def renew() -> None:
+        await acquire_lease(db, name, holder, seconds, now=clock.now())
+
+    try:
+        yield renew
+    finally:
+        await release_lease(db, name, holder)

@@ -13,22 +13,18 @@ dead: kept, listed for admins, who may retry it (`outbox.retry_dead`).
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import datetime as dt
 import logging
-import os
-import socket
-import uuid
 from collections.abc import Awaitable, Callable
 
 from sqlalchemy import select, update
 
 from pigeon.core import metrics
-from pigeon.core.background import Background
+from pigeon.core.background import Periodic
 from pigeon.core.db import Database, rowcount
 from pigeon.core.errors import Conflict
-from pigeon.core.leases import acquire_lease, release_lease
+from pigeon.core.leases import held, holder_id
 from pigeon.core.runtime import Runtime
 from pigeon.email.models import OutboxEmail
 from pigeon.email.sender import SendFailed, send
@@ -49,10 +45,6 @@ class Delivery:
     failed: int = 0  # to be retried
     dead: int = 0  # given up on this pass
     errors: list[str] = dataclasses.field(default_factory=list)
-
-
-def holder_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def claim_seconds(settings: Settings) -> float:
@@ -159,42 +151,28 @@ async def deliver_exclusive(
     rt: Runtime, *, holder: str | None = None, limit: int = BATCH
 ) -> Delivery:
     """`deliver_due` under the lease; Conflict when another process is delivering."""
-    holder = holder or holder_id()
-    db, clock, seconds = rt.dbs.app, rt.clock, claim_seconds(rt.settings)
-    if not await acquire_lease(db, LEASE, holder, seconds, now=clock.now()):
-        raise Conflict("Another process is delivering email right now.", code="email_running")
-
-    async def renew() -> None:
-        await acquire_lease(db, LEASE, holder, seconds, now=clock.now())
-
-    try:
+    busy = Conflict("Another process is delivering email right now.", code="email_running")
+    seconds = claim_seconds(rt.settings)
+    async with held(
+        rt.dbs.app, LEASE, holder or holder_id(), seconds, clock=rt.clock, busy=busy
+    ) as renew:
         return await deliver_due(rt, limit=limit, renew=renew)
-    finally:
-        await release_lease(db, LEASE, holder)
 
 
-class Worker(Background):
+class Worker(Periodic):
     """Delivers due email every `email_worker_interval_seconds` in the background, while an SMTP
     host is set (and the interval is not 0); a full batch is followed by the next at once."""
 
     name = "email"
 
-    def enabled(self) -> bool:
-        return bool(self.settings.smtp_host) and self.settings.email_worker_interval_seconds > 0
+    def interval(self) -> float:
+        return self.settings.email_worker_interval_seconds
 
-    async def _loop(self) -> None:
-        holder = holder_id()
-        interval = self.settings.email_worker_interval_seconds
+    def enabled(self) -> bool:
+        return bool(self.settings.smtp_host) and super().enabled()
+
+    async def run_once(self, holder: str) -> bool:
         while True:
-            await asyncio.sleep(interval)
-            try:
-                while True:
-                    done = await deliver_exclusive(self.rt, holder=holder)
-                    if done.sent + done.failed + done.dead < BATCH:
-                        break
-                metrics.job_done("email", True, self.rt.clock.now().timestamp())
-            except Conflict:
-                log.debug("email is being delivered elsewhere")
-            except Exception:
-                metrics.job_done("email", False, 0)
-                log.exception("email delivery failed")
+            done = await deliver_exclusive(self.rt, holder=holder)
+            if done.sent + done.failed + done.dead < BATCH:
+                return True

@@ -43,9 +43,8 @@ from pigeon.accounts import blocks, directory
 from pigeon.core import events, migrate
 from pigeon.core.background import Background
 from pigeon.core.db import Database
-from pigeon.core.leases import acquire_lease, release_lease
+from pigeon.core.leases import acquire_lease, holder_id, release_lease
 from pigeon.core.runtime import Runtime
-from pigeon.email.worker import holder_id
 from pigeon.messaging import catchup, policy
 from pigeon.messaging.models import Conversation, Message, Participant
 from pigeon.push import service as push

@@ -17,25 +17,21 @@ cluster runs it once per interval, whichever process gets there first.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import datetime as dt
 import logging
-import os
-import socket
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from sqlalchemy import and_, delete, func, select, update
 
 from pigeon.accounts import service as accounts
-from pigeon.core import metrics, migrate
+from pigeon.core import migrate
 from pigeon.core.audit import audit
-from pigeon.core.background import Background
+from pigeon.core.background import Periodic
 from pigeon.core.db import Databases, rowcount
 from pigeon.core.errors import Conflict
-from pigeon.core.leases import acquire_lease, release_lease
+from pigeon.core.leases import acquire_lease, held, holder_id
 from pigeon.core.runtime import Runtime
 from pigeon.messaging import attachments
 from pigeon.messaging.models import Conversation, Message, Participant, Report
@@ -70,10 +66,6 @@ class RunResult:
         data = dataclasses.asdict(self)
         data["as_of"] = self.as_of.isoformat()
         return data
-
-
-def holder_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def _windows(settings: Settings) -> list[int]:
@@ -394,18 +386,11 @@ async def run_exclusive(
     **kwargs: Any,
 ) -> RunResult:
     """`run` under the lease; Conflict when another process is running it."""
-    holder = holder or holder_id()
-    db, clock = rt.dbs.app, rt.clock
-    if not await acquire_lease(db, LEASE, holder, lease_seconds, now=clock.now()):
-        raise Conflict("Another process is running retention right now.", code="retention_running")
-
-    async def renew() -> None:
-        await acquire_lease(db, LEASE, holder, lease_seconds, now=clock.now())
-
-    try:
+    busy = Conflict("Another process is running retention right now.", code="retention_running")
+    async with held(
+        rt.dbs.app, LEASE, holder or holder_id(), lease_seconds, clock=rt.clock, busy=busy
+    ) as renew:
         return await run(rt, renew=renew, **kwargs)
-    finally:
-        await release_lease(db, LEASE, holder)
 
 
 async def scheduled_run(rt: Runtime, holder: str) -> RunResult | None:
@@ -423,28 +408,20 @@ async def scheduled_run(rt: Runtime, holder: str) -> RunResult | None:
     return await run_exclusive(rt, holder=holder)
 
 
-class Schedule(Background):
+class Schedule(Periodic):
     """Runs retention every `retention_interval_seconds` (0 turns it off) in the background."""
 
     name = "retention"
 
-    def enabled(self) -> bool:
-        return self.settings.retention_interval_seconds > 0
+    def interval(self) -> float:
+        return self.settings.retention_interval_seconds
 
-    async def _loop(self) -> None:
-        holder = holder_id()
-        interval = self.settings.retention_interval_seconds
-        delay = min(interval, 300)  # not at once: a restart loop must not run it every time
-        while True:
-            await asyncio.sleep(delay)
-            delay = interval
-            try:
-                found = await scheduled_run(self.rt, holder)
-                if found is not None:
-                    log.info("retention run: %s", found.counts())
-                    metrics.job_done("retention", True, self.rt.clock.now().timestamp())
-            except Conflict:
-                log.debug("retention is running elsewhere")
-            except Exception:
-                metrics.job_done("retention", False, 0)
-                log.exception("retention run failed")
+    def first_delay(self) -> float:
+        return min(self.interval(), 300)  # not at once: a restart loop must not run it each time
+
+    async def run_once(self, holder: str) -> bool:
+        found = await scheduled_run(self.rt, holder)
+        if found is None:
+            return False
+        log.info("retention run: %s", found.counts())
+        return True

@@ -22,7 +22,6 @@ conditional check of `sent_at` inside that transaction guards even an overlap.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import datetime as dt
 import logging
@@ -34,13 +33,11 @@ from sqlalchemy import select
 from pigeon.accounts import blocks, notifications
 from pigeon.accounts import service as accounts
 from pigeon.accounts.models import User
-from pigeon.core import metrics
-from pigeon.core.background import Background
+from pigeon.core.background import Periodic
 from pigeon.core.errors import AppError, Conflict
-from pigeon.core.leases import acquire_lease, release_lease
+from pigeon.core.leases import held, holder_id
 from pigeon.core.runtime import Runtime
 from pigeon.email.outbox import queue_email
-from pigeon.email.worker import holder_id
 from pigeon.messaging import digest as unread
 from pigeon.notifications.models import DigestState
 
@@ -182,21 +179,14 @@ async def send_exclusive(
     rt: Runtime, is_online: IsOnline, *, holder: str | None = None
 ) -> DigestRun:
     """`send_digests` under the lease; Conflict while another process runs it."""
-    holder = holder or holder_id()
-    db, clock = rt.dbs.app, rt.clock
-    if not await acquire_lease(db, LEASE, holder, LEASE_SECONDS, now=clock.now()):
-        raise Conflict("Another process is sending digests right now.", code="digest_running")
-
-    async def renew() -> None:
-        await acquire_lease(db, LEASE, holder, LEASE_SECONDS, now=clock.now())
-
-    try:
+    busy = Conflict("Another process is sending digests right now.", code="digest_running")
+    async with held(
+        rt.dbs.app, LEASE, holder or holder_id(), LEASE_SECONDS, clock=rt.clock, busy=busy
+    ) as renew:
         return await send_digests(rt, is_online, renew=renew)
-    finally:
-        await release_lease(db, LEASE, holder)
 
 
-class DigestJob(Background):
+class DigestJob(Periodic):
     """Looks for people to send a digest every `digest_interval_seconds` (0: never), while
     email is set up. `is_online` asks the live presence, which only the hub knows."""
 
@@ -206,20 +196,14 @@ class DigestJob(Background):
         super().__init__(rt)
         self.is_online = is_online
 
-    def enabled(self) -> bool:
-        return bool(self.settings.smtp_host) and self.settings.digest_interval_seconds > 0
+    def interval(self) -> float:
+        return self.settings.digest_interval_seconds
 
-    async def _loop(self) -> None:
-        holder = holder_id()
-        while True:
-            await asyncio.sleep(self.settings.digest_interval_seconds)
-            try:
-                done = await send_exclusive(self.rt, self.is_online, holder=holder)
-                if done.queued:
-                    log.info("digests queued: %s", done.queued)
-                metrics.job_done("digest", True, self.rt.clock.now().timestamp())
-            except Conflict:
-                log.debug("digests are being sent elsewhere")
-            except Exception:
-                metrics.job_done("digest", False, 0)
-                log.exception("digest run failed")
+    def enabled(self) -> bool:
+        return bool(self.settings.smtp_host) and super().enabled()
+
+    async def run_once(self, holder: str) -> bool:
+        done = await send_exclusive(self.rt, self.is_online, holder=holder)
+        if done.queued:
+            log.info("digests queued: %s", done.queued)
+        return True
