@@ -711,12 +711,10 @@ def restore(
     settings = get_settings()
 
     async def go() -> None:
-        manifest = await backups.restore(settings, folder, force=force, say=console.print)
+        await backups.restore(settings, folder, force=force, say=console.print)
         dbs = Databases(settings.app_db_url, settings.messaging_db_url)
         try:  # a backup of an older release comes back at today's schema
-            await migrate.upgrade(dbs.app)
-            if not manifest["databases"]["messaging"].get("absent"):
-                await migrate.upgrade(dbs.messaging)
+            await migrate.upgrade_databases(dbs)
         finally:
             await dbs.dispose()
 

@@ -96,11 +96,14 @@ async def digest_context(rt: Runtime, found: list[unread.Unread]) -> dict[str, A
     }
 
 
-async def _send_one(rt: Runtime, user: User, is_online: IsOnline, result: DigestRun) -> None:
-    """Queue this person's digest if they still have something new and are not connected."""
+async def _send_one(
+    rt: Runtime, user: User, covered: DigestState | None, is_online: IsOnline, result: DigestRun
+) -> None:
+    """Queue this person's digest if they still have something new and are not connected;
+    `covered` is their last digest as this pass read it (checked again, locked, before the
+    email is queued)."""
     settings, now = rt.settings, rt.clock.now()
     away_since = now - dt.timedelta(seconds=settings.digest_delay_seconds)
-    covered = (await _recent_digests(rt, [user.id])).get(user.id)
     edges = await blocks.get_block_edges(rt, user.id)
     hidden = {blocked for blocker, blocked in edges if blocker == user.id}
     async with rt.dbs.messaging.read() as session:
@@ -167,7 +170,7 @@ async def send_digests(
             if state is not None and state.sent_at > away_since:
                 continue  # at most one per period
             try:
-                await _send_one(rt, user, is_online, result)
+                await _send_one(rt, user, state, is_online, result)
             except AppError as exc:  # one person's address must not hold up everyone else's
                 log.warning("no digest for user %s: %s", user.id, exc.message)
         if renew:

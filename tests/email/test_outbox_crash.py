@@ -4,18 +4,15 @@ started again after the delivery sends nothing more."""
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 
+from tests.support.serve import environment, pigeon_process
 from tests.support.smtp import SmtpServer, smtp  # noqa: F401
 
 ENV = {
@@ -26,41 +23,6 @@ ENV = {
     "PIGEON_EMAIL_WORKER_INTERVAL_SECONDS": "0.2",
     "PIGEON_DIGEST_INTERVAL_SECONDS": "0",
 }
-
-
-def environment(data: Path, extra: dict[str, str]) -> dict[str, str]:
-    env = {**os.environ, "PIGEON_DATA_DIR": str(data), **ENV, **extra}
-    for var in ("PIGEON_DATABASE_URL", "PIGEON_MESSAGING_DATABASE_URL", "PIGEON_REDIS_URL"):
-        env.pop(var, None)
-    return env
-
-
-@contextmanager
-def server(data: Path, extra: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pigeon.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=environment(data, extra),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{base}/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "server did not start"
-                time.sleep(0.1)
-        yield base, proc
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
 
 
 def wait_for(smtp_server: SmtpServer, count: int, seconds: float = 15) -> None:
@@ -78,11 +40,11 @@ def test_a_server_killed_before_delivery_sends_the_email_once_back(
     subprocess.run(
         [sys.executable, "-m", "pigeon.cli", "admin", "create", "--email", "fran@example.org",
          "--username", "fran"],
-        env=environment(data, {}), input=f"{password}\n{password}\n".encode(), check=True,
+        env=environment(data, ENV), input=f"{password}\n{password}\n".encode(), check=True,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     # no SMTP host yet: the change commits, its email waits in the outbox; then kill -9
-    with server(data, {}) as (base, proc):
+    with pigeon_process(data, ENV) as (base, proc):
         r = httpx.post(f"{base}/api/v1/auth/password/forgot", json={"email": "fran@example.org"})
         assert r.status_code == 202, r.text
         proc.send_signal(signal.SIGKILL)
@@ -91,7 +53,7 @@ def test_a_server_killed_before_delivery_sends_the_email_once_back(
 
     mail = {"PIGEON_SMTP_HOST": "127.0.0.1", "PIGEON_SMTP_PORT": str(smtp.port),
             "PIGEON_SMTP_TLS": "none"}  # fmt: skip
-    with server(data, mail) as (base, proc):
+    with pigeon_process(data, {**ENV, **mail}) as (base, proc):
         wait_for(smtp, 1)
         time.sleep(1.0)  # a second copy would have come by now
         proc.send_signal(signal.SIGKILL)
@@ -99,6 +61,8 @@ def test_a_server_killed_before_delivery_sends_the_email_once_back(
     assert email["To"] == "fran@example.org"
     assert "/password/reset?token=" in email.get_body(("plain",)).get_content()
 
-    with server(data, mail):  # started again after the delivery: nothing goes out twice
+    with pigeon_process(
+        data, {**ENV, **mail}
+    ):  # started again after the delivery: nothing goes out twice
         time.sleep(1.5)
     assert len(smtp.messages) == 1

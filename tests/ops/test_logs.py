@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ import httpx
 from websockets.asyncio.client import connect
 
 from pigeon.core.logs import JsonFormatter, RequestContext
-from tests.support.serve import pigeon_serve
+from tests.support.serve import environment, pigeon_serve
 
 API = "/api/v1"
 DEMO_PASSWORD = "pigeon-demo"
@@ -30,10 +29,9 @@ ENV = {
 
 
 def load_demo(data: Path) -> None:
-    env = {**os.environ, "PIGEON_DATA_DIR": str(data), **ENV}
-    for var in ("PIGEON_DATABASE_URL", "PIGEON_MESSAGING_DATABASE_URL", "PIGEON_REDIS_URL"):
-        env.pop(var, None)
-    subprocess.run([sys.executable, "-m", "pigeon.cli", "demo"], env=env, check=True)
+    subprocess.run(
+        [sys.executable, "-m", "pigeon.cli", "demo"], env=environment(data, ENV), check=True
+    )
 
 
 def test_a_full_run_logs_json_lines_with_request_ids_and_no_secrets(tmp_path: Path) -> None:
