@@ -84,6 +84,8 @@ class Settings(BaseSettings):
     rate_edit_per_minute: int = 30
     rate_react_per_minute: int = 120
     rate_organise_per_minute: int = 60  # mute, pin, archive, mark unread, remove for oneself
+    # one's own notification settings and devices: the digest switch, push on/off, devices
+    rate_settings_per_minute: int = 30
     rate_start_per_hour: int = 60
     rate_report_per_hour: int = 30
     rate_ticket_per_minute: int = 30

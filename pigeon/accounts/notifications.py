@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pigeon.accounts.models import User
 from pigeon.core.errors import NotFound
+from pigeon.core.ratelimit import Limiter
 from pigeon.core.uow import UnitOfWork
 from pigeon.settings import Settings
 
@@ -48,10 +49,15 @@ async def get_notifications(session: AsyncSession, user_id: int) -> Notification
 
 
 async def update_notifications(
-    uow: UnitOfWork, user_id: int, *, email_digest: bool | None = None
+    uow: UnitOfWork, limiter: Limiter, user_id: int, *, email_digest: bool | None = None
 ) -> Notifications:
     """Change one's own settings (only oneself: the routes pass the signed-in person); a field
-    left None stays as it is."""
+    left None stays as it is. Rate-limited like every change of one's settings."""
+    await limiter.check_settings(user_id)
+    return await _set(uow, user_id, email_digest=email_digest)
+
+
+async def _set(uow: UnitOfWork, user_id: int, *, email_digest: bool | None) -> Notifications:
     user = await uow.app.get(User, user_id)
     if user is None or user.deleted_at is not None:
         raise NotFound("No such user.", code="user_not_found")
@@ -105,7 +111,7 @@ async def unsubscribe(uow: UnitOfWork, settings: Settings, token: str) -> str:
     if user is None:
         raise NotFound("This unsubscribe link is not valid.", code="invalid_unsubscribe_link")
     if purpose == "digest" and user.deleted_at is None:
-        await update_notifications(uow, user_id, email_digest=False)
+        await _set(uow, user_id, email_digest=False)
     return purpose
 
 

@@ -40,7 +40,9 @@ async def get_notifications(user: CurrentUser, rt: Rt) -> dict[str, Any]:
     responses={**ERRORS, 422: {"description": "not a boolean, or an unknown field"}},
 )
 async def update_notifications(
-    body: NotificationsUpdate, user: CurrentUser, uow: Uow
+    body: NotificationsUpdate, user: CurrentUser, rt: Rt, uow: Uow
 ) -> dict[str, Any]:
-    found = await notifications.update_notifications(uow, user.id, email_digest=body.email_digest)
+    found = await notifications.update_notifications(
+        uow, rt.limiter, user.id, email_digest=body.email_digest
+    )
     return dataclasses.asdict(found)

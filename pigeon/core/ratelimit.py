@@ -58,6 +58,9 @@ def rules(settings: Settings) -> dict[str, Rule]:
         "organise": Rule(
             "organise", s.rate_organise_per_minute, 60, s.rate_organise_per_minute // 4 or 1
         ),
+        "settings": Rule(
+            "settings", s.rate_settings_per_minute, 60, s.rate_settings_per_minute // 3 or 1
+        ),
         "start": Rule("start", s.rate_start_per_hour, 3600, max(1, s.rate_start_per_hour // 6)),
         "report": Rule("report", s.rate_report_per_hour, 3600, max(1, s.rate_report_per_hour // 3)),
         "ticket": Rule(
@@ -92,6 +95,7 @@ MESSAGES = {
     "edit": "You are editing messages too fast",
     "react": "You are reacting too fast",
     "organise": "You are changing your conversations too fast",
+    "settings": "You are changing your settings too fast",
     "start": "You are starting conversations too fast",
     "report": "You are sending reports too fast",
     "ticket": "You are asking for live-connection tickets too fast",
@@ -230,6 +234,10 @@ class Limiter:
         second keeps anyone from filling a member's inbox with reset links."""
         await self.hit("forgot_address", address or "unknown")
         await self.hit("forgot_email", email.strip().lower())
+
+    async def check_settings(self, user_id: int) -> None:
+        """One's own notification settings and push devices: cheap, but each is a write."""
+        await self.hit("settings", user_id)
 
     async def check_account_email(self, user_id: int) -> None:
         await self.hit("account_email", user_id)

@@ -75,6 +75,7 @@ async def subscribe(
     row, created = await push.subscribe(
         uow,
         rt.settings,
+        rt.limiter,
         user.id,
         endpoint=body.endpoint,
         p256dh=body.keys.p256dh,
@@ -91,8 +92,8 @@ async def subscribe(
     summary="Unsubscribe a device",
     responses={**SIGNED_IN, **UNKNOWN},
 )
-async def unsubscribe(body: EndpointIn, user: CurrentUser, uow: Uow) -> Response:
-    await push.unsubscribe(uow, user.id, body.endpoint)
+async def unsubscribe(body: EndpointIn, user: CurrentUser, rt: Rt, uow: Uow) -> Response:
+    await push.unsubscribe(uow, rt.limiter, user.id, body.endpoint)
     return Response(status_code=204)
 
 
@@ -110,5 +111,5 @@ async def get_setting(user: CurrentUser, rt: Rt) -> dict[str, bool]:
     summary="Turn pushes to all your devices on or off",
     responses=SIGNED_IN,
 )
-async def put_setting(body: PushSettingIn, user: CurrentUser, uow: Uow) -> dict[str, bool]:
-    return {"push": await push.set_push_enabled(uow, user.id, body.push)}
+async def put_setting(body: PushSettingIn, user: CurrentUser, rt: Rt, uow: Uow) -> dict[str, bool]:
+    return {"push": await push.set_push_enabled(uow, rt.limiter, user.id, body.push)}

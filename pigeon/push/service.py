@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pigeon.core.db import Database
 from pigeon.core.errors import Invalid, NotFound
+from pigeon.core.ratelimit import Limiter
 from pigeon.core.uow import UnitOfWork
 from pigeon.push.models import PushCursor, PushPreference, PushSubscription
 from pigeon.settings import Settings
@@ -68,6 +69,7 @@ def check_endpoint(settings: Settings, endpoint: str) -> str:
 async def subscribe(
     uow: UnitOfWork,
     settings: Settings,
+    limiter: Limiter,
     user_id: int,
     *,
     endpoint: str,
@@ -77,6 +79,7 @@ async def subscribe(
 ) -> tuple[PushSubscription, bool]:
     """Keep this device's subscription for the person; (row, created). Subscribing again
     refreshes the keys (a browser may rotate them) and moves the device to this person."""
+    await limiter.check_settings(user_id)
     endpoint = check_endpoint(settings, endpoint)
     session = uow.app
     row = await session.scalar(
@@ -107,8 +110,9 @@ async def _keep_newest(session: AsyncSession, user_id: int) -> None:
         await session.execute(delete(PushSubscription).where(PushSubscription.id.in_(ids)))
 
 
-async def unsubscribe(uow: UnitOfWork, user_id: int, endpoint: str) -> None:
+async def unsubscribe(uow: UnitOfWork, limiter: Limiter, user_id: int, endpoint: str) -> None:
     """Forget this device for the person (the browser's own unsubscribe)."""
+    await limiter.check_settings(user_id)
     gone = await uow.app.execute(
         delete(PushSubscription)
         .where(PushSubscription.user_id == user_id, PushSubscription.endpoint == endpoint.strip())
@@ -118,8 +122,9 @@ async def unsubscribe(uow: UnitOfWork, user_id: int, endpoint: str) -> None:
         raise NotFound("No such device.", code="device_not_found")
 
 
-async def remove_device(uow: UnitOfWork, user_id: int, device_id: int) -> None:
+async def remove_device(uow: UnitOfWork, limiter: Limiter, user_id: int, device_id: int) -> None:
     """The list's Remove: by id, one's own only."""
+    await limiter.check_settings(user_id)
     gone = await uow.app.execute(
         delete(PushSubscription)
         .where(PushSubscription.user_id == user_id, PushSubscription.id == device_id)
@@ -146,7 +151,8 @@ async def push_enabled(session: AsyncSession, user_id: int) -> bool:
     return True if found is None else bool(found)
 
 
-async def set_push_enabled(uow: UnitOfWork, user_id: int, enabled: bool) -> bool:
+async def set_push_enabled(uow: UnitOfWork, limiter: Limiter, user_id: int, enabled: bool) -> bool:
+    await limiter.check_settings(user_id)
     row = await uow.app.get(PushPreference, user_id)
     if row is None:
         uow.app.add(PushPreference(user_id=user_id, enabled=enabled, updated_at=uow.clock.now()))

@@ -67,7 +67,9 @@ async def devices_page(
 @router.post("/u/{username}/devices/setting")
 async def set_push(username: Username, ctx: PageCtx, form: Form) -> Response:
     _mine(ctx, username)
-    on = await push.set_push_enabled(ctx.uow, ctx.viewer.id, field(form, "push") == "1")
+    on = await push.set_push_enabled(
+        ctx.uow, ctx.rt.limiter, ctx.viewer.id, field(form, "push") == "1"
+    )
     return RedirectResponse(
         f"/u/{ctx.viewer.username}/devices?notice={'on' if on else 'off'}", status_code=303
     )
@@ -76,5 +78,5 @@ async def set_push(username: Username, ctx: PageCtx, form: Form) -> Response:
 @router.post("/u/{username}/devices/{device_id}/remove")
 async def remove(username: Username, device_id: DeviceId, ctx: PageCtx, form: Form) -> Response:
     _mine(ctx, username)
-    await push.remove_device(ctx.uow, ctx.viewer.id, device_id)
+    await push.remove_device(ctx.uow, ctx.rt.limiter, ctx.viewer.id, device_id)
     return RedirectResponse(f"/u/{ctx.viewer.username}/devices?notice=removed", status_code=303)

@@ -62,7 +62,7 @@ async def notifications_page(
 async def save_notifications(username: Username, ctx: PageCtx, form: Form) -> Response:
     _mine(ctx.viewer.username, username)
     await notifications.update_notifications(
-        ctx.uow, ctx.viewer.id, email_digest=field(form, "email_digest") == "1"
+        ctx.uow, ctx.rt.limiter, ctx.viewer.id, email_digest=field(form, "email_digest") == "1"
     )
     return RedirectResponse(_settings_path(ctx.viewer.username) + "?notice=saved", status_code=303)
 

@@ -25,6 +25,7 @@ def settings(request, settings):  # type: ignore[no-untyped-def]
         "rate_register_per_hour": 2,
         "rate_organise_per_minute": 8,  # a burst of 2
         "rate_invite_per_hour": 10,  # a burst of 2
+        "rate_settings_per_minute": 6,  # a burst of 2
     }
     if request.param == "redis":
         if not REDIS_URL:
@@ -132,6 +133,30 @@ async def test_keeping_conversations_is_limited_per_person(app, client, people):
     assert_limited(r, "changing your conversations")
     r = await client.delete(f"{API}/conversations/{conv['id']}", headers=people.priv.headers)
     assert_limited(r, "changing your conversations")
+
+
+async def test_changing_ones_notification_settings_and_devices_is_limited(app, client, people):
+    """The digest switch, the push switch and devices share one budget per person: each is a
+    write, and nobody needs to flip them many times a minute."""
+    priv = people.priv.headers
+    r = await client.patch(f"{API}/me/notifications", json={"email_digest": False}, headers=priv)
+    assert r.status_code == 200
+    r = await client.put(f"{API}/push/settings", json={"push": False}, headers=priv)
+    assert r.status_code == 200
+    r = await client.put(f"{API}/push/settings", json={"push": True}, headers=priv)
+    assert_limited(r, "changing your settings")
+    r = await client.patch(f"{API}/me/notifications", json={"email_digest": True}, headers=priv)
+    assert_limited(r, "changing your settings")
+    r = await client.request(
+        "DELETE",
+        f"{API}/push/subscriptions",
+        json={"endpoint": "https://push.example.org/x"},
+        headers=priv,
+    )
+    assert_limited(r, "changing your settings")
+    # someone else's budget is their own
+    r = await client.put(f"{API}/push/settings", json={"push": False}, headers=people.plus.headers)
+    assert r.status_code == 200
 
 
 async def test_invitations_are_limited_per_inviter(app, client, people):
