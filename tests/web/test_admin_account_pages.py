@@ -22,6 +22,7 @@ async def test_an_admin_deletes_an_account_from_the_people_table(app, client, pe
         assert f'href="/admin/users/{people.admin.id}/delete"' not in page  # not oneself
         confirm = await c.get(f"/admin/users/{people.free.id}/delete")
         assert confirm.status_code == 200 and "@free" in confirm.text
+        assert "Their messages" in confirm.text and 'name="messages" value="remove"' in confirm.text
         # the choice about their messages is required
         url = f"/admin/users/{people.free.id}/delete"
         r = await post_form(c, url, url, {})
