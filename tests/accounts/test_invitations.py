@@ -16,7 +16,8 @@ from pigeon.accounts.models import User
 from pigeon.core.security import token_digest
 from pigeon.email import worker
 from pigeon.settings import Settings
-from tests.email.conftest import COMMUNITY, PUBLIC_URL
+from tests.email.conftest import COMMUNITY
+from tests.support.mail import PUBLIC_URL, with_email
 from tests.support.people import PASSWORD, People, Person, access_token
 from tests.support.smtp import SmtpServer, smtp  # noqa: F401
 
@@ -27,18 +28,7 @@ LINK = re.compile(re.escape(PUBLIC_URL) + r"(/register\?invitation=|/invitations
 @pytest.fixture
 def settings(settings: Settings, smtp: SmtpServer) -> Settings:  # noqa: F811
     """Invite mode, with email on through the test's SMTP server (delivered when a test says)."""
-    return settings.model_copy(
-        update={
-            "registration": "invite",
-            "smtp_host": "127.0.0.1",
-            "smtp_port": smtp.port,
-            "smtp_tls": "none",
-            "smtp_from": "pigeon@example.org",
-            "public_url": PUBLIC_URL,
-            "default_community_name": COMMUNITY,
-            "email_worker_interval_seconds": 0,
-        }
-    )
+    return with_email(settings, smtp, registration="invite", default_community_name=COMMUNITY)
 
 
 async def invite(

@@ -14,28 +14,17 @@ from pigeon.core.events import InProcessBroker
 from pigeon.core.runtime import Runtime
 from pigeon.media.storage import open_store
 from pigeon.settings import Settings
+from tests.support.mail import with_email
 from tests.support.smtp import SmtpServer, smtp  # noqa: F401
 
 COMMUNITY = "Riverside Books"
-PUBLIC_URL = "https://chat.example.org"
 
 
 @pytest.fixture
 def settings(settings: Settings, smtp: SmtpServer) -> Settings:  # noqa: F811
     """The suite's settings, with email on through the test's SMTP server; the background
     worker is off, so that each test delivers when it says so."""
-    return settings.model_copy(
-        update={
-            "smtp_host": "127.0.0.1",
-            "smtp_port": smtp.port,
-            "smtp_tls": "none",
-            "smtp_from": "pigeon@example.org",
-            "public_url": PUBLIC_URL,
-            "default_community_name": COMMUNITY,
-            "email_retry_max_attempts": 3,
-            "email_worker_interval_seconds": 0,
-        }
-    )
+    return with_email(settings, smtp, default_community_name=COMMUNITY, email_retry_max_attempts=3)
 
 
 RuntimeFactory = Callable[..., AbstractAsyncContextManager[Runtime]]

@@ -20,9 +20,10 @@ from pigeon.email.models import OutboxEmail
 from pigeon.email.outbox import queue_email
 from pigeon.notifications import digest
 from pigeon.settings import Settings
-from tests.email.conftest import COMMUNITY, PUBLIC_URL
+from tests.email.conftest import COMMUNITY
 from tests.media import samples
 from tests.realtime.conftest import serving
+from tests.support.mail import PUBLIC_URL
 from tests.support.people import People, access_token, dm, send
 from tests.support.smtp import SmtpServer
 

@@ -15,7 +15,8 @@ from pigeon.core.runtime import Runtime
 from pigeon.email import worker
 from pigeon.email.models import OutboxEmail
 from pigeon.email.outbox import queue_email
-from tests.email.conftest import COMMUNITY, PUBLIC_URL
+from tests.email.conftest import COMMUNITY
+from tests.support.mail import PUBLIC_URL
 from tests.support.people import access_token
 from tests.support.smtp import SmtpServer, closed_port, only_login
 

@@ -14,16 +14,18 @@ PUBLIC_URL = "https://chat.example.org"
 LINK = re.compile(re.escape(PUBLIC_URL) + r"(/[a-z/-]+)\?token=([A-Za-z0-9_-]+)")
 
 
-def with_email(settings: Settings, smtp: SmtpServer) -> Settings:
+def with_email(settings: Settings, smtp: SmtpServer, **more: Any) -> Settings:
     """Email on, through the test's SMTP server; the background worker off, so that each test
-    delivers when it says so."""
+    delivers when it says so; and whatever else the test sets."""
     return settings.model_copy(
         update={
             "smtp_host": "127.0.0.1",
             "smtp_port": smtp.port,
             "smtp_tls": "none",
+            "smtp_from": "pigeon@example.org",
             "public_url": PUBLIC_URL,
             "email_worker_interval_seconds": 0,
+            **more,
         }
     )
 

@@ -12,7 +12,7 @@ from httpx import AsyncClient
 
 from pigeon.email import worker
 from pigeon.settings import Settings
-from tests.email.conftest import PUBLIC_URL
+from tests.support.mail import PUBLIC_URL, with_email
 from tests.support.people import PASSWORD
 from tests.support.smtp import SmtpServer, smtp  # noqa: F401
 from tests.web.support import browser, csrf_of, post_form, signed_in
@@ -22,17 +22,7 @@ LINK = re.compile(re.escape(PUBLIC_URL) + r"(/[^\s]+)")
 
 @pytest.fixture
 def settings(settings: Settings, smtp: SmtpServer) -> Settings:  # noqa: F811
-    return settings.model_copy(
-        update={
-            "registration": "invite",
-            "smtp_host": "127.0.0.1",
-            "smtp_port": smtp.port,
-            "smtp_tls": "none",
-            "smtp_from": "pigeon@example.org",
-            "public_url": PUBLIC_URL,
-            "email_worker_interval_seconds": 0,
-        }
-    )
+    return with_email(settings, smtp, registration="invite")
 
 
 async def emailed_path(app, smtp: SmtpServer, to: str) -> str:  # type: ignore[no-untyped-def]  # noqa: F811
