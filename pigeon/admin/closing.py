@@ -21,7 +21,7 @@ from pigeon.auth import service as auth
 from pigeon.core import migrate
 from pigeon.core.audit import audit
 from pigeon.core.errors import NotAllowed, NotFound
-from pigeon.core.principal import outranks
+from pigeon.core.principal import Principal, outranks
 from pigeon.messaging import departure
 from pigeon.messaging.context import Ctx
 from pigeon.messaging.departure import MessagesChoice
@@ -38,6 +38,12 @@ async def delete_own_account(
 
 async def delete_account(ctx: Ctx, user_id: int, *, messages: MessagesChoice) -> None:
     """An admin deletes someone else's account (no password: theirs is not the admin's)."""
+    await check_can_delete(ctx, user_id)
+    await _delete(ctx, user_id, messages=messages)
+
+
+async def check_can_delete(ctx: Ctx, user_id: int) -> Principal:
+    """The person an admin may delete (the confirm page asks this before it shows)."""
     actor = ctx.viewer
     if not actor.is_admin:
         raise NotAllowed("Only admins can delete someone's account.", code="admin_only")
@@ -51,7 +57,7 @@ async def delete_account(ctx: Ctx, user_id: int, *, messages: MessagesChoice) ->
         raise NotFound("No such user.", code="user_not_found")
     if not outranks(actor, target):
         raise NotAllowed("You cannot delete this account.", code="admin_only")
-    await _delete(ctx, user_id, messages=messages)
+    return target
 
 
 async def _delete(ctx: Ctx, user_id: int, *, messages: MessagesChoice) -> None:

@@ -11,11 +11,10 @@ from fastapi.responses import RedirectResponse
 from pydantic import ValidationError
 from starlette.responses import Response
 
-from pigeon.accounts import directory
 from pigeon.admin import closing
 from pigeon.admin.schemas import AdminAccountDeleteIn
 from pigeon.core.deps import Uow
-from pigeon.core.errors import AppError, NotAllowed, NotFound
+from pigeon.core.errors import AppError
 from pigeon.core.types import RowIdPath, UserIdPath
 from pigeon.email import outbox
 from pigeon.messaging.context import Ctx
@@ -35,11 +34,7 @@ async def _render_delete(
     messages: str = "",
     status: int = 200,
 ) -> Response:
-    if not ctx.viewer.is_admin:
-        raise NotAllowed("Only admins can delete someone's account.", code="admin_only")
-    target = await directory.get_principal(ctx.rt, user_id)
-    if target is None:
-        raise NotFound("No such user.", code="user_not_found")
+    target = await closing.check_can_delete(ctx, user_id)
     context: dict[str, Any] = {
         **await nav(request, ctx.viewer, ctx.uow),
         "title": f"Delete {target.username}'s account",
