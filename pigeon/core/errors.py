@@ -178,8 +178,7 @@ def install_error_handlers(app: FastAPI, html_handler: Any = None) -> None:
 
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> Response:
-        if exc.status >= 500:  # something the server depends on failed: say what, in the log
-            log.warning("%s on %s %s: %s", exc.code, request.method, request.url.path, exc)
+        _log_app_error(exc, request.method, request.url.path)
         return await respond(
             request, exc.status, exc.code, exc.message, fields=exc.fields, headers=exc.headers
         )
@@ -203,4 +202,27 @@ def install_error_handlers(app: FastAPI, html_handler: Any = None) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return await respond(request, 500, "internal_error", "Something went wrong on our side.")
+        return await respond(request, 500, *_UNEXPECTED)
+
+
+_UNEXPECTED = ("internal_error", "Something went wrong on our side.")
+
+
+def _log_app_error(exc: AppError, method: str, path: str) -> None:
+    if exc.status >= 500:  # something the server depends on failed: say what, in the log
+        log.warning("%s on %s %s: %s", exc.code, method, path, exc)
+
+
+def app_error_response(exc: AppError, method: str, path: str) -> Response:
+    """The JSON API's answer to a domain error, for a path served outside the routes (the
+    lean send path): what the handlers above answer for it."""
+    _log_app_error(exc, method, path)
+    metrics.errors.labels(exc.code).inc()
+    return error_response(exc.status, exc.code, exc.message, fields=exc.fields, headers=exc.headers)
+
+
+def unexpected_error_response(method: str, path: str) -> Response:
+    """Likewise for anything else: logged with its traceback, answered 500 in the envelope."""
+    log.exception("unhandled error on %s %s", method, path)
+    metrics.errors.labels(_UNEXPECTED[0]).inc()
+    return error_response(500, *_UNEXPECTED)
