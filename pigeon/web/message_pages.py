@@ -42,10 +42,10 @@ from pigeon.web.views import (
     convo_label,
     convo_row,
     people_by_id,
+    people_in,
     quote_view,
     report_reasons,
     seen_marker,
-    senders_of,
     shape_messages,
     with_departed,
 )
@@ -132,7 +132,7 @@ async def render_thread(
     page = await messaging.list_messages(ctx, conversation_id, before_id=before, limit=PAGE + 1)
     has_older = len(page) > PAGE
     dumped = [m.model_dump() for m in (page[1:] if has_older else page)]
-    people = await with_departed(ctx.rt, people_by_id(convo.model_dump()), senders_of(dumped))
+    people = await with_departed(ctx.rt, people_by_id(convo.model_dump()), people_in(dumped))
     messages = shape_messages(
         dumped, ctx.viewer.id, convo.model_dump(), ctx.settings.media_thumbnail_px, people
     )
@@ -439,7 +439,7 @@ async def _fragment(
 ) -> Response:
     convo = (await views.get_conversation(ctx, conversation_id)).model_dump()
     dumped = [m.model_dump() for m in messages]
-    people = await with_departed(ctx.rt, people_by_id(convo), senders_of(dumped))
+    people = await with_departed(ctx.rt, people_by_id(convo), people_in(dumped))
     box = ctx.settings.media_thumbnail_px
     context = {
         "convo": convo,

@@ -114,21 +114,34 @@ def seen_marker(
     return mine[-1] if other["last_read_message_id"] >= mine[-1] else None
 
 
-def reaction_label(emoji: str, count: int, mine: bool) -> str:
-    """What a reaction pill says to a screen reader: "👍, 2 people, including you"."""
-    if mine and count == 1:
-        return f"{emoji}, you"
-    people = "1 person" if count == 1 else f"{count} people"
-    return f"{emoji}, {people}" + (", including you" if mine else "")
+NAMED_REACTORS = 3  # a pill names this many, then "and N others"
 
 
-def with_reactions(messages: list[dict[str, Any]], viewer_id: int) -> list[dict[str, Any]]:
-    """Each message's reactions as pills: pressed when the viewer is among them, labelled."""
+def reaction_label(emoji: str, names: list[str], mine: bool) -> str:
+    """What a reaction pill says to a screen reader and on hover: who reacted, in the order
+    they did, the viewer last of those named: "👍 3: Ada, Bob and you", "👍 7: Ada, Bob, you
+    and 4 others". It starts with what the pill shows ("👍 3"), so speech control finds the
+    pill by what it reads."""
+    count = len(names) + mine
+    shown = names[: NAMED_REACTORS - mine] + (["you"] if mine else [])
+    rest = count - len(shown)
+    if rest:
+        shown.append(f"{rest} other" + ("" if rest == 1 else "s"))
+    who = shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " and " + shown[-1]
+    return f"{emoji} {count}: {who[:1].upper()}{who[1:]}"
+
+
+def with_reactions(
+    messages: list[dict[str, Any]], viewer_id: int, people: dict[int, dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Each message's reactions as pills: pressed when the viewer is among them, labelled with
+    who reacted (named as `author` names them, from `people`)."""
     for message in messages:
         pills = []
         for reaction in message.get("reactions") or []:
             mine = viewer_id in reaction["user_ids"]
-            label = reaction_label(reaction["emoji"], reaction["count"], mine)
+            names = [author(u, viewer_id, people) for u in reaction["user_ids"] if u != viewer_id]
+            label = reaction_label(reaction["emoji"], names, mine)
             pills.append({**reaction, "mine": mine, "label": label})
         message["reactions"] = pills
         message["my_emojis"] = {p["emoji"] for p in pills if p["mine"]}
@@ -158,13 +171,16 @@ async def with_departed(
     return {**people, **gone} if gone else people
 
 
-def senders_of(messages: Iterable[dict[str, Any]]) -> set[int | None]:
-    """Who wrote these messages and the ones they quote: whom `with_departed` should know."""
+def people_in(messages: Iterable[dict[str, Any]]) -> set[int | None]:
+    """Who wrote these messages, the ones they quote, and who reacted to them: whom
+    `with_departed` should know."""
     found: set[int | None] = set()
     for m in messages:
         found.add(m["sender_id"])
         if m.get("reply_to"):
             found.add(m["reply_to"].get("sender_id"))
+        for reaction in m.get("reactions") or []:
+            found.update(reaction["user_ids"])
     return found
 
 
@@ -220,7 +236,7 @@ def shape_messages(
     """Messages as the thread shows them: who wrote them, files, reactions, quotes, groups.
     `people` by id (default: the conversation's members)."""
     people = people if people is not None else people_by_id(convo)
-    shaped = with_reactions(with_files(messages, box), viewer_id)
+    shaped = with_reactions(with_files(messages, box), viewer_id, people)
     for message in shaped:
         message["who"] = author(message["sender_id"], viewer_id, people)
     with_quotes(shaped, viewer_id, people, convo["id"])

@@ -1,5 +1,6 @@
 """Reactions in a real browser: one person reacts from the message's menu, the other's open
-thread shows the pill without a reload, and a press on the pill reacts back."""
+thread shows the pill, named with who reacted, without a reload, and a press on the pill
+reacts back."""
 
 from __future__ import annotations
 
@@ -28,14 +29,18 @@ def test_a_reaction_shows_live_in_the_other_persons_thread(open_as: Any, server:
     message = rosa.locator("#messages .msg.mine").last
     message.locator("summary").click()
     message.get_by_role("button", name="React with 👍").click()
-    expect(message.get_by_role("button", name="👍, you")).to_have_attribute("aria-pressed", "true")
-    pill = theo.locator("#messages .msg").last.get_by_role("button", name="👍, 1 person")
-    expect(pill).to_have_attribute("aria-pressed", "false")
-
-    pill.click()  # Theo agrees: both pages show two, pressed for each
-    expect(theo.get_by_role("button", name="👍, 2 people, including you")).to_have_attribute(
+    expect(message.get_by_role("button", name="👍 1: You")).to_have_attribute(
         "aria-pressed", "true"
     )
-    expect(rosa.get_by_role("button", name="👍, 2 people, including you")).to_be_visible()
+    pill = theo.locator("#messages .msg").last.get_by_role("button", name="👍 1: Rosa Reacts")
+    expect(pill).to_have_attribute("aria-pressed", "false")
+    expect(pill).to_have_attribute("title", "👍 1: Rosa Reacts")  # who, on hover too
+
+    pill.click()  # Theo agrees: both pages show two, pressed for each, and who
+    expect(theo.get_by_role("button", name="👍 2: Rosa Reacts and you")).to_have_attribute(
+        "aria-pressed", "true"
+    )
+    theirs = rosa.get_by_role("button", name="👍 2: Theo Thread and you")
+    expect(theirs).to_have_attribute("title", "👍 2: Theo Thread and you")
     assert_no_reload(theo)
     assert_no_reload(rosa)

@@ -4,9 +4,13 @@ with script off: plain forms, a redirect, and the page as it then reads."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from tests.support.people import dm, send
+from sqlalchemy import event
+
+from tests.support.people import PASSWORD, Person, dm, send
 from tests.web.support import csrf_of, post_form, signed_in
 
 API = "/api/v1"
@@ -48,22 +52,22 @@ async def test_react_with_the_palette_then_take_it_back(app, client, people) -> 
     )
     async with signed_in(app, "free") as c:
         page = (await c.get(f"/messages/{conv['id']}")).text
-        assert pills(page, msg["id"]) == ["👍, 1 person"]
+        assert pills(page, msg["id"]) == ["👍 1: Priv"]
         assert 'aria-label="React with ❤️"' in page  # the palette, on someone else's message
 
         r = await react_form(c, conv["id"], msg["id"], "👍")
         assert r.status_code == 303 and r.headers["location"].endswith(f"#m{msg['id']}")
         page = (await c.get(f"/messages/{conv['id']}")).text
-        assert pills(page, msg["id"]) == ["👍, 2 people, including you *"]
+        assert pills(page, msg["id"]) == ["👍 2: Priv and you *"]
         assert ">👍 2<" in page
 
         await react_form(c, conv["id"], msg["id"], "❤️")
         page = (await c.get(f"/messages/{conv['id']}")).text
-        assert pills(page, msg["id"]) == ["👍, 2 people, including you *", "❤️, you *"]
+        assert pills(page, msg["id"]) == ["👍 2: Priv and you *", "❤️ 1: You *"]
 
         await react_form(c, conv["id"], msg["id"], "👍", remove="1")
         page = (await c.get(f"/messages/{conv['id']}")).text
-        assert pills(page, msg["id"]) == ["👍, 1 person", "❤️, you *"]
+        assert pills(page, msg["id"]) == ["👍 1: Priv", "❤️ 1: You *"]
     history = await client.get(
         f"{API}/conversations/{conv['id']}/messages", headers=people.priv.headers
     )
@@ -83,6 +87,87 @@ async def test_a_blocked_person_is_told_they_cannot_react(app, client, people) -
         assert r.status_code == 403
         assert re.search(r'id="reply-error" role="alert">[^<]+<', r.text)
         assert pills(r.text, msg["id"]) == []
+
+
+@contextmanager
+def statements(app: Any) -> Iterator[list[str]]:
+    """Every SQL statement either database runs meanwhile."""
+    dbs = app.state.runtime.dbs
+    engines = {
+        id(e): e
+        for db in (dbs.app, dbs.messaging)
+        for e in (db.write_engine.sync_engine, db.read_engine.sync_engine, db.sync_reader)
+        if e is not None
+    }
+    seen: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        seen.append(statement)
+
+    for engine in engines.values():
+        event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        for engine in engines.values():
+            event.remove(engine, "before_cursor_execute", count)
+
+
+async def react_api(client: Any, who: Person, message_id: int, emoji: str) -> None:
+    r = await client.post(
+        f"{API}/messages/{message_id}/reactions", json={"emoji": emoji}, headers=who.headers
+    )
+    assert r.status_code in (200, 201), r.text
+
+
+async def test_a_pill_names_who_reacted(app, client, people) -> None:
+    """Who reacted, in the order they did: the first few by name (the viewer as "you"), then
+    how many others; a deleted account as "Deleted member". However many pills and people, the
+    page reads the names in the same few queries."""
+    club = [people.free, people.plus, people.manager, people.admin, people.free2]
+    r = await client.post(
+        f"{API}/groups",
+        json={"title": "Book club", "member_ids": [p.id for p in club]},
+        headers=people.priv.headers,
+    )
+    gid = r.json()["id"]
+    msg = (await send(client, people.priv, gid, "Friday at six?")).json()
+    await react_api(client, people.plus, msg["id"], "👍")
+    url = f"/messages/{gid}"
+    async with signed_in(app, "free") as c:
+        await c.get(url)  # the first visit reads the thread: the later ones compare alike
+        with statements(app) as one_pill:
+            page = (await c.get(url)).text
+        assert pills(page, msg["id"]) == ["👍 1: Plus"]
+        assert 'title="👍 1: Plus"' in page
+
+        for who in (people.manager, people.admin, people.free2):
+            await react_api(client, who, msg["id"], "👍")
+        await react_form(c, gid, msg["id"], "👍")
+        for who, emoji in ((people.plus, "❤️"), (people.manager, "😂"), (people.priv, "😂")):
+            await react_api(client, who, msg["id"], emoji)
+        with statements(app) as many:
+            page = (await c.get(url)).text
+        assert pills(page, msg["id"]) == [
+            "👍 5: Plus, Manager, you and 2 others *",
+            "❤️ 1: Plus",
+            "😂 2: Manager and Priv",
+        ]
+        assert len(many) == len(one_pill), "a query per pill or per person"
+
+    gone = await client.request(
+        "DELETE",
+        f"{API}/me",
+        json={"password": PASSWORD, "messages": "keep"},
+        headers=people.plus.headers,
+    )
+    assert gone.status_code == 204, gone.text
+    async with signed_in(app, "free") as c:
+        page = (await c.get(url)).text
+    assert pills(page, msg["id"])[:2] == [
+        "👍 5: Deleted member, Manager, you and 2 others *",
+        "❤️ 1: Deleted member",
+    ]
 
 
 async def organise(c: Any, conv_id: int, action: str) -> Any:
