@@ -634,6 +634,20 @@
     };
   }
 
+  /* a typed emoji that is not one: said under its field, as the page without script does */
+  function fieldError(f, input, text) {
+    var p = f.querySelector(".form-error");
+    if (!p) {
+      p = document.createElement("p");
+      p.className = "form-error"; p.id = "emoji-error-" + f.dataset.react; p.setAttribute("role", "alert");
+      f.appendChild(p);
+    }
+    p.textContent = text;
+    input.setAttribute("aria-invalid", "true");
+    input.setAttribute("aria-describedby", p.id);
+    input.focus();
+  }
+
   if (list && live) {
     list.addEventListener("submit", function (e) {
       var f = e.target;
@@ -646,10 +660,13 @@
       var url = "/api/v1/messages/" + id + "/reactions";
       var call = remove ? api("DELETE", url + "?emoji=" + encodeURIComponent(pick.value)) : api("POST", url, { emoji: pick.value });
       var menu = f.closest("details");
-      if (menu) menu.open = false;
+      var typed = f.classList.contains("other-emoji");  // stays open to be corrected
+      if (menu && !typed) menu.open = false;
       call.then(function (r) {
-        if (r.ok) { showError(null); refreshOne(id, keepFocus(pick.value, menu)); return; }
-        showError(r.data && r.data.error ? r.data.error.message : "The reaction could not be saved. Try again.");
+        if (r.ok) { showError(null); if (menu) menu.open = false; refreshOne(id, keepFocus(pick.value, menu)); return; }
+        var text = r.data && r.data.error ? r.data.error.message : "The reaction could not be saved. Try again.";
+        if (typed && r.data && r.data.error && r.data.error.code === "invalid_emoji") fieldError(f, pick, text);
+        else showError(text);
         if (r.data && r.data.error && r.data.error.code === "messaging_disabled") messagingSwitchedOff();
       }).catch(function () { showError("No connection right now. Try again."); });
     });

@@ -125,6 +125,7 @@ async def render_thread(
     error: str | None = None,
     edit_error: str | None = None,
     menu_error: str | None = None,
+    reacting: dict[str, Any] | None = None,
     notice: str | None = None,
     status: int = 200,
 ) -> Response:
@@ -136,6 +137,8 @@ async def render_thread(
     messages = shape_messages(
         dumped, ctx.viewer.id, convo.model_dump(), ctx.settings.media_thumbnail_px, people
     )
+    if reacting and all(m["id"] != reacting["id"] for m in messages):
+        error = reacting["error"]  # its menu is not on this page: say it below, as others
     # the divider goes above the first message on this page the viewer has not read; it says
     # how many they have not read in all (some may be older than this page)
     fresh = [
@@ -207,6 +210,7 @@ async def render_thread(
         "report_id": report,
         "edit_error": edit_error,
         "menu_error": menu_error,
+        "reacting": reacting,
         "notice": notice,
         "palette": REACTION_PALETTE,
         "reasons": report_reasons(),
@@ -400,17 +404,24 @@ async def delete(
 async def react(
     request: Request, conversation_id: RowIdPath, message_id: RowIdPath, ctx: PageCtx, form: Form
 ) -> Response:
-    """A reaction pill or the palette: `emoji`, and `remove=1` to take it back."""
+    """A reaction pill, the palette or an emoji typed in the menu: `emoji`, and `remove=1` to
+    take it back. A typed one that is not one emoji is said under its field, the menu open."""
+    emoji = field(form, "emoji")
     try:
-        await reactions.react(
-            ctx, message_id, field(form, "emoji"), add=field(form, "remove") != "1"
-        )
+        await reactions.react(ctx, message_id, emoji, add=field(form, "remove") != "1")
     except AppError as exc:
         if not _refusal(exc):
             raise
         await ctx.uow.rollback()
+        typed = {"id": message_id, "value": emoji, "error": exc.message}
+        wrong = exc.code == "invalid_emoji"
         response = await render_thread(
-            request, ctx, conversation_id, error=exc.message, status=exc.status
+            request,
+            ctx,
+            conversation_id,
+            error=None if wrong else exc.message,
+            reacting=typed if wrong else None,
+            status=exc.status,
         )
         if exc.headers:
             response.headers.update(exc.headers)

@@ -1,6 +1,6 @@
 """Reactions in a real browser: one person reacts from the message's menu, the other's open
-thread shows the pill, named with who reacted, without a reload, and a press on the pill
-reacts back."""
+thread shows the pill, named with who reacted, without a reload, a press on the pill reacts
+back, and an emoji typed in the menu reacts too."""
 
 from __future__ import annotations
 
@@ -42,5 +42,21 @@ def test_a_reaction_shows_live_in_the_other_persons_thread(open_as: Any, server:
     )
     theirs = rosa.get_by_role("button", name="👍 2: Theo Thread and you")
     expect(theirs).to_have_attribute("title", "👍 2: Theo Thread and you")
+
+    # any other emoji, typed in the menu: Enter sends it (not the palette's first), and what is
+    # not one emoji is said under the field, the menu left open to correct it
+    message = theo.locator("#messages .msg").last
+    message.locator("details.actions > summary").click()
+    field = message.get_by_label("Other emoji")
+    field.fill("ok")
+    field.press("Enter")
+    expect(message.locator(".other-emoji [role=alert]")).to_have_text("A reaction is one emoji.")
+    expect(field).to_be_focused()
+    expect(field).to_have_attribute("aria-invalid", "true")
+    field.fill("🎉")
+    field.press("Enter")
+    expect(message.get_by_role("button", name="🎉 1: You")).to_be_visible()
+    expect(rosa.get_by_role("button", name="🎉 1: Theo Thread")).to_be_visible()
+    expect(theo.get_by_role("button", name="👍 2: Rosa Reacts and you")).to_be_visible()
     assert_no_reload(theo)
     assert_no_reload(rosa)

@@ -77,6 +77,38 @@ async def test_react_with_the_palette_then_take_it_back(app, client, people) -> 
     ]
 
 
+async def test_react_with_an_emoji_typed_in_the_menu(app, client, people) -> None:
+    """Beside the palette, a field takes any one emoji, through the same route; anything else
+    is refused under the field, with the menu open and what was typed kept."""
+    conv = await dm(client, people.priv, people.free)
+    msg = (await send(client, people.priv, conv["id"], "We got the signed copy")).json()
+    async with signed_in(app, "free") as c:
+        page = (await c.get(f"/messages/{conv['id']}")).text
+        field = f'<label for="emoji-{msg["id"]}">Other emoji</label>'
+        assert field in page
+        form = page[page.rindex("<form ", 0, page.index(field)) : page.index(field)]
+        assert f'action="/messages/{conv["id"]}/m/{msg["id"]}/react"' in form
+
+        r = await react_form(c, conv["id"], msg["id"], " 🎉 ")
+        assert r.status_code == 303 and r.headers["location"].endswith(f"#m{msg['id']}")
+        await react_form(c, conv["id"], msg["id"], "👋🏽")
+        page = (await c.get(f"/messages/{conv['id']}")).text
+        assert pills(page, msg["id"]) == ["🎉 1: You *", "👋🏽 1: You *"]
+
+        r = await react_form(c, conv["id"], msg["id"], "ok 👍")
+        assert r.status_code == 422
+        item = r.text[r.text.index(f'id="m{msg["id"]}"') :]
+        assert '<details class="actions" open>' in item
+        assert re.search(
+            rf'id="emoji-{msg["id"]}" name="emoji" [^>]*value="ok 👍" aria-invalid="true"'
+            rf' aria-describedby="emoji-error-{msg["id"]}"',
+            item,
+        )
+        assert f'id="emoji-error-{msg["id"]}" role="alert">A reaction is one emoji.<' in item
+        assert pills(r.text, msg["id"]) == ["🎉 1: You *", "👋🏽 1: You *"]
+        assert re.search(r'id="reply-error" role="alert" hidden>', r.text)  # said once
+
+
 async def test_a_blocked_person_is_told_they_cannot_react(app, client, people) -> None:
     conv = await dm(client, people.priv, people.free)
     msg = (await send(client, people.priv, conv["id"], "hello")).json()
