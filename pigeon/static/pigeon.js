@@ -689,8 +689,9 @@
     if (document.readyState !== "complete") window.addEventListener("load", opening, { once: true });
   }
   if (jump) jump.addEventListener("click", function () { toBottom(); var last = lastMessage(); if (last) focusMessage(last); });
+  // for pages without script; an older page (not live) has its link to the newest instead
   var refresh = document.getElementById("refresh-form");
-  if (refresh && live) refresh.hidden = true;
+  if (refresh) refresh.hidden = true;
   document.addEventListener("visibilitychange", markRead);
   wire(document);
 

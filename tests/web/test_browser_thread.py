@@ -147,8 +147,18 @@ def test_the_keyboard_path_to_the_composer_is_short(open_as: Any, server: Server
     expect(ivy.locator(f"#m{ids[-1]}")).to_be_focused()
     ivy.keyboard.press("Enter")  # opens its menu
     expect(ivy.locator(f"#m{ids[-1]} details.actions")).to_have_attribute("open", "")
-    # the Refresh button is for pages without script
+    # the Refresh button is for pages without script: on an older page too (opened from a
+    # search result, say), where nothing is live
     expect(ivy.locator("#refresh-form")).to_be_hidden()
+    older = f"/messages/{conv_id}?before={ids[5]}"
+    ivy.goto(older)
+    expect(ivy.get_by_role("link", name="Jump to the newest messages")).to_be_visible()
+    expect(ivy.locator("#refresh-form")).to_be_hidden()
+    plain = open_as("ivy", js=False, viewport=DESKTOP)
+    plain.goto(older)
+    refresh = plain.locator("#refresh-form button")
+    expect(refresh).to_be_visible()
+    expect(refresh).to_have_accessible_name(refresh.inner_text())  # says what it shows
 
 
 @pytest.mark.parametrize("size", [{"width": 740, "height": 300}, {"width": 320, "height": 200}])
