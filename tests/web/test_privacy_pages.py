@@ -69,3 +69,46 @@ async def test_no_last_seen_while_it_is_a_message_request(app, client, people, c
     assert r.status_code == 200
     async with signed_in(app, "priv") as c:
         assert "last seen today at" in (await c.get(f"/messages/{conv['id']}")).text
+
+
+async def test_no_presence_in_the_header_across_a_block_or_when_i_hide_mine(
+    app, client, people, clock
+) -> None:
+    """Online and last seen in a direct conversation's header follow `core.people.withheld`:
+    neither across a block, whoever blocked whom, nor to someone who hides their own."""
+    conv = await dm(client, people.priv, people.free)
+    await send(client, people.priv, conv["id"], "hi")
+    for who in (people.priv, people.free):
+        await seen(app, who.id, earlier_today(clock.now()))
+        await app.state.hub.presence.came_online(who.id)
+
+    async def headers() -> dict[str, str]:
+        """Each one's thread header."""
+        found = {}
+        for who in ("priv", "free"):
+            async with signed_in(app, who) as c:
+                page = (await c.get(f"/messages/{conv['id']}")).text
+            start = page.index('<header class="thread-head">')
+            found[who] = page[start : page.index("</header>", start)]
+        return found
+
+    def shown(header: str) -> bool:
+        return 'id="presence"' in header or ">online<" in header or "last seen" in header
+
+    assert all(">online<" in h for h in (await headers()).values())  # as it is without a block
+    for blocker, blocked in (("priv", "free"), ("free", "priv")):
+        async with signed_in(app, blocker) as c:
+            r = await post_form(c, f"/u/{blocked}", f"/u/{blocked}/block", {})
+            assert r.status_code == 303
+            assert not any(shown(h) for h in (await headers()).values()), blocker
+            await post_form(c, f"/u/{blocked}", f"/u/{blocked}/unblock", {})
+    await app.state.hub.presence.went_offline(people.free.id)
+    assert "last seen today at" in (await headers())["priv"]
+
+    r = await client.put(
+        f"/api/v1/users/{people.priv.id}",
+        json={"show_last_seen": False},
+        headers=people.priv.headers,
+    )
+    assert r.status_code == 200, r.text
+    assert not any(shown(h) for h in (await headers()).values())
