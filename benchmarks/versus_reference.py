@@ -209,7 +209,7 @@ async def run_pigeon(args: argparse.Namespace) -> Round:
         for ws, task in listeners:  # type: ignore[misc]
             task.cancel()
             await ws.close()
-        with sqlite3.connect(data / "messaging.db") as db:  # every send that was stored
+        with sqlite3.connect(data / "messages.db") as db:  # every send that was stored
             stored = db.execute("SELECT count(*) FROM message").fetchone()[0]
         return Round(
             sends,

@@ -42,7 +42,7 @@ from pigeon.email.worker import Worker as EmailWorker
 from pigeon.media.storage import open_store
 from pigeon.messaging import api as messaging_api
 from pigeon.messaging import media_api, requests_api, retention
-from pigeon.messaging.hot import HotSend
+from pigeon.messaging.hot import HotRoutes
 from pigeon.messaging.push_fanout import PushFanout
 from pigeon.messaging.send_tx import make_send_path
 from pigeon.notifications.digest import DigestJob
@@ -213,9 +213,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     realtime_api.install(app)
     pages.install(app)
     _ops_routes(app)
-    # the send, answered in front of the routing and the page middleware (same service, same
-    # answers); inside the request log, so it is logged and measured like any route
-    app.add_middleware(HotSend, limit=MAX_BODY_BYTES)
+    # the send and the history page, answered in front of the routing and the page middleware
+    # (same services, same answers); inside the request log, logged and measured like routes
+    app.add_middleware(HotRoutes, limit=MAX_BODY_BYTES)
     app.add_middleware(RequestLog, log_requests=settings.log_format == "json")
     if settings.trusted_proxies:
         # outermost: every route, page, WebSocket and rate limit sees the client's address

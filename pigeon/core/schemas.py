@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
 from pigeon.core.errors import Invalid
 from pigeon.core.text import clean_text, single_line
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def built(cls: type[M], values: dict[str, Any]) -> M:
+    """`cls.model_construct(**values)` for values already checked and complete, given in the
+    model's field order (its JSON's order): a third of the cost, which counts for the fifty
+    messages of a history page."""
+    model = cls.__new__(cls)
+    object.__setattr__(model, "__dict__", values)
+    object.__setattr__(model, "__pydantic_fields_set__", set(values))
+    object.__setattr__(model, "__pydantic_extra__", None)
+    object.__setattr__(model, "__pydantic_private__", None)
+    return model
 
 
 class In(BaseModel):

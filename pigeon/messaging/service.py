@@ -21,6 +21,7 @@ from pigeon.accounts import blocks, directory
 from pigeon.accounts import service as accounts
 from pigeon.core.errors import Invalid, NotFound
 from pigeon.core.principal import Principal
+from pigeon.core.schemas import built
 from pigeon.messaging import policy, request_state
 from pigeon.messaging.context import Ctx
 from pigeon.messaging.events import ConversationChange, ConversationUpdated
@@ -121,18 +122,22 @@ def message_out(
 ) -> MessageOut:
     """A message as clients see it: a deleted one keeps its place, without its text or files."""
     deleted = row.deleted_at is not None
-    return MessageOut.model_construct(
-        id=row.id,
-        conversation_id=row.conversation_id,
-        sender_id=row.sender_id,
-        body="" if deleted else row.body,
-        created_at=row.created_at,
-        edited_at=row.edited_at,
-        deleted=deleted,
-        reply_to_id=row.reply_to_id,
-        attachments=[] if deleted else list(attachments),
-        reactions=[] if deleted else list(reactions),
-        client_msg_id=row.client_msg_id,
+    return built(
+        MessageOut,
+        {
+            "id": row.id,
+            "conversation_id": row.conversation_id,
+            "sender_id": row.sender_id,
+            "body": "" if deleted else row.body,
+            "created_at": row.created_at,
+            "edited_at": row.edited_at,
+            "deleted": deleted,
+            "reply_to_id": row.reply_to_id,
+            "reply_to": None,
+            "attachments": [] if deleted else list(attachments),
+            "reactions": [] if deleted else list(reactions),
+            "client_msg_id": row.client_msg_id,
+        },
     )
 
 

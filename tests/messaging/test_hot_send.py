@@ -105,3 +105,69 @@ async def test_the_lean_send_is_logged_and_measured_as_its_route(client, people)
         'route="/api/v1/conversations/{conversation_id}/messages",status="2xx"}'
     )
     assert line in metrics
+
+
+async def test_the_lean_history_page_answers_as_the_route_does(app, client, people) -> None:
+    conv = (await dm(client, people.priv, people.plus))["id"]
+    others = (await dm(client, people.plus, people.free))["id"]
+    ids = []
+    for n in range(5):
+        r = await client.post(
+            SEND.format(conv), json={"body": f"message {n}"}, headers=people.priv.headers
+        )
+        ids.append(r.json()["id"])
+    reply = await client.post(
+        SEND.format(conv),
+        json={"body": "a reply", "reply_to_id": ids[0]},
+        headers=people.plus.headers,
+    )
+    assert reply.status_code == 201
+    async with signed_in(app, "priv") as page:
+        for path, query in [
+            (SEND.format(conv), ""),
+            (SEND.format(conv), "limit=2"),
+            (SEND.format(conv), f"before_id={ids[3]}&limit=2"),
+            (SEND.format(conv), f"after_id={ids[1]}"),
+            (SEND.format(conv), f"after_id={ids[1]}&before_id={ids[4]}"),
+            (SEND.format(conv), "limit=0"),
+            (SEND.format(conv), "limit=201"),
+            (SEND.format(conv), "limit=abc"),
+            (SEND.format(conv), "limit=2&limit=3"),
+            (SEND.format(conv), "before_id=99999999999999999999"),
+            (SEND.format(conv), "elsewhere=1"),
+            (SEND.format(others), ""),
+            (SEND.format(987654321), ""),
+        ]:
+            url = f"{path}?{query}" if query else path
+            lean = await client.get(url, headers=people.priv.headers)
+            routed = await page.get(url)
+            assert (lean.status_code, lean.json()) == (routed.status_code, routed.json()), url
+        newest = (await client.get(SEND.format(conv), headers=people.priv.headers)).json()
+        assert [m["body"] for m in newest][-2:] == ["message 4", "a reply"]
+        assert newest[-1]["reply_to"]["id"] == ids[0]
+
+
+def test_a_message_built_for_a_page_is_the_model_validated() -> None:
+    """History builds its fifty messages without validation (`core.schemas.built`): they must
+    carry every field of `MessageOut`, in its order, and serialize as the validated model."""
+    import datetime as dt
+    from types import SimpleNamespace
+
+    from pigeon.messaging.schemas import MessageOut
+    from pigeon.messaging.service import message_out
+
+    row = SimpleNamespace(
+        id=7,
+        conversation_id=3,
+        sender_id=2,
+        body="hello",
+        created_at=dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC),
+        edited_at=None,
+        deleted_at=None,
+        reply_to_id=None,
+        client_msg_id="c1",
+    )
+    message = message_out(row)
+    assert list(vars(message)) == list(MessageOut.model_fields)
+    checked = MessageOut.model_validate(message.model_dump())
+    assert message.model_dump_json() == checked.model_dump_json()
