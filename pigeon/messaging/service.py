@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import operator
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -121,24 +122,47 @@ def message_out(
     reactions: Iterable[ReactionOut] = (),
 ) -> MessageOut:
     """A message as clients see it: a deleted one keeps its place, without its text or files."""
-    deleted = row.deleted_at is not None
+    mid, conversation_id, sender_id, body, created_at, edited_at, deleted_at, reply_to_id, cmid = (
+        _message_columns(row)
+    )
+    deleted = deleted_at is not None
     return built(
         MessageOut,
         {
-            "id": row.id,
-            "conversation_id": row.conversation_id,
-            "sender_id": row.sender_id,
-            "body": "" if deleted else row.body,
-            "created_at": row.created_at,
-            "edited_at": row.edited_at,
+            "id": mid,
+            "conversation_id": conversation_id,
+            "sender_id": sender_id,
+            "body": "" if deleted else body,
+            "created_at": created_at,
+            "edited_at": edited_at,
             "deleted": deleted,
-            "reply_to_id": row.reply_to_id,
+            "reply_to_id": reply_to_id,
             "reply_to": None,
             "attachments": [] if deleted else list(attachments),
             "reactions": [] if deleted else list(reactions),
-            "client_msg_id": row.client_msg_id,
+            "client_msg_id": cmid,
         },
     )
+
+
+_MESSAGE_COLUMNS = (
+    *("id", "conversation_id", "sender_id", "body", "created_at", "edited_at", "deleted_at"),
+    *("reply_to_id", "client_msg_id"),
+)
+_column_getters: dict[tuple[str, ...], Callable[[Any], tuple[Any, ...]]] = {}
+
+
+def _message_columns(row: Any) -> tuple[Any, ...]:
+    """A message row's columns, by position: a row's attributes by name cost thirty times as
+    much, which counted for most of a history page's time."""
+    fields = getattr(row, "_fields", None)
+    if fields is None:
+        return tuple(getattr(row, name) for name in _MESSAGE_COLUMNS)
+    take = _column_getters.get(fields)
+    if take is None:
+        take = operator.itemgetter(*(fields.index(name) for name in _MESSAGE_COLUMNS))
+        _column_getters[fields] = take
+    return take(row)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
