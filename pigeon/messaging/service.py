@@ -62,9 +62,9 @@ def attachment_out(row: Any) -> AttachmentOut:
     )
 
 
-def attachments_by_message(conn: Connection, rows: Iterable[Any]) -> dict[int, list[AttachmentOut]]:
+def attachments_by_message(conn: Connection, rows: Sequence[Any]) -> dict[int, list[AttachmentOut]]:
     """The attachments of these messages, in order, looked up only for those that have some."""
-    ids = [r.id for r in rows if r.attachment_count and r.deleted_at is None]
+    ids = [i for i, n, gone in by_position(rows, _ATTACHED) if n and gone is None]
     if not ids:
         return {}
     found: dict[int, list[AttachmentOut]] = {}
@@ -77,10 +77,10 @@ def attachments_by_message(conn: Connection, rows: Iterable[Any]) -> dict[int, l
     return found
 
 
-def reactions_by_message(conn: Connection, rows: Iterable[Any]) -> dict[int, list[ReactionOut]]:
+def reactions_by_message(conn: Connection, rows: Sequence[Any]) -> dict[int, list[ReactionOut]]:
     """The reactions on these messages (by emoji, in the order first used), looked up only for
     those that have some."""
-    ids = [r.id for r in rows if r.reaction_count and r.deleted_at is None]
+    ids = [i for i, n, gone in by_position(rows, _REACTED) if n and gone is None]
     if not ids:
         return {}
     return reactions_of(
@@ -108,7 +108,10 @@ def messages_out(conn: Connection, rows: Sequence[Any]) -> list[MessageOut]:
     the lot, and none where no message has any)."""
     files = attachments_by_message(conn, rows)
     reactions = reactions_by_message(conn, rows)
-    return [message_out(r, files.get(r.id, ()), reactions.get(r.id, ())) for r in rows]
+    return [
+        message_from(c, files.get(c[0], ()), reactions.get(c[0], ()))
+        for c in by_position(rows, _MESSAGE_COLUMNS)
+    ]
 
 
 async def messages_out_in(session: AsyncSession, rows: Sequence[Any]) -> list[MessageOut]:
@@ -122,8 +125,17 @@ def message_out(
     reactions: Iterable[ReactionOut] = (),
 ) -> MessageOut:
     """A message as clients see it: a deleted one keeps its place, without its text or files."""
+    return message_from(by_position([row], _MESSAGE_COLUMNS)[0], attachments, reactions)
+
+
+def message_from(
+    columns: tuple[Any, ...],
+    attachments: Iterable[AttachmentOut] = (),
+    reactions: Iterable[ReactionOut] = (),
+) -> MessageOut:
+    """`message_out` of a message row's columns (`_MESSAGE_COLUMNS`, by position)."""
     mid, conversation_id, sender_id, body, created_at, edited_at, deleted_at, reply_to_id, cmid = (
-        _message_columns(row)
+        columns
     )
     deleted = deleted_at is not None
     return built(
@@ -149,20 +161,25 @@ _MESSAGE_COLUMNS = (
     *("id", "conversation_id", "sender_id", "body", "created_at", "edited_at", "deleted_at"),
     *("reply_to_id", "client_msg_id"),
 )
-_column_getters: dict[tuple[str, ...], Callable[[Any], tuple[Any, ...]]] = {}
+_ATTACHED = ("id", "attachment_count", "deleted_at")
+_REACTED = ("id", "reaction_count", "deleted_at")
+_takers: dict[tuple[tuple[str, ...], tuple[str, ...]], Callable[[Any], tuple[Any, ...]]] = {}
 
 
-def _message_columns(row: Any) -> tuple[Any, ...]:
-    """A message row's columns, by position: a row's attributes by name cost thirty times as
-    much, which counted for most of a history page's time."""
-    fields = getattr(row, "_fields", None)
+def by_position(rows: Sequence[Any], names: tuple[str, ...]) -> list[tuple[Any, ...]]:
+    """These columns (two or more) of each row of one result, by position: a row's columns
+    by name cost thirty times as much, and its list of names is built anew on every ask, which
+    counted for most of a history page's time. Objects that are not rows are read by name."""
+    if not rows:
+        return []
+    fields = getattr(rows[0], "_fields", None)
     if fields is None:
-        return tuple(getattr(row, name) for name in _MESSAGE_COLUMNS)
-    take = _column_getters.get(fields)
+        return [tuple(getattr(r, name) for name in names) for r in rows]
+    take = _takers.get((fields, names))
     if take is None:
-        take = operator.itemgetter(*(fields.index(name) for name in _MESSAGE_COLUMNS))
-        _column_getters[fields] = take
-    return take(row)
+        take = operator.itemgetter(*(fields.index(name) for name in names))
+        _takers[(fields, names)] = take
+    return [take(r) for r in rows]
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
