@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import getpass
 import logging
@@ -135,6 +136,24 @@ def server_log_config(log_format: str = "text", level: str = "info") -> dict[str
     return config
 
 
+def _tune_malloc() -> None:
+    """With glibc: two malloc arenas instead of one per thread that allocates (the database
+    threads, the send writer, hashing), whose fragments a server otherwise keeps; and large
+    blocks (a password hash's 19 MiB) always mapped on their own, so that they go back to the
+    system when freed instead of staying in the heap after a burst of sign-ins. Elsewhere,
+    nothing changes."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(name)
+        libc.mallopt(-8, 2)  # M_ARENA_MAX
+        libc.mallopt(-3, 1024 * 1024)  # M_MMAP_THRESHOLD, which also stops it from growing
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
@@ -144,6 +163,7 @@ def serve(
     import uvicorn
 
     settings = get_settings()
+    _tune_malloc()
     uvicorn.run(
         "pigeon.app:create_app",
         factory=True,

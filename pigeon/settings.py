@@ -59,8 +59,8 @@ class Settings(BaseSettings):
     # argon2id, one lane: about 120 ms a hash on a current server core (OWASP's floor is
     # 19 MiB with time cost 2); at most `concurrency` hashes run at once, the rest queue
     password_hash_time_cost: int = Field(default=2, ge=1)
-    password_hash_memory_kib: int = Field(default=65536, ge=8)
-    password_hash_concurrency: int = Field(default=2, ge=1)
+    password_hash_memory_kib: int = Field(default=19456, ge=8)
+    password_hash_concurrency: int = Field(default=1, ge=1)
     # a refresh token used again this soon after its rotation returns the same new pair (two
     # tabs refreshing at once) instead of counting as reuse, which signs the family out
     refresh_reuse_grace_seconds: float = Field(default=30.0, ge=0)

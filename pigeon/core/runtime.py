@@ -79,6 +79,7 @@ class Runtime:
         return unit_of_work(self.dbs, self.publisher, self.clock)
 
     async def close(self) -> None:
+        self.passwords.close()
         await self.limiter.store.close()
         await self.media.close()
 

@@ -3,6 +3,9 @@
 pywebpush posts with `requests`, which blocks, so each push runs in a worker thread, at most
 `push_concurrency` at a time, under a timeout; the event loop never waits on a push service.
 The payload is whatever the caller gives: the fan-out sends no message content.
+
+pywebpush and `requests` are imported at the first push, not at start: they hold 17 MiB that
+a server whose members never turn on notifications does not need.
 """
 
 from __future__ import annotations
@@ -13,8 +16,6 @@ import logging
 from typing import Literal
 
 import orjson
-import requests
-from pywebpush import WebPushException, webpush
 
 from pigeon.core import metrics
 from pigeon.push import keys
@@ -47,6 +48,8 @@ class Pusher:
 
     async def push(self, device: Device, payload: dict[str, object], *, topic: str) -> Outcome:
         """Send; "gone" when the push service says the subscription no longer exists."""
+        import requests
+
         async with self.lanes:
             try:
                 status = await asyncio.wait_for(
@@ -66,6 +69,8 @@ class Pusher:
         return "sent"
 
     def _post(self, device: Device, data: str, topic: str) -> int:
+        from pywebpush import WebPushException, webpush
+
         settings = self.settings
         try:
             response = webpush(

@@ -157,3 +157,24 @@ async def test_hashes_wait_their_turn_for_a_few_slots():
     await asyncio.gather(*(passwords.hash("a long enough password") for _ in range(8)))
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     assert cpu < wall * 1.3, (cpu, wall)
+
+
+async def test_hashes_run_below_the_event_loop_s_priority():
+    """On a core the event loop also needs, deliveries go first: the hashing threads run at a
+    lower priority (a higher nice value) than the thread that serves requests."""
+    import os
+
+    passwords = Passwords(time_cost=2, memory_kib=19456, concurrency=1)
+    seen: list[int] = []
+    real_check = passwords._check
+
+    def check(password_hash: str, password: str) -> bool:
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        return real_check(password_hash, password)
+
+    passwords._check = check  # type: ignore[method-assign]
+    stored = await passwords.hash("a long enough password")
+    assert await passwords.verify(stored, "a long enough password")
+    loop_priority = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert seen and seen[0] > loop_priority
+    passwords.close()
