@@ -157,14 +157,7 @@ async def history(
 async def send(conversation_id: RowIdPath, body: MessageCreate, ctx: SendCtx) -> Response:
     """Send a message; a retry with the same `client_msg_id` returns the original (200)."""
     async with owning(ctx.uow):
-        message, was_created = await sending.send_message(
-            ctx,
-            conversation_id,
-            body=body.body,
-            client_msg_id=body.client_msg_id,
-            reply_to_id=body.reply_to_id,
-            attachment_ids=body.attachment_ids,
-        )
+        message, was_created = await sending.send_created(ctx, conversation_id, body)
     return as_json(message, 201 if was_created else 200)
 
 

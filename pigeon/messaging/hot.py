@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -80,25 +81,12 @@ class HotRoutes:
             create = MessageCreate.model_validate_json(body)
         except ValidationError:  # the route answers it, in its own words
             return await self.app(scope, _replay(body, receive), send)
-        rt, state = self._routed(scope, conversation_id)
-        try:
-            viewer = await rt.authenticate(token, None)
-            ctx = Ctx(rt=rt, sends=state.sends, viewer=viewer, uow=rt.uow())
-            async with owning(ctx.uow):
-                message, created = await sending.send_message(
-                    ctx,
-                    conversation_id,
-                    body=create.body,
-                    client_msg_id=create.client_msg_id,
-                    reply_to_id=create.reply_to_id,
-                    attachment_ids=create.attachment_ids,
-                )
-            response = as_json(message, 201 if created else 200)
-        except AppError as exc:
-            response = app_error_response(exc, "POST", scope["path"])
-        except Exception:
-            response = unexpected_error_response("POST", scope["path"])
-        await response(scope, receive, send)
+
+        async def sending_it(ctx: Ctx) -> Response:
+            message, created = await sending.send_created(ctx, conversation_id, create)
+            return as_json(message, 201 if created else 200)
+
+        await self._answer(scope, receive, send, conversation_id, token, sending_it)
 
     async def _history(
         self, scope: Scope, receive: Receive, send: Send, conversation_id: int
@@ -107,26 +95,39 @@ class HotRoutes:
         params = _history_params(scope["query_string"])
         if token is None or params is None:
             return await self.app(scope, receive, send)
-        rt, state = self._routed(scope, conversation_id)
-        try:
-            viewer = await rt.authenticate(token, None)
-            ctx = Ctx(rt=rt, sends=state.sends, viewer=viewer, uow=rt.uow())
-            async with owning(ctx.uow):
-                page = await messaging.list_messages(ctx, conversation_id, **params)
-            response = Response(PAGE.dump_json(page), 200, media_type=JSON)
-        except AppError as exc:
-            response = app_error_response(exc, "GET", scope["path"])
-        except Exception:
-            response = unexpected_error_response("GET", scope["path"])
-        await response(scope, receive, send)
 
-    def _routed(self, scope: Scope, conversation_id: int) -> tuple[Any, Any]:
-        """What the request log and metrics read of a matched route; the app's runtime."""
-        scope["route"] = MESSAGES_ROUTE
+        async def reading(ctx: Ctx) -> Response:
+            page = await messaging.list_messages(ctx, conversation_id, **params)
+            return Response(PAGE.dump_json(page), 200, media_type=JSON)
+
+        await self._answer(scope, receive, send, conversation_id, token, reading)
+
+    async def _answer(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        conversation_id: int,
+        token: str,
+        work: Callable[[Ctx], Awaitable[Response]],
+    ) -> None:
+        """Who asks, then `work` in a unit of work the request owns (committed before the
+        answer), and its answer or the error's envelope, as the routes give them."""
+        scope["route"] = MESSAGES_ROUTE  # what the request log and the metrics read
         scope["path_params"] = {"conversation_id": conversation_id}
         if self.state is None:
             self.state = scope["app"].state
-        return self.state.runtime, self.state
+        rt = self.state.runtime
+        try:
+            viewer = await rt.authenticate(token, None)
+            ctx = Ctx(rt=rt, sends=self.state.sends, viewer=viewer, uow=rt.uow())
+            async with owning(ctx.uow):
+                response = await work(ctx)
+        except AppError as exc:
+            response = app_error_response(exc, scope["method"], scope["path"])
+        except Exception:
+            response = unexpected_error_response(scope["method"], scope["path"])
+        await response(scope, receive, send)
 
 
 def _taken(scope: Scope, limit: int | None) -> str | None:

@@ -26,7 +26,7 @@ from pigeon.messaging.events import (
     MessageNew,
     RequestMessageNew,
 )
-from pigeon.messaging.schemas import MAX_ATTACHMENTS, MessageOut
+from pigeon.messaging.schemas import MAX_ATTACHMENTS, MessageCreate, MessageOut
 from pigeon.messaging.send_tx import PeopleNeeded, SendOp
 from pigeon.messaging.service import attachment_out, message_out, require_writable, start_direct
 
@@ -82,6 +82,21 @@ async def send_message(
             change = ConversationChange(conversation_id=conversation_id, change="personal")
             ctx.uow.emit(ConversationUpdated(data=change), [ctx.viewer.id])
     return message, result.created
+
+
+async def send_created(
+    ctx: Ctx, conversation_id: int, create: MessageCreate
+) -> tuple[MessageOut, bool]:
+    """`send_message` of a validated request body, in a unit of work the caller owns: what the
+    send route and its lean path both run."""
+    return await send_message(
+        ctx,
+        conversation_id,
+        body=create.body,
+        client_msg_id=create.client_msg_id,
+        reply_to_id=create.reply_to_id,
+        attachment_ids=create.attachment_ids,
+    )
 
 
 async def send_with_files(
