@@ -28,6 +28,7 @@ from pathlib import Path
 
 import httpx
 
+from pigeon.bench.reference import PIGEON_SEND
 from pigeon.bench.scenarios import pct
 from pigeon.bench.server import free_port
 
@@ -92,19 +93,7 @@ def cli(data: Path, *args: str) -> None:
     )
 
 
-WRK_SCRIPT = """
-local pairs = {%s}
-local i = 0
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-request = function()
-  i = i %% #pairs + 1
-  local p = pairs[i]
-  wrk.headers["Authorization"] = "Bearer " .. p[1]
-  return wrk.format(nil, "/api/v1/conversations/" .. p[2] .. "/messages", nil,
-                    '{"body": "throughput from wrk"}')
-end
-"""
+WRK_SCRIPT = PIGEON_SEND  # POST a message, each connection in turn for its own member
 
 
 def wrk_throughput(

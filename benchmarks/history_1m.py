@@ -36,9 +36,8 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from versus_reference import DEFAULT_REFERENCE, REFERENCE_HISTORY, wrk  # noqa: E402
-
 from pigeon.bench.clients import RawHTTP  # noqa: E402
+from pigeon.bench.reference import DEFAULT_REFERENCE, REFERENCE_HISTORY, wrk  # noqa: E402
 from pigeon.bench.server import (  # noqa: E402
     ServerProbe,
     free_port,

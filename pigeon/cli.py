@@ -666,10 +666,34 @@ def bench(
     idle: Annotated[int | None, typer.Option(help="idle connections to hold")] = None,
     server_cpu: Annotated[str | None, typer.Option(help="pin the server (taskset -c)")] = "0",
     client_cpu: Annotated[str | None, typer.Option(help="pin the load generator")] = "1",
+    reference: Annotated[
+        Path | None,
+        typer.Option(
+            help="instead: run the bare reference server found in this folder "
+            "(reference_server.py) beside Pigeon, with wrk, and print Pigeon ÷ reference"
+        ),
+    ] = None,
+    rounds: Annotated[int, typer.Option(help="with --reference: rounds of both")] = 3,
 ) -> None:
-    """Measure live delivery: a fresh server on the embedded default, WebSocket clients, sends."""
+    """Measure live delivery: a fresh server on the embedded default, WebSocket clients, sends;
+    or, with --reference, sends/s, server CPU per send and history against the reference."""
+    import asyncio
+
     from pigeon import bench as runner
 
+    if reference is not None:
+        from pigeon.bench.reference import compare
+
+        asyncio.run(
+            compare(
+                rounds=rounds,
+                seconds=int(duration or 15),
+                server_cpu=server_cpu or None,
+                client_cpu=client_cpu or None,
+                reference_dir=reference,
+            )
+        )
+        return
     names = scenario or list(runner.SCENARIOS)
     unknown = [n for n in names if n not in runner.SCENARIOS]
     if unknown:
