@@ -133,7 +133,12 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         """Everything this app keeps between requests, started in order, stopped in reverse."""
         push_keys.check(settings)
-        dbs = Databases(settings.app_db_url, settings.messaging_db_url)
+        dbs = Databases(
+            settings.app_db_url,
+            settings.messaging_db_url,
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_max_overflow,
+        )
         try:
             for name, said in (await migrate.upgrade_databases(dbs)).items():
                 log.info("%s database: %s", name, said)

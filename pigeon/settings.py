@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     invitation_days: int = Field(default=7, ge=1, le=365)
     # argon2id, one lane: about 120 ms a hash on a current server core (OWASP's floor is
     # 19 MiB with time cost 2); at most `concurrency` hashes run at once, the rest queue
+    # PostgreSQL connections a process keeps to each database, and how many more it may open
+    # at a busy moment: processes x 2 x (pool + overflow) must stay under max_connections
+    database_pool_size: int = Field(default=5, ge=1, le=1000)
+    database_max_overflow: int = Field(default=10, ge=0, le=1000)
     password_hash_time_cost: int = Field(default=2, ge=1)
     password_hash_memory_kib: int = Field(default=19456, ge=8)
     password_hash_concurrency: int = Field(default=1, ge=1)

@@ -23,7 +23,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def server_env(data: Path) -> dict[str, str]:
+def server_env(data: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The server's environment: embedded databases unless `extra` names others (e.g.
+    PIGEON_DATABASE_URL, PIGEON_MESSAGING_DATABASE_URL, PIGEON_REDIS_URL for a cluster)."""
     env = {
         **os.environ,
         "PIGEON_DATA_DIR": str(data),
@@ -34,13 +36,20 @@ def server_env(data: Path) -> dict[str, str]:
     }
     for var in ("PIGEON_DATABASE_URL", "PIGEON_MESSAGING_DATABASE_URL", "PIGEON_REDIS_URL"):
         env.pop(var, None)
+    env.update(extra or {})
     return env
 
 
 async def prepare(
-    data: Path, users: int, conversations: int
+    data: Path,
+    users: int,
+    conversations: int,
+    *,
+    database_url: str | None = None,
+    messaging_database_url: str | None = None,
 ) -> tuple[list[int], list[str], list[tuple[int, int, int]]]:
-    """Members (privileged, so they may start conversations), tokens, direct conversations."""
+    """Members (privileged, so they may start conversations), tokens, direct conversations;
+    in the embedded SQLite files under `data` unless database URLs are given."""
     from pigeon.accounts import service as accounts
     from pigeon.admin import service as admin
     from pigeon.core import migrate, security
@@ -56,8 +65,8 @@ async def prepare(
     settings = Settings(
         data_dir=data,
         secret_key=SECRET,
-        database_url=None,
-        messaging_database_url=None,
+        database_url=database_url,
+        messaging_database_url=messaging_database_url,
         redis_url=None,
         password_hash_time_cost=1,  # throwaway members
         password_hash_memory_kib=64,
@@ -108,11 +117,13 @@ async def prepare(
         await dbs.dispose()
 
 
-def start_server(data: Path, port: int, cpu: str | None) -> subprocess.Popen[bytes]:
+def start_server(
+    data: Path, port: int, cpu: str | None, extra_env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "pigeon.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
     if cpu is not None and shutil.which("taskset"):
         cmd = ["taskset", "-c", cpu, *cmd]
-    return subprocess.Popen(cmd, env=server_env(data))
+    return subprocess.Popen(cmd, env=server_env(data, extra_env))
 
 
 async def wait_ready(port: int, proc: subprocess.Popen[bytes]) -> None:

@@ -130,7 +130,7 @@ def keep_private(path: Path, *, create: bool = True) -> None:
 class Database:
     """One database: a writer and a reader session factory."""
 
-    def __init__(self, url: str, *, name: str) -> None:
+    def __init__(self, url: str, *, name: str, pool_size: int = 5, max_overflow: int = 10) -> None:
         self.url = url
         self.name = name
         parsed = make_url(url)
@@ -160,8 +160,15 @@ class Database:
             )
             sqlite_pragmas(self.sync_reader, immediate=None)
         else:
+            # each process holds up to pool_size + max_overflow connections to each database:
+            # processes x 2 x that must stay under the server's max_connections (see
+            # docs/operating.md), or a busy moment fails with "too many clients"
             self.write_engine = create_async_engine(
-                url, pool_size=10, max_overflow=20, pool_pre_ping=True, hide_parameters=True
+                url,
+                pool_size=pool_size,
+                max_overflow=max_overflow,
+                pool_pre_ping=True,
+                hide_parameters=True,
             )
             self.read_engine = self.write_engine
             self.sync_reader = None
@@ -222,9 +229,12 @@ class Database:
 class Databases:
     """The primary database and the messaging database; never joined."""
 
-    def __init__(self, app_url: str, messaging_url: str) -> None:
-        self.app = Database(app_url, name="app")
-        self.messaging = Database(messaging_url, name="messaging")
+    def __init__(
+        self, app_url: str, messaging_url: str, *, pool_size: int = 5, max_overflow: int = 10
+    ) -> None:
+        pools = {"pool_size": pool_size, "max_overflow": max_overflow}
+        self.app = Database(app_url, name="app", **pools)
+        self.messaging = Database(messaging_url, name="messaging", **pools)
 
     async def dispose(self) -> None:
         await self.app.dispose()

@@ -163,9 +163,9 @@ class RedisStore:
     """Buckets shared by every process using the same Redis and prefix (times in ms)."""
 
     def __init__(self, url: str, prefix: str) -> None:
-        import redis.asyncio as redis
+        from pigeon.core import redis_pool
 
-        self._redis = redis.from_url(url)
+        self._redis = redis_pool.client(url)
         self._script = self._redis.register_script(_GCRA)
         self._prefix = f"{prefix}:rl:"
 

@@ -16,9 +16,9 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from pigeon.core import redis_pool
 from pigeon.core.events import CONTROL_CHANNEL, EVENTS_CHANNEL, Listener
 
 log = logging.getLogger("pigeon.broker")
@@ -49,7 +49,7 @@ class RedisBroker:
         self._gap_listeners.append(listener)
 
     async def start(self) -> None:
-        self.redis = aioredis.from_url(self.url, health_check_interval=30, client_name=self.name)
+        self.redis = redis_pool.client(self.url, health_check_interval=30, client_name=self.name)
         await self.redis.ping()
         await self._subscribe()
         self._reader = asyncio.ensure_future(self._read_loop())

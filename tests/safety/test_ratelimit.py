@@ -169,3 +169,27 @@ async def test_invitations_are_limited_per_inviter(app, client, people):
         assert (await invite(people.admin, n)).status_code == 201
     assert_limited(await invite(people.admin, 2), "invitations")
     assert (await invite(people.manager, 3)).status_code == 201  # another inviter's own budget
+
+
+async def test_a_burst_of_checks_waits_for_redis_connections_instead_of_failing() -> None:
+    """Hundreds of rate-limit checks at once (a crowd sending together) take turns on the
+    process's Redis connections: none fails for want of one."""
+    import asyncio
+
+    from pigeon.core import redis_pool
+    from pigeon.core.ratelimit import RedisStore, Rule
+
+    if not REDIS_URL:
+        pytest.skip("PIGEON_TEST_REDIS_URL is not set")
+    store = RedisStore(REDIS_URL, f"pigeon-test-{uuid.uuid4().hex}")
+    rule = Rule("burst", rate=1000, period=60, burst=1000)
+    try:
+        waits = await asyncio.gather(
+            *(
+                store.take(f"person-{i}", rule, 1_000.0)
+                for i in range(redis_pool.MAX_CONNECTIONS * 4)
+            )
+        )
+    finally:
+        await store.close()
+    assert waits == [0.0] * (redis_pool.MAX_CONNECTIONS * 4)
