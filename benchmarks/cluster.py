@@ -63,6 +63,7 @@ import orjson
 import psutil
 
 from pigeon.bench.clients import IdleSocket, RawHTTP, Tally, client, send_one
+from pigeon.bench.reference import PIGEON_SEND
 from pigeon.bench.scenarios import pct
 from pigeon.bench.server import (
     ServerProbe,
@@ -79,19 +80,7 @@ REDIS_URL = "redis://127.0.0.1:6379/14"
 TARGET_P99_MS = 100.0
 TARGET_KIB_PER_SOCKET = 40.0
 
-WRK_SEND = """
-local pairs = {%s}
-local i = 0
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-request = function()
-  i = i %% #pairs + 1
-  local p = pairs[i]
-  wrk.headers["Authorization"] = "Bearer " .. p[1]
-  return wrk.format(nil, "/api/v1/conversations/" .. p[2] .. "/messages", nil,
-                    '{"body": "wrk message from the cluster benchmark"}')
-end
-"""
+WRK_SEND = PIGEON_SEND  # each connection in turn sends as its own member
 
 
 def log(text: str) -> None:
@@ -121,29 +110,20 @@ async def pg(database: str = "postgres") -> Any:
 
 async def reset_stores() -> None:
     """Fresh, empty databases and an empty Redis database."""
+    await drop_stores(create=True)
+
+
+async def drop_stores(*, create: bool = False) -> None:
+    """The benchmark's databases dropped (and made again, empty, with `create`), and its
+    Redis database emptied."""
     import redis.asyncio as aioredis
 
     conn = await pg()
     try:
         for name in (APP_DB, MSG_DB):
             await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    r = aioredis.from_url(REDIS_URL)
-    try:
-        await r.flushdb()
-    finally:
-        await r.aclose()
-
-
-async def drop_stores() -> None:
-    import redis.asyncio as aioredis
-
-    conn = await pg()
-    try:
-        for name in (APP_DB, MSG_DB):
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            if create:
+                await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
     r = aioredis.from_url(REDIS_URL)

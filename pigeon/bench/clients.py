@@ -53,6 +53,7 @@ class Tally:
         self.acked: set[int] = set()
         self.received: set[int] = set()
         self.latencies: list[float] = []
+        self.received_at: list[float] = []  # when each of `latencies` arrived
         self.ack_latencies: list[float] = []
         self.duplicates = 0
         self.errors = 0
@@ -97,6 +98,7 @@ async def client(
                     if recipient == user_id:
                         tally.received.add(seq)
                         tally.latencies.append(at - t0)
+                        tally.received_at.append(at)
 
     return ws, asyncio.ensure_future(read())
 

@@ -40,6 +40,7 @@ async def run_live(
         pool.put_nowait(await RawHTTP.open(port))
 
     cpu0, t_start = probe.cpu(), time.perf_counter()
+    rss_samples: list[tuple[float, int]] = []
     seq = 0
     if sc.rate > 0:
         total = int(sc.rate * sc.duration)
@@ -60,7 +61,7 @@ async def run_live(
             pending.add(task)
             task.add_done_callback(pending.discard)
             if seq % 200 == 0:
-                probe.rss()
+                rss_samples.append((time.perf_counter(), probe.rss()))
         await asyncio.gather(*pending)
     else:
         counter = [0]
@@ -113,6 +114,32 @@ async def run_live(
         "server_cpu_pct": round(100 * cpu / elapsed, 1),
         "server_rss_mib": round(rss / 2**20, 1),
         "server_peak_rss_mib": round(probe.peak_rss / 2**20, 1),
+        **by_minute(tally, rss_samples, t_start),
+    }
+
+
+def by_minute(tally: Tally, rss_samples: list[tuple[float, int]], t_start: float) -> dict[str, Any]:
+    """For a run of two minutes or more (a soak): each minute's p99 and the server's RSS at
+    its end, the worst minute, and how much the RSS grew from the first minute to the last."""
+    minutes: dict[int, list[float]] = {}
+    for at, latency in zip(tally.received_at, tally.latencies, strict=True):
+        minutes.setdefault(int((at - t_start) // 60), []).append(latency * 1000)
+    if len(minutes) < 2:
+        return {}
+    rss: dict[int, int] = {}
+    for at, value in rss_samples:
+        rss[int((at - t_start) // 60)] = value
+    p99s = {m: round(pct(minutes[m], 0.99), 2) for m in sorted(minutes)}
+    rows = [
+        {"minute": m + 1, "p99_ms": p99, "rss_mib": round(rss[m] / 2**20, 1) if m in rss else None}
+        for m, p99 in p99s.items()
+    ]
+    sampled = [rss[m] for m in sorted(rss)]
+    growth = 100 * (sampled[-1] - sampled[0]) / sampled[0] if len(sampled) > 1 else None
+    return {
+        "minutes": rows,
+        "worst_minute_p99_ms": max(p99s.values()),
+        "rss_growth_pct": round(growth, 1) if growth is not None else None,
     }
 
 
