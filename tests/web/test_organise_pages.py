@@ -4,6 +4,7 @@ with script off: plain forms, a redirect, and the page as it then reads."""
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -152,6 +153,18 @@ async def react_api(client: Any, who: Person, message_id: int, emoji: str) -> No
     assert r.status_code in (200, 201), r.text
 
 
+async def fewest_statements(app: Any, c: Any, url: str) -> tuple[str, list[str]]:
+    """The page, and the statements of the leaner of two loads in a row: a background job
+    (the push fan-out's pass after a send) or a cache that lapsed can add statements to one
+    load, while a query per pill or per person would be in both."""
+    loads = []
+    for _ in range(2):
+        with statements(app) as seen:
+            page = (await c.get(url)).text
+        loads.append((page, seen))
+    return min(loads, key=lambda load: len(load[1]))
+
+
 async def test_a_pill_names_who_reacted(app, client, people) -> None:
     """Who reacted, in the order they did: the first few by name (the viewer as "you"), then
     how many others; a deleted account as "Deleted member". However many pills and people, the
@@ -168,8 +181,7 @@ async def test_a_pill_names_who_reacted(app, client, people) -> None:
     url = f"/messages/{gid}"
     async with signed_in(app, "free") as c:
         await c.get(url)  # the first visit reads the thread: the later ones compare alike
-        with statements(app) as one_pill:
-            page = (await c.get(url)).text
+        page, one_pill = await fewest_statements(app, c, url)
         assert pills(page, msg["id"]) == ["👍 1: Plus"]
         assert 'title="👍 1: Plus"' in page
 
@@ -178,14 +190,14 @@ async def test_a_pill_names_who_reacted(app, client, people) -> None:
         await react_form(c, gid, msg["id"], "👍")
         for who, emoji in ((people.plus, "❤️"), (people.manager, "😂"), (people.priv, "😂")):
             await react_api(client, who, msg["id"], emoji)
-        with statements(app) as many:
-            page = (await c.get(url)).text
+        page, many = await fewest_statements(app, c, url)
         assert pills(page, msg["id"]) == [
             "👍 5: Plus, Manager, you and 2 others *",
             "❤️ 1: Plus",
             "😂 2: Manager and Priv",
         ]
-        assert len(many) == len(one_pill), "a query per pill or per person"
+        extra = Counter(many) - Counter(one_pill)
+        assert len(many) <= len(one_pill), ("a query per pill or per person", extra)
 
     gone = await client.request(
         "DELETE",
