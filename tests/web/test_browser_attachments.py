@@ -83,8 +83,11 @@ def send_with_files(server: Server, who: str, conv_id: int, body: str, *files: A
         assert r.status_code == 201, r.text
 
 
-def loaded(image: Any) -> bool:
-    return bool(image.evaluate("img => img.complete && img.naturalWidth > 0"))
+def wait_loaded(page: Any, image: Any) -> None:
+    """Wait until the browser has decoded the image (it fails on a broken one)."""
+    page.wait_for_function(
+        "img => img.complete && img.naturalWidth > 0", arg=image.element_handle()
+    )
 
 
 def test_files_upload_at_once_are_sent_and_arrive_live(
@@ -131,9 +134,7 @@ def test_files_upload_at_once_are_sent_and_arrive_live(
     expect(
         arrived.get_by_role("link", name=re.compile("Download reading list.pdf"))
     ).to_be_visible()
-    finn.wait_for_function(
-        "img => img.complete && img.naturalWidth > 0", arg=thumb.element_handle()
-    )
+    wait_loaded(finn, thumb)
     box = thumb.bounding_box()
     assert box and abs(box["width"] / box["height"] - 4 / 3) < 0.02
     assert_no_reload(finn)
@@ -268,9 +269,7 @@ def test_phone_layout_in_light_and_dark(
         last = page.locator("#messages .msg").last
         expect(last.locator(".photos img")).to_have_count(1)
         for image in page.locator("#messages .photos img").all():
-            page.wait_for_function(
-                "img => img.complete && img.naturalWidth > 0", arg=image.element_handle()
-            )
+            wait_loaded(page, image)
         page.locator("#reply-files").set_input_files(
             [files["shelf.png"], files["reading list.pdf"], files["shelf.png"]]
         )
@@ -289,9 +288,7 @@ def test_phone_layout_in_light_and_dark(
     desk.goto(f"/messages/{conv_id}")
     expect(desk.locator("#messages .msg").last.locator(".photos img")).to_have_count(1)
     for image in desk.locator("#messages .photos img").all():
-        desk.wait_for_function(
-            "img => img.complete && img.naturalWidth > 0", arg=image.element_handle()
-        )
+        wait_loaded(desk, image)
     shot(desk, "attachments-desktop")
     desk.goto("/messages")
     expect(desk.locator(".convrow", has_text="Pia Pictures")).to_contain_text("Photo")
@@ -310,7 +307,7 @@ def test_a_photo_without_javascript(open_as: Any, server: Server, files: dict[st
     expect(mine).to_contain_text("No script, still a photo")
     thumb = mine.locator(".photos img")
     expect(thumb).to_have_attribute("src", re.compile(r"/thumbnail$"))
-    assert loaded(thumb)
+    wait_loaded(nell, thumb)
 
     # a refused file: said in place, the text kept
     nell.get_by_label("Add photos or files").set_input_files(files["cute.jpg"])
