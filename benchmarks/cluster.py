@@ -18,7 +18,7 @@ environment (secret key, databases, Redis), pinned round-robin to `--server-cpus
            p50/p95/p99 (from the request's start) and the worst second, lost and duplicated
            deliveries, each server's RSS and CPU, its RSS per idle socket (after connecting
            minus before, over the sockets it holds), and how many sends waited for the
-           messaging database's send lock.
+           turns of the send path (advisory locks: a person's, or the one a send without a place in the message stream takes alone).
   sends    sends/s with 16 closed-loop senders (wrk, keep-alive) through 1 process and through
            2 processes, each pinned to its own core, every recipient connected (on the other
            process with 2) and counted; the ratio, and CPU per send of the servers, of
@@ -165,8 +165,8 @@ async def pg_max_connections() -> int:
 
 
 class LockWatch:
-    """Samples, four times a second, the sends waiting for PostgreSQL's advisory lock (the
-    messaging database's: sends take turns there from membership check to commit)."""
+    """Samples, four times a second, the sends waiting for one of PostgreSQL's advisory locks
+    (a person's turn, or the lock a send without a place in the message stream takes alone)."""
 
     def __init__(self) -> None:
         self.samples: list[int] = []
@@ -849,7 +849,7 @@ def summary_sockets(r: dict[str, Any]) -> list[str]:
         f"machine {r['machine_busy_pct_live']}% busy during live traffic; PostgreSQL: "
         f"{r['pg_connections_after_live']} connections of max {r['pg_max_connections']}, "
         f"{r['pg_sessions_opened_live']} opened during live traffic, sends waiting for the "
-        f"send lock: mean {r['pg_send_lock_waiters_live']['mean']}, max "
+        f"advisory turns waited for: mean {r['pg_send_lock_waiters_live']['mean']}, max "
         f"{r['pg_send_lock_waiters_live']['max']}",
         f"  load generator during live traffic: live clients {r['live_client_cpu_pct']}%, idle "
         f"socket workers {r['socket_workers_cpu_pct_live']}% of a core",
@@ -1094,7 +1094,7 @@ def summary_sends(r: dict[str, Any]) -> list[str]:
             f"PostgreSQL {x['postgres_cpu_ms_per_send']} ms/send, machine "
             f"{x['machine_cpu_ms_per_send']} ms/send ({x['machine_busy_pct']}% busy), "
             f"lost {x['lost']}, duplicated {x['duplicated']}, {x['pg_sessions_opened']} PostgreSQL "
-            f"sessions opened, sends waiting for the send lock: mean "
+            f"sessions opened, sends waiting for an advisory turn: mean "
             f"{x['pg_send_lock_waiters']['mean']}, max {x['pg_send_lock_waiters']['max']}"
         )
     c, s = r["cross_process"], r["same_process"]

@@ -157,6 +157,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         rt.authenticate = authenticate
         broker.add_listener(control_listener(rt))
         await broker.start()
+        await rt.stream.start()
         sends = make_send_path(dbs.messaging)
         hub = Hub(rt)
         schedule = retention.Schedule(rt)

@@ -65,6 +65,7 @@ def run(fn: Callable[[Runtime], Awaitable[T]]) -> T:
         try:
             await migrate.upgrade_databases(dbs)
             await broker.start()
+            await rt.stream.start()
             return await fn(rt)
         finally:
             await broker.stop()

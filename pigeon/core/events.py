@@ -23,6 +23,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from pigeon.core import metrics
+from pigeon.core.stream import Stream, Ticket
 
 log = logging.getLogger("pigeon.events")
 
@@ -53,7 +54,7 @@ _NO_ID = {"id"}
 class Envelope:
     """What crosses the broker for one event: who gets it, and the frame as they get it."""
 
-    __slots__ = ("conversation_id", "frame", "sent_at", "unread", "users")
+    __slots__ = ("conversation_id", "frame", "sent_at", "unread", "upto", "users")
 
     def __init__(
         self,
@@ -63,14 +64,17 @@ class Envelope:
         sent_at: float,
         unread: dict[int, int] | None = None,
         conversation_id: int | None = None,
+        upto: int | None = None,
     ) -> None:
         self.frame = frame
         self.users = users
         self.sent_at = sent_at
         self.unread = unread
         self.conversation_id = conversation_id
+        self.upto = upto  # the message stream's position when it was published (`core.stream`)
 
     def encode(self) -> bytes:
+        """The wire form, without the position: the stream puts it in front (`positioned`)."""
         header: dict[str, Any] = {"users": self.users, "sent_at": self.sent_at}
         if self.unread is not None:
             header["unread"] = {str(k): v for k, v in self.unread.items()}
@@ -79,6 +83,10 @@ class Envelope:
 
     @classmethod
     def decode(cls, payload: bytes) -> Envelope:
+        upto = None
+        if payload[:1] == b"@":  # `@<position>` first, when the stream's position came with it
+            line, _, payload = payload.partition(b"\n")
+            upto = int(line[1:])
         head, _, frame = payload.partition(b"\n")
         header = orjson.loads(head)
         unread = header.get("unread")
@@ -88,7 +96,19 @@ class Envelope:
             sent_at=header["sent_at"],
             unread={int(k): v for k, v in unread.items()} if unread is not None else None,
             conversation_id=header.get("conversation_id"),
+            upto=upto,
         )
+
+
+def positioned(upto: int, payload: bytes) -> bytes:
+    """An encoded envelope with the stream's position in front (what `Envelope.decode` reads;
+    `core.stream`'s Redis script writes the same)."""
+    return b"@%d\n" % upto + payload
+
+
+def position_only(sent_at: float) -> bytes:
+    """An envelope for nobody: it carries only the position put in front of it."""
+    return Envelope(b"", [], sent_at=sent_at).encode()
 
 
 # --- control messages between processes ---
@@ -179,31 +199,58 @@ class InProcessBroker:
 
 
 class Publisher:
-    """Publishes what a unit of work queued, after its commit. A failure is logged, never
-    raised: the change is committed, and clients catch up from the database on resume."""
+    """Publishes what a unit of work queued, after its commit, with the message stream's
+    position (`core.stream`) when the commit moved it. A failure is logged, never raised: the
+    change is committed, and clients catch up from the database on resume."""
 
-    def __init__(self, broker: Broker, now: Callable[[], float]) -> None:
+    def __init__(self, broker: Broker, now: Callable[[], float], stream: Stream) -> None:
         self.broker = broker
         self.now = now
+        self.stream = stream
 
     async def events(
-        self, queued: Iterable[tuple[Event, list[int], dict[int, int] | None]]
-    ) -> None:
-        for event, users, unread in queued:
-            if not users:
-                continue
-            envelope = Envelope(
+        self,
+        queued: Iterable[tuple[Event, list[int], dict[int, int] | None]],
+        *,
+        tickets: list[Ticket] | None = None,
+    ) -> int | None:
+        """Publish each event. With `tickets` (places in the message stream its unit of work
+        held), they are released as the events go out, and every process learns the new
+        position from them (from an envelope for nobody when there is no event): with Redis in
+        one step, so that no envelope carries a position before the events it covers are out.
+        Returns the position, if it is known."""
+        now = self.now()
+        payloads = [
+            Envelope(
                 event.encode(),
                 users,
-                sent_at=self.now(),
+                sent_at=now,
                 unread=unread,
                 conversation_id=_conversation_of(event) if unread is not None else None,
-            )
+            ).encode()
+            for event, users, unread in queued
+            if users
+        ]
+        upto = None
+        if tickets:
             try:
-                await self.broker.publish(EVENTS_CHANNEL, envelope.encode())
+                upto, published = await self.stream.release(
+                    tickets, payloads or [position_only(now)]
+                )
+            except Exception:
+                log.exception("releasing places in the message stream failed")
+                upto, published = None, False
+            if published:
+                return upto
+            if upto is not None:
+                payloads = [positioned(upto, p) for p in payloads or [position_only(now)]]
+        for payload in payloads:
+            try:
+                await self.broker.publish(EVENTS_CHANNEL, payload)
             except Exception:
                 metrics.publish_failures.inc()
-                log.exception("publishing %s failed (clients will catch up on resume)", event.type)
+                log.exception("publishing an event failed (clients will catch up on resume)")
+        return upto
 
     async def controls(self, queued: Iterable[Control]) -> None:
         for message in queued:

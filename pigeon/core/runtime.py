@@ -13,20 +13,24 @@ import os
 from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 
+from sqlalchemy import text
+
 from pigeon.core.blobs import MediaStore
 from pigeon.core.clock import Clock
 from pigeon.core.db import Databases
 from pigeon.core.errors import Unauthorized
-from pigeon.core.events import Broker, Publisher
+from pigeon.core.events import EVENTS_CHANNEL, Broker, Publisher
 from pigeon.core.people import PeopleCache
 from pigeon.core.principal import Principal
 from pigeon.core.ratelimit import Limiter
 from pigeon.core.security import Passwords, Tokens
+from pigeon.core.stream import make_stream
 from pigeon.core.switches import Switches
 from pigeon.core.uow import UnitOfWork, unit_of_work
 from pigeon.settings import Settings
 
 MAX_REMEMBERED_SIGNINS = 100_000
+_NEWEST_MESSAGE = text("SELECT max(id) FROM message")  # core knows no messaging model
 
 
 class Runtime:
@@ -45,7 +49,16 @@ class Runtime:
         # decoding images and making thumbnails: a few at a time, off the event loop
         self.media_work = asyncio.Semaphore(max(1, (os.cpu_count() or 2) // 2))
         self.clock = clock = clock or Clock()
-        self.publisher = Publisher(broker, lambda: clock.now().timestamp())
+        # where messages are settled up to (`core.stream`): ordered on SQLite; on PostgreSQL
+        # places kept in Redis when the broker is Redis (its client exists once it starts)
+        redis, channel = None, ""
+        naming = getattr(broker, "redis_channel", None)
+        if naming is not None:
+            redis, channel = (lambda: broker.redis), naming(EVENTS_CHANNEL)  # type: ignore[attr-defined]
+        self.stream = make_stream(
+            dbs.messaging.dialect, self._newest_message, redis, settings.redis_prefix, channel
+        )
+        self.publisher = Publisher(broker, lambda: clock.now().timestamp(), self.stream)
         self.switches = Switches(dbs.app, settings.settings_cache_seconds, clock)
         self.limiter = Limiter(settings, clock)
         self.tokens = Tokens(settings, clock)
@@ -62,6 +75,16 @@ class Runtime:
         self.live_signins: dict[str, float] = {}
         # (bearer token, session cookie) -> who is asking; auth installs the real one
         self.authenticate: Callable[[str | None, str | None], Awaitable[Principal]] = _nobody
+
+    async def _newest_message(self) -> int:
+        """Where the message stream's position starts (`core.stream`); a server starts it
+        once its broker has (the Redis client is the broker's), the CLI at its first send."""
+        from pigeon.core import migrate
+
+        if not await migrate.exists(self.dbs.messaging):  # messaging never switched on yet
+            return 0
+        async with self.dbs.messaging.read() as session:
+            return int(await session.scalar(_NEWEST_MESSAGE) or 0)
 
     def signins_ended(self, family_ids: Iterable[str]) -> None:
         if len(self.revoked_signins) > MAX_REMEMBERED_SIGNINS:

@@ -7,7 +7,9 @@ its sessions and flush, never commit; they queue events (`emit`) and control mes
 1. the messaging database first, then the primary one. The only writes that span both are
    moderation's (a report resolved, then the author suspended), and they are written so that a
    retry after a failure between the two commits finishes the job instead of failing on it;
-2. then, and only then, what was queued goes to the broker, and the clean-ups queued with
+2. then the places its sends reserved in the message stream are released (`core.stream`),
+   committed or not, and what was queued goes to the broker with the new position; the unit
+   of work ends once the position has reached its own messages. The clean-ups queued with
    `after_commit` run (files removed once no row names them). A rollback drops it all, and
    runs what was queued with `on_rollback` instead (a file stored for a row that never was).
 
@@ -25,7 +27,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pigeon.core.clock import Clock
 from pigeon.core.db import Database, Databases
+from pigeon.core.errors import AppError
 from pigeon.core.events import Control, Event, Publisher
+from pigeon.core.stream import Ticket
 
 log = logging.getLogger("pigeon.uow")
 
@@ -41,6 +45,7 @@ class UnitOfWork:
         self._controls: list[Control] = []
         self._after: list[Callable[[], Awaitable[None]]] = []
         self._undo: list[Callable[[], Awaitable[None]]] = []
+        self._tickets: list[Ticket] = []
 
     # --- sessions ---
 
@@ -71,6 +76,19 @@ class UnitOfWork:
 
     def has_written(self, db: Database) -> bool:
         return (self._messaging if db is self.dbs.messaging else self._app) is not None
+
+    async def reserve(self) -> Ticket:
+        """A place in the message stream for a message this unit of work will write, released
+        when it commits or rolls back (`core.stream`); the writer sets its `message_id`."""
+        ticket = await self.publisher.stream.reserve()
+        self._tickets.append(ticket)
+        return ticket
+
+    async def _release(self) -> None:
+        """Give the places back without a commit (nothing of theirs was written)."""
+        tickets, self._tickets = self._tickets, []
+        if tickets:
+            await self.publisher.events((), tickets=tickets)
 
     # --- what goes out after the commit ---
 
@@ -105,14 +123,20 @@ class UnitOfWork:
 
     async def commit(self) -> None:
         """Commit messaging, then primary, then publish what was queued."""
+        if any(ticket.expired() for ticket in self._tickets):
+            raise StreamLeaseEnded()
         self._undo = []
         for session in (self._messaging, self._app):
             if session is not None:
                 await session.commit()
+        tickets, self._tickets = self._tickets, []
+        written = max((ticket.message_id for ticket in tickets), default=0)
         controls, events, after = self._controls, self._events, self._after
         self._controls, self._events, self._after = [], [], []
         await self.publisher.controls(controls)
-        await self.publisher.events(events)
+        upto = await self.publisher.events(events, tickets=tickets)
+        if written and upto is not None:  # answer once a resume past it would skip nothing
+            await self.publisher.stream.wait_for(written)
         for action in after:
             try:
                 await action()
@@ -126,6 +150,7 @@ class UnitOfWork:
         for session in (self._messaging, self._app):
             if session is not None:
                 await session.rollback()
+        await self._release()
         for action in undo:
             try:
                 await action()
@@ -133,10 +158,22 @@ class UnitOfWork:
                 log.exception("a clean-up after rollback failed")
 
     async def close(self) -> None:
+        await self._release()  # neither committed nor rolled back: closing undoes the writes
         for session in (self._messaging, self._app):
             if session is not None:
                 await session.close()
         self._app = self._messaging = None
+
+
+class StreamLeaseEnded(AppError):
+    """A send held its place in the message stream for too long to commit safely."""
+
+    status = 503
+    code = "try_again"
+    message = "The server was too busy to finish that. Please send it again."
+
+    def __init__(self) -> None:
+        super().__init__(headers={"Retry-After": "1"})
 
 
 @asynccontextmanager

@@ -27,7 +27,7 @@ async def messages_after(
     if hidden is None:
         hidden = await blocked_senders(ctx)
     stmt = (
-        visible_messages(ctx.viewer.id, since=since(ctx), hidden=hidden)
+        visible_messages(ctx.viewer.id, since=since(ctx), hidden=hidden, upto=ctx.rt.stream.upto())
         .where(Message.id > after_id)
         .order_by(Message.id.asc())
         .limit(limit)

@@ -72,17 +72,17 @@ class NewMessage:
 
 
 async def recipients_of(
-    db: Database, after_id: int, limit: int = BATCH
+    db: Database, after_id: int, limit: int = BATCH, *, upto: int | None = None
 ) -> tuple[list[NewMessage], int]:
     """The next messages above `after_id`, each with who may be told of it (everyone in the
     conversation but the sender, who neither muted it nor has it as a pending request), and
-    the id to move the cursor to (the last looked at, told of or not)."""
+    the id to move the cursor to (the last looked at, told of or not). Never above `upto`,
+    the message stream's position: the cursor must not pass a lower id still committing."""
+    above = select(Message.id).where(Message.id > after_id)
+    if upto is not None:
+        above = above.where(Message.id <= upto)
     async with db.read() as session:
-        ids = list(
-            await session.scalars(
-                select(Message.id).where(Message.id > after_id).order_by(Message.id).limit(limit)
-            )
-        )
+        ids = list(await session.scalars(above.order_by(Message.id).limit(limit)))
         if not ids:
             return [], after_id
         rows = await session.execute(
@@ -211,7 +211,7 @@ class PushFanout(Background):
         if after is None:
             await self.prepare()
             return 0
-        batch, last = await recipients_of(self.rt.dbs.messaging, after)
+        batch, last = await recipients_of(self.rt.dbs.messaging, after, upto=self.rt.stream.upto())
         if last > after:
             await self._pass(batch)
             await push.move_cursor(app, CURSOR, last)

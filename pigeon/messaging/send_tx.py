@@ -13,10 +13,15 @@ How it runs is chosen once, at start-up (`make_send_path`):
   Its hot statements are compiled once and run on the connection's cursor (`db.Prepared`):
   through the async driver each statement would be a hop to a worker thread, and through a
   Connection the per-statement machinery costs several times the statement.
-- PostgreSQL: in the request's unit of work, through `run_sync`, under a transaction-scoped
-  advisory lock taken once membership is checked: ids then commit in the order they are handed
-  out, so a client resuming from the highest id it saw never skips a lower one still
-  committing, and a retry with the same `client_msg_id` finds the original.
+- PostgreSQL: in the request's unit of work, through `run_sync`, concurrently from every
+  process. The send reserves its place in the message stream first (`core.stream`: no client
+  sees its id before every lower one has settled, so resuming from the highest id seen skips
+  nothing). Sends into one conversation take turns on its row (`FOR UPDATE`), so its ids, its
+  last message and a retry's `client_msg_id` look-up follow commit order; sends to one person
+  take turns on an advisory lock of theirs, taken in id order after the conversation's, so the
+  unread totals their events carry are exact and arrive in order. Sends that share neither
+  run side by side. The same `client_msg_id` reused at once in another conversation meets the
+  unique index (`ON CONFLICT DO NOTHING`) and is told it is taken.
 """
 
 from __future__ import annotations
@@ -54,7 +59,8 @@ from pigeon.messaging.models import Attachment, Conversation, Message, Participa
 
 log = logging.getLogger("pigeon.sends")
 MAX_BATCH = 256
-_ORDER_LOCK = 0x50474D53  # PostgreSQL advisory lock key: message ids in commit order
+_PERSON_LOCKS = 0x5047  # PostgreSQL advisory locks (class, user id): one person's sends in turn
+_ALONE_KEY = 0x50474D53  # held shared by every placed send, alone by one without a place
 
 
 @dataclasses.dataclass(slots=True)
@@ -105,6 +111,7 @@ _MEMBERS = (
     .join(Participant, Participant.conversation_id == Conversation.id)
     .where(Conversation.id == bindparam("cid"), Conversation.deleted_at.is_(None))
 )
+_MEMBERS_IN_TURN = _MEMBERS.with_for_update(of=Conversation)  # PostgreSQL: the row locked
 _BY_CLIENT_ID = select(Message).where(
     Message.sender_id == bindparam("sid"), Message.client_msg_id == bindparam("cmid")
 )
@@ -124,7 +131,11 @@ _ATTACHED = (
     .where(Attachment.message_id == bindparam("mid"))
     .order_by(Attachment.position, Attachment.id)
 )
-_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+_PEOPLE_IN_TURN = text(
+    "SELECT pg_advisory_xact_lock(:space, person) FROM unnest(CAST(:ids AS integer[])) AS person"
+)
+_BESIDE_OTHERS = text("SELECT pg_advisory_xact_lock_shared(:alone)")
+_ALONE = text("SELECT pg_advisory_xact_lock(:alone)")
 _TOUCH = (
     update(Conversation)
     .where(Conversation.id == bindparam("cid"))
@@ -167,22 +178,32 @@ _COUNT_UNREAD = _count_unread(skipping=False)
 _COUNT_UNREAD_SKIPPING = _count_unread(skipping=True)
 
 
-# A plain INSERT (the dialects' ON CONFLICT forms are compiled afresh on every use): a retry
-# with the same client_msg_id is found before it, inside the same serialized section (one
-# writer on SQLite; the order lock on PostgreSQL).
-_INSERT = (
-    insert(Message)
-    .values(
-        conversation_id=bindparam("cid"),
-        sender_id=bindparam("sid"),
-        body=bindparam("body"),
-        client_msg_id=bindparam("cmid"),
-        reply_to_id=bindparam("rid"),
-        created_at=bindparam("now"),
-        attachment_count=bindparam("natt"),
-    )
-    .returning(*Message.__table__.c)
+_VALUES: dict[str, Any] = dict(
+    conversation_id=bindparam("cid"),
+    sender_id=bindparam("sid"),
+    body=bindparam("body"),
+    client_msg_id=bindparam("cmid"),
+    reply_to_id=bindparam("rid"),
+    created_at=bindparam("now"),
+    attachment_count=bindparam("natt"),
 )
+# SQLite: a plain INSERT (its ON CONFLICT form is compiled afresh on every use, which the
+# prepared path cannot cache): a retry with the same client_msg_id is found before it, by the
+# one writer. PostgreSQL: a retry in another conversation may be committing beside this one.
+_INSERT = insert(Message).values(**_VALUES).returning(*Message.__table__.c)
+_COLUMNS = Message.__table__.c
+_BOUND = {"cid": "conversation_id", "sid": "sender_id", "body": "body", "cmid": "client_msg_id"}
+_BOUND |= {"rid": "reply_to_id", "now": "created_at", "natt": "attachment_count"}
+# written out (the dialect's ON CONFLICT construct is compiled afresh on every use)
+_INSERT_UNLESS_TAKEN_TEXT = text(
+    "INSERT INTO message (conversation_id, sender_id, body, client_msg_id, reply_to_id,"
+    " created_at, attachment_count) VALUES (:cid, :sid, :body, :cmid, :rid, :now, :natt)"
+    " ON CONFLICT (sender_id, client_msg_id) DO NOTHING"
+    f" RETURNING {', '.join(c.name for c in _COLUMNS)}"
+)
+_INSERT_UNLESS_TAKEN = _INSERT_UNLESS_TAKEN_TEXT.bindparams(
+    *(bindparam(name, type_=_COLUMNS[column].type) for name, column in _BOUND.items())
+).columns(*_COLUMNS)
 
 
 _TOTAL_OF_ONE = (
@@ -230,19 +251,44 @@ class PreparedOnCursor:
         return found.rows(self.cursor, params)
 
 
-def apply_send(run: Statements, op: SendOp, *, order_lock: bool = False) -> SendResult:
+def _members(run: Statements, op: SendOp, statement: Any) -> Sequence[Any]:
+    members = run.rows(statement, {"cid": op.conversation_id})
+    if not any(m.user_id == op.sender_id for m in members):
+        raise NotFound("No such conversation.", code="conversation_not_found")
+    return members
+
+
+def take_turns(run: Statements, op: SendOp) -> Sequence[Any]:
+    """PostgreSQL, before the send's place in the message stream is reserved (a send waiting
+    for its turn holds no place): the conversation's turn, then its other members'. Returns
+    the members."""
+    members = _members(run, op, _MEMBERS_IN_TURN)
+    others = sorted(m.user_id for m in members if m.user_id != op.sender_id)
+    if others:
+        run.rows(_PEOPLE_IN_TURN, {"space": _PERSON_LOCKS, "ids": others})
+    return members
+
+
+def apply_send(
+    run: Statements,
+    op: SendOp,
+    *,
+    members: Sequence[Any] | None = None,
+    alone: bool | None = None,
+) -> SendResult:
     """One send inside the caller's transaction; raises the refusal a client sees.
 
     Every refusal comes before the first write, so a refused send leaves nothing behind.
-    `order_lock` (PostgreSQL): take the sends' turn before anything is decided.
+    PostgreSQL passes the `members` its turns returned, and `alone`: whether the send has no
+    place in the message stream, and so waits for every other send and holds them off.
     """
-    members = run.rows(_MEMBERS, {"cid": op.conversation_id})
-    if not any(m.user_id == op.sender_id for m in members):
-        raise NotFound("No such conversation.", code="conversation_not_found")
+    concurrent = alone is not None
+    if members is None:
+        members = _members(run, op, _MEMBERS)
+    if concurrent:
+        run.rows(_ALONE if alone else _BESIDE_OTHERS, {"alone": _ALONE_KEY})
     kind = members[0].kind
     others = [m.user_id for m in members if m.user_id != op.sender_id]
-    if order_lock:  # from here to the commit, sends on PostgreSQL take turns
-        run.rows(_LOCK, {"key": _ORDER_LOCK})
     if op.client_msg_id is not None:
         found = run.rows(_BY_CLIENT_ID, {"sid": op.sender_id, "cmid": op.client_msg_id})
         if found:
@@ -263,8 +309,8 @@ def apply_send(run: Statements, op: SendOp, *, order_lock: bool = False) -> Send
     if op.attachment_ids:
         uploads = run.rows(_UPLOADS, {"ids": list(op.attachment_ids)})
         policy.check_attachments(op.sender_id, op.attachment_ids, uploads)
-    [row] = run.rows(
-        _INSERT,
+    inserted = run.rows(
+        _INSERT_UNLESS_TAKEN if concurrent else _INSERT,
         {
             "cid": op.conversation_id,
             "sid": op.sender_id,
@@ -275,6 +321,10 @@ def apply_send(run: Statements, op: SendOp, *, order_lock: bool = False) -> Send
             "natt": len(op.attachment_ids),
         },
     )
+    if not inserted:  # the same client_msg_id, committed meanwhile in another conversation
+        [found] = run.rows(_BY_CLIENT_ID, {"sid": op.sender_id, "cmid": op.client_msg_id})
+        return _original(run, found, op)
+    [row] = inserted
     attachments: Sequence[Any] = ()
     if op.attachment_ids:
         for position, attachment_id in enumerate(op.attachment_ids):
@@ -322,16 +372,25 @@ class SendPath(Protocol):
 
 
 class InTransaction:
-    """Run the send in the unit of work's messaging session (PostgreSQL)."""
+    """Run the send in the unit of work's messaging session (PostgreSQL), its place in the
+    message stream reserved before its id is handed out."""
 
     def __init__(self, dialect: str) -> None:
-        self.order_lock = dialect == "postgresql"
+        self.concurrent = dialect == "postgresql"
 
     async def run(self, uow: UnitOfWork, op: SendOp) -> SendResult:
         session = uow.messaging
-        return await session.run_sync(
-            lambda s: apply_send(OnConnection(s.connection()), op, order_lock=self.order_lock)
+        if not self.concurrent:
+            return await session.run_sync(lambda s: apply_send(OnConnection(s.connection()), op))
+        members = await session.run_sync(lambda s: take_turns(OnConnection(s.connection()), op))
+        ticket = await uow.reserve()
+        alone = not ticket.placed
+        result = await session.run_sync(
+            lambda s: apply_send(OnConnection(s.connection()), op, members=members, alone=alone)
         )
+        if result.created:
+            uow.publisher.stream.handed_out(ticket, result.row.id)
+        return result
 
     def close(self) -> None:
         return None

@@ -565,6 +565,7 @@ async def list_messages(
         hidden=await hidden_senders(ctx, convo),
         conversation=convo.key,
         cleared_to_id=convo.members[ctx.viewer.id].cleared_to_id,
+        upto=ctx.rt.stream.upto(),
     )
     stmt = base
     if after_id is not None:

@@ -44,6 +44,7 @@ def visible_messages(
     conversation: tuple[int, str] | None = None,
     cleared_to_id: int = 0,
     include_deleted: bool = True,
+    upto: int | None = None,
 ) -> Select[tuple[Message]]:
     """The messages `viewer_id` may see, as a query to narrow, order and page.
 
@@ -51,9 +52,13 @@ def visible_messages(
     caller has already checked, the query stays on that conversation's index (and leaves out
     what the viewer removed for themselves, up to `cleared_to_id`); without it, it joins the
     viewer's memberships, which carry that mark. `include_deleted` keeps tombstones (history,
-    catch-up show them in place); search, export and counts leave them out.
+    catch-up show them in place); search, export and counts leave them out. `upto` is the
+    message stream's position (`core.stream`): history and catch-up show nothing above it, so
+    that a client never sees an id while a lower one may still commit.
     """
     stmt = select(Message).where(Message.created_at >= since)
+    if upto is not None:
+        stmt = stmt.where(Message.id <= upto)
     if conversation is not None:
         conversation_id, kind = conversation
         stmt = stmt.where(Message.conversation_id == conversation_id)

@@ -2,7 +2,9 @@
 
 Every envelope on the events channel names its users; the hub reads that header only, and
 hands the frame, as published, to this process's connections of those users and to no one
-else (with each one's `unread` badge when the envelope carries totals). Control messages
+else (with each one's `unread` badge when the envelope carries totals). A `message.new`
+above the message stream's position (`core.stream`: a lower id may still commit elsewhere)
+waits here until the position passes it, then goes out in id order. Control messages
 switch messaging off everywhere. A periodic check closes the connections of people who were
 suspended (or of everyone, should the switch be off and its control message have been missed),
 and keeps this process's presence alive in Redis.
@@ -12,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import heapq
+import itertools
 import logging
 from collections.abc import Iterable
 from typing import Any, Literal
@@ -65,6 +69,13 @@ class Hub:
         self.admission = asyncio.Semaphore(16)
         self._latest_seen = 0
         self._latest_db = (0.0, 0)
+        self.stream = rt.stream
+        self.ordered = rt.stream.ordered  # SQLite: nothing ever waits
+        # (message id, arrival, envelope) above the stream's position, whoever it is for: one
+        # who connects meanwhile resumes only up to the position, and gets it live
+        self._parked: list[tuple[int, int, Envelope]] = []
+        self._arrivals = itertools.count()
+        self._parked_since = 0.0
 
     # --- lifecycle ---
 
@@ -152,10 +163,37 @@ class Hub:
     def deliver(self, payload: bytes) -> None:
         """Hand one envelope to the local connections it names; the frame is not decoded."""
         envelope = Envelope.decode(payload)
-        by_user = self.by_user
-        kind, message_id = _peek(envelope.frame)
+        if envelope.users:
+            kind, message_id = _peek(envelope.frame)
+            if message_id is None or self.ordered:
+                self._hand_out(envelope, kind, message_id)
+            else:  # out in id order, once settled: with the ones parked before it
+                if not self._parked:
+                    self._parked_since = asyncio.get_running_loop().time()
+                heapq.heappush(self._parked, (message_id, next(self._arrivals), envelope))
+        if envelope.upto is not None:
+            self.stream.advance(envelope.upto)
+        if self._parked and self._parked[0][0] <= self.stream.position:
+            self._release(self.stream.position)
+
+    def _release(self, upto: int) -> None:
+        """The stream's position moved: what was parked at or below it goes out, in id order."""
+        parked = self._parked
+        while parked and parked[0][0] <= upto:
+            message_id, _, envelope = heapq.heappop(parked)
+            self._hand_out(envelope, "message.new", message_id)
+        if parked:
+            self._parked_since = asyncio.get_running_loop().time()
+
+    def _hand_out(
+        self,
+        envelope: Envelope,
+        kind: str,
+        message_id: int | None,
+    ) -> None:
         if message_id is not None and message_id > self._latest_seen:
             self._latest_seen = message_id
+        by_user = self.by_user
         # a connection that falls behind closes (and leaves `by_user`) while we hand out
         local = [(uid, list(by_user[uid])) for uid in envelope.users if uid in by_user]
         if not local:
@@ -176,7 +214,11 @@ class Hub:
 
     async def latest_message_id(self, db: Any) -> int:
         """The newest message id, at most a second old: never above the truth, so always safe
-        to resume from (anything newer reaches a registered connection live or on resume)."""
+        to resume from (anything newer reaches a registered connection live or on resume).
+        Where sends commit side by side, the stream's position (nothing below it is pending)."""
+        if not self.stream.ordered:
+            await self.stream.start()
+            return self.stream.position
         now = asyncio.get_running_loop().time()
         at, value = self._latest_db
         if now - at > 1.0:
@@ -253,6 +295,7 @@ class Hub:
             await asyncio.sleep(self.check_interval)
             try:
                 await self.check()
+                await self._unstick()
                 now = asyncio.get_running_loop().time()
                 if now - last_beat >= self.settings.ws_heartbeat_seconds / 2:
                     last_beat = now
@@ -263,6 +306,13 @@ class Hub:
                 raise
             except Exception:
                 log.exception("realtime check failed")
+
+    async def _unstick(self) -> None:
+        """Parked for a while: a process may have died holding a place in the stream; drop
+        the places whose lease ended (and release what waited on them)."""
+        if self._parked and asyncio.get_running_loop().time() - self._parked_since > 1.0:
+            await self.stream.sweep()
+            self._release(self.stream.position)
 
     async def check(self) -> None:
         if not self.by_user:

@@ -42,6 +42,10 @@ class RedisBroker:
         self._reader: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
 
+    def redis_channel(self, channel: str) -> str:
+        """The Redis channel one of ours is published on (`core.stream` publishes events)."""
+        return self._to_redis[channel]
+
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
 

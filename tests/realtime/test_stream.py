@@ -1,0 +1,171 @@
+"""The message stream's position (`core.stream`): never past an id that may still commit.
+
+In memory for one process, in Redis for several (each `RedisStream` below stands for one
+process), with leases for the places of a process that died.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from pigeon.core import redis_pool
+from pigeon.core.events import Envelope, positioned
+from pigeon.core.stream import LocalStream, RedisStream
+from tests.conftest import REDIS_URL
+
+needs_redis = pytest.mark.skipif(not REDIS_URL, reason="PIGEON_TEST_REDIS_URL is not set")
+
+
+def newest(value: int) -> Any:
+    async def latest() -> int:
+        return value
+
+    return latest
+
+
+async def test_the_position_stops_below_the_lowest_send_still_committing() -> None:
+    stream = LocalStream(newest(10))
+    await stream.start()
+    assert stream.position == 10
+    assert stream.upto() is None  # nothing of this process is committing: reads are not capped
+    first, second = await stream.reserve(), await stream.reserve()
+    assert stream.upto() == 10
+    second.message_id = 12  # handed out after the first's 11, committed before it
+    assert await stream.release([second], []) == (10, False)  # the caller publishes
+    waiting = asyncio.ensure_future(stream.wait_for(12))
+    await asyncio.sleep(0.01)
+    assert not waiting.done()  # the second send is answered only once 11 has settled
+    first.message_id = 11
+    assert (await stream.release([first], []))[0] == 12
+    assert await waiting is True
+    assert stream.upto() is None
+
+
+async def test_a_rolled_back_send_lets_the_position_move_on() -> None:
+    stream = LocalStream(newest(0))
+    held, later = await stream.reserve(), await stream.reserve()
+    later.message_id = 2
+    await stream.release([later], [])
+    assert stream.position == 0
+    await stream.release([held], [])  # rolled back: no id
+    assert stream.position == 2
+
+
+async def test_a_place_reserved_after_a_release_is_above_it() -> None:
+    stream = LocalStream(newest(0))
+    ticket = await stream.reserve()
+    ticket.message_id = 15
+    await stream.release([ticket], [])
+    after = await stream.reserve()  # its id will be above 15: the position may stay at 15
+    assert stream.upto() == 15
+    after.message_id = 16
+    assert (await stream.release([after], []))[0] == 16
+
+
+# --- several processes: the places in Redis ---
+
+
+@pytest.fixture
+async def redis() -> AsyncIterator[Any]:
+    assert REDIS_URL
+    client = redis_pool.client(REDIS_URL)
+    yield client
+    await client.aclose()
+
+
+def processes(
+    redis: Any, count: int, *, lease: float = 5.0, latest: int = 0, channel: str = "events"
+) -> list[RedisStream]:
+    prefix = f"pigeon-test-{uuid.uuid4().hex}"
+    return [
+        RedisStream(newest(latest), lambda: redis, prefix, lease=lease, channel=channel)
+        for _ in range(count)
+    ]
+
+
+@needs_redis
+async def test_processes_share_one_position(redis: Any) -> None:
+    a, b = processes(redis, 2, latest=100)
+    await a.start()
+    await b.start()
+    assert a.position == b.position == 100
+    slow = await a.reserve()
+    fast = await b.reserve()
+    fast.message_id = 102
+    assert await b.release([fast], []) == (100, True)  # 101 may still commit elsewhere
+    slow.message_id = 101
+    assert await a.release([slow], []) == (102, True)
+    assert await b.sweep() == 102  # what every process reads (and hears with the events)
+
+
+@needs_redis
+async def test_events_go_out_with_the_position_they_settle(redis: Any) -> None:
+    channel = f"pigeon-test-{uuid.uuid4().hex}:events"
+    [stream] = processes(redis, 1, latest=20, channel=channel)
+    await stream.start()
+    listening = redis.pubsub(ignore_subscribe_messages=True)
+    await listening.subscribe(channel)
+    try:
+        ticket = await stream.reserve()
+        ticket.message_id = 21
+        assert await stream.release([ticket], [b"one", b"two"]) == (21, True)
+        got = []
+        while len(got) < 2:
+            message = await listening.get_message(timeout=2)
+            if message is not None:
+                got.append(message["data"])
+        assert got == [b"@21\none", b"@21\ntwo"]  # released and published in one step
+        assert [Envelope.decode(positioned(21, b'{"users":[1],"sent_at":0}\nx')).upto] == [21]
+    finally:
+        await listening.aclose()
+
+
+@needs_redis
+async def test_a_dead_process_holds_the_position_only_until_its_lease_ends(redis: Any) -> None:
+    dead, alive = processes(redis, 2, lease=0.3, latest=7)
+    await dead.start()
+    await alive.start()
+    await dead.reserve()  # and never releases: killed mid-send
+    ticket = await alive.reserve()
+    ticket.message_id = 9
+    assert await alive.release([ticket], []) == (7, True)
+    assert not ticket.expired()
+    await asyncio.sleep(0.35)
+    assert ticket.expired()  # a send this old would be refused before its commit
+    assert await alive.sweep() == 9
+
+
+@needs_redis
+async def test_the_newest_stored_message_seeds_the_position(redis: Any) -> None:
+    first, second = processes(redis, 2, latest=50)
+    await first.start()
+    ticket = await first.reserve()
+    ticket.message_id = 51
+    await first.release([ticket], [])
+    restarted = RedisStream(newest(40), lambda: redis, first._keys[0].rsplit(":", 2)[0])
+    await restarted.start()  # a process that read an older database state never goes back
+    assert restarted.position == 51
+    await second.start()
+    assert second.position == 51
+
+
+async def test_without_redis_sends_take_turns_and_reads_are_not_capped() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nobody listens here
+    client = redis_pool.client(f"redis://127.0.0.1:{port}/0")
+    try:
+        stream = RedisStream(newest(3), lambda: client, "pigeon-test-down")
+        ticket = await stream.reserve()
+        assert not ticket.placed  # the send path then takes its turn alone
+        ticket.message_id = 4
+        assert await stream.release([ticket], [b"event"]) == (None, False)  # publish as is
+        assert stream.upto() is None
+    finally:
+        await client.aclose()

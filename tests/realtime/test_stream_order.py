@@ -1,0 +1,163 @@
+"""Two processes on PostgreSQL and Redis send side by side, and resume stays exact.
+
+A send in one process is held open after its id was handed out, while a later send through
+the other process commits: nobody sees the later id (live, in history, in `hello`) until the
+lower one has settled, its sender's answer waits for that too, and then both arrive in id
+order. Without this, a client that saw the later id and reconnected would skip the lower one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from httpx import ASGITransport, AsyncClient
+
+from pigeon.accounts import directory
+from pigeon.messaging import sending
+from pigeon.messaging.context import Ctx
+from tests.conftest import POSTGRES_URL, REDIS_URL
+from tests.realtime.conftest import Server, serving
+from tests.support.people import dm, send
+
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.redis,
+    pytest.mark.skipif(not (POSTGRES_URL and REDIS_URL), reason="needs PostgreSQL and Redis"),
+]
+
+
+@pytest.fixture
+def settings(settings, backend):  # type: ignore[no-untyped-def]
+    if backend != "postgres":
+        pytest.skip("on SQLite one writer commits sends in id order")
+    prefix = f"pigeon-test-{uuid.uuid4().hex}"
+    return settings.model_copy(update={"redis_url": REDIS_URL, "redis_prefix": prefix})
+
+
+@pytest.fixture
+async def other(settings, clock) -> AsyncIterator[tuple[Server, AsyncClient]]:  # type: ignore[no-untyped-def]
+    """A second process: its own runtime, hub and stream, on the same databases and Redis."""
+    from pigeon.app import create_app
+
+    second = create_app(settings, clock=clock)
+    async with second.router.lifespan_context(second), serving(second) as live:
+        transport = ASGITransport(app=second)
+        async with AsyncClient(transport=transport, base_url="http://testserver") as http:
+            yield live, http
+
+
+def new_ids(frames: list[dict[str, Any]]) -> list[int]:
+    return [f["id"] for f in frames if f["type"] == "message.new"]
+
+
+async def hold_a_send(app: Any, user_id: int, conversation_id: int, body: str) -> tuple[Any, Any]:
+    """A send through `app` written but not committed: its unit of work, and the message."""
+    rt = app.state.runtime
+    viewer = await directory.get_principal(rt, user_id)
+    uow = rt.uow()
+    ctx = Ctx(rt=rt, sends=app.state.sends, viewer=viewer, uow=uow)
+    message, created = await sending.send_message(ctx, conversation_id, body=body)
+    assert created
+    return uow, message
+
+
+async def test_no_one_sees_an_id_while_a_lower_one_is_still_committing(
+    app, client, people, server, other
+) -> None:
+    there, there_http = other
+    mine = await dm(client, people.priv, people.plus)
+    theirs = await dm(client, people.manager, people.priv)
+    here = await server.connect(people.priv)  # priv's phone, on this process
+    away = await there.connect(people.priv)  # priv's laptop, on the other
+
+    uow, held = await hold_a_send(app, people.priv.id, mine["id"], "sent first, slow to commit")
+    later = asyncio.ensure_future(send(there_http, people.manager, theirs["id"], "sent second"))
+    await asyncio.sleep(0.3)
+    assert not later.done(), "answered before a lower id settled"
+    assert new_ids(await here.drain()) == []
+    assert new_ids(await away.drain()) == []
+    history = await client.get(
+        f"/api/v1/conversations/{theirs['id']}/messages", headers=people.priv.headers
+    )
+    assert [m["body"] for m in history.json()] == []  # committed, but not shown yet
+    fresh = await server.connect(people.priv, hello=False)
+    hello = await fresh.recv()
+    assert hello["type"] == "hello" and hello["data"]["latest_message_id"] < held.id
+
+    await uow.commit()
+    await uow.close()
+    answer = await asyncio.wait_for(later, 5)
+    assert answer.status_code == 201, answer.text
+    second = answer.json()["id"]
+    assert second > held.id
+    for device in (here, away, fresh):
+        got: list[int] = []
+        while len(got) < 2:
+            got += new_ids([await device.next("message.new")])
+        assert got == [held.id, second]
+    history = await client.get(
+        f"/api/v1/conversations/{theirs['id']}/messages", headers=people.priv.headers
+    )
+    assert [m["id"] for m in history.json()] == [second]
+
+    # a device that saw neither resumes from before both and gets both, in order
+    back = await there.connect(people.priv)
+    await back.send(type="resume", last_message_id=hello["data"]["latest_message_id"])
+    assert new_ids(await back.drain()) == [held.id, second]
+
+
+async def test_a_send_rolled_back_releases_the_ones_after_it(
+    app, client, people, server, other
+) -> None:
+    there, there_http = other
+    mine = await dm(client, people.priv, people.plus)
+    theirs = await dm(client, people.manager, people.priv)
+    here = await server.connect(people.priv)
+    uow, held = await hold_a_send(app, people.priv.id, mine["id"], "never sent")
+    later = asyncio.ensure_future(send(there_http, people.manager, theirs["id"], "sent"))
+    await asyncio.sleep(0.2)
+    assert not later.done()
+    await uow.rollback()
+    await uow.close()
+    answer = await asyncio.wait_for(later, 5)
+    assert answer.status_code == 201
+    assert new_ids([await here.next("message.new")]) == [answer.json()["id"]]
+    listed = await client.get(
+        f"/api/v1/conversations/{mine['id']}/messages", headers=people.priv.headers
+    )
+    assert listed.json() == []
+
+
+async def test_sends_from_both_processes_at_once_arrive_once_each_in_order(
+    app, client, people, server, other
+) -> None:
+    there, there_http = other
+    a = await dm(client, people.priv, people.plus)
+    b = await dm(client, people.manager, people.plus)
+    watcher = await server.connect(people.plus)
+    far = await there.connect(people.plus)
+
+    async def burst(http: AsyncClient, who: Any, conv: dict[str, Any], n: int) -> list[int]:
+        sent = await asyncio.gather(
+            *(send(http, who, conv["id"], f"{who.username} {i}") for i in range(n))
+        )
+        assert all(r.status_code == 201 for r in sent), [r.text for r in sent]
+        return [r.json()["id"] for r in sent]
+
+    ids = sorted(
+        sum(
+            await asyncio.gather(
+                burst(client, people.priv, a, 20), burst(there_http, people.manager, b, 20)
+            ),
+            [],
+        )
+    )
+    for device in (watcher, far):
+        got: list[int] = []
+        while len(got) < len(ids):
+            got += new_ids([await device.next("message.new")])
+        assert got == ids  # every one, once, in id order, whichever process sent it
