@@ -17,8 +17,8 @@ environment (secret key, databases, Redis), pinned round-robin to `--server-cpus
            duration is over. Reports the sockets still open at the end, send->receive
            p50/p95/p99 (from the request's start) and the worst second, lost and duplicated
            deliveries, each server's RSS and CPU, its RSS per idle socket (after connecting
-           minus before, over the sockets it holds), and how many sends waited for the
-           turns of the send path (advisory locks: a person's, or the one a send without a place in the message stream takes alone).
+           minus before, over the sockets it holds), and how many sends waited for an
+           advisory turn (a person's lock, or the one a send without a place takes alone).
   sends    sends/s with 16 closed-loop senders (wrk, keep-alive) through 1 process and through
            2 processes, each pinned to its own core, every recipient connected (on the other
            process with 2) and counted; the ratio, and CPU per send of the servers, of
