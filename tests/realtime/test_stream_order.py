@@ -161,3 +161,24 @@ async def test_sends_from_both_processes_at_once_arrive_once_each_in_order(
         while len(got) < len(ids):
             got += new_ids([await device.next("message.new")])
         assert got == ids  # every one, once, in id order, whichever process sent it
+
+
+async def test_a_send_that_held_its_place_too_long_is_refused_and_leaves_nothing(
+    app, client, people
+) -> None:
+    from pigeon.core.uow import StreamLeaseEnded
+
+    conv = await dm(client, people.priv, people.plus)
+    uow, held = await hold_a_send(app, people.priv.id, conv["id"], "too slow")
+    [ticket] = uow._tickets
+    ticket.reserved_at -= ticket.lease  # as if the process had stalled mid-send
+    with pytest.raises(StreamLeaseEnded):
+        await uow.commit()
+    await uow.rollback()
+    await uow.close()
+    listed = await client.get(
+        f"/api/v1/conversations/{conv['id']}/messages", headers=people.priv.headers
+    )
+    assert listed.json() == []  # its place may have lapsed: it must never commit
+    again = await send(client, people.priv, conv["id"], "sent again")
+    assert again.status_code == 201 and again.json()["id"] > held.id
