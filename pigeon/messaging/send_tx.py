@@ -134,8 +134,6 @@ _ATTACHED = (
 _PEOPLE_IN_TURN = text(
     "SELECT pg_advisory_xact_lock(:space, person) FROM unnest(CAST(:ids AS integer[])) AS person"
 )
-_BESIDE_OTHERS = text("SELECT pg_advisory_xact_lock_shared(:alone)")
-_ALONE = text("SELECT pg_advisory_xact_lock(:alone)")
 _TOUCH = (
     update(Conversation)
     .where(Conversation.id == bindparam("cid"))
@@ -176,6 +174,9 @@ def _count_unread(*, skipping: bool) -> Any:
 
 _COUNT_UNREAD = _count_unread(skipping=False)
 _COUNT_UNREAD_SKIPPING = _count_unread(skipping=True)
+# PostgreSQL: the conversation's last message set in the same round trip (a writable CTE)
+_COUNT_AND_TOUCH = _COUNT_UNREAD.add_cte(_TOUCH.cte("touched"))
+_COUNT_AND_TOUCH_SKIPPING = _COUNT_UNREAD_SKIPPING.add_cte(_TOUCH.cte("touched"))
 
 
 _VALUES: dict[str, Any] = dict(
@@ -192,18 +193,26 @@ _VALUES: dict[str, Any] = dict(
 # one writer. PostgreSQL: a retry in another conversation may be committing beside this one.
 _INSERT = insert(Message).values(**_VALUES).returning(*Message.__table__.c)
 _COLUMNS = Message.__table__.c
-_BOUND = {"cid": "conversation_id", "sid": "sender_id", "body": "body", "cmid": "client_msg_id"}
-_BOUND |= {"rid": "reply_to_id", "now": "created_at", "natt": "attachment_count"}
-# written out (the dialect's ON CONFLICT construct is compiled afresh on every use)
-_INSERT_UNLESS_TAKEN_TEXT = text(
-    "INSERT INTO message (conversation_id, sender_id, body, client_msg_id, reply_to_id,"
-    " created_at, attachment_count) VALUES (:cid, :sid, :body, :cmid, :rid, :now, :natt)"
-    " ON CONFLICT (sender_id, client_msg_id) DO NOTHING"
-    f" RETURNING {', '.join(c.name for c in _COLUMNS)}"
-)
-_INSERT_UNLESS_TAKEN = _INSERT_UNLESS_TAKEN_TEXT.bindparams(
-    *(bindparam(name, type_=_COLUMNS[column].type) for name, column in _BOUND.items())
-).columns(*_COLUMNS)
+
+
+def _insert_in_turn(lock: str) -> Any:
+    """PostgreSQL's insert, written out (the dialect's ON CONFLICT construct is compiled afresh
+    on every use), taking the send's turn among all sends (`lock`: shared, or alone) in the
+    same round trip, before its id is handed out; a `client_msg_id` committed meanwhile in
+    another conversation meets the unique index, and the insert returns nothing."""
+    return text(
+        f"WITH turn AS MATERIALIZED (SELECT {lock}(:alone)) "
+        "INSERT INTO message (conversation_id, sender_id, body, client_msg_id, reply_to_id,"
+        " created_at, attachment_count) SELECT CAST(:cid AS bigint), CAST(:sid AS integer),"
+        " CAST(:body AS text), CAST(:cmid AS varchar), CAST(:rid AS bigint),"
+        " CAST(:now AS timestamptz), CAST(:natt AS integer) FROM turn"
+        " ON CONFLICT (sender_id, client_msg_id) DO NOTHING"
+        f" RETURNING {', '.join(c.name for c in _COLUMNS)}"
+    ).columns(*_COLUMNS)
+
+
+_INSERT_BESIDE_OTHERS = _insert_in_turn("pg_advisory_xact_lock_shared")
+_INSERT_ALONE = _insert_in_turn("pg_advisory_xact_lock")
 
 
 _TOTAL_OF_ONE = (
@@ -285,8 +294,6 @@ def apply_send(
     concurrent = alone is not None
     if members is None:
         members = _members(run, op, _MEMBERS)
-    if concurrent:
-        run.rows(_ALONE if alone else _BESIDE_OTHERS, {"alone": _ALONE_KEY})
     kind = members[0].kind
     others = [m.user_id for m in members if m.user_id != op.sender_id]
     if op.client_msg_id is not None:
@@ -309,18 +316,20 @@ def apply_send(
     if op.attachment_ids:
         uploads = run.rows(_UPLOADS, {"ids": list(op.attachment_ids)})
         policy.check_attachments(op.sender_id, op.attachment_ids, uploads)
-    inserted = run.rows(
-        _INSERT_UNLESS_TAKEN if concurrent else _INSERT,
-        {
-            "cid": op.conversation_id,
-            "sid": op.sender_id,
-            "body": op.body,
-            "cmid": op.client_msg_id,
-            "rid": op.reply_to_id,
-            "now": op.now,
-            "natt": len(op.attachment_ids),
-        },
-    )
+    values = {
+        "cid": op.conversation_id,
+        "sid": op.sender_id,
+        "body": op.body,
+        "cmid": op.client_msg_id,
+        "rid": op.reply_to_id,
+        "now": op.now,
+        "natt": len(op.attachment_ids),
+    }
+    if concurrent:
+        insert, values["alone"] = _INSERT_ALONE if alone else _INSERT_BESIDE_OTHERS, _ALONE_KEY
+    else:
+        insert = _INSERT
+    inserted = run.rows(insert, values)
     if not inserted:  # the same client_msg_id, committed meanwhile in another conversation
         [found] = run.rows(_BY_CLIENT_ID, {"sid": op.sender_id, "cmid": op.client_msg_id})
         return _original(run, found, op)
@@ -334,11 +343,18 @@ def apply_send(
             )
         attachments = run.rows(_ATTACHED, {"mid": row.id})
     counts = {"cid": op.conversation_id, "sid": op.sender_id, "mid": row.id}
-    if blockers:
-        run.rows(_COUNT_UNREAD_SKIPPING, {**counts, "skip": sorted(blockers)})
+    if concurrent:  # PostgreSQL: the conversation touched in the same statement
+        counts["now"] = op.now
+        if blockers:
+            run.rows(_COUNT_AND_TOUCH_SKIPPING, {**counts, "skip": sorted(blockers)})
+        else:
+            run.rows(_COUNT_AND_TOUCH, counts)
     else:
-        run.rows(_COUNT_UNREAD, counts)
-    run.rows(_TOUCH, {"cid": op.conversation_id, "mid": row.id, "now": op.now})
+        if blockers:
+            run.rows(_COUNT_UNREAD_SKIPPING, {**counts, "skip": sorted(blockers)})
+        else:
+            run.rows(_COUNT_UNREAD, counts)
+        run.rows(_TOUCH, {"cid": op.conversation_id, "mid": row.id, "now": op.now})
     recipients = [uid for uid in others if uid not in blockers]
     requested = frozenset(m.user_id for m in members if m.request_pending) - {op.sender_id}
     accepted = any(m.user_id == op.sender_id and m.request_pending for m in members)
