@@ -92,10 +92,15 @@ def pg_url(name: str) -> str:
 
 
 def cluster_env() -> dict[str, str]:
+    """The servers' settings. Their pools hold as many connections as there are senders (and
+    a few more): with the default 5, most of 16 concurrent sends would open a connection of
+    their own and close it after, and the benchmark would measure connecting instead."""
     return {
         "PIGEON_DATABASE_URL": pg_url(APP_DB),
         "PIGEON_MESSAGING_DATABASE_URL": pg_url(MSG_DB),
         "PIGEON_REDIS_URL": REDIS_URL,
+        "PIGEON_DATABASE_POOL_SIZE": os.environ.get("PIGEON_DATABASE_POOL_SIZE", "17"),
+        "PIGEON_DATABASE_MAX_OVERFLOW": os.environ.get("PIGEON_DATABASE_MAX_OVERFLOW", "3"),
     }
 
 
