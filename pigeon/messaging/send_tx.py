@@ -111,7 +111,20 @@ _MEMBERS = (
     .join(Participant, Participant.conversation_id == Conversation.id)
     .where(Conversation.id == bindparam("cid"), Conversation.deleted_at.is_(None))
 )
-_MEMBERS_IN_TURN = _MEMBERS.with_for_update(of=Conversation)  # PostgreSQL: the row locked
+# PostgreSQL, one round trip: the conversation's row locked, then its other members' turns
+# in id order, and the sender's message with this client_msg_id, if any (`take_turns`)
+_MEMBERS_IN_TURN = text(
+    "WITH m AS MATERIALIZED (SELECT conversation.kind, participant.user_id,"
+    " participant.request_pending FROM conversation JOIN participant"
+    " ON participant.conversation_id = conversation.id"
+    " WHERE conversation.id = CAST(:cid AS bigint) AND conversation.deleted_at IS NULL"
+    " FOR UPDATE OF conversation),"
+    " turns AS MATERIALIZED (SELECT pg_advisory_xact_lock(CAST(:space AS integer), o.user_id)"
+    " FROM (SELECT user_id FROM m WHERE user_id <> CAST(:sid AS integer) ORDER BY user_id) AS o)"
+    " SELECT m.kind, m.user_id, m.request_pending, (SELECT count(*) FROM turns) AS turns,"
+    " (SELECT id FROM message WHERE sender_id = CAST(:sid AS integer)"
+    " AND client_msg_id = CAST(:cmid AS varchar)) AS original FROM m"
+)
 _BY_CLIENT_ID = select(Message).where(
     Message.sender_id == bindparam("sid"), Message.client_msg_id == bindparam("cmid")
 )
@@ -130,9 +143,6 @@ _ATTACHED = (
     select(Attachment)
     .where(Attachment.message_id == bindparam("mid"))
     .order_by(Attachment.position, Attachment.id)
-)
-_PEOPLE_IN_TURN = text(
-    "SELECT pg_advisory_xact_lock(:space, person) FROM unnest(CAST(:ids AS integer[])) AS person"
 )
 _TOUCH = (
     update(Conversation)
@@ -260,8 +270,8 @@ class PreparedOnCursor:
         return found.rows(self.cursor, params)
 
 
-def _members(run: Statements, op: SendOp, statement: Any) -> Sequence[Any]:
-    members = run.rows(statement, {"cid": op.conversation_id})
+def _members(run: Statements, op: SendOp, statement: Any, **more: Any) -> Sequence[Any]:
+    members = run.rows(statement, {"cid": op.conversation_id, **more})
     if not any(m.user_id == op.sender_id for m in members):
         raise NotFound("No such conversation.", code="conversation_not_found")
     return members
@@ -269,13 +279,11 @@ def _members(run: Statements, op: SendOp, statement: Any) -> Sequence[Any]:
 
 def take_turns(run: Statements, op: SendOp) -> Sequence[Any]:
     """PostgreSQL, before the send's place in the message stream is reserved (a send waiting
-    for its turn holds no place): the conversation's turn, then its other members'. Returns
-    the members."""
-    members = _members(run, op, _MEMBERS_IN_TURN)
-    others = sorted(m.user_id for m in members if m.user_id != op.sender_id)
-    if others:
-        run.rows(_PEOPLE_IN_TURN, {"space": _PERSON_LOCKS, "ids": others})
-    return members
+    for its turn holds no place): the conversation's turn, then its other members', in one
+    round trip. Returns the members, each row with `original`: the id of the sender's message
+    with this `client_msg_id`, if there is one."""
+    turns = {"space": _PERSON_LOCKS, "sid": op.sender_id, "cmid": op.client_msg_id}
+    return _members(run, op, _MEMBERS_IN_TURN, **turns)
 
 
 def apply_send(
@@ -296,7 +304,7 @@ def apply_send(
         members = _members(run, op, _MEMBERS)
     kind = members[0].kind
     others = [m.user_id for m in members if m.user_id != op.sender_id]
-    if op.client_msg_id is not None:
+    if op.client_msg_id is not None and (not concurrent or members[0].original is not None):
         found = run.rows(_BY_CLIENT_ID, {"sid": op.sender_id, "cmid": op.client_msg_id})
         if found:
             return _original(run, found[0], op)

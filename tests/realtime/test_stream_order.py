@@ -182,3 +182,30 @@ async def test_a_send_that_held_its_place_too_long_is_refused_and_leaves_nothing
     assert listed.json() == []  # its place may have lapsed: it must never commit
     again = await send(client, people.priv, conv["id"], "sent again")
     assert again.status_code == 201 and again.json()["id"] > held.id
+
+
+async def test_one_client_msg_id_sent_twice_at_once_makes_one_message(
+    app, client, people, other
+) -> None:
+    _, there_http = other
+    conv = await dm(client, people.priv, people.plus)
+    elsewhere = await dm(client, people.priv, people.manager)
+    same = await asyncio.gather(
+        send(client, people.priv, conv["id"], "once", client_msg_id="twice-1"),
+        send(there_http, people.priv, conv["id"], "once", client_msg_id="twice-1"),
+    )
+    assert sorted(r.status_code for r in same) == [200, 201], [r.text for r in same]
+    assert same[0].json()["id"] == same[1].json()["id"]
+    crossed = await asyncio.gather(
+        send(client, people.priv, conv["id"], "here", client_msg_id="twice-2"),
+        send(there_http, people.priv, elsewhere["id"], "there", client_msg_id="twice-2"),
+    )
+    codes = sorted(r.status_code for r in crossed)
+    assert codes in ([201, 400], [201, 422]), [r.text for r in crossed]
+    refused = next(r for r in crossed if r.status_code != 201)
+    assert refused.json()["error"]["code"] == "client_msg_id_reused"
+    listed = await client.get(
+        f"/api/v1/conversations/{conv['id']}/messages", headers=people.priv.headers
+    )
+    bodies = [m["body"] for m in listed.json()]
+    assert bodies.count("once") == 1
