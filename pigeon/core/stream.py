@@ -19,9 +19,9 @@ and reads are not capped until Redis answers again: slower, never out of order.
 
 A message is shown only at or below the position: live (`realtime.hub` holds a newer
 `message.new` until the position passes it), in history and on resume (reads stop at it), in
-`hello` (its `last_message_id` is the position), and to its sender (the send answers once the
-position has reached it). Sends take no lock in common: they only wait, after committing, for
-the lower ones still committing, which is well under a millisecond.
+`hello` (its `latest_message_id` is the position), and to its sender (the send answers once
+the position has reached it). No send waits for another to begin: only, after committing, for
+the lower ids still committing, which takes about as long as a commit.
 
 One process without Redis keeps the places in memory (`LocalStream`); with Redis every process
 keeps them in three keys, changed atomically by Lua scripts (`RedisStream`). A place is leased:
