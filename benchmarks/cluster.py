@@ -91,17 +91,23 @@ def pg_url(name: str) -> str:
     return f"postgresql+asyncpg://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
 
 
-def cluster_env() -> dict[str, str]:
+def cluster_env(processes: int, max_connections: int) -> dict[str, str]:
     """The servers' settings. Their pools hold as many connections as there are senders (and
-    a few more): with the default 5, most of 16 concurrent sends would open a connection of
-    their own and close it after, and the benchmark would measure connecting instead."""
+    a few more) where PostgreSQL allows it: with the default 5, most of 16 concurrent sends
+    would open a connection of their own and close it after, and the benchmark would measure
+    connecting instead. Every process has a pool for each of the two databases, and the
+    benchmark's own connections need a few."""
+    per_pool = max(5, min(SENDER_POOL, (max_connections - 10) // (2 * processes)))
     return {
         "PIGEON_DATABASE_URL": pg_url(APP_DB),
         "PIGEON_MESSAGING_DATABASE_URL": pg_url(MSG_DB),
         "PIGEON_REDIS_URL": REDIS_URL,
-        "PIGEON_DATABASE_POOL_SIZE": os.environ.get("PIGEON_DATABASE_POOL_SIZE", "17"),
-        "PIGEON_DATABASE_MAX_OVERFLOW": os.environ.get("PIGEON_DATABASE_MAX_OVERFLOW", "3"),
+        "PIGEON_DATABASE_POOL_SIZE": str(per_pool - POOL_OVERFLOW),
+        "PIGEON_DATABASE_MAX_OVERFLOW": str(POOL_OVERFLOW),
     }
+
+
+SENDER_POOL, POOL_OVERFLOW = 20, 3
 
 
 # --- PostgreSQL and Redis ---
@@ -274,7 +280,7 @@ class Cluster:
         self.probes: list[ServerProbe] = []
 
     async def start(self, n: int) -> Cluster:
-        env = cluster_env()
+        env = cluster_env(n, await pg_max_connections())
         for i in range(n):
             port, cpu = free_port(), self.cpus[i % len(self.cpus)] if self.cpus else None
             self.procs.append(start_server(self.data, port, cpu, env))
