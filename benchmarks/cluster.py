@@ -859,8 +859,8 @@ def summary_sockets(r: dict[str, Any]) -> list[str]:
         f"{r['postgres_cpu_pct_live']}% and Redis {r['redis_cpu_pct_live']}% of a core, "
         f"machine {r['machine_busy_pct_live']}% busy during live traffic; PostgreSQL: "
         f"{r['pg_connections_after_live']} connections of max {r['pg_max_connections']}, "
-        f"{r['pg_sessions_opened_live']} opened during live traffic, sends waiting for the "
-        f"advisory turns waited for: mean {r['pg_send_lock_waiters_live']['mean']}, max "
+        f"{r['pg_sessions_opened_live']} opened during live traffic, sends waiting for an "
+        f"advisory turn: mean {r['pg_send_lock_waiters_live']['mean']}, max "
         f"{r['pg_send_lock_waiters_live']['max']}",
         f"  load generator during live traffic: live clients {r['live_client_cpu_pct']}%, idle "
         f"socket workers {r['socket_workers_cpu_pct_live']}% of a core",
