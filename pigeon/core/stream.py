@@ -230,30 +230,10 @@ redis.call('ZADD', KEYS[1], top + 1, ARGV[1])
 redis.call('ZADD', KEYS[2], ms + tonumber(ARGV[2]), ARGV[1])
 return top
 """
-# ARGV: pairs of (token, id or 0); an empty list only sweeps and reads the position
-_RELEASE = """
-local top = tonumber(redis.call('GET', KEYS[3]) or '0')
-for i = 1, #ARGV, 2 do
-  redis.call('ZREM', KEYS[1], ARGV[i])
-  redis.call('ZREM', KEYS[2], ARGV[i])
-  local id = tonumber(ARGV[i + 1])
-  if id > top then top = id end
-end
-redis.call('SET', KEYS[3], top)
-local now = redis.call('TIME')
-local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-local dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ms)
-for _, token in ipairs(dead) do
-  redis.call('ZREM', KEYS[1], token)
-  redis.call('ZREM', KEYS[2], token)
-end
-local low = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-if low[2] then return tonumber(low[2]) - 1 end
-return top
-"""
 # ARGV: the events channel, the number of places, pairs of (token, id or 0), then payloads,
-# each published with the new position in front (`core.events.positioned`)
-_RELEASE_PUBLISHING = """
+# each published with the new position in front (`core.events.positioned`). The places of a
+# process that died are dropped once their leases end. No places and no payloads: a sweep.
+_RELEASE = """
 local top = tonumber(redis.call('GET', KEYS[3]) or '0')
 local count = tonumber(ARGV[2])
 for i = 3, 2 + 2 * count, 2 do
@@ -263,6 +243,12 @@ for i = 3, 2 + 2 * count, 2 do
   if id > top then top = id end
 end
 redis.call('SET', KEYS[3], top)
+local now = redis.call('TIME')
+local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+for _, token in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ms)) do
+  redis.call('ZREM', KEYS[1], token)
+  redis.call('ZREM', KEYS[2], token)
+end
 local low = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 local position = top
 if low[2] then position = tonumber(low[2]) - 1 end
@@ -354,20 +340,17 @@ class RedisStream(_Known):
                 places += [ticket.token, ticket.message_id]
         if not places:
             return None, False
-        args = [self._channel, len(places) // 2, *places, *payloads]
-        try:
-            settled = int(await self._script(_RELEASE_PUBLISHING)(keys=self._keys, args=args))
-        except self._lost as exc:  # the places lapse with their leases
-            self._failed(exc)
-            return None, False
-        self.advance(settled)
-        return settled, True
+        settled = await self._release([self._channel, len(places) // 2, *places, *payloads])
+        return settled, settled is not None
 
     async def sweep(self) -> int | None:
         """Drop the places whose lease ended and read the position (a periodic check)."""
+        return await self._release([self._channel, 0])
+
+    async def _release(self, args: list[Any]) -> int | None:
         try:
-            settled = int(await self._script(_RELEASE)(keys=self._keys, args=[]))
-        except self._lost as exc:
+            settled = int(await self._script(_RELEASE)(keys=self._keys, args=args))
+        except self._lost as exc:  # the places lapse with their leases
             self._failed(exc)
             return None
         self.advance(settled)

@@ -14,14 +14,15 @@ How it runs is chosen once, at start-up (`make_send_path`):
   through the async driver each statement would be a hop to a worker thread, and through a
   Connection the per-statement machinery costs several times the statement.
 - PostgreSQL: in the request's unit of work, through `run_sync`, concurrently from every
-  process. The send reserves its place in the message stream first (`core.stream`: no client
-  sees its id before every lower one has settled, so resuming from the highest id seen skips
-  nothing). Sends into one conversation take turns on its row (`FOR UPDATE`), so its ids, its
+  process. Sends into one conversation take turns on its row (`FOR UPDATE`), so its ids, its
   last message and a retry's `client_msg_id` look-up follow commit order; sends to one person
   take turns on an advisory lock of theirs, taken in id order after the conversation's, so the
   unread totals their events carry are exact and arrive in order. Sends that share neither
-  run side by side. The same `client_msg_id` reused at once in another conversation meets the
-  unique index (`ON CONFLICT DO NOTHING`) and is told it is taken.
+  run side by side. Once it has its turns, the send reserves its place in the message stream,
+  before its id is handed out (`core.stream`: no client sees its id before every lower one
+  has settled, so resuming from the highest id seen skips nothing). The same `client_msg_id`
+  reused at once in another conversation meets the unique index (`ON CONFLICT DO NOTHING`)
+  and is told it is taken.
 """
 
 from __future__ import annotations
@@ -189,19 +190,22 @@ _COUNT_AND_TOUCH = _COUNT_UNREAD.add_cte(_TOUCH.cte("touched"))
 _COUNT_AND_TOUCH_SKIPPING = _COUNT_UNREAD_SKIPPING.add_cte(_TOUCH.cte("touched"))
 
 
-_VALUES: dict[str, Any] = dict(
-    conversation_id=bindparam("cid"),
-    sender_id=bindparam("sid"),
-    body=bindparam("body"),
-    client_msg_id=bindparam("cmid"),
-    reply_to_id=bindparam("rid"),
-    created_at=bindparam("now"),
-    attachment_count=bindparam("natt"),
-)
 # SQLite: a plain INSERT (its ON CONFLICT form is compiled afresh on every use, which the
 # prepared path cannot cache): a retry with the same client_msg_id is found before it, by the
-# one writer. PostgreSQL: a retry in another conversation may be committing beside this one.
-_INSERT = insert(Message).values(**_VALUES).returning(*Message.__table__.c)
+# one writer. PostgreSQL writes its own (`_insert_in_turn`).
+_INSERT = (
+    insert(Message)
+    .values(
+        conversation_id=bindparam("cid"),
+        sender_id=bindparam("sid"),
+        body=bindparam("body"),
+        client_msg_id=bindparam("cmid"),
+        reply_to_id=bindparam("rid"),
+        created_at=bindparam("now"),
+        attachment_count=bindparam("natt"),
+    )
+    .returning(*Message.__table__.c)
+)
 _COLUMNS = Message.__table__.c
 
 

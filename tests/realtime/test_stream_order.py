@@ -209,3 +209,25 @@ async def test_one_client_msg_id_sent_twice_at_once_makes_one_message(
     )
     bodies = [m["body"] for m in listed.json()]
     assert bodies.count("once") == 1
+
+
+async def test_the_push_cursor_never_passes_a_send_still_committing(
+    app, client, people, other
+) -> None:
+    from pigeon.messaging.push_fanout import recipients_of
+
+    _, there_http = other
+    mine = await dm(client, people.priv, people.plus)
+    theirs = await dm(client, people.manager, people.priv)
+    rt = app.state.runtime
+    before = rt.stream.position
+    uow, held = await hold_a_send(app, people.priv.id, mine["id"], "slow")
+    later = asyncio.ensure_future(send(there_http, people.manager, theirs["id"], "quick"))
+    await asyncio.sleep(0.2)
+    _, cursor = await recipients_of(rt.dbs.messaging, before, upto=rt.stream.upto())
+    assert cursor < held.id  # moving to the later id would skip the held one for good
+    await uow.commit()
+    await uow.close()
+    quick = (await asyncio.wait_for(later, 5)).json()["id"]
+    found, cursor = await recipients_of(rt.dbs.messaging, before, upto=rt.stream.upto())
+    assert [m.id for m in found] == [held.id, quick] and cursor == quick
