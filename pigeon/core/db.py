@@ -13,6 +13,7 @@ import contextlib
 import datetime as dt
 import logging
 import os
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from operator import itemgetter
@@ -21,6 +22,7 @@ from typing import Any, TypeVar, cast
 
 from sqlalchemy import DateTime, MetaData, create_engine, event
 from sqlalchemy.engine import Connection, CursorResult, Engine, Result, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -106,6 +108,34 @@ def sqlite_pragmas(engine: AsyncEngine | Engine, *, immediate: bool | None) -> N
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+PING_AFTER = 2.0  # seconds a pooled PostgreSQL connection may sit idle and be used unchecked
+
+
+def ping_when_idle(engine: AsyncEngine, after: float) -> None:
+    """Check a pooled connection before use only if it sat idle for `after` seconds or more:
+    one that PostgreSQL (or a network in between) dropped meanwhile is replaced, and the
+    request never sees it. A connection in steady use is not checked: the check costs three
+    round trips (the driver's ping is BEGIN, a statement, ROLLBACK), more than a send's own
+    statements, and a server restarted within the last seconds fails the statements that
+    were under way all the same."""
+    sync = engine.sync_engine
+    dialect = sync.dialect
+
+    @event.listens_for(sync, "checkin")
+    def _checkin(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(sync, "checkout")
+    def _checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < after:
+            return
+        try:
+            dialect.do_ping(dbapi_conn)
+        except Exception as exc:  # the pool drops it and checks out another
+            raise DisconnectionError("idle connection lost") from exc
+
+
 def keep_private(path: Path, *, create: bool = True) -> None:
     """Make a SQLite database and its companions readable and writable by this user only.
 
@@ -130,7 +160,15 @@ def keep_private(path: Path, *, create: bool = True) -> None:
 class Database:
     """One database: a writer and a reader session factory."""
 
-    def __init__(self, url: str, *, name: str, pool_size: int = 5, max_overflow: int = 10) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        name: str,
+        pool_size: int = 5,
+        max_overflow: int = 10,
+        ping_after: float = PING_AFTER,
+    ) -> None:
         self.url = url
         self.name = name
         parsed = make_url(url)
@@ -167,9 +205,9 @@ class Database:
                 url,
                 pool_size=pool_size,
                 max_overflow=max_overflow,
-                pool_pre_ping=True,
                 hide_parameters=True,
             )
+            ping_when_idle(self.write_engine, ping_after)
             self.read_engine = self.write_engine
             self.sync_reader = None
         self.path = parsed.database if self.is_sqlite else None

@@ -185,14 +185,11 @@ def _count_unread(*, skipping: bool) -> Any:
 
 _COUNT_UNREAD = _count_unread(skipping=False)
 _COUNT_UNREAD_SKIPPING = _count_unread(skipping=True)
-# PostgreSQL: the conversation's last message set in the same round trip (a writable CTE)
-_COUNT_AND_TOUCH = _COUNT_UNREAD.add_cte(_TOUCH.cte("touched"))
-_COUNT_AND_TOUCH_SKIPPING = _COUNT_UNREAD_SKIPPING.add_cte(_TOUCH.cte("touched"))
 
 
 # SQLite: a plain INSERT (its ON CONFLICT form is compiled afresh on every use, which the
 # prepared path cannot cache): a retry with the same client_msg_id is found before it, by the
-# one writer. PostgreSQL writes its own (`_insert_in_turn`).
+# one writer. PostgreSQL writes its own (`_write_in_turn`).
 _INSERT = (
     insert(Message)
     .values(
@@ -209,24 +206,55 @@ _INSERT = (
 _COLUMNS = Message.__table__.c
 
 
-def _insert_in_turn(lock: str) -> Any:
-    """PostgreSQL's insert, written out (the dialect's ON CONFLICT construct is compiled afresh
-    on every use), taking the send's turn among all sends (`lock`: shared, or alone) in the
-    same round trip, before its id is handed out; a `client_msg_id` committed meanwhile in
-    another conversation meets the unique index, and the insert returns nothing."""
+def _write_in_turn(lock: str) -> Any:
+    """PostgreSQL's whole write in one round trip, written out (the dialect's ON CONFLICT
+    construct is compiled afresh on every use):
+
+    - the send's turn among all sends (`lock`: shared, or alone), before its id is handed out;
+    - the row; a `client_msg_id` committed meanwhile in another conversation meets the unique
+      index, nothing is written, and the statement returns no row;
+    - the unread counts (`skip`: those who blocked the sender in a group) and the
+      conversation's last message;
+    - each recipient's new total (`uids`): what the statement's snapshot holds for their other
+      conversations, plus this one as it now stands (their turns are held, so no other send
+      to them is between the two).
+    """
+    columns = ", ".join(c.name for c in _COLUMNS)
     return text(
-        f"WITH turn AS MATERIALIZED (SELECT {lock}(:alone)) "
-        "INSERT INTO message (conversation_id, sender_id, body, client_msg_id, reply_to_id,"
-        " created_at, attachment_count) SELECT CAST(:cid AS bigint), CAST(:sid AS integer),"
-        " CAST(:body AS text), CAST(:cmid AS varchar), CAST(:rid AS bigint),"
-        " CAST(:now AS timestamptz), CAST(:natt AS integer) FROM turn"
-        " ON CONFLICT (sender_id, client_msg_id) DO NOTHING"
-        f" RETURNING {', '.join(c.name for c in _COLUMNS)}"
+        f"WITH turn AS MATERIALIZED (SELECT {lock}(:alone)),"
+        " ins AS (INSERT INTO message (conversation_id, sender_id, body, client_msg_id,"
+        " reply_to_id, created_at, attachment_count) SELECT CAST(:cid AS bigint),"
+        " CAST(:sid AS integer), CAST(:body AS text), CAST(:cmid AS varchar),"
+        " CAST(:rid AS bigint), CAST(:now AS timestamptz), CAST(:natt AS integer) FROM turn"
+        f" ON CONFLICT (sender_id, client_msg_id) DO NOTHING RETURNING {columns}),"
+        " counted AS (UPDATE participant SET"
+        " unread_count = CASE WHEN participant.user_id = ins.sender_id THEN 0"
+        " ELSE participant.unread_count + 1 END,"
+        " last_read_message_id = CASE WHEN participant.user_id = ins.sender_id THEN ins.id"
+        " ELSE participant.last_read_message_id END,"
+        " request_pending = participant.request_pending"
+        " AND participant.user_id <> ins.sender_id"
+        " FROM ins WHERE participant.conversation_id = ins.conversation_id"
+        " AND (participant.user_id = ins.sender_id"
+        " OR participant.user_id <> ALL(CAST(:skip AS integer[])))"
+        " RETURNING participant.user_id, participant.unread_count, participant.muted,"
+        " participant.request_pending),"
+        " touched AS (UPDATE conversation SET last_message_id = ins.id,"
+        " updated_at = ins.created_at FROM ins WHERE conversation.id = ins.conversation_id),"
+        " totals AS (SELECT c.user_id, CASE WHEN c.muted OR c.request_pending THEN 0"
+        " ELSE c.unread_count END + COALESCE((SELECT sum(p.unread_count) FROM participant p"
+        " JOIN conversation v ON v.id = p.conversation_id WHERE p.user_id = c.user_id"
+        " AND p.conversation_id <> CAST(:cid AS bigint) AND v.deleted_at IS NULL"
+        " AND NOT p.muted AND NOT p.request_pending), 0) AS n FROM counted c"
+        " WHERE c.user_id = ANY(CAST(:uids AS integer[])))"
+        f" SELECT {', '.join('ins.' + c.name for c in _COLUMNS)},"
+        " ARRAY(SELECT user_id FROM totals ORDER BY user_id) AS total_uids,"
+        " ARRAY(SELECT n FROM totals ORDER BY user_id) AS total_ns FROM ins"
     ).columns(*_COLUMNS)
 
 
-_INSERT_BESIDE_OTHERS = _insert_in_turn("pg_advisory_xact_lock_shared")
-_INSERT_ALONE = _insert_in_turn("pg_advisory_xact_lock")
+_WRITE_BESIDE_OTHERS = _write_in_turn("pg_advisory_xact_lock_shared")
+_WRITE_ALONE = _write_in_turn("pg_advisory_xact_lock")
 
 
 _TOTAL_OF_ONE = (
@@ -337,15 +365,26 @@ def apply_send(
         "now": op.now,
         "natt": len(op.attachment_ids),
     }
-    if concurrent:
-        insert, values["alone"] = _INSERT_ALONE if alone else _INSERT_BESIDE_OTHERS, _ALONE_KEY
+    recipients = [uid for uid in others if uid not in blockers]
+    if concurrent:  # PostgreSQL: the row, the counts and the totals in one statement
+        written = run.rows(
+            _WRITE_ALONE if alone else _WRITE_BESIDE_OTHERS,
+            {**values, "alone": _ALONE_KEY, "skip": sorted(blockers), "uids": recipients},
+        )
+        if not written:  # the same client_msg_id, committed meanwhile in another conversation
+            [found] = run.rows(_BY_CLIENT_ID, {"sid": op.sender_id, "cmid": op.client_msg_id})
+            return _original(run, found, op)
+        [row] = written
+        totals = dict(zip(row.total_uids, map(int, row.total_ns), strict=True))
     else:
-        insert = _INSERT
-    inserted = run.rows(insert, values)
-    if not inserted:  # the same client_msg_id, committed meanwhile in another conversation
-        [found] = run.rows(_BY_CLIENT_ID, {"sid": op.sender_id, "cmid": op.client_msg_id})
-        return _original(run, found, op)
-    [row] = inserted
+        [row] = run.rows(_INSERT, values)
+        counts = {"cid": op.conversation_id, "sid": op.sender_id, "mid": row.id}
+        if blockers:
+            run.rows(_COUNT_UNREAD_SKIPPING, {**counts, "skip": sorted(blockers)})
+        else:
+            run.rows(_COUNT_UNREAD, counts)
+        run.rows(_TOUCH, {"cid": op.conversation_id, "mid": row.id, "now": op.now})
+        totals = _totals(run, recipients)
     attachments: Sequence[Any] = ()
     if op.attachment_ids:
         for position, attachment_id in enumerate(op.attachment_ids):
@@ -354,29 +393,19 @@ def apply_send(
                 {"aid": attachment_id, "mid": row.id, "cid": op.conversation_id, "pos": position},
             )
         attachments = run.rows(_ATTACHED, {"mid": row.id})
-    counts = {"cid": op.conversation_id, "sid": op.sender_id, "mid": row.id}
-    if concurrent:  # PostgreSQL: the conversation touched in the same statement
-        counts["now"] = op.now
-        if blockers:
-            run.rows(_COUNT_AND_TOUCH_SKIPPING, {**counts, "skip": sorted(blockers)})
-        else:
-            run.rows(_COUNT_AND_TOUCH, counts)
-    else:
-        if blockers:
-            run.rows(_COUNT_UNREAD_SKIPPING, {**counts, "skip": sorted(blockers)})
-        else:
-            run.rows(_COUNT_UNREAD, counts)
-        run.rows(_TOUCH, {"cid": op.conversation_id, "mid": row.id, "now": op.now})
-    recipients = [uid for uid in others if uid not in blockers]
     requested = frozenset(m.user_id for m in members if m.request_pending) - {op.sender_id}
     accepted = any(m.user_id == op.sender_id and m.request_pending for m in members)
-    totals: dict[int, int] = {}
+    return SendResult(row, True, recipients, totals, attachments, requested, accepted)
+
+
+def _totals(run: Statements, recipients: list[int]) -> dict[int, int]:
+    """Each recipient's unread total, read after their counts were written."""
     if len(recipients) == 1:
         [(total,)] = run.rows(_TOTAL_OF_ONE, {"uid": recipients[0]})
-        totals = {recipients[0]: int(total)}
-    elif recipients:
-        totals = {uid: int(n) for uid, n in run.rows(_TOTALS, {"uids": recipients})}
-    return SendResult(row, True, recipients, totals, attachments, requested, accepted)
+        return {recipients[0]: int(total)}
+    if recipients:
+        return {uid: int(n) for uid, n in run.rows(_TOTALS, {"uids": recipients})}
+    return {}
 
 
 def _original(run: Statements, row: Any, op: SendOp) -> SendResult:

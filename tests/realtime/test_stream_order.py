@@ -163,6 +163,26 @@ async def test_sends_from_both_processes_at_once_arrive_once_each_in_order(
         assert got == ids  # every one, once, in id order, whichever process sent it
 
 
+async def test_one_persons_badge_counts_up_exactly_when_both_processes_send_to_them(
+    app, client, people, server, other
+) -> None:
+    there, there_http = other
+    a = await dm(client, people.priv, people.plus)
+    b = await dm(client, people.manager, people.plus)
+    watcher = await server.connect(people.plus)
+    far = await there.connect(people.plus)
+    sent = await asyncio.gather(
+        *(send(client, people.priv, a["id"], f"a {i}") for i in range(12)),
+        *(send(there_http, people.manager, b["id"], f"b {i}") for i in range(12)),
+    )
+    assert all(r.status_code == 201 for r in sent), [r.text for r in sent]
+    for device in (watcher, far):
+        totals = [(await device.next("unread"))["data"]["total"] for _ in range(24)]
+        assert totals == list(range(1, 25))  # each send's total counts every one before it
+    badge = await client.get("/api/v1/unread", headers=people.plus.headers)
+    assert badge.json()["total"] == 24
+
+
 async def test_a_send_that_held_its_place_too_long_is_refused_and_leaves_nothing(
     app, client, people
 ) -> None:

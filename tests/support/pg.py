@@ -8,7 +8,7 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 
-def _dsn(url: str, database: str | None = None) -> str:
+def dsn(url: str, database: str | None = None) -> str:
     parsed = make_url(url).set(drivername="postgresql")
     if database:
         parsed = parsed.set(database=database)
@@ -27,7 +27,7 @@ def create_databases(url: str, prefix: str) -> tuple[str, str]:
     names = (f"{prefix}_app", f"{prefix}_msg")
 
     async def go() -> None:
-        conn = await asyncpg.connect(_dsn(url))
+        conn = await asyncpg.connect(dsn(url))
         try:
             for name in names:
                 await conn.execute(f'CREATE DATABASE "{name}"')
@@ -40,7 +40,7 @@ def create_databases(url: str, prefix: str) -> tuple[str, str]:
 
 def drop_databases(url: str, names: tuple[str, str]) -> None:
     async def go() -> None:
-        conn = await asyncpg.connect(_dsn(url))
+        conn = await asyncpg.connect(dsn(url))
         try:
             for name in names:
                 await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -55,7 +55,7 @@ def truncate_all(url: str, names: tuple[str, str]) -> None:
 
     async def go() -> None:
         for name in names:
-            conn = await asyncpg.connect(_dsn(url, name))
+            conn = await asyncpg.connect(dsn(url, name))
             try:
                 tables = await conn.fetch(
                     "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
