@@ -40,10 +40,6 @@ from pigeon.core.security import (
 )
 from pigeon.core.uow import UnitOfWork
 
-# how long a process believes a sign-in it read as live before reading it again: the longest a
-# revocation it was never told about (a lost announcement, no Redis between processes) can go
-# unnoticed there
-LIVE_SECONDS = 10.0
 _LIVE_MAX = 100_000
 
 
@@ -250,7 +246,8 @@ async def family_active(rt: Runtime, family_id: str) -> bool:
     """Whether a sign-in is still live; every authenticated request asks (bearer and cookie).
 
     Answered from memory in the common case: a revocation announced on the control channel is
-    in `rt.revoked_signins` at once, and a sign-in read as live is believed for LIVE_SECONDS.
+    in `rt.revoked_signins` at once, and a sign-in read as live is believed for `rt.remember`
+    seconds: the longest a revocation this process was never told about can go unnoticed.
     After that, or for one not seen before, one indexed read of its tokens.
     """
     if family_id in rt.revoked_signins:
@@ -264,7 +261,7 @@ async def family_active(rt: Runtime, family_id: str) -> bool:
         return False
     if len(rt.live_signins) >= _LIVE_MAX:
         rt.live_signins.clear()
-    rt.live_signins[family_id] = now + LIVE_SECONDS
+    rt.live_signins[family_id] = now + rt.remember
     return True
 
 

@@ -210,6 +210,9 @@ class Database:
             ping_when_idle(self.write_engine, ping_after)
             self.read_engine = self.write_engine
             self.sync_reader = None
+        # `run_read`'s statements each run as their own consistent read, as SQLite's in-place
+        # reader runs them: no BEGIN and ROLLBACK around a lookup (two round trips on PostgreSQL)
+        self._lookups = self.read_engine.execution_options(isolation_level="AUTOCOMMIT")
         self.path = parsed.database if self.is_sqlite else None
         self._writer = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self._reader = async_sessionmaker(self.read_engine, expire_on_commit=False)
@@ -249,11 +252,12 @@ class Database:
             yield session
 
     async def run_read(self, fn: Callable[[Connection], T]) -> T:
-        """Run `fn(connection)`: in place on SQLite, through the async driver elsewhere."""
+        """Run `fn(connection)`: in place on SQLite, through the async driver elsewhere; each of
+        its statements is a consistent read of its own (no transaction around them)."""
         if self.sync_reader is not None:
             with self.sync_reader.connect() as conn:
                 return fn(conn)
-        async with self.read_engine.connect() as conn:
+        async with self._lookups.connect() as conn:
             return await conn.run_sync(fn)
 
     async def dispose(self) -> None:

@@ -1,5 +1,5 @@
 """What one app remembers about people between requests: who they are (principals) and who
-blocked whom (block edges), each for at most `seconds`.
+blocked whom (block edges), each for at most `seconds` (`Runtime.remember`).
 
 The send path reads both on every message, so they are served from memory. Every change to
 them is announced on the control channel once it commits, and every process forgets the people
@@ -49,6 +49,10 @@ class PeopleCache:
     def forget(self, *user_ids: int) -> None:
         for uid in user_ids:
             self._principals.pop(uid, None)
+
+    def clear(self) -> None:
+        self._principals.clear()
+        self._edges.clear()
 
     def forget_edges(self, *user_ids: int) -> None:
         for uid in user_ids:

@@ -30,6 +30,10 @@ from pigeon.core.uow import UnitOfWork, unit_of_work
 from pigeon.settings import Settings
 
 MAX_REMEMBERED_SIGNINS = 100_000
+# how long a process believes what it read of a person or a sign-in: with no Redis between
+# processes (a change made from the CLI is not announced to a running server), and with Redis
+REMEMBER = 10.0
+REMEMBER_ANNOUNCED = 60.0
 _NEWEST_MESSAGE = text("SELECT max(id) FROM message")  # core knows no messaging model
 
 
@@ -55,6 +59,7 @@ class Runtime:
         naming = getattr(broker, "redis_channel", None)
         if naming is not None:
             redis, channel = (lambda: broker.redis), naming(EVENTS_CHANNEL)  # type: ignore[attr-defined]
+            broker.add_gap_listener(self.forget_everyone)  # type: ignore[attr-defined]
         self.stream = make_stream(
             dbs.messaging.dialect, self._newest_message, redis, settings.redis_prefix, channel
         )
@@ -62,7 +67,13 @@ class Runtime:
         self.switches = Switches(dbs.app, settings.settings_cache_seconds, clock)
         self.limiter = Limiter(settings, clock)
         self.tokens = Tokens(settings, clock)
-        self.people = PeopleCache(clock)
+        # who people are and which sign-ins are live, believed for `remember` seconds: every
+        # change is announced on commit and forgotten at once; the expiry bounds what a lost
+        # announcement leaves stale. Across Redis, announcements are lost only with the
+        # subscription, and a new one forgets everything (`forget_everyone`): a longer spell
+        # spares the database a read of every sender and recipient every few seconds.
+        self.remember = REMEMBER_ANNOUNCED if naming is not None else REMEMBER
+        self.people = PeopleCache(clock, self.remember)
         self.passwords = Passwords(
             time_cost=settings.password_hash_time_cost,
             memory_kib=settings.password_hash_memory_kib,
@@ -85,6 +96,12 @@ class Runtime:
             return 0
         async with self.dbs.messaging.read() as session:
             return int(await session.scalar(_NEWEST_MESSAGE) or 0)
+
+    async def forget_everyone(self) -> None:
+        """The broker may have dropped announcements (its subscription was lost and is back):
+        read people and sign-ins afresh."""
+        self.people.clear()
+        self.live_signins.clear()
 
     def signins_ended(self, family_ids: Iterable[str]) -> None:
         if len(self.revoked_signins) > MAX_REMEMBERED_SIGNINS:

@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
 
 from pigeon.app import create_app
-from pigeon.auth.service import LIVE_SECONDS
+from pigeon.core.runtime import REMEMBER
 from tests.conftest import REDIS_URL
 from tests.realtime import conftest as realtime
 from tests.support.people import PASSWORD
@@ -114,7 +114,7 @@ async def test_signing_out_reaches_the_other_processes_at_once(settings):
 
 async def test_a_process_that_missed_the_announcement_learns_within_seconds(settings, clock):
     """No broker between the processes (a CLI revocation, a lost message): the other process
-    believes what it read for at most LIVE_SECONDS, then reads again."""
+    believes what it read for at most REMEMBER seconds, then reads again."""
     async with running(settings, clock) as (_, one), running(settings, clock) as (_, two):
         tokens = await sign_up(one)
         me = bearer(tokens["access_token"])
@@ -122,5 +122,40 @@ async def test_a_process_that_missed_the_announcement_learns_within_seconds(sett
         r = await one.post(f"{API}/auth/logout", json={"refresh_token": tokens["refresh_token"]})
         assert r.status_code == 204
         await assert_refused(one, tokens["access_token"])  # where it was announced: at once
-        clock.advance(dt.timedelta(seconds=LIVE_SECONDS + 1))
+        clock.advance(dt.timedelta(seconds=REMEMBER + 1))
+        await assert_refused(two, tokens["access_token"])
+
+
+@pytest.mark.redis
+@pytest.mark.skipif(not REDIS_URL, reason="PIGEON_TEST_REDIS_URL is not set")
+async def test_a_process_whose_subscription_dropped_reads_sign_ins_afresh(settings):
+    """Across Redis a process believes what it read for longer, since every change is
+    announced; an announcement can be lost only while its subscription is down, so once the
+    subscription is back it forgets every sign-in and person it remembered."""
+    from sqlalchemy import update
+
+    from pigeon.auth.models import RefreshToken
+
+    shared = settings.model_copy(
+        update={"redis_url": REDIS_URL, "redis_prefix": f"pigeon-test-{uuid.uuid4().hex}"}
+    )
+    async with running(shared) as (first, one), running(shared) as (second, two):
+        tokens = await sign_up(one)
+        me = bearer(tokens["access_token"])
+        assert (await two.get(f"{API}/auth/me", headers=me)).status_code == 200  # remembered
+        rt = first.state.runtime
+        async with rt.dbs.app.write() as session:  # revoked, and the announcement lost
+            await session.execute(update(RefreshToken).values(revoked_at=rt.clock.now()))
+        assert (await two.get(f"{API}/auth/me", headers=me)).status_code == 200  # still believed
+        broker = second.state.runtime.broker
+        gap = asyncio.Event()
+
+        async def healed() -> None:
+            gap.set()
+
+        broker.add_gap_listener(healed)
+        clients = await broker.redis.client_list()
+        [subscriber] = [c for c in clients if c.get("name") == broker.name and int(c["sub"])]
+        await broker.redis.client_kill_filter(_id=subscriber["id"])
+        await asyncio.wait_for(gap.wait(), 10)
         await assert_refused(two, tokens["access_token"])
