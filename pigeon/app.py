@@ -222,6 +222,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     # the send and the history page, answered in front of the routing and the page middleware
     # (same services, same answers); inside the request log, logged and measured like routes
     app.add_middleware(HotRoutes, limit=MAX_BODY_BYTES)
+    app.add_middleware(realtime_api.LiveRoute)
     app.add_middleware(RequestLog, log_requests=settings.log_format == "json")
     if settings.trusted_proxies:
         # outermost: every route, page, WebSocket and rate limit sees the client's address
