@@ -35,6 +35,7 @@ from pigeon.core.runtime import Runtime
 from pigeon.messaging import changes
 from pigeon.messaging import service as messaging
 from pigeon.messaging.context import Ctx
+from pigeon.messaging.hot import HotRoute
 from pigeon.realtime import admission, resume
 from pigeon.realtime.budget import RESUME_COST, FrameBudget, Verdict
 from pigeon.realtime.connection import Close, Connection, Frame
@@ -57,6 +58,7 @@ router = APIRouter(prefix="/api/v1", tags=["realtime"])
 
 
 WS_PATH = "/api/v1/ws"
+LIVE_ROUTE = HotRoute(WS_PATH)
 
 
 def install(app: FastAPI) -> None:
@@ -75,6 +77,7 @@ class LiveRoute:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket" and scope["path"] == WS_PATH:
+            scope["route"] = LIVE_ROUTE  # what the request log and the metrics read
             return await websocket_endpoint(WebSocket(scope, receive, send))
         return await self.app(scope, receive, send)
 
