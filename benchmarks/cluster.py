@@ -91,6 +91,9 @@ def pg_url(name: str) -> str:
     return f"postgresql+asyncpg://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
 
 
+SENDER_POOL, POOL_OVERFLOW = 20, 3  # each server's pool: the senders' sends in flight, and a few
+
+
 def cluster_env(processes: int, max_connections: int) -> dict[str, str]:
     """The servers' settings. Their pools hold as many connections as there are senders (and
     a few more) where PostgreSQL allows it: with the default 5, most of 16 concurrent sends
@@ -105,9 +108,6 @@ def cluster_env(processes: int, max_connections: int) -> dict[str, str]:
         "PIGEON_DATABASE_POOL_SIZE": str(per_pool - POOL_OVERFLOW),
         "PIGEON_DATABASE_MAX_OVERFLOW": str(POOL_OVERFLOW),
     }
-
-
-SENDER_POOL, POOL_OVERFLOW = 20, 3
 
 
 # --- PostgreSQL and Redis ---

@@ -127,6 +127,15 @@ class RequestLog:
             _request.reset(token)
 
 
+class AnsweredRoute:
+    """`scope["route"]` for a request answered in front of the router (`messaging.hot`,
+    `realtime.api.LiveRoute`): what the request log and the metrics read as the matched
+    route, its template the path it was answered for."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+
 def route_template(scope: Scope) -> str:
     """The matched route as its template: the path with each parameter's segment put back as
     `{name}` (a username, an id, a token in a path never reaches the log); "(no route)" for a

@@ -32,6 +32,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pigeon.core.errors import AppError, app_error_response, unexpected_error_response
+from pigeon.core.logs import AnsweredRoute
 from pigeon.core.types import INT64_MAX
 from pigeon.core.uow import owning
 from pigeon.messaging import sending
@@ -48,14 +49,7 @@ HISTORY_PARAMS = {"limit": (1, 200), "before_id": (1, INT64_MAX), "after_id": (1
 PAGE = TypeAdapter(list[MessageOut])
 
 
-class HotRoute:
-    """What the request log and the metrics read as the matched route (`scope["route"]`)."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-
-
-MESSAGES_ROUTE = HotRoute(MESSAGES_TEMPLATE)
+MESSAGES_ROUTE = AnsweredRoute(MESSAGES_TEMPLATE)
 
 
 class HotRoutes:

@@ -31,11 +31,11 @@ from pigeon.accounts import directory
 from pigeon.auth.principals import signin_of
 from pigeon.core.deps import SESSION_COOKIE, Bearer, CurrentUser
 from pigeon.core.errors import AppError, NotAllowed, Unauthorized
+from pigeon.core.logs import AnsweredRoute
 from pigeon.core.runtime import Runtime
 from pigeon.messaging import changes
 from pigeon.messaging import service as messaging
 from pigeon.messaging.context import Ctx
-from pigeon.messaging.hot import HotRoute
 from pigeon.realtime import admission, resume
 from pigeon.realtime.budget import RESUME_COST, FrameBudget, Verdict
 from pigeon.realtime.connection import Close, Connection, Frame
@@ -58,7 +58,7 @@ router = APIRouter(prefix="/api/v1", tags=["realtime"])
 
 
 WS_PATH = "/api/v1/ws"
-LIVE_ROUTE = HotRoute(WS_PATH)
+LIVE_ROUTE = AnsweredRoute(WS_PATH)
 
 
 def install(app: FastAPI) -> None:

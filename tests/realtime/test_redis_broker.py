@@ -12,6 +12,7 @@ from pigeon.core.events import CONTROL_CHANNEL, EVENTS_CHANNEL
 from pigeon.realtime.presence import RedisPresence
 from pigeon.realtime.redis_broker import RedisBroker
 from tests.conftest import REDIS_URL
+from tests.support.brokers import cut_subscription
 
 pytestmark = [
     pytest.mark.redis,
@@ -59,19 +60,7 @@ async def test_every_process_with_the_same_prefix_hears_every_envelope(brokers):
 async def test_a_dropped_subscription_is_healed_and_reported(brokers):
     a, b, _ = brokers
     got_b = collector(b)
-    gaps = asyncio.Event()
-
-    async def on_gap():  # type: ignore[no-untyped-def]
-        gaps.set()
-
-    b.add_gap_listener(on_gap)
-    await b._subscribed.wait()
-    # cut b's subscription at the server, as a network blip or a Redis restart would
-    clients = await a.redis.client_list()
-    subscriber = [c for c in clients if c.get("name") == b.name and int(c.get("sub", 0)) > 0]
-    assert len(subscriber) == 1
-    await a.redis.client_kill_filter(_id=subscriber[0]["id"])
-    await asyncio.wait_for(gaps.wait(), 10)
+    await cut_subscription(b, by=a)  # and b reports the gap to its listeners
     await a.publish(EVENTS_CHANNEL, b"after")
     assert await asyncio.wait_for(got_b.get(), 5) == (EVENTS_CHANNEL, b"after")
 

@@ -65,6 +65,16 @@ async def hold_a_send(app: Any, user_id: int, conversation_id: int, body: str) -
     return uow, message
 
 
+async def plus_watched_on_both(
+    client: AsyncClient, people: Any, server: Server, there: Server
+) -> tuple[dict[str, Any], dict[str, Any], tuple[Any, Any]]:
+    """plus's conversations with priv and with manager, and a device of plus's connected to
+    each process."""
+    a = await dm(client, people.priv, people.plus)
+    b = await dm(client, people.manager, people.plus)
+    return a, b, (await server.connect(people.plus), await there.connect(people.plus))
+
+
 async def test_no_one_sees_an_id_while_a_lower_one_is_still_committing(
     app, client, people, server, other
 ) -> None:
@@ -136,10 +146,7 @@ async def test_sends_from_both_processes_at_once_arrive_once_each_in_order(
     app, client, people, server, other
 ) -> None:
     there, there_http = other
-    a = await dm(client, people.priv, people.plus)
-    b = await dm(client, people.manager, people.plus)
-    watcher = await server.connect(people.plus)
-    far = await there.connect(people.plus)
+    a, b, devices = await plus_watched_on_both(client, people, server, there)
 
     async def burst(http: AsyncClient, who: Any, conv: dict[str, Any], n: int) -> list[int]:
         sent = await asyncio.gather(
@@ -156,7 +163,7 @@ async def test_sends_from_both_processes_at_once_arrive_once_each_in_order(
             [],
         )
     )
-    for device in (watcher, far):
+    for device in devices:
         got: list[int] = []
         while len(got) < len(ids):
             got += new_ids([await device.next("message.new")])
@@ -167,16 +174,13 @@ async def test_one_persons_badge_counts_up_exactly_when_both_processes_send_to_t
     app, client, people, server, other
 ) -> None:
     there, there_http = other
-    a = await dm(client, people.priv, people.plus)
-    b = await dm(client, people.manager, people.plus)
-    watcher = await server.connect(people.plus)
-    far = await there.connect(people.plus)
+    a, b, devices = await plus_watched_on_both(client, people, server, there)
     sent = await asyncio.gather(
         *(send(client, people.priv, a["id"], f"a {i}") for i in range(12)),
         *(send(there_http, people.manager, b["id"], f"b {i}") for i in range(12)),
     )
     assert all(r.status_code == 201 for r in sent), [r.text for r in sent]
-    for device in (watcher, far):
+    for device in devices:
         totals = [(await device.next("unread"))["data"]["total"] for _ in range(24)]
         assert totals == list(range(1, 25))  # each send's total counts every one before it
     badge = await client.get("/api/v1/unread", headers=people.plus.headers)

@@ -18,6 +18,7 @@ from pigeon.app import create_app
 from pigeon.core.runtime import REMEMBER
 from tests.conftest import REDIS_URL
 from tests.realtime import conftest as realtime
+from tests.support.brokers import cut_subscription
 from tests.support.people import PASSWORD
 
 API = "/api/v1"
@@ -93,16 +94,30 @@ async def running(settings, clock=None) -> AsyncIterator[tuple[FastAPI, AsyncCli
             yield app, c
 
 
+def across_redis(settings):  # type: ignore[no-untyped-def]
+    """The test's settings for processes linked by Redis (a prefix of their own)."""
+    return settings.model_copy(
+        update={"redis_url": REDIS_URL, "redis_prefix": f"pigeon-test-{uuid.uuid4().hex}"}
+    )
+
+
+async def signed_in_on_both(
+    one: AsyncClient, two: AsyncClient
+) -> tuple[dict[str, str], dict[str, str]]:
+    """A member signed up through `one` whose token `two` has read as live (and remembers):
+    the tokens, and the bearer header."""
+    tokens = await sign_up(one)
+    me = bearer(tokens["access_token"])
+    assert (await two.get(f"{API}/auth/me", headers=me)).status_code == 200
+    return tokens, me
+
+
 @pytest.mark.redis
 @pytest.mark.skipif(not REDIS_URL, reason="PIGEON_TEST_REDIS_URL is not set")
 async def test_signing_out_reaches_the_other_processes_at_once(settings):
-    shared = settings.model_copy(
-        update={"redis_url": REDIS_URL, "redis_prefix": f"pigeon-test-{uuid.uuid4().hex}"}
-    )
+    shared = across_redis(settings)
     async with running(shared) as (_, one), running(shared) as (_, two):
-        tokens = await sign_up(one)
-        me = bearer(tokens["access_token"])
-        assert (await two.get(f"{API}/auth/me", headers=me)).status_code == 200  # remembered
+        tokens, me = await signed_in_on_both(one, two)
         r = await one.post(f"{API}/auth/logout", json={"refresh_token": tokens["refresh_token"]})
         assert r.status_code == 204
         deadline = time.monotonic() + 2
@@ -116,9 +131,7 @@ async def test_a_process_that_missed_the_announcement_learns_within_seconds(sett
     """No broker between the processes (a CLI revocation, a lost message): the other process
     believes what it read for at most REMEMBER seconds, then reads again."""
     async with running(settings, clock) as (_, one), running(settings, clock) as (_, two):
-        tokens = await sign_up(one)
-        me = bearer(tokens["access_token"])
-        assert (await two.get(f"{API}/auth/me", headers=me)).status_code == 200
+        tokens, me = await signed_in_on_both(one, two)
         r = await one.post(f"{API}/auth/logout", json={"refresh_token": tokens["refresh_token"]})
         assert r.status_code == 204
         await assert_refused(one, tokens["access_token"])  # where it was announced: at once
@@ -136,26 +149,12 @@ async def test_a_process_whose_subscription_dropped_reads_sign_ins_afresh(settin
 
     from pigeon.auth.models import RefreshToken
 
-    shared = settings.model_copy(
-        update={"redis_url": REDIS_URL, "redis_prefix": f"pigeon-test-{uuid.uuid4().hex}"}
-    )
+    shared = across_redis(settings)
     async with running(shared) as (first, one), running(shared) as (second, two):
-        tokens = await sign_up(one)
-        me = bearer(tokens["access_token"])
-        assert (await two.get(f"{API}/auth/me", headers=me)).status_code == 200  # remembered
+        tokens, me = await signed_in_on_both(one, two)
         rt = first.state.runtime
         async with rt.dbs.app.write() as session:  # revoked, and the announcement lost
             await session.execute(update(RefreshToken).values(revoked_at=rt.clock.now()))
         assert (await two.get(f"{API}/auth/me", headers=me)).status_code == 200  # still believed
-        broker = second.state.runtime.broker
-        gap = asyncio.Event()
-
-        async def healed() -> None:
-            gap.set()
-
-        broker.add_gap_listener(healed)
-        clients = await broker.redis.client_list()
-        [subscriber] = [c for c in clients if c.get("name") == broker.name and int(c["sub"])]
-        await broker.redis.client_kill_filter(_id=subscriber["id"])
-        await asyncio.wait_for(gap.wait(), 10)
+        await cut_subscription(second.state.runtime.broker)
         await assert_refused(two, tokens["access_token"])
