@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import copy
 import getpass
-import logging
-import re
+import logging.config
+import os
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -91,101 +90,29 @@ def migrate_errors() -> type[Exception]:
     return SchemaTooNew
 
 
-class RedactSecrets(logging.Filter):
-    """Blank credentials in the query strings the server logs (access lines, WebSocket
-    handshakes): whoever reads a log must not be able to sign in with what is in it."""
-
-    QUERY_SECRET = re.compile(
-        r"([?&](?:access_token|token|ticket|invitation)=)[^&#\s\"']*", re.IGNORECASE
-    )
-    # an invitation's link is its token: /invitations/TOKEN, /api/v1/invitations/verify/TOKEN
-    PATH_SECRET = re.compile(r"(/invitations/(?:verify/)?)[A-Za-z0-9_-]{20,}")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str):
-            record.msg = self.redact(record.msg)
-        if isinstance(record.args, tuple):
-            record.args = tuple(self.redact(a) if isinstance(a, str) else a for a in record.args)
-        return True
-
-    @classmethod
-    def redact(cls, text: str) -> str:
-        return cls.PATH_SECRET.sub(r"\1[redacted]", cls.QUERY_SECRET.sub(r"\1[redacted]", text))
-
-
-def server_log_config(log_format: str = "text", level: str = "info") -> dict[str, Any]:
-    """Uvicorn's logging and the server's own, with secrets redacted on every handler and the
-    current request's id on every line; in JSON, one object a line, and the server's own
-    request lines (route templates, no paths or queries) instead of uvicorn's access lines."""
-    from uvicorn.config import LOGGING_CONFIG
-
-    config = copy.deepcopy(LOGGING_CONFIG)
-    config.setdefault("filters", {})["redact_secrets"] = {"()": RedactSecrets}
-    config["filters"]["request_context"] = {"()": "pigeon.core.logs.RequestContext"}
-    for handler in config["handlers"].values():
-        handler.setdefault("filters", []).extend(["request_context", "redact_secrets"])
-    config["loggers"]["pigeon"] = {
-        "handlers": ["default"],
-        "level": level.upper(),
-        "propagate": False,
-    }
-    if log_format == "json":
-        config["formatters"] = {"json": {"()": "pigeon.core.logs.JsonFormatter"}}
-        for handler in config["handlers"].values():
-            handler["formatter"] = "json"
-        config["loggers"]["uvicorn.access"] = {"handlers": [], "propagate": False}
-    return config
-
-
-def _tune_malloc() -> None:
-    """With glibc: two malloc arenas instead of one per thread that allocates (the database
-    threads, the send writer, hashing), whose fragments a server otherwise keeps; and large
-    blocks (a password hash's 19 MiB) always mapped on their own, so that they go back to the
-    system when freed instead of staying in the heap after a burst of sign-ins. Elsewhere,
-    nothing changes."""
-    import ctypes
-    import ctypes.util
-
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(name)
-        libc.mallopt(-8, 2)  # M_ARENA_MAX
-        libc.mallopt(-3, 1024 * 1024)  # M_MMAP_THRESHOLD, which also stops it from growing
-
-
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
     port: Annotated[int | None, typer.Option(help="port to listen on")] = None,
 ) -> None:
     """Run the server. It upgrades the schema but never adds data."""
-    import uvicorn
+    from pigeon.server import server_log_config
 
     settings = get_settings()
-    _tune_malloc()
-    uvicorn.run(
-        "pigeon.app:create_app",
-        factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
-        loop="uvloop",
-        http="httptools",
-        ws="websockets-sansio",
-        ws_ping_interval=settings.ws_heartbeat_seconds,
-        ws_ping_timeout=settings.ws_heartbeat_seconds,
-        ws_per_message_deflate=False,  # small frames gain little; a zlib state per socket costs
-        # bigger client frames are refused by the app anyway; past this, before they are buffered
-        ws_max_size=max(64 * 1024, settings.ws_max_frame_bytes * 4),
-        log_level=settings.log_level,
-        log_config=server_log_config(settings.log_format, settings.log_level),
-        # X-Forwarded-* is believed only from PIGEON_TRUSTED_PROXIES, by the app itself (so
-        # every route and the rate limits see one client address); uvicorn's own handling
-        # would trust 127.0.0.1 by default
-        proxy_headers=False,
-        timeout_graceful_shutdown=5,
-    )
+    logging.config.dictConfig(server_log_config(settings.log_format, settings.log_level))
+    log = logging.getLogger("pigeon")
+    # the upgrade runs here, told in the server's log, so that the server finds both
+    # databases at their heads and never loads Alembic (see pigeon.core.migrate)
+    for name, what in _upgraded(lambda m: log.error("cannot start: %s", m)).items():
+        log.info("%s database: %s", name, what)
+    env = dict(os.environ)
+    if host:
+        env["PIGEON_HOST"] = host
+    if port:
+        env["PIGEON_PORT"] = str(port)
+    # the server becomes a process of its own image (the same process id, for whoever
+    # started it), without the command line's libraries: see pigeon.server
+    os.execve(sys.executable, [sys.executable, "-m", "pigeon.server"], env)
 
 
 @db_app.command("upgrade")
@@ -199,6 +126,13 @@ def db_upgrade(
     if dry_run:
         _upgrade_plan()
         return
+    for name, what in _upgraded(lambda m: err.print(f"[red]error:[/red] {escape(m)}")).items():
+        console.print(f"{name}: {escape(what)}")
+
+
+def _upgraded(fail: Callable[[str], None]) -> dict[str, str]:
+    """Both databases upgraded as `db upgrade` does; what was done to each. A failure is
+    told to `fail` and ends the command."""
     from pigeon.core import migrate
 
     settings = get_settings()
@@ -211,15 +145,12 @@ def db_upgrade(
             await dbs.dispose()
 
     try:
-        said = asyncio.run(go())
+        return asyncio.run(go())
     except migrate_errors() as exc:
-        err.print(f"[red]error:[/red] {escape(str(exc))}")
-        raise typer.Exit(1) from None
+        fail(str(exc))
     except OSError as exc:
-        err.print(f"[red]error:[/red] cannot reach the database: {exc}")
-        raise typer.Exit(1) from None
-    for name, what in said.items():
-        console.print(f"{name}: {escape(what)}")
+        fail(f"cannot reach the database: {exc}")
+    raise typer.Exit(1)
 
 
 def _upgrade_plan() -> None:

@@ -5,7 +5,10 @@ than the code is refused with a clear message; `db upgrade --dry-run` changes no
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sqlite3
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -235,3 +238,43 @@ def test_dry_run_shows_what_would_run_and_changes_nothing(pigeon, tmp_path):  # 
     assert r.exit_code == 1 and "newer Pigeon" in r.output
     r = pigeon("db", "upgrade")
     assert r.exit_code == 1 and "newer Pigeon" in r.output
+
+
+def test_the_heads_read_from_the_files_are_alembics() -> None:
+    """A start reads each history's head from its files without Alembic; it must be the head
+    Alembic would upgrade to, or a server would skip a migration it needs."""
+    for name in ("app", "messaging"):
+        assert migrate.written_heads(name) == set(migrate._script(name).get_heads())  # noqa: SLF001
+
+
+STARTS = """
+import asyncio, sys
+from pigeon.app import create_app
+
+async def start():
+    app = create_app()
+    async with app.router.lifespan_context(app):
+        pass
+
+asyncio.run(start())
+print(sorted(m for m in ("alembic", "mako", "pygments", "PIL") if m in sys.modules))
+"""
+
+
+def test_a_server_on_upgraded_databases_never_loads_alembic(pigeon, tmp_path) -> None:  # noqa: F811
+    """`pigeon serve` upgrades before it becomes the server, so the server finds both
+    databases at their heads and never holds Alembic, Mako and Pygments (10 MiB), nor Pillow
+    before the first upload. With a migration pending (a new install), the server runs it
+    itself."""
+    assert pigeon("messaging", "enable").exit_code == 0
+    env = {**os.environ, "PIGEON_TUNE_GC": "false"}
+    started = subprocess.run(
+        [sys.executable, "-c", STARTS], env=env, capture_output=True, text=True, check=True
+    )
+    assert started.stdout.strip() == "[]"
+    env["PIGEON_DATA_DIR"] = str(tmp_path / "fresh")  # nothing upgraded there yet
+    started = subprocess.run(
+        [sys.executable, "-c", STARTS], env=env, capture_output=True, text=True, check=True
+    )
+    assert "alembic" in started.stdout
+    assert (tmp_path / "fresh" / "app.db").exists()

@@ -1,25 +1,34 @@
-"""Alembic, driven from code: one history per database, upgraded on a live async connection."""
+"""Alembic, driven from code: one history per database, upgraded on a live async connection.
+
+Alembic (with Mako and Pygments beneath it) is loaded only when a database is not at its
+head: a server started on databases already upgraded (`make run`, every restart) finds that
+out by reading each version table and its history's revision ids from the files, and keeps
+the 10 MiB those libraries would hold for its whole life.
+"""
 
 from __future__ import annotations
 
+import ast
 import functools
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command, context, util
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import MetaData, select, text
+from sqlalchemy import MetaData, inspect, select, text
 from sqlalchemy.engine import Connection
 
 from pigeon.core.db import Database, Databases
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 _LOCK_KEY = 0x5069676E  # PostgreSQL advisory lock: one migrator at a time
 
 
 def alembic_config(db: Database) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS / db.name))
     cfg.set_main_option("sqlalchemy.url", db.url.replace("%", "%%"))
@@ -37,6 +46,8 @@ def _modelled(name: str | None, type_: str, _parents: Any) -> bool:
 
 def run_env(metadata: MetaData) -> None:
     """The body of each history's env.py (online mode on a shared connection only)."""
+    from alembic import context
+
     cfg = context.config
     connection: Connection | None = cfg.attributes.get("connection")
     if connection is None:
@@ -54,6 +65,8 @@ def run_env(metadata: MetaData) -> None:
 
 
 def _run(connection: Connection, cfg: Config, action: str, args: dict[str, Any]) -> None:
+    from alembic import command
+
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
     cfg.attributes["connection"] = connection
@@ -68,12 +81,66 @@ class SchemaTooNew(Exception):
 @functools.cache
 def _script(name: str) -> ScriptDirectory:
     """A history's scripts, read once a process: they ship with the code."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS / name))
     return ScriptDirectory.from_config(cfg)
 
 
+@functools.cache
+def written_heads(name: str) -> frozenset[str] | None:
+    """The head revisions of a history, read from its files' `revision` and `down_revision`
+    without Alembic; None when a file says anything this reading does not follow, and
+    Alembic then decides."""
+    revisions: set[str] = set()
+    below: set[str] = set()
+    for path in (MIGRATIONS / name / "versions").glob("*.py"):
+        said: dict[str, Any] = {}
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.Assign) and len(node.targets) == 1:
+                target, value = node.targets[0], node.value
+            elif isinstance(node, ast.AnnAssign) and node.value is not None:
+                target, value = node.target, node.value
+            else:
+                continue
+            if isinstance(target, ast.Name) and target.id in ("revision", "down_revision"):
+                try:
+                    said[target.id] = ast.literal_eval(value)
+                except ValueError:
+                    return None
+        revision, down = said.get("revision"), said.get("down_revision")
+        downs = (down,) if isinstance(down, str) or down is None else down
+        if not isinstance(revision, str) or not isinstance(downs, tuple):
+            return None
+        revisions.add(revision)
+        below.update(d for d in downs if d is not None)
+    return frozenset(revisions - below) or None
+
+
+async def current_revision(db: Database) -> str | None:
+    """The revision `db` is at, read from its version table (None before the first upgrade);
+    a version table of several rows (branches) is left to Alembic."""
+    table = f"alembic_version_{db.name}"
+
+    def _read(conn: Connection) -> list[str] | None:
+        if not inspect(conn).has_table(table):
+            return None
+        return list(conn.execute(text(f"SELECT version_num FROM {table}")).scalars())
+
+    async with db.read_engine.connect() as conn:
+        rows = await conn.run_sync(_read)
+    if rows is None or not rows:
+        return None
+    if len(rows) > 1:
+        return (await status(db))[0]
+    return rows[0]
+
+
 def _known(name: str, current: str | None) -> None:
+    from alembic import util
+
     if current is None:
         return
     script = _script(name)
@@ -90,11 +157,15 @@ def _known(name: str, current: str | None) -> None:
 async def upgrade(db: Database, revision: str = "head") -> tuple[str | None, str | None]:
     """Bring `db` to `revision`; SchemaTooNew if a newer release already went past it.
     Returns (the revision before, the revision after)."""
-    cfg = alembic_config(db)
     db.create_file()
+    if revision == "head":
+        current = await current_revision(db)
+        if current is not None and written_heads(db.name) == {current}:
+            return current, current  # nothing to run (every start, nearly always)
+    cfg = alembic_config(db)
     current, head = await status(db)
     _known(db.name, current)
-    if revision == "head" and current == head:  # nothing to run (every start, nearly always)
+    if revision == "head" and current == head:
         return current, current
     async with db.write_engine.connect() as conn:
         sqlite = conn.dialect.name == "sqlite"
@@ -176,12 +247,13 @@ async def exists(db: Database) -> bool:
     not opened)."""
     if db.file_missing():
         return False
-    current, _ = await status(db)
-    return current is not None
+    return await current_revision(db) is not None
 
 
 async def status(db: Database) -> tuple[str | None, str | None]:
     """(current revision, head revision) of one database."""
+    from alembic.runtime.migration import MigrationContext
+
     cfg = alembic_config(db)
     head = _script(db.name).get_current_head()
 

@@ -21,7 +21,7 @@ import shutil
 import tempfile
 import unicodedata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, delete, func, or_, select
 
@@ -29,7 +29,6 @@ from pigeon.core.blobs import MediaStore
 from pigeon.core.errors import NotAllowed, NotFound, TooLarge
 from pigeon.core.runtime import Runtime
 from pigeon.core.uow import UnitOfWork
-from pigeon.media import processing
 from pigeon.media.receive import Received
 from pigeon.media.serving import Served
 from pigeon.media.storage import new_key
@@ -38,6 +37,9 @@ from pigeon.messaging.context import Ctx
 from pigeon.messaging.events import MessageUpdated
 from pigeon.messaging.models import Attachment, Message, Report
 from pigeon.messaging.reports import open_report_message_ids
+
+if TYPE_CHECKING:
+    from pigeon.media import processing
 from pigeon.messaging.schemas import AttachmentOut
 from pigeon.messaging.service import (
     access_conversation,
@@ -130,6 +132,8 @@ async def store(ctx: Ctx, received: Received, *, conversation_id: int | None = N
     policy.check_upload_size(received.size, upload_limit(ctx))
     quota = settings.media_quota_bytes(viewer.tier, viewer.role)
     policy.check_quota(await stored_bytes(ctx, write=False), received.size, quota)
+    from pigeon.media import processing  # Pillow, loaded at the first upload (3 MiB)
+
     incoming(settings).mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="processing-", dir=incoming(settings)))
     try:

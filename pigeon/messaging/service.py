@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Row, Select, and_, bindparam, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pigeon.accounts import blocks, directory
@@ -414,7 +413,14 @@ async def find_directs(ctx: Ctx, other_ids: Iterable[int]) -> dict[int, int]:
 
 
 def _insert(ctx: Ctx) -> Any:
-    return postgresql.insert if ctx.dbs.messaging.dialect == "postgresql" else sqlite.insert
+    """The dialect's INSERT with ON CONFLICT; each dialect's module loads only where it runs."""
+    if ctx.dbs.messaging.dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert
 
 
 async def start_direct(ctx: Ctx, other_id: int) -> tuple[int, bool]:

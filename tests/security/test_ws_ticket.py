@@ -14,7 +14,7 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 
-from pigeon.cli import RedactSecrets
+from pigeon.server import RedactSecrets
 from tests.conftest import REDIS_URL
 from tests.realtime import conftest as realtime
 from tests.realtime.conftest import Live, Server, serving
