@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import operator
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -565,30 +566,57 @@ async def list_messages(
     """A page of history, oldest first: the newest `limit`, or those before/after an id."""
     await require_enabled(ctx)
     convo = await access_conversation(ctx, conversation_id)
-    base = visible_messages(
-        ctx.viewer.id,
-        since=since(ctx),
-        hidden=await hidden_senders(ctx, convo),
-        conversation=convo.key,
-        cleared_to_id=convo.members[ctx.viewer.id].cleared_to_id,
-        upto=ctx.rt.stream.upto(),
-    )
-    stmt = base
-    if after_id is not None:
-        stmt = stmt.where(Message.id > after_id).order_by(Message.id.asc())
-    else:
-        if before_id is not None:
-            stmt = stmt.where(Message.id < before_id)
-        stmt = stmt.order_by(Message.id.desc())
-    page = stmt.limit(limit)
+    hidden = await hidden_senders(ctx, convo)
+    cleared = convo.members[ctx.viewer.id].cleared_to_id
+    upto = ctx.rt.stream.upto()
+    order = "after" if after_id is not None else "before" if before_id is not None else "latest"
+    page, replies = _history(bool(hidden), bool(cleared), upto is not None, order)
+    values = {
+        "since": since(ctx),
+        "cid": convo.id,
+        "hidden": sorted(hidden),
+        "cleared": cleared,
+        "upto": upto,
+        "after": after_id,
+        "before": before_id,
+        "limit": limit,
+    }
 
     def read(conn: Connection) -> list[MessageOut]:
-        rows = list(conn.execute(page).all())
+        rows = list(conn.execute(page, values).all())
         if after_id is None:
             rows.reverse()
-        return with_quotes(conn, base, messages_out(conn, rows))
+        return with_quotes(
+            messages_out(conn, rows),
+            lambda wanted: conn.execute(replies, {**values, "wanted": sorted(wanted)}),
+        )
 
     return await ctx.dbs.messaging.run_read(read)
+
+
+@functools.cache
+def _history(
+    hides: bool, cleared: bool, capped: bool, order: str
+) -> tuple[Select[tuple[Message]], Select[tuple[Message]]]:
+    """A history page's query and its replies' look-up, for one shape of the rules that apply
+    (senders hidden, a clear mark, the stream's cap) and of the page (latest, before, after
+    an id); shaped once, with parameters for the values, so that a page is not built and
+    keyed again each time (a seventh of its CPU)."""
+    base = visible_messages(
+        0,  # not read: the conversation is given
+        since=bindparam("since"),
+        hidden=bindparam("hidden", expanding=True) if hides else (),
+        conversation=(bindparam("cid"), "group"),
+        cleared_to_id=bindparam("cleared") if cleared else 0,
+        upto=bindparam("upto") if capped else None,
+    )
+    if order == "after":
+        page = base.where(Message.id > bindparam("after")).order_by(Message.id.asc())
+    else:
+        narrowed = base.where(Message.id < bindparam("before")) if order == "before" else base
+        page = narrowed.order_by(Message.id.desc())
+    replies = base.where(Message.id.in_(bindparam("wanted", expanding=True)))
+    return page.limit(bindparam("limit")), replies
 
 
 def quote_out(
@@ -606,10 +634,11 @@ def quote_out(
 
 
 def with_quotes(
-    conn: Connection, visible: Select[tuple[Message]], messages: list[MessageOut]
+    messages: list[MessageOut], visible: Callable[[set[int]], Iterable[Any]]
 ) -> list[MessageOut]:
     """Each reply with the message it answers, looked up among those the reader may see
-    (`visible`, the page's own query): one query for the page, none without replies."""
+    (`visible`: rows of the page's own query, narrowed to the ids asked for): one query for
+    the page, none without replies."""
     wanted = {m.reply_to_id for m in messages if m.reply_to_id is not None and not m.deleted}
     if not wanted:
         return messages
@@ -621,7 +650,7 @@ def with_quotes(
             attachments=r.attachment_count,
             deleted=r.deleted_at is not None,
         )
-        for r in conn.execute(visible.where(Message.id.in_(wanted)))
+        for r in visible(wanted)
     }
     for m in messages:
         if m.reply_to_id is not None and not m.deleted:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection
+from typing import Any
 
-from sqlalchemy import Select, and_, not_, select
+from sqlalchemy import BindParameter, Select, and_, not_, select
 
 from pigeon.accounts import blocks
 from pigeon.core.principal import Principal
@@ -36,15 +37,23 @@ async def blocked_by(rt: Runtime, viewer_id: int) -> set[int]:
     return {blocked for blocker, blocked in edges if blocker == viewer_id}
 
 
+Given = BindParameter[Any]  # a value to come: the statement is shaped once and run many times
+
+
+def _applies(value: Collection[int] | int | Given) -> bool:
+    """A condition is there to apply: a value that is set, or a parameter standing for one."""
+    return isinstance(value, BindParameter) or bool(value)
+
+
 def visible_messages(
     viewer_id: int,
     *,
-    since: dt.datetime,
-    hidden: Collection[int],
-    conversation: tuple[int, str] | None = None,
-    cleared_to_id: int = 0,
+    since: dt.datetime | Given,
+    hidden: Collection[int] | Given,
+    conversation: tuple[int | Given, str] | None = None,
+    cleared_to_id: int | Given = 0,
     include_deleted: bool = True,
-    upto: int | None = None,
+    upto: int | Given | None = None,
 ) -> Select[tuple[Message]]:
     """The messages `viewer_id` may see, as a query to narrow, order and page.
 
@@ -55,6 +64,10 @@ def visible_messages(
     catch-up show them in place); search, export and counts leave them out. `upto` is the
     message stream's position (`core.stream`): history and catch-up show nothing above it, so
     that a client never sees an id while a lower one may still commit.
+
+    A value may be a bound parameter (`Given`), for a statement a hot path shapes once and
+    runs with its values (a history page): an empty `hidden` or a `cleared_to_id` of 0 leaves
+    its condition out, a parameter keeps it.
     """
     stmt = select(Message).where(Message.created_at >= since)
     if upto is not None:
@@ -62,9 +75,9 @@ def visible_messages(
     if conversation is not None:
         conversation_id, kind = conversation
         stmt = stmt.where(Message.conversation_id == conversation_id)
-        if cleared_to_id:
+        if _applies(cleared_to_id):
             stmt = stmt.where(Message.id > cleared_to_id)
-        if hidden and kind == "group":
+        if _applies(hidden) and kind == "group":
             stmt = stmt.where(Message.sender_id.not_in(hidden))
     else:
         stmt = (
@@ -79,7 +92,7 @@ def visible_messages(
             .join(Conversation, Conversation.id == Message.conversation_id)
             .where(Conversation.deleted_at.is_(None))
         )
-        if hidden:
+        if _applies(hidden):
             stmt = stmt.where(
                 not_(and_(Conversation.kind == "group", Message.sender_id.in_(hidden)))
             )
