@@ -37,9 +37,6 @@ from pigeon.messaging.context import Ctx
 from pigeon.messaging.events import MessageUpdated
 from pigeon.messaging.models import Attachment, Message, Report
 from pigeon.messaging.reports import open_report_message_ids
-
-if TYPE_CHECKING:
-    from pigeon.media import processing
 from pigeon.messaging.schemas import AttachmentOut
 from pigeon.messaging.service import (
     access_conversation,
@@ -52,6 +49,9 @@ from pigeon.messaging.service import (
     unseen_by,
 )
 from pigeon.settings import Settings
+
+if TYPE_CHECKING:
+    from pigeon.media import processing
 
 log = logging.getLogger("pigeon.attachments")
 

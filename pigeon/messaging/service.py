@@ -601,7 +601,7 @@ def _history(
     """A history page's query and its replies' look-up, for one shape of the rules that apply
     (senders hidden, a clear mark, the stream's cap) and of the page (latest, before, after
     an id); shaped once, with parameters for the values, so that a page is not built and
-    keyed again each time (a seventh of its CPU)."""
+    keyed again each time (a quarter of its CPU)."""
     base = visible_messages(
         0,  # not read: the conversation is given
         since=bindparam("since"),
