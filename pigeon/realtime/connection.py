@@ -81,37 +81,39 @@ def _find_transport(send: Any, depth: int = 0) -> Any:
 
 
 class RecentIds:
-    """The last `limit` ids added, as two arrays of machine integers: one sorted (membership
-    by bisection), one in the order they came (the oldest leaves first). A set and a deque
-    of Python ints cost about 100 bytes an id, so a busy connection's 4,096 came to some 400
-    KiB and a thousand connections grew by hundreds of MiB over a long run; this is 16 bytes
-    an id. Ids come mostly in increasing order, so an insert is mostly an append."""
+    """The highest `limit` ids added, in one sorted array of machine integers: membership by
+    bisection, and the lowest leaves first. Ids come mostly in increasing order, so the
+    highest are the latest, and an insert is mostly an append. A set and a deque of Python
+    ints cost about 100 bytes an id, so a busy connection's 4,096 came to some 400 KiB and a
+    thousand connections grew by hundreds of MiB over a long run; this is 8 bytes an id."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self._sorted = array("q")
-        self._order = array("q")
+        self._ids = array("q")
 
     def __contains__(self, value: int) -> bool:
-        i = bisect.bisect_left(self._sorted, value)
-        return i < len(self._sorted) and self._sorted[i] == value
+        i = bisect.bisect_left(self._ids, value)
+        return i < len(self._ids) and self._ids[i] == value
 
     def add(self, value: int) -> bool:
-        """Remember `value`; False when it already was."""
-        i = bisect.bisect_left(self._sorted, value)
-        if i < len(self._sorted) and self._sorted[i] == value:
+        """Remember `value`; False when it already was. Below all the ids a full memory holds,
+        it is not kept (as an id that left would not be)."""
+        i = bisect.bisect_left(self._ids, value)
+        if i < len(self._ids) and self._ids[i] == value:
             return False
-        self._sorted.insert(i, value)
-        self._order.append(value)
-        if len(self._order) > self.limit:
-            self.discard(self._order.pop(0))
+        if len(self._ids) >= self.limit:
+            if i == 0:
+                return True
+            del self._ids[0]
+            i -= 1
+        self._ids.insert(i, value)
         return True
 
     def discard(self, value: int) -> None:
-        """Forget `value` (its place in the arrival order stays, and leaves in its turn)."""
-        i = bisect.bisect_left(self._sorted, value)
-        if i < len(self._sorted) and self._sorted[i] == value:
-            del self._sorted[i]
+        """Forget `value`."""
+        i = bisect.bisect_left(self._ids, value)
+        if i < len(self._ids) and self._ids[i] == value:
+            del self._ids[i]
 
 
 class Connection:
