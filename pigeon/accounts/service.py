@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -92,8 +92,11 @@ async def users_by_ids(session: AsyncSession, user_ids: Iterable[int]) -> dict[i
     ids = set(user_ids)
     if not ids:
         return {}
-    users = await session.scalars(select(User).where(User.id.in_(ids)))
+    users = await session.scalars(_USERS_BY_ID, {"ids": list(ids)})
     return {u.id: u for u in users}
+
+
+_USERS_BY_ID = select(User).where(User.id.in_(bindparam("ids", expanding=True)))
 
 
 async def create_user(

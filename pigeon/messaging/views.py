@@ -5,9 +5,10 @@ last message each shows (never one from someone the viewer blocked in a group).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 
-from sqlalchemy import and_, not_, select
+from sqlalchemy import Select, and_, bindparam, not_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pigeon.accounts import blocks
@@ -41,12 +42,10 @@ async def conversation_views(
         return []
     ids = [r.id for r in rows]
     last_ids = [r.last_message_id for r in rows if r.last_message_id]
-    members = (
-        await session.scalars(select(Participant).where(Participant.conversation_id.in_(ids)))
-    ).all()
+    members = (await session.scalars(_MEMBERS_OF, {"ids": ids})).all()
     lasts: dict[int, Message] = {}
     if last_ids:
-        found = await session.scalars(select(Message).where(Message.id.in_(last_ids)))
+        found = await session.scalars(_MESSAGES_BY_ID, {"ids": last_ids})
         lasts = {m.id: m for m in found}
     lasts = await _previews_without_blocked(ctx, rows, lasts, session)
     previews = await messages_out_in(session, list(lasts.values()))
@@ -100,6 +99,12 @@ async def conversation_views(
             )
         )
     return views
+
+
+_MEMBERS_OF = select(Participant).where(
+    Participant.conversation_id.in_(bindparam("ids", expanding=True))
+)
+_MESSAGES_BY_ID = select(Message).where(Message.id.in_(bindparam("ids", expanding=True)))
 
 
 async def _previews_without_blocked(
@@ -172,25 +177,40 @@ async def list_conversations(
     themselves (or declined) not until something new arrives. Message requests they have not
     accepted are a list of their own (`requests`), never in the others."""
     await require_enabled(ctx)
+    first_page, stmt = _listing(requests, archived, kind is not None, before is not None)
+    values = {"viewer": ctx.viewer.id, "limit": limit, "kind": kind, "before": before}
+    async with ctx.uow.read(ctx.dbs.messaging) as session:
+        pinned = (await session.scalars(first_page, values)).all() if first_page is not None else []
+        rows = (await session.scalars(stmt, values)).all()
+        return await conversation_views(ctx, [*pinned, *rows], session)
+
+
+@functools.cache
+def _listing(
+    requests: bool, archived: bool, by_kind: bool, paged: bool
+) -> tuple[Select[tuple[Conversation]] | None, Select[tuple[Conversation]]]:
+    """The list's queries (the pinned ones that lead the first page, if any; then the rest),
+    for one shape of what was asked; shaped once, with parameters for the viewer, the limit,
+    the kind and where the page starts, so that a list is not built and keyed each time."""
     shelved = and_(
         Participant.archived_at.is_not(None), Conversation.updated_at <= Participant.archived_at
     )
     stmt = (
         select(Conversation)
         .join(Participant, Participant.conversation_id == Conversation.id)
-        .where(Participant.user_id == ctx.viewer.id, Conversation.deleted_at.is_(None))
+        .where(Participant.user_id == bindparam("viewer"), Conversation.deleted_at.is_(None))
         .where(not_removed())
         .where(Participant.request_pending.is_(requests))
         .order_by(Conversation.updated_at.desc(), Conversation.id.desc())
-        .limit(limit)
+        .limit(bindparam("limit"))
     )
     if not requests:  # requests are one list, archived or not
         stmt = stmt.where(shelved if archived else not_(shelved))
-    if kind is not None:
-        stmt = stmt.where(Conversation.kind == kind)
+    if by_kind:
+        stmt = stmt.where(Conversation.kind == bindparam("kind"))
     pinned_first = None
     if not archived and not requests:  # pinned ones lead the first page, and only there
-        if before is None:
+        if not paged:
             pinned_first = (
                 stmt.where(Participant.pinned_at.is_not(None))
                 .order_by(None)
@@ -198,12 +218,9 @@ async def list_conversations(
                 .limit(MAX_PINNED)
             )
         stmt = stmt.where(Participant.pinned_at.is_(None))
-    if before is not None:
-        stmt = stmt.where(Conversation.updated_at < before)
-    async with ctx.uow.read(ctx.dbs.messaging) as session:
-        pinned = (await session.scalars(pinned_first)).all() if pinned_first is not None else []
-        rows = (await session.scalars(stmt)).all()
-        return await conversation_views(ctx, [*pinned, *rows], session)
+    if paged:
+        stmt = stmt.where(Conversation.updated_at < bindparam("before"))
+    return pinned_first, stmt
 
 
 async def get_conversation(ctx: Ctx, conversation_id: int) -> ConversationOut:
