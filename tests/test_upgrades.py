@@ -5,6 +5,7 @@ than the code is refused with a clear message; `db upgrade --dry-run` changes no
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import sqlite3
 import subprocess
@@ -245,6 +246,32 @@ def test_the_heads_read_from_the_files_are_alembics() -> None:
     Alembic would upgrade to, or a server would skip a migration it needs."""
     for name in ("app", "messaging"):
         assert migrate.written_heads(name) == set(migrate._script(name).get_heads())  # noqa: SLF001
+
+
+def test_heads_are_read_from_a_branched_history_or_left_to_alembic(tmp_path, monkeypatch) -> None:
+    """A merge revision is the one head of two branches; a file whose ids are not plain text
+    is not guessed at, and Alembic decides."""
+    versions = tmp_path / "app" / "versions"
+    versions.mkdir(parents=True)
+    monkeypatch.setattr(migrate, "MIGRATIONS", tmp_path)
+    # a cache of its own, so the real histories' heads are not disturbed
+    fresh = functools.cache(migrate.written_heads.__wrapped__)
+    monkeypatch.setattr(migrate, "written_heads", fresh)
+
+    def write(name: str, revision: str, down: str) -> None:
+        (versions / f"{name}.py").write_text(f"revision = {revision}\ndown_revision = {down}\n")
+
+    write("a", '"a1"', "None")
+    write("b", '"b1"', '"a1"')
+    write("c", '"c1"', '"a1"')
+    migrate.written_heads.cache_clear()
+    assert migrate.written_heads("app") == {"b1", "c1"}
+    write("d", '"d1"', '("b1", "c1")')
+    migrate.written_heads.cache_clear()
+    assert migrate.written_heads("app") == {"d1"}
+    write("e", 'make_id("e1")', '"d1"')
+    migrate.written_heads.cache_clear()
+    assert migrate.written_heads("app") is None
 
 
 STARTS = """

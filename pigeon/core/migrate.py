@@ -120,22 +120,19 @@ def written_heads(name: str) -> frozenset[str] | None:
 
 
 async def current_revision(db: Database) -> str | None:
-    """The revision `db` is at, read from its version table (None before the first upgrade);
-    a version table of several rows (branches) is left to Alembic."""
+    """The revision `db` is at, read from its version table (None before the first upgrade)."""
     table = f"alembic_version_{db.name}"
 
-    def _read(conn: Connection) -> list[str] | None:
+    def _read(conn: Connection) -> list[str]:
         if not inspect(conn).has_table(table):
-            return None
+            return []
         return list(conn.execute(text(f"SELECT version_num FROM {table}")).scalars())
 
     async with db.read_engine.connect() as conn:
         rows = await conn.run_sync(_read)
-    if rows is None or not rows:
-        return None
-    if len(rows) > 1:
-        return (await status(db))[0]
-    return rows[0]
+    if len(rows) > 1:  # as Alembic refuses it: each history here is one line
+        raise RuntimeError(f"the {db.name} database is at several revisions at once: {rows}")
+    return rows[0] if rows else None
 
 
 def _known(name: str, current: str | None) -> None:
@@ -252,17 +249,4 @@ async def exists(db: Database) -> bool:
 
 async def status(db: Database) -> tuple[str | None, str | None]:
     """(current revision, head revision) of one database."""
-    from alembic.runtime.migration import MigrationContext
-
-    cfg = alembic_config(db)
-    head = _script(db.name).get_current_head()
-
-    def _current(conn: Connection) -> str | None:
-        ctx = MigrationContext.configure(
-            conn, opts={"version_table": cfg.attributes["version_table"]}
-        )
-        return ctx.get_current_revision()
-
-    async with db.read_engine.connect() as conn:
-        current = await conn.run_sync(_current)
-    return current, head
+    return await current_revision(db), _script(db.name).get_current_head()

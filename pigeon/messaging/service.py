@@ -13,7 +13,7 @@ import datetime as dt
 import functools
 import operator
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Connection, Row, Select, and_, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -569,7 +569,9 @@ async def list_messages(
     hidden = await hidden_senders(ctx, convo)
     cleared = convo.members[ctx.viewer.id].cleared_to_id
     upto = ctx.rt.stream.upto()
-    order = "after" if after_id is not None else "before" if before_id is not None else "latest"
+    order: Literal["latest", "before", "after"] = (
+        "after" if after_id is not None else "before" if before_id is not None else "latest"
+    )
     page, replies = _history(bool(hidden), bool(cleared), upto is not None, order)
     values = {
         "since": since(ctx),
@@ -596,7 +598,7 @@ async def list_messages(
 
 @functools.cache
 def _history(
-    hides: bool, cleared: bool, capped: bool, order: str
+    hides: bool, cleared: bool, capped: bool, order: Literal["latest", "before", "after"]
 ) -> tuple[Select[tuple[Message]], Select[tuple[Message]]]:
     """A history page's query and its replies' look-up, for one shape of the rules that apply
     (senders hidden, a clear mark, the stream's cap) and of the page (latest, before, after
