@@ -9,7 +9,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -21,6 +21,9 @@ from pigeon.core.errors import AppError
 from pigeon.core.runtime import Runtime
 from pigeon.media.storage import open_store
 from pigeon.settings import get_settings
+
+if TYPE_CHECKING:
+    from pigeon.core.migrate import Said
 
 app = typer.Typer(
     help="Pigeon: community messaging server.", no_args_is_help=True, pretty_exceptions_enable=False
@@ -101,10 +104,12 @@ def serve(
     settings = get_settings()
     logging.config.dictConfig(server_log_config(settings.log_format, settings.log_level))
     log = logging.getLogger("pigeon")
-    # the upgrade runs here, told in the server's log, so that the server finds both
-    # databases at their heads and never loads Alembic (see pigeon.core.migrate)
+    # the upgrade runs here, so that the server finds both databases at their heads and never
+    # loads Alembic (see pigeon.core.migrate); what it changed is told in the server's log,
+    # where the server then says where each database stands
     for name, what in _upgraded(lambda m: log.error("cannot start: %s", m)).items():
-        log.info("%s database: %s", name, what)
+        if what.changed:
+            log.info("%s database: %s", name, what)
     env = dict(os.environ)
     if host:
         env["PIGEON_HOST"] = host
@@ -127,17 +132,17 @@ def db_upgrade(
         _upgrade_plan()
         return
     for name, what in _upgraded(lambda m: err.print(f"[red]error:[/red] {escape(m)}")).items():
-        console.print(f"{name}: {escape(what)}")
+        console.print(f"{name}: {escape(what.text)}")
 
 
-def _upgraded(fail: Callable[[str], None]) -> dict[str, str]:
+def _upgraded(fail: Callable[[str], None]) -> dict[str, Said]:
     """Both databases upgraded as `db upgrade` does; what was done to each. A failure is
     told to `fail` and ends the command."""
     from pigeon.core import migrate
 
     settings = get_settings()
 
-    async def go() -> dict[str, str]:
+    async def go() -> dict[str, Said]:
         dbs = Databases(settings.app_db_url, settings.messaging_db_url)
         try:
             return await migrate.upgrade_databases(dbs)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 import functools
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import MetaData, inspect, select, text
 from sqlalchemy.engine import Connection
@@ -210,7 +210,17 @@ async def revision(db: Database, message: str) -> None:
         await conn.run_sync(_run, cfg, "revision", {"message": message, "autogenerate": True})
 
 
-async def upgrade_databases(dbs: Databases) -> dict[str, str]:
+class Said(NamedTuple):
+    """What an upgrade did to one database, in words, and whether it changed anything."""
+
+    text: str
+    changed: bool = False
+
+    def __str__(self) -> str:
+        return self.text
+
+
+async def upgrade_databases(dbs: Databases) -> dict[str, Said]:
     """What the server and the CLI do first: the primary database created or upgraded, and
     the messaging one only once it exists or messaging is on (a community that never switched
     messaging on holds no messaging database). Says what happened to each."""
@@ -218,17 +228,19 @@ async def upgrade_databases(dbs: Databases) -> dict[str, str]:
     if await exists(dbs.messaging) or await _messaging_on(dbs.app):
         said["messaging"] = await _upgrade_saying(dbs.messaging)
     else:
-        said["messaging"] = "not created: messaging is off (`pigeon messaging enable` creates it)"
+        said["messaging"] = Said(
+            "not created: messaging is off (`pigeon messaging enable` creates it)"
+        )
     return said
 
 
-async def _upgrade_saying(db: Database) -> str:
+async def _upgrade_saying(db: Database) -> Said:
     before, after = await upgrade(db)
     if before is None:
-        return f"created at {after}"
+        return Said(f"created at {after}", changed=True)
     if before != after:
-        return f"upgraded from {before} to {after}"
-    return f"at {after}, the latest"
+        return Said(f"upgraded from {before} to {after}", changed=True)
+    return Said(f"at {after}, the latest")
 
 
 async def _messaging_on(app: Database) -> bool:

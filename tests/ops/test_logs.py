@@ -117,3 +117,25 @@ def test_a_line_carries_the_request_it_was_logged_in() -> None:
     line: dict[str, Any] = json.loads(JsonFormatter().format(record))
     assert line["message"] == "slow db" and line["level"] == "warning"
     assert line["request_id"] == "abc" and line["user_id"] == 7
+
+
+def test_a_start_says_once_what_it_did_to_each_database_and_where_each_stands(
+    tmp_path: Path,
+) -> None:
+    """`pigeon serve` upgrades before it becomes the server: the log says what that upgrade
+    changed, then the server says where each database stands, and no line comes twice."""
+    data = tmp_path / "data"
+
+    def started() -> list[str]:
+        with (tmp_path / "server.log").open("wb") as log, pigeon_serve(data, ENV, log):
+            pass
+        lines = (tmp_path / "server.log").read_text().splitlines()
+        return [json.loads(line)["message"] for line in lines if "database:" in line]
+
+    said = started()
+    assert len(said) == len(set(said)) == 3, said
+    assert said[0].startswith("app database: created at ")
+    assert said[1].startswith("app database: at ") and said[1].endswith(", the latest")
+    assert said[2].startswith("messaging database: not created")
+    said = started()  # a restart: nothing to change
+    assert len(said) == 2 and said[0].startswith("app database: at "), said
