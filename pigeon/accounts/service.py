@@ -256,6 +256,9 @@ async def set_tier_role(
     suspended_until: dt.datetime | None | bool = False,
 ) -> dict[str, tuple[object, object]]:
     """Apply changes; returns {field: (before, after)} for the audit log."""
+    demoted = (role is not None and role != "admin") or is_active is False
+    if demoted and _is_active_admin(user):
+        await _keep_an_admin(uow, user)
     changes: dict[str, tuple[object, object]] = {}
     for name, value in (("tier", tier), ("role", role), ("is_active", is_active)):
         if value is not None and getattr(user, name) != value:
@@ -266,28 +269,32 @@ async def set_tier_role(
         after = suspended_until.isoformat() if isinstance(suspended_until, dt.datetime) else None
         changes["suspended_until"] = (before, after)
         user.suspended_until = suspended_until if isinstance(suspended_until, dt.datetime) else None
-    if "role" in changes or changes.get("is_active") == (True, False):
-        await _keep_an_admin(uow, user)
     await uow.app.flush()
     directory.changed(uow, user.id)
     return changes
 
 
+def _is_active_admin(user: User) -> bool:
+    return user.role == "admin" and user.is_active
+
+
 async def _keep_an_admin(uow: UnitOfWork, user: User) -> None:
-    """Refuse a change that would leave the server with no active admin. The remaining admins
-    are read (and on PostgreSQL locked) in the change's transaction, so two admins demoting
-    each other at once cannot both succeed."""
-    if user.role == "admin" and user.is_active:
-        return
-    others = await uow.app.scalars(
-        select(User.id)
-        .where(User.role == "admin", User.is_active.is_(True), User.id != user.id)
-        .with_for_update()
-    )
-    if others.first() is None:
-        raise Conflict(
-            "This is the last admin; make someone else an admin first.", code="last_admin"
+    """Refuse a change that would take `user`, an active admin, out of the server's last active
+    admin. Call it before the change is written. The active admins are read (and on PostgreSQL
+    locked) in id order, in the change's transaction: two admins demoting each other at once
+    take their locks in one order, so the second waits for the first, then sees its change and
+    is refused, where locking after writing would deadlock them."""
+    with uow.app.no_autoflush:
+        admins = await uow.app.scalars(
+            select(User.id)
+            .where(User.role == "admin", User.is_active.is_(True))
+            .order_by(User.id)
+            .with_for_update()
         )
+        if all(admin_id == user.id for admin_id in admins):
+            raise Conflict(
+                "This is the last admin; make someone else an admin first.", code="last_admin"
+            )
 
 
 async def update_user(
@@ -324,6 +331,8 @@ async def update_user(
     target = await get_user(uow.app, user_id)
     if target.deleted_at is not None:
         raise NotFound("No such user.", code="user_not_found")
+    # standing first: it takes the admins' locks before anything of the target is written
+    changes = await set_tier_role(uow, target, tier=tier, role=role, is_active=is_active)
     await update_profile(uow, target, display_name=display_name, bio=bio, avatar_url=avatar_url)
     if show_last_seen is not None:
         target.show_last_seen = show_last_seen
@@ -331,7 +340,6 @@ async def update_user(
         target.read_receipts = read_receipts
     if private:
         await uow.app.flush()  # `update_profile` announced the change: the cache forgets them
-    changes = await set_tier_role(uow, target, tier=tier, role=role, is_active=is_active)
     audit_user_changes(
         uow,
         changes,
@@ -351,8 +359,9 @@ async def anonymise(uow: UnitOfWork, user: User) -> None:
     for the last active admin. Sign-ins are auth's to end."""
     if user.deleted_at is not None:
         raise NotFound("No such user.", code="user_not_found")
+    if _is_active_admin(user):
+        await _keep_an_admin(uow, user)
     user.is_active = False
-    await _keep_an_admin(uow, user)
     session = uow.app
     tombstone = _TOMBSTONE.format(id=user.id)
     user.email = user.username = tombstone

@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import asyncio
 
+import asyncpg
+import pytest
+
+from tests.conftest import POSTGRES_URL
+from tests.support import pg
 from tests.web.support import post_form, signed_in
 
 API = "/api/v1"
@@ -64,3 +69,58 @@ async def test_two_admins_demoting_each_other_at_once_leave_one_admin(client, pe
     if left.status_code == 403:  # the admin was the one demoted
         left = await client.get(f"{API}/admin/users", headers=people.manager.headers)
     assert [u["username"] for u in left.json() if u["role"] == "admin"] in (["admin"], ["manager"])
+
+
+async def _waiting_on_locks(conn: asyncpg.Connection, count: int) -> bool:
+    for _ in range(250):
+        waiting = await conn.fetchval(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        if waiting >= count:
+            return True
+        await asyncio.sleep(0.02)
+    return False
+
+
+async def test_two_demotions_held_up_together_neither_deadlock_nor_leave_no_admin(
+    backend, postgres_dbs, client, people
+) -> None:  # type: ignore[no-untyped-def]
+    """Both demotions are made to wait at once behind a third transaction holding the admin's
+    row, then let go together: the interleaving that deadlocked when each wrote its own
+    change before locking the other admins (one answered 500)."""
+    if backend != "postgres":
+        pytest.skip("SQLite takes one writer at a time: there is no interleaving to force")
+    r = await client.patch(
+        f"{API}/admin/users/{people.manager.id}",
+        json={"role": "admin"},
+        headers=people.admin.headers,
+    )
+    assert r.status_code == 200
+    assert POSTGRES_URL is not None
+    holder = await asyncpg.connect(pg.dsn(POSTGRES_URL, postgres_dbs[0]))
+    try:
+        held = holder.transaction()
+        await held.start()
+        await holder.execute('SELECT 1 FROM "user" WHERE id = $1 FOR UPDATE', people.admin.id)
+        answers = []
+        # the manager demotes the admin first, then the admin the manager: the order in which
+        # writing before locking deadlocked
+        for target, actor in ((people.admin, people.manager), (people.manager, people.admin)):
+            answers.append(
+                asyncio.create_task(
+                    client.patch(
+                        f"{API}/admin/users/{target.id}",
+                        json={"role": "member"},
+                        headers=actor.headers,
+                    )
+                )
+            )
+            assert await _waiting_on_locks(holder, len(answers))
+        await held.commit()
+        done = await asyncio.gather(*answers)
+    finally:
+        await holder.close()
+    codes = sorted(r.status_code for r in done)
+    assert codes == [200, 409], [r.text for r in done]
+    assert [r.json()["error"]["code"] for r in done if r.status_code == 409] == ["last_admin"]
