@@ -35,6 +35,9 @@ DEFAULT_MEDIA_TYPES = (
     "audio/mp4",
 )
 
+# the order of the P-256 curve's group (SEC 2): its private keys are the numbers below it
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -304,9 +307,8 @@ class Settings(BaseSettings):
             return self.vapid_private_key.get_secret_value().strip()
         path = self.data_dir / "vapid.key"
         if not path.exists():
-            from cryptography.hazmat.primitives.asymmetric import ec
-
-            raw = ec.generate_private_key(ec.SECP256R1()).private_numbers().private_value
+            # a P-256 private key is a uniformly random number from 1 to the order less one
+            raw = secrets.randbelow(P256_ORDER - 1) + 1
             encoded = base64.urlsafe_b64encode(raw.to_bytes(32, "big")).rstrip(b"=").decode()
             self.data_dir.mkdir(parents=True, exist_ok=True)
             # written private under another name, then linked into place: never readable by

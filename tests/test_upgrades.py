@@ -284,15 +284,16 @@ async def start():
         pass
 
 asyncio.run(start())
-print(sorted(m for m in ("alembic", "mako", "pygments", "PIL") if m in sys.modules))
+print(sorted(m for m in ("alembic", "mako", "pygments", "PIL", "cryptography") if m in sys.modules))
 """
 
 
 def test_a_server_on_upgraded_databases_never_loads_alembic(pigeon, tmp_path) -> None:  # noqa: F811
     """`pigeon serve` upgrades before it becomes the server, so the server finds both
     databases at their heads and never holds Alembic, Mako and Pygments (10 MiB), nor Pillow
-    before the first upload. With a migration pending (a new install), the server runs it
-    itself."""
+    before the first upload, nor `cryptography` (10 MiB, Web Push's) before the first push or
+    subscription: not even when it generates its push key. With a migration pending (a new
+    install), the server runs it itself."""
     assert pigeon("messaging", "enable").exit_code == 0
     env = {**os.environ, "PIGEON_TUNE_GC": "false"}
     started = subprocess.run(

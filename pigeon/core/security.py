@@ -12,17 +12,30 @@ import math
 import os
 import re
 import secrets
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-import jwt
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from pigeon.core.clock import Clock
 from pigeon.settings import Settings
+
+# PyJWT loads the `cryptography` package at import whenever it is installed (Web Push needs
+# it), for RSA and EC algorithms that tokens here never use: they are HS256, which needs only
+# hashlib. That is some 10 MiB resident in every server process, so PyJWT is imported with the
+# package hidden, unless something loaded it already; Web Push loads it at its first use.
+if "cryptography" in sys.modules:
+    import jwt
+else:
+    sys.modules["cryptography"] = None  # type: ignore[assignment]  # "not installed"
+    try:
+        import jwt
+    finally:
+        del sys.modules["cryptography"]
 
 T = TypeVar("T")
 

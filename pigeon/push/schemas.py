@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pigeon.core.schemas import In
@@ -21,6 +20,8 @@ class KeysIn(In):
     @field_validator("p256dh")
     @classmethod
     def _point(cls, value: str) -> str:
+        from cryptography.hazmat.primitives.asymmetric import ec  # loaded at the first one
+
         try:
             raw = b64url_decode(value)
             if len(raw) != 65 or raw[0] != 4:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from pigeon.settings import Settings
+from pigeon.settings import P256_ORDER, Settings
 from tests.support.push import Browser, PushService, b64url
 
 API = "/api/v1/push/subscriptions"
@@ -160,12 +160,23 @@ async def test_the_push_api_is_in_the_openapi_document(client) -> None:
     assert "get" in paths["/api/v1/push/key"]
 
 
-async def test_a_configured_key_that_is_not_one_stops_the_server(settings: Settings) -> None:
+@pytest.mark.parametrize(
+    "key",
+    [
+        "not-a-key",
+        b64url(bytes(32)),  # raw, but zero
+        b64url(P256_ORDER.to_bytes(32, "big")),  # raw, but not below the curve's order
+        b64url(b"\x01" * 31),  # too short to be raw, and not DER
+    ],
+)
+async def test_a_configured_key_that_is_not_one_stops_the_server(
+    settings: Settings, key: str
+) -> None:
     from pydantic import SecretStr
 
     from pigeon.app import create_app
 
-    bad = settings.model_copy(update={"vapid_private_key": SecretStr("not-a-key")})
+    bad = settings.model_copy(update={"vapid_private_key": SecretStr(key)})
     app = create_app(bad)
     with pytest.raises(RuntimeError, match="PIGEON_VAPID_PRIVATE_KEY"):
         async with app.router.lifespan_context(app):
