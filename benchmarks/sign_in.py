@@ -113,6 +113,9 @@ async def main() -> None:
             env=env, check=True, stdout=subprocess.DEVNULL,
         )  # fmt: skip
         await asyncio.sleep(1.2)  # the server's switch cache lapses
+        # the commands can take longer than the server keeps an idle connection: a new one
+        http.close()
+        http = await RawHTTP.open(port)
         status, conv = await call(
             http, "POST", "/api/v1/conversations", {"participant_ids": [ids[1]]}, tokens[0]
         )
