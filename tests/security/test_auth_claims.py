@@ -3,10 +3,14 @@ token (401 `invalid_token`), never a 500: for the API, the pages and the WebSock
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import time
 from typing import Any
 
 import jwt
+import orjson
 import pytest
 
 from pigeon.core.security import new_family_id
@@ -82,3 +86,23 @@ async def test_a_well_formed_token_still_works(app, client, people):
     token = forge(app.state.settings.signing_key(), claims(sub=str(people.free.id)))
     r = await client.get(f"{API}/auth/me", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 200 and r.json()["username"] == "free"
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+@pytest.mark.parametrize("alg", ["none", "HS384", "RS256", "ES256"])
+async def test_a_token_naming_another_algorithm_is_refused(app, client, people, alg):
+    """Good claims under a header naming another algorithm, signed with the server's key as
+    that header's HMAC would be, or not at all ("none"): refused, whether or not PyJWT has the
+    algorithm."""
+    key = app.state.settings.signing_key().encode()
+    header = b64url(orjson.dumps({"alg": alg, "typ": "JWT"}))
+    body = b64url(orjson.dumps(claims(sub=str(people.free.id))))
+    signed = f"{header}.{body}".encode()
+    mac = b"" if alg == "none" else hmac.new(key, signed, hashlib.sha256).digest()
+    token = f"{header}.{body}.{b64url(mac)}"
+    r = await client.get(f"{API}/auth/me", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 401, r.text
+    assert r.json()["error"]["code"] == "invalid_token"
