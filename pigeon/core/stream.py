@@ -73,7 +73,7 @@ class Stream(Protocol):
     async def release(
         self, tickets: list[Ticket], payloads: list[bytes]
     ) -> tuple[int | None, bool]: ...
-    async def sweep(self) -> int | None: ...
+    async def sweep(self, announce: bytes | None = None) -> int | None: ...
     def advance(self, upto: int) -> None: ...
     async def wait_for(self, message_id: int, timeout: float = LEASE_SECONDS) -> bool: ...
     def upto(self) -> int | None: ...
@@ -162,7 +162,7 @@ class Ordered(_Known):
     ) -> tuple[int | None, bool]:
         return None, False  # never reserved
 
-    async def sweep(self) -> int | None:
+    async def sweep(self, announce: bytes | None = None) -> int | None:
         return None
 
     async def wait_for(self, message_id: int, timeout: float = LEASE_SECONDS) -> bool:
@@ -210,7 +210,7 @@ class LocalStream(_Known):
         self.advance(settled)
         return settled, False
 
-    async def sweep(self) -> int | None:
+    async def sweep(self, announce: bytes | None = None) -> int | None:
         return None  # a place here dies with its process, and with it every reader
 
     def upto(self) -> int | None:
@@ -343,9 +343,11 @@ class RedisStream(_Known):
         settled = await self._release([self._channel, len(places) // 2, *places, *payloads])
         return settled, settled is not None
 
-    async def sweep(self) -> int | None:
-        """Drop the places whose lease ended and read the position (a periodic check)."""
-        return await self._release([self._channel, 0])
+    async def sweep(self, announce: bytes | None = None) -> int | None:
+        """Drop the places whose lease ended and read the position (a periodic check). With
+        `announce` (an envelope for nobody), the position is also published in front of it,
+        after every envelope it covers, so that every process's hub hears it in order."""
+        return await self._release([self._channel, 0, *([announce] if announce else [])])
 
     async def _release(self, args: list[Any]) -> int | None:
         try:

@@ -4,7 +4,8 @@ Every envelope on the events channel names its users; the hub reads that header 
 hands the frame, as published, to this process's connections of those users and to no one
 else (with each one's `unread` badge when the envelope carries totals). A `message.new`
 above the message stream's position (`core.stream`: a lower id may still commit elsewhere)
-waits here until the position passes it, then goes out in id order. Control messages
+waits here until an envelope on the events channel says the position passed it (by then every
+envelope it covers has come round), then goes out in id order. Control messages
 switch messaging off everywhere. A periodic check closes the connections of people who were
 suspended (or of everyone, should the switch be off and its control message have been missed),
 and keeps this process's presence alive in Redis.
@@ -76,6 +77,11 @@ class Hub:
         self._parked: list[tuple[int, int, Envelope]] = []
         self._arrivals = itertools.count()
         self._parked_since = 0.0
+        # the position as the events channel told it, which parked envelopes wait for. The
+        # stream's own can be ahead of it: this process learns the position its release made
+        # when the release returns, before the envelopes published with it have come round,
+        # and one released then would overtake a lower id still on its way
+        self._heard = 0
 
     # --- lifecycle ---
 
@@ -173,8 +179,9 @@ class Hub:
                 heapq.heappush(self._parked, (message_id, next(self._arrivals), envelope))
         if envelope.upto is not None:
             self.stream.advance(envelope.upto)
-        if self._parked and self._parked[0][0] <= self.stream.position:
-            self._release(self.stream.position)
+            self._heard = max(self._heard, envelope.upto)
+        if self._parked and self._parked[0][0] <= self._heard:
+            self._release(self._heard)
 
     def _release(self, upto: int) -> None:
         """The stream's position moved: what was parked at or below it goes out, in id order."""
@@ -311,8 +318,8 @@ class Hub:
         """Parked for a while: a process may have died holding a place in the stream; drop
         the places whose lease ended (and release what waited on them)."""
         if self._parked and asyncio.get_running_loop().time() - self._parked_since > 1.0:
-            await self.stream.sweep()
-            self._release(self.stream.position)
+            # heard with the events, after every envelope it covers: released as it comes
+            await self.stream.sweep(events.position_only(self.rt.clock.now().timestamp()))
 
     async def check(self) -> None:
         if not self.by_user:

@@ -128,7 +128,8 @@ async def test_events_go_out_with_the_position_they_settle(redis: Any) -> None:
 
 @needs_redis
 async def test_a_dead_process_holds_the_position_only_until_its_lease_ends(redis: Any) -> None:
-    dead, alive = processes(redis, 2, lease=0.3, latest=7)
+    channel = f"pigeon-test-{uuid.uuid4().hex}:events"
+    dead, alive = processes(redis, 2, lease=0.3, latest=7, channel=channel)
     await dead.start()
     await alive.start()
     await dead.reserve()  # and never releases: killed mid-send
@@ -138,7 +139,21 @@ async def test_a_dead_process_holds_the_position_only_until_its_lease_ends(redis
     assert not ticket.expired()
     await asyncio.sleep(0.35)
     assert ticket.expired()  # a send this old would be refused before its commit
-    assert await alive.sweep() == 9
+    listening = redis.pubsub(ignore_subscribe_messages=True)
+    await listening.subscribe(channel)
+    try:
+        # the hub's sweep announces the position on the events channel, where every
+        # process's hub hears it after the envelopes it covers
+        assert await alive.sweep(b"for nobody") == 9
+        got = []
+        for _ in range(20):  # the first answers may be the subscription's own, skipped
+            message = await listening.get_message(timeout=0.5)
+            if message is not None:
+                got.append(message["data"])
+                break
+        assert got == [b"@9\nfor nobody"]
+    finally:
+        await listening.aclose()
 
 
 @needs_redis

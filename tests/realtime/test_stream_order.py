@@ -9,6 +9,7 @@ order. Without this, a client that saw the later id and reconnected would skip t
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -17,8 +18,11 @@ import pytest
 from httpx import ASGITransport, AsyncClient
 
 from pigeon.accounts import directory
+from pigeon.core.events import Envelope, positioned
 from pigeon.messaging import sending
 from pigeon.messaging.context import Ctx
+from pigeon.messaging.events import MessageNew
+from pigeon.messaging.schemas import MessageOut
 from tests.conftest import POSTGRES_URL, REDIS_URL
 from tests.realtime.conftest import Server, serving
 from tests.support.people import dm, send
@@ -255,3 +259,31 @@ async def test_the_push_cursor_never_passes_a_send_still_committing(
     quick = (await asyncio.wait_for(later, 5)).json()["id"]
     found, cursor = await recipients_of(rt.dbs.messaging, before, upto=rt.stream.upto())
     assert [m.id for m in found] == [held.id, quick] and cursor == quick
+
+
+async def test_a_process_ahead_of_its_events_still_hands_them_out_in_id_order(
+    app, client, people, server
+) -> None:
+    """A process learns the position its own release made when the release returns, before
+    the envelopes published with it come round on the events channel. A higher id parked
+    meanwhile must wait for the lower one's envelope, not go out on what the process knows:
+    the badge totals riding with them would count down (the CI run that found it: 12, 11)."""
+    hub = app.state.hub
+    conv = await dm(client, people.priv, people.plus)
+    sent = (await send(client, people.priv, conv["id"], "a message to copy")).json()
+    device = await server.connect(people.plus)
+    low = sent["id"] + 1_000  # above anything stored
+    high = low + 1
+
+    def envelope(message_id: int, upto: int | None) -> bytes:
+        data = MessageOut.model_validate({**sent, "id": message_id})
+        frame = MessageNew(data=data, id=message_id).encode()
+        encoded = Envelope(frame, [people.plus.id], sent_at=time.time()).encode()
+        return encoded if upto is None else positioned(upto, encoded)
+
+    hub.deliver(envelope(high, upto=low - 1))  # committed second, heard first: parked
+    hub.stream.advance(high)  # this process's release of `low` returned: both are settled
+    hub.deliver(Envelope(b"{}", [], sent_at=time.time()).encode())  # anything, for nobody
+    hub.deliver(envelope(low, upto=high))  # `low`'s own envelope comes round
+    got = [(await device.next("message.new"))["id"] for _ in range(2)]
+    assert got == [low, high]
