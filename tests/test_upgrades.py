@@ -222,6 +222,24 @@ async def test_a_schema_newer_than_the_code_is_refused(empty: Settings, clock) -
             pass
 
 
+async def test_a_database_at_several_revisions_at_once_is_refused(empty: Settings) -> None:
+    """Each history here is one line: a version table of two rows (a branch merged by hand,
+    say) stops the upgrade with a clear message, as Alembic would, rather than a guess."""
+    dbs = Databases(empty.app_db_url, empty.messaging_db_url)
+    try:
+        await migrate.upgrade(dbs.app)
+        async with dbs.app.write() as session:
+            await session.execute(
+                sa.text("INSERT INTO alembic_version_app (version_num) VALUES ('f00dfeedbeef')")
+            )
+        with pytest.raises(RuntimeError, match="app database is at several revisions"):
+            await migrate.upgrade(dbs.app)
+        with pytest.raises(RuntimeError, match="several revisions"):
+            await migrate.status(dbs.app)
+    finally:
+        await dbs.dispose()
+
+
 def test_dry_run_shows_what_would_run_and_changes_nothing(pigeon, tmp_path):  # noqa: F811
     data = tmp_path / "data"
     r = pigeon("db", "upgrade", "--dry-run")

@@ -18,7 +18,8 @@ import pytest
 from httpx import ASGITransport, AsyncClient
 
 from pigeon.accounts import directory
-from pigeon.core.events import Envelope, positioned
+from pigeon.core.events import EVENTS_CHANNEL, Envelope, positioned
+from pigeon.core.stream import RedisStream
 from pigeon.messaging import sending
 from pigeon.messaging.context import Ctx
 from pigeon.messaging.events import MessageNew
@@ -287,3 +288,27 @@ async def test_a_process_ahead_of_its_events_still_hands_them_out_in_id_order(
     hub.deliver(envelope(low, upto=high))  # `low`'s own envelope comes round
     got = [(await device.next("message.new"))["id"] for _ in range(2)]
     assert got == [low, high]
+
+
+async def test_a_place_left_by_a_dead_process_holds_delivery_only_until_its_lease_ends(
+    app, client, people, server, settings
+) -> None:
+    """A process that died mid-send leaves its place in the stream; the message sent after it
+    is parked in every hub until a sweep drops the place, and the sweep's position must reach
+    the hubs on the events channel, or the message would stay parked."""
+    rt = app.state.runtime
+    conv = await dm(client, people.priv, people.plus)
+    device = await server.connect(people.plus)
+
+    async def newest() -> int:
+        return 0
+
+    channel = rt.broker.redis_channel(EVENTS_CHANNEL)
+    dead = RedisStream(
+        newest, lambda: rt.broker.redis, settings.redis_prefix, channel=channel, lease=0.5
+    )
+    await dead.reserve()  # and never released: the process was killed
+    answer = await send(client, people.priv, conv["id"], "sent behind a dead place")
+    assert answer.status_code == 201, answer.text
+    got = await device.next("message.new")
+    assert got["id"] == answer.json()["id"]
