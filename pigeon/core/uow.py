@@ -23,6 +23,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pigeon.core.clock import Clock
@@ -46,6 +47,7 @@ class UnitOfWork:
         self._after: list[Callable[[], Awaitable[None]]] = []
         self._undo: list[Callable[[], Awaitable[None]]] = []
         self._tickets: list[Ticket] = []
+        self.committed_some = False  # a database has taken this unit of work's writes
 
     # --- sessions ---
 
@@ -129,6 +131,7 @@ class UnitOfWork:
         for session in (self._messaging, self._app):
             if session is not None:
                 await session.commit()
+                self.committed_some = True
         tickets, self._tickets = self._tickets, []
         written = max((ticket.message_id for ticket in tickets), default=0)
         controls, events, after = self._controls, self._events, self._after
@@ -165,15 +168,41 @@ class UnitOfWork:
         self._app = self._messaging = None
 
 
-class StreamLeaseEnded(AppError):
-    """A send held its place in the message stream for too long to commit safely."""
+class TryAgain(AppError):
+    """Nothing was written, and the same request a moment later will most likely succeed."""
 
     status = 503
     code = "try_again"
-    message = "The server was too busy to finish that. Please send it again."
+    message = "The server was too busy to finish that. Please try again."
 
     def __init__(self) -> None:
         super().__init__(headers={"Retry-After": "1"})
+
+
+class StreamLeaseEnded(TryAgain):
+    """A send held its place in the message stream for too long to commit safely."""
+
+    message = "The server was too busy to finish that. Please send it again."
+
+
+class Contended(TryAgain):
+    """The database gave up on this transaction for another's sake: a deadlock it broke, a
+    serializable snapshot that could not hold, a lock it could not get in time (SQLite's
+    "database is locked" once its busy timeout has passed). The transaction was rolled back."""
+
+
+# PostgreSQL: serialization_failure, deadlock_detected, lock_not_available
+_CONTENDED_SQLSTATES = frozenset({"40001", "40P01", "55P03"})
+
+
+def contended(exc: BaseException) -> bool:
+    """Whether `exc` is the database refusing a transaction for another's sake, which the
+    same request retried would most likely get past, rather than a fault."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    if getattr(exc.orig, "sqlstate", None) in _CONTENDED_SQLSTATES:
+        return True
+    return isinstance(exc, OperationalError) and "database is locked" in str(exc.orig)
 
 
 @asynccontextmanager
@@ -187,12 +216,16 @@ async def unit_of_work(
 
 @asynccontextmanager
 async def owning(uow: UnitOfWork) -> AsyncIterator[UnitOfWork]:
-    """Own a unit of work for the block: commit on success, roll back on error, close."""
+    """Own a unit of work for the block: commit on success, roll back on error, close. The
+    database breaking a deadlock (or the like) is answered `try_again`, not as a fault."""
     try:
         yield uow
         await uow.commit()
-    except BaseException:
+    except BaseException as exc:
         await uow.rollback()
+        if contended(exc) and not uow.committed_some:
+            log.info("a transaction gave way to another: %s", exc.orig)  # type: ignore[attr-defined]
+            raise Contended() from exc
         raise
     finally:
         await uow.close()

@@ -124,3 +124,52 @@ async def test_two_demotions_held_up_together_neither_deadlock_nor_leave_no_admi
     codes = sorted(r.status_code for r in done)
     assert codes == [200, 409], [r.text for r in done]
     assert [r.json()["error"]["code"] for r in done if r.status_code == 409] == ["last_admin"]
+
+
+async def test_a_deadlock_the_database_breaks_is_answered_try_again_and_writes_nothing(
+    backend, postgres_dbs, client, people
+) -> None:  # type: ignore[no-untyped-def]
+    """Another transaction holds the second admin's row and then asks for the first's, which
+    the demotion holds while it waits: PostgreSQL breaks the cycle by failing the demotion.
+    The admin gets 503 `try_again` with Retry-After, not a 500; nothing was written, and the
+    same request afterwards goes through."""
+    if backend != "postgres":
+        pytest.skip("SQLite takes one writer at a time: there is no lock cycle to make")
+    r = await client.patch(
+        f"{API}/admin/users/{people.manager.id}",
+        json={"role": "admin"},
+        headers=people.admin.headers,
+    )
+    assert r.status_code == 200
+    assert POSTGRES_URL is not None
+    holder = await asyncpg.connect(pg.dsn(POSTGRES_URL, postgres_dbs[0]))
+    try:
+        held = holder.transaction()
+        await held.start()
+        # the holder waits long before it looks for a cycle, so the demotion is the one broken
+        await holder.execute("SET LOCAL deadlock_timeout = '30s'")
+        await holder.execute('SELECT 1 FROM "user" WHERE id = $1 FOR UPDATE', people.manager.id)
+        demotion = asyncio.create_task(
+            client.patch(
+                f"{API}/admin/users/{people.manager.id}",
+                json={"role": "member"},
+                headers=people.admin.headers,
+            )
+        )
+        assert await _waiting_on_locks(holder, 1)  # it holds the admin's row, waits for ours
+        await holder.execute('SELECT 1 FROM "user" WHERE id = $1 FOR UPDATE', people.admin.id)
+        r = await demotion
+        await held.rollback()
+    finally:
+        await holder.close()
+    assert r.status_code == 503, r.text
+    assert r.json()["error"]["code"] == "try_again"
+    assert r.headers["Retry-After"] == "1"
+    assert await admins(client, people) == ["admin", "manager"]
+    r = await client.patch(
+        f"{API}/admin/users/{people.manager.id}",
+        json={"role": "member"},
+        headers=people.admin.headers,
+    )
+    assert r.status_code == 200, r.text
+    assert await admins(client, people) == ["admin"]

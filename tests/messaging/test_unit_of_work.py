@@ -218,3 +218,32 @@ async def test_a_send_is_acknowledged_when_the_broker_fails_after_the_commit(
     assert again.status_code == 200 and again.json()["id"] == r.json()["id"]
     async with app.state.runtime.dbs.messaging.read() as session:
         assert (await session.execute(text("SELECT count(*) FROM message"))).scalar() == 1
+
+
+def test_sqlite_out_of_patience_counts_as_contention_and_a_broken_rule_does_not(
+    tmp_path,
+) -> None:  # type: ignore[no-untyped-def]
+    """What the unit of work answers `try_again` for on SQLite: another writer holding the
+    database past the busy timeout. A broken constraint is the request's fault, not contention."""
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    from pigeon.core.uow import contended
+
+    path = tmp_path / "locked.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+    holder.execute("INSERT INTO t VALUES (1)")
+    holder.execute("BEGIN IMMEDIATE")
+    engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": 0})
+    try:
+        with pytest.raises(OperationalError) as locked, engine.begin() as conn:
+            conn.exec_driver_sql("INSERT INTO t VALUES (2)")
+        assert contended(locked.value)
+        holder.execute("ROLLBACK")
+        with pytest.raises(IntegrityError) as broken, engine.begin() as conn:
+            conn.exec_driver_sql("INSERT INTO t VALUES (1)")
+        assert not contended(broken.value)
+    finally:
+        engine.dispose()
+        holder.close()
