@@ -46,12 +46,13 @@ async def get_user(user_id: UserIdPath, user: CurrentUser, rt: Rt) -> dict[str, 
 
 @router.put("/users/{user_id}", response_model=UserOut, response_model_exclude_unset=True)
 async def update_user(
-    user_id: UserIdPath, body: UserUpdate, user: CurrentUser, uow: Uow
+    user_id: UserIdPath, body: UserUpdate, user: CurrentUser, uow: Uow, rt: Rt
 ) -> dict[str, Any]:
     target, _ = await accounts.update_user(
         uow,
         user,
         user_id,
+        limiter=rt.limiter,
         display_name=body.display_name,
         bio=body.bio,
         avatar_url=body.avatar_url,

@@ -21,6 +21,7 @@ from pigeon.core.audit import audit_user_changes
 from pigeon.core.errors import Conflict, NotAllowed, NotFound
 from pigeon.core.events import BlocksChanged
 from pigeon.core.principal import Principal
+from pigeon.core.ratelimit import Limiter
 from pigeon.core.security import Passwords
 from pigeon.core.text import contains
 from pigeon.core.uow import UnitOfWork
@@ -302,6 +303,7 @@ async def update_user(
     actor: Principal,
     user_id: int,
     *,
+    limiter: Limiter,
     display_name: str | None = None,
     bio: str | None = None,
     avatar_url: str | None = None,
@@ -315,8 +317,9 @@ async def update_user(
 
     The one place for these rules, whichever page, route or command asks: people change their
     own profile, admins anyone's; only admins change standing; nobody demotes or disables
-    themselves; the last admin stays an admin. Standing changes are audited. Returns the user
-    and {field: (before, after)} of the standing that changed.
+    themselves; the last admin stays an admin. Standing changes are audited. One's own saves
+    share the budget of one's other settings (each is a write every process hears of). Returns
+    the user and {field: (before, after)} of the standing that changed.
     """
     if user_id != actor.id and not actor.is_admin:
         raise NotAllowed("You can only change your own profile.", code="not_your_profile")
@@ -328,6 +331,8 @@ async def update_user(
     private = show_last_seen is not None or read_receipts is not None
     if private and user_id != actor.id:
         raise NotAllowed("Only you choose what others see of you.", code="not_your_profile")
+    if user_id == actor.id:
+        await limiter.check_settings(actor.id)
     target = await get_user(uow.app, user_id)
     if target.deleted_at is not None:
         raise NotFound("No such user.", code="user_not_found")

@@ -56,10 +56,16 @@ async def users(
 
 @router.patch("/users/{user_id}", response_model=UserOut)
 async def update_user(
-    user_id: UserIdPath, body: AdminUserUpdate, user: AdminUser, uow: Uow
+    user_id: UserIdPath, body: AdminUserUpdate, user: AdminUser, uow: Uow, rt: Rt
 ) -> dict[str, Any]:
     target = await admin.update_user(
-        uow, user, user_id, tier=body.tier, role=body.role, is_active=body.is_active
+        uow,
+        user,
+        user_id,
+        limiter=rt.limiter,
+        tier=body.tier,
+        role=body.role,
+        is_active=body.is_active,
     )
     return user_dict(target, private=True)
 

@@ -13,6 +13,7 @@ from pigeon.core import migrate
 from pigeon.core.audit import audit
 from pigeon.core.errors import Invalid
 from pigeon.core.principal import Principal
+from pigeon.core.ratelimit import Limiter
 from pigeon.core.runtime import Runtime
 from pigeon.core.switches import MESSAGING_ENABLED, MODES, mode_of, stored
 from pigeon.core.uow import UnitOfWork
@@ -60,13 +61,14 @@ async def update_user(
     actor: Principal,
     user_id: int,
     *,
+    limiter: Limiter,
     tier: str | None = None,
     role: str | None = None,
     is_active: bool | None = None,
 ) -> User:
     """An admin changes someone's standing; disabling an account ends its sign-ins."""
     target, changes = await accounts.update_user(
-        uow, actor, user_id, tier=tier, role=role, is_active=is_active
+        uow, actor, user_id, limiter=limiter, tier=tier, role=role, is_active=is_active
     )
     if changes.get("is_active") == (True, False):
         await auth.revoke_user(uow, target.id)

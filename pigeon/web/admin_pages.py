@@ -143,14 +143,16 @@ async def toggle_messaging(user: PageAdmin, rt: Rt, uow: Uow, form: Form) -> Res
 
 @router.post("/admin/users/{user_id}")
 async def update_user(
-    request: Request, user_id: UserIdPath, user: PageAdmin, uow: Uow, form: Form
+    request: Request, user_id: UserIdPath, user: PageAdmin, uow: Uow, rt: Rt, form: Form
 ) -> Response:
     """The same service as `PATCH /api/v1/admin/users/{id}`."""
     try:
         body = AdminUserUpdate.model_validate(
             {"tier": field(form, "tier") or None, "role": field(form, "role") or None}
         )
-        await admin.update_user(uow, user, user_id, tier=body.tier, role=body.role)
+        await admin.update_user(
+            uow, user, user_id, limiter=rt.limiter, tier=body.tier, role=body.role
+        )
     except ValidationError:
         return await render_admin(
             request, user, uow, error="Pick a tier and a role from the lists.", status=422

@@ -193,7 +193,12 @@ async def edit_profile(request: Request, username: Username, ctx: PageCtx, form:
         body = UserUpdate(display_name=values["display_name"], bio=values["bio"])
         target = await _profile_user(ctx, username)
         await accounts.update_user(
-            ctx.uow, ctx.viewer, target.id, display_name=body.display_name, bio=body.bio
+            ctx.uow,
+            ctx.viewer,
+            target.id,
+            limiter=ctx.rt.limiter,
+            display_name=body.display_name,
+            bio=body.bio,
         )
     except ValidationError as exc:
         error = str(exc.errors()[0].get("msg", "Not valid.")).removeprefix("Value error, ")
@@ -216,6 +221,7 @@ async def edit_privacy(username: Username, ctx: PageCtx, form: Form) -> Response
         ctx.uow,
         ctx.viewer,
         target.id,
+        limiter=ctx.rt.limiter,
         show_last_seen=field(form, "show_last_seen") == "1",
         read_receipts=field(form, "read_receipts") == "1",
     )

@@ -9,6 +9,7 @@ import pytest
 from tests.conftest import REDIS_URL
 from tests.safety.conftest import travel
 from tests.support.people import dm, send
+from tests.web.support import post_form, signed_in
 
 API = "/api/v1"
 
@@ -157,6 +158,37 @@ async def test_changing_ones_notification_settings_and_devices_is_limited(app, c
     # someone else's budget is their own
     r = await client.put(f"{API}/push/settings", json={"push": False}, headers=people.plus.headers)
     assert r.status_code == 200
+
+
+async def test_saving_ones_own_profile_is_limited_through_the_api_and_the_pages(
+    app, client, people
+):  # type: ignore[no-untyped-def]
+    """A profile or privacy save is a write that every process hears of: it takes from the
+    budget of one's other settings, whichever way it comes. An admin changing someone else's
+    standing does not."""
+    free = people.free
+    r = await client.put(f"{API}/users/{free.id}", json={"bio": "first"}, headers=free.headers)
+    assert r.status_code == 200
+    r = await client.patch(
+        f"{API}/me/notifications", json={"email_digest": False}, headers=free.headers
+    )
+    assert r.status_code == 200
+    r = await client.put(f"{API}/users/{free.id}", json={"bio": "third"}, headers=free.headers)
+    assert_limited(r, "changing your settings")
+    async with signed_in(app, "free") as c:
+        r = await post_form(c, "/u/free", "/u/free/privacy", {"read_receipts": "1"})
+        assert r.status_code == 429 and r.headers["retry-after"] == "10"
+        assert "Slow down a little" in r.text and "Try again in 10 seconds" in r.text
+        r = await post_form(c, "/u/free", "/u/free/edit", {"display_name": "Free", "bio": "x"})
+        assert r.status_code == 429 and "changing your settings too fast" in r.text
+        assert 'name="bio"' in r.text  # the form again, to send once the wait is over
+    me = (await client.get(f"{API}/users/{free.id}", headers=free.headers)).json()
+    assert me["bio"] == "first" and me["read_receipts"] is True  # nothing refused was written
+    for tier in ("privileged", "free", "privileged"):
+        r = await client.patch(
+            f"{API}/admin/users/{people.plus.id}", json={"tier": tier}, headers=people.admin.headers
+        )
+        assert r.status_code == 200, r.text
 
 
 async def test_invitations_are_limited_per_inviter(app, client, people):
