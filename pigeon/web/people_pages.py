@@ -207,9 +207,12 @@ async def edit_profile(request: Request, username: Username, ctx: PageCtx, form:
         if exc.status == 404:
             raise
         await ctx.uow.rollback()
-        return await render_profile(
+        response = await render_profile(
             request, ctx, username, error=exc.message, values=values, status=exc.status
         )
+        if exc.headers:  # Retry-After, when it was a rate limit
+            response.headers.update(exc.headers)
+        return response
     return RedirectResponse(f"/u/{target.username}?notice=saved", status_code=303)
 
 

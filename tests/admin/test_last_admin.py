@@ -4,6 +4,9 @@ whichever way the change is asked for: the users API, the admin API, the admin p
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 import pytest
@@ -83,14 +86,14 @@ async def _waiting_on_locks(conn: asyncpg.Connection, count: int) -> bool:
     return False
 
 
-async def test_two_demotions_held_up_together_neither_deadlock_nor_leave_no_admin(
-    backend, postgres_dbs, client, people
-) -> None:  # type: ignore[no-untyped-def]
-    """Both demotions are made to wait at once behind a third transaction holding the admin's
-    row, then let go together: the interleaving that deadlocked when each wrote its own
-    change before locking the other admins (one answered 500)."""
+@contextlib.asynccontextmanager
+async def _two_admins_and_a_holder(  # type: ignore[no-untyped-def]
+    backend, postgres_dbs, client, people, why: str
+) -> AsyncIterator[tuple[asyncpg.Connection, Any]]:
+    """On PostgreSQL only: the manager made a second admin, and a connection of the test's own
+    with a transaction open, to hold rows with (closed on leaving)."""
     if backend != "postgres":
-        pytest.skip("SQLite takes one writer at a time: there is no interleaving to force")
+        pytest.skip(why)
     r = await client.patch(
         f"{API}/admin/users/{people.manager.id}",
         json={"role": "admin"},
@@ -102,6 +105,24 @@ async def test_two_demotions_held_up_together_neither_deadlock_nor_leave_no_admi
     try:
         held = holder.transaction()
         await held.start()
+        yield holder, held
+    finally:
+        await holder.close()
+
+
+async def test_two_demotions_held_up_together_neither_deadlock_nor_leave_no_admin(
+    backend, postgres_dbs, client, people
+) -> None:  # type: ignore[no-untyped-def]
+    """Both demotions are made to wait at once behind a third transaction holding the admin's
+    row, then let go together: the interleaving that deadlocked when each wrote its own
+    change before locking the other admins (one answered 500)."""
+    async with _two_admins_and_a_holder(
+        backend,
+        postgres_dbs,
+        client,
+        people,
+        "SQLite takes one writer at a time: there is no interleaving to force",
+    ) as (holder, held):
         await holder.execute('SELECT 1 FROM "user" WHERE id = $1 FOR UPDATE', people.admin.id)
         answers = []
         # the manager demotes the admin first, then the admin the manager: the order in which
@@ -119,8 +140,6 @@ async def test_two_demotions_held_up_together_neither_deadlock_nor_leave_no_admi
             assert await _waiting_on_locks(holder, len(answers))
         await held.commit()
         done = await asyncio.gather(*answers)
-    finally:
-        await holder.close()
     codes = sorted(r.status_code for r in done)
     assert codes == [200, 409], [r.text for r in done]
     assert [r.json()["error"]["code"] for r in done if r.status_code == 409] == ["last_admin"]
@@ -133,19 +152,13 @@ async def test_a_deadlock_the_database_breaks_is_answered_try_again_and_writes_n
     the demotion holds while it waits: PostgreSQL breaks the cycle by failing the demotion.
     The admin gets 503 `try_again` with Retry-After, not a 500; nothing was written, and the
     same request afterwards goes through."""
-    if backend != "postgres":
-        pytest.skip("SQLite takes one writer at a time: there is no lock cycle to make")
-    r = await client.patch(
-        f"{API}/admin/users/{people.manager.id}",
-        json={"role": "admin"},
-        headers=people.admin.headers,
-    )
-    assert r.status_code == 200
-    assert POSTGRES_URL is not None
-    holder = await asyncpg.connect(pg.dsn(POSTGRES_URL, postgres_dbs[0]))
-    try:
-        held = holder.transaction()
-        await held.start()
+    async with _two_admins_and_a_holder(
+        backend,
+        postgres_dbs,
+        client,
+        people,
+        "SQLite takes one writer at a time: there is no lock cycle to make",
+    ) as (holder, held):
         # the holder waits long before it looks for a cycle, so the demotion is the one broken
         await holder.execute("SET LOCAL deadlock_timeout = '30s'")
         await holder.execute('SELECT 1 FROM "user" WHERE id = $1 FOR UPDATE', people.manager.id)
@@ -160,8 +173,6 @@ async def test_a_deadlock_the_database_breaks_is_answered_try_again_and_writes_n
         await holder.execute('SELECT 1 FROM "user" WHERE id = $1 FOR UPDATE', people.admin.id)
         r = await demotion
         await held.rollback()
-    finally:
-        await holder.close()
     assert r.status_code == 503, r.text
     assert r.json()["error"]["code"] == "try_again"
     assert r.headers["Retry-After"] == "1"

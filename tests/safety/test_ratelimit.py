@@ -181,6 +181,7 @@ async def test_saving_ones_own_profile_is_limited_through_the_api_and_the_pages(
         assert "Slow down a little" in r.text and "Try again in 10 seconds" in r.text
         r = await post_form(c, "/u/free", "/u/free/edit", {"display_name": "Free", "bio": "x"})
         assert r.status_code == 429 and "changing your settings too fast" in r.text
+        assert int(r.headers["retry-after"]) >= 1
         assert 'name="bio"' in r.text  # the form again, to send once the wait is over
     me = (await client.get(f"{API}/users/{free.id}", headers=free.headers)).json()
     assert me["bio"] == "first" and me["read_receipts"] is True  # nothing refused was written
