@@ -114,13 +114,29 @@ async def _candidates(dbs: Databases, settings: Settings, now: dt.datetime) -> l
     """Conversations holding a live message older than the shortest window, or deleted ones."""
     oldest_visible = now - dt.timedelta(days=min(_windows(settings)))
     async with dbs.messaging.read() as session:
-        old = set(
-            await session.scalars(
-                select(Message.conversation_id)
-                .distinct()
-                .where(Message.deleted_at.is_(None), Message.created_at < oldest_visible)
-            )
+        # the newest message older than the shortest window, by the index on created_at; ids
+        # follow time, so the live ones older than the window have ids at or below its (one
+        # that a clock step or a slow commit put above it waits for the next run). Without that
+        # bound SQLite read every live message to find none, every hour
+        newest_old = await session.scalar(
+            select(Message.id)
+            .where(Message.created_at < oldest_visible)
+            .order_by(Message.created_at.desc())
+            .limit(1)
         )
+        old: set[int] = set()
+        if newest_old is not None:
+            old = set(
+                await session.scalars(
+                    select(Message.conversation_id)
+                    .distinct()
+                    .where(
+                        Message.deleted_at.is_(None),
+                        Message.id <= newest_old,
+                        Message.created_at < oldest_visible,
+                    )
+                )
+            )
         gone = set(
             await session.scalars(
                 select(Conversation.id)
@@ -309,20 +325,17 @@ async def _purge(
         if progress:
             progress("purge", total, total)
     else:
-        after = 0
         while True:
+            # in no order: what a chunk deletes leaves the search, so each one reads the
+            # index on deleted_at from its start, never the whole table
             async with dbs.messaging.read() as session:
                 ids = list(
                     await session.scalars(
-                        select(Message.id)
-                        .where(due, Message.id > after, Message.id.not_in(reported))
-                        .order_by(Message.id)
-                        .limit(CHUNK)
+                        select(Message.id).where(due, Message.id.not_in(reported)).limit(CHUNK)
                     )
                 )
             if not ids:
                 break
-            after = ids[-1]
             async with rt.uow_scope() as uow:
                 gone = list(
                     await uow.messaging.scalars(
@@ -337,6 +350,8 @@ async def _purge(
                 progress("purge", min(result.purged, total), total)
             if renew:
                 await renew()
+            if not gone:  # restored or reported meanwhile: the next run looks again
+                break
     await _purge_reports_and_conversations(dbs, before, result)
 
 

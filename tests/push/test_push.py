@@ -10,11 +10,13 @@ import uuid
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
 from py_vapid import jwt as vapid_jwt
 
 from pigeon.push import service as push
 from tests.realtime.conftest import Server
 from tests.support.people import Person, dm, send
+from tests.support.plans import reads_of_messages, whole_table_reads
 from tests.support.push import Browser, PushService
 
 API = "/api/v1"
@@ -169,3 +171,21 @@ async def settled(app: Any, message_id: int) -> None:
     async with asyncio.timeout(10):
         while (await push.read_cursor(db, "messages") or 0) < message_id:
             await asyncio.sleep(0.02)
+
+
+async def test_the_fan_out_reads_only_the_messages_above_its_cursor(app, client, people, backend):
+    """It looks often, so on SQLite (no statistics) each look must read the new messages by
+    id, not every live message: an index that put a column between deleted_at and the id
+    made every look read them all."""
+    if backend != "sqlite":
+        pytest.skip("PostgreSQL plans from its statistics")
+    from pigeon.messaging.push_fanout import recipients_of
+
+    conv = await dm(client, people.priv, people.free)
+    ids = [(await send(client, people.priv, conv["id"], f"m{i}")).json()["id"] for i in range(4)]
+    db = app.state.runtime.dbs.messaging
+    with reads_of_messages(db) as seen:
+        found, cursor = await recipients_of(db, ids[1])
+    assert [m.id for m in found] == ids[2:] and cursor == ids[-1]
+    assert [m.recipients for m in found] == [[people.free.id]] * 2
+    assert whole_table_reads(db, seen, cursor=True) == []

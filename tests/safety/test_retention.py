@@ -15,6 +15,7 @@ from pigeon.messaging import retention
 from pigeon.messaging.models import Message
 from tests.safety.conftest import travel
 from tests.support.people import Person, dm, send
+from tests.support.plans import reads_of_messages, whole_table_reads
 
 API = "/api/v1"
 
@@ -145,6 +146,34 @@ async def test_nothing_under_an_open_report_is_lost(app, client, people):
     assert (await run(app)).reports_cleared == 1
     r = await client.get(f"{API}/admin/reports/{rep['id']}", headers=people.admin.headers)
     assert r.json()["body"] == "" and r.json()["message_state"] == "removed"
+
+
+async def test_the_hourly_pass_reads_messages_by_index_and_purges_in_chunks(
+    app, client, people, backend, monkeypatch
+):
+    """On SQLite, whose planner has no statistics: finding old live messages and purging
+    deleted ones read the indexes made for them, never every message. The first query of the
+    pass once read the whole table, every hour, through a reader's page cache."""
+    if backend != "sqlite":
+        pytest.skip("PostgreSQL plans from its statistics")
+    monkeypatch.setattr(retention, "CHUNK", 2)
+    conv = await dm(client, people.priv, people.free)
+    sent = [(await send(client, people.priv, conv["id"], f"m{i}")).json() for i in range(5)]
+    r = await client.post(
+        f"{API}/messages/{sent[0]['id']}/report",
+        json={"reason": "harassment"},
+        headers=people.free.headers,
+    )
+    assert r.status_code == 201, r.text
+    db = app.state.runtime.dbs.messaging
+    with reads_of_messages(db) as seen:
+        travel(app, people, days=200)
+        assert (await run(app)).soft_deleted == 5
+        travel(app, people, days=8)
+        result = await run(app)
+    assert (result.purged, result.kept_for_reports) == (4, 1)  # two at a time
+    assert await stored(app) == 1
+    assert whole_table_reads(db, seen) == []
 
 
 async def test_dry_run_and_as_of_change_nothing_and_are_audited(app, client, people, clock):
