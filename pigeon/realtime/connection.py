@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("pigeon.realtime")
 
 SEEN_LIMIT = 4096  # message ids remembered per connection, to drop replay/live overlap
+WIDE = 0xFFFF_FFFF  # the largest id a 32-bit memory holds
 KERNEL_SEND_BUFFER = 64 * 1024
 CLOSE_TIMEOUT = 60.0  # a stalled peer gets its close frame once it reads, or heartbeats end it
 
@@ -85,11 +86,12 @@ class RecentIds:
     bisection, and the lowest leaves first. Ids come mostly in increasing order, so the
     highest are the latest, and an insert is mostly an append. A set and a deque of Python
     ints cost about 100 bytes an id, so a busy connection's 4,096 came to some 400 KiB and a
-    thousand connections grew by hundreds of MiB over a long run; this is 8 bytes an id."""
+    thousand connections grew by hundreds of MiB over a long run; this is 4 bytes an id while
+    ids fit in 32 bits, and 8 from the first that does not."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self._ids = array("q")
+        self._ids = array("I")
 
     def __contains__(self, value: int) -> bool:
         i = bisect.bisect_left(self._ids, value)
@@ -101,6 +103,8 @@ class RecentIds:
         i = bisect.bisect_left(self._ids, value)
         if i < len(self._ids) and self._ids[i] == value:
             return False
+        if value > WIDE and self._ids.typecode == "I":
+            self._ids = array("q", self._ids)
         if len(self._ids) >= self.limit:
             if i == 0:
                 return True

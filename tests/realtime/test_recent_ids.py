@@ -33,6 +33,20 @@ def test_a_full_memory_of_a_busy_connection_is_small() -> None:
     for message_id in range(1_000_000, 1_010_000):
         assert recent.add(message_id)
     assert 1_000_000 not in recent and 1_009_999 in recent
-    assert recent._ids.buffer_info()[1] == 4096  # machine integers, 8 bytes each
+    assert recent._ids.buffer_info()[1] == 4096
+    assert recent._ids.itemsize == 4  # machine integers, 4 bytes each while ids fit
     assert recent.add(999_999)  # below all it holds: not kept
     assert 999_999 not in recent and 1_005_904 in recent
+
+
+def test_ids_past_32_bits_are_remembered_exactly() -> None:
+    recent = RecentIds(8)
+    for message_id in (2**32 - 2, 2**32 - 1):
+        assert recent.add(message_id)
+    for message_id in (2**32, 2**32 + 1, 2**40):
+        assert recent.add(message_id)
+        assert not recent.add(message_id)  # given already
+    assert all(v in recent for v in (2**32 - 2, 2**32 - 1, 2**32, 2**32 + 1, 2**40))
+    assert 2**32 + 2 not in recent and 2**40 - 1 not in recent
+    recent.discard(2**40)
+    assert 2**40 not in recent and recent.add(2**40)
