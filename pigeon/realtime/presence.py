@@ -4,6 +4,10 @@ Each process counts its own connections per user. With one process that is the w
 (`LocalPresence`). With Redis (`RedisPresence`), each user has a set of the processes that hold
 a connection of theirs, and each process keeps a liveness key alive with its heartbeat; a
 process that dies stops counting once its key expires, so a user is never stuck online.
+
+A user's set lives four times as long as a liveness key, and each heartbeat renews the sets of
+a quarter of the users connected here (by id), 250 to a pipeline: at 16,000 connections
+renewing every set at every beat took 0.6 s, all of it with the event loop held.
 """
 
 from __future__ import annotations
@@ -52,11 +56,15 @@ class LocalPresence:
 class RedisPresence:
     """Across processes: `{prefix}:presence:{user}` holds the process ids serving that user."""
 
+    SHARES = 4  # a user's set is renewed every fourth beat (it lives for twelve or more)
+    CHUNK = 250  # users renewed in one pipeline: a few milliseconds of the event loop
+
     def __init__(self, redis: Any, prefix: str, *, ttl_seconds: float) -> None:
         self.redis = redis
         self.prefix = prefix
         self.process = uuid.uuid4().hex[:12]
         self.ttl_ms = max(1000, int(ttl_seconds * 1000))
+        self._beats = 0
 
     def _user(self, user_id: int) -> str:
         return f"{self.prefix}:presence:{user_id}"
@@ -104,16 +112,22 @@ class RedisPresence:
         return not await self._live_others(user_id)
 
     async def heartbeat(self, user_ids: Iterable[int]) -> None:
+        """Keep this process alive (beat at least three times a liveness key's life), and
+        renew this beat's share of the users' sets (each also renewed when they connect)."""
         pipe = self.redis.pipeline(transaction=False)
         pipe.set(self._alive(self.process), b"1", px=self.ttl_ms)
         pipe.sadd(self._processes, self.process)
-        ids = list(user_ids)
-        for uid in ids:
-            pipe.sadd(self._user(uid), self.process)
-            pipe.pexpire(self._user(uid), self.ttl_ms * 4)
-        if ids:
-            pipe.sadd(self._served(self.process), *ids)
         await pipe.execute()
+        share, self._beats = self._beats % self.SHARES, self._beats + 1
+        ids = [uid for uid in user_ids if uid % self.SHARES == share]
+        for start in range(0, len(ids), self.CHUNK):
+            chunk = ids[start : start + self.CHUNK]
+            pipe = self.redis.pipeline(transaction=False)
+            for uid in chunk:
+                pipe.sadd(self._user(uid), self.process)
+                pipe.pexpire(self._user(uid), self.ttl_ms * 4)
+            pipe.sadd(self._served(self.process), *chunk)
+            await pipe.execute()
 
     async def sweep(self) -> list[int]:
         """Users left offline by processes that died: claim each dead process once (SREM is

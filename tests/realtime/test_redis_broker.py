@@ -112,3 +112,34 @@ async def test_a_dead_process_users_are_swept_offline_once():
         if keys:
             await redis.delete(*keys)
         await redis.aclose()
+
+
+async def test_heartbeats_bring_back_what_redis_lost_of_the_users_connected():
+    """Each beat renews a share of the users' sets, so that thousands of connections never hold
+    the event loop at once; within a few beats every user is back, as seen from elsewhere."""
+    from redis.asyncio import from_url
+
+    redis = from_url(REDIS_URL)
+    prefix = f"pigeon-test-{uuid.uuid4().hex}"
+    here = RedisPresence(redis, prefix, ttl_seconds=30)
+    there = RedisPresence(redis, prefix, ttl_seconds=30)
+    users = list(range(1, 2_001))
+    try:
+        for uid in users[:3]:
+            await here.came_online(uid)
+        await here.heartbeat(users)
+        keys = [k async for k in redis.scan_iter(f"{prefix}:presence:*")]
+        await redis.delete(*keys)  # Redis lost them (restarted, say)
+        assert not any([await there.is_online(uid) for uid in users[:3]])
+        for _ in range(RedisPresence.SHARES):
+            await here.heartbeat(users)
+        assert all([await there.is_online(uid) for uid in users])
+        ttl = await redis.pttl(f"{prefix}:presence:{users[-1]}")
+        assert ttl > 30_000  # outlives a liveness key: renewed well before it ends
+        served = await redis.smembers(f"{prefix}:served:{here.process}")
+        assert {int(u) for u in served} == set(users)  # a sweep would find them all
+    finally:
+        keys = [k async for k in redis.scan_iter(f"{prefix}:*")]
+        if keys:
+            await redis.delete(*keys)
+        await redis.aclose()
