@@ -108,6 +108,12 @@ def sqlite_pragmas(engine: AsyncEngine | Engine, *, immediate: bool | None) -> N
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+# statements each SQLite connection keeps prepared (Python's default is 128). A list of n ids
+# is its own statement for each n, so over a long run the caches filled with variants at about
+# 6 KiB each: half of SQLite's memory after four minutes of the soak (13.7 MiB against 7.0
+# with 16), and still growing. The hot statements stay in 16; sends/s did not move
+SQLITE_STATEMENTS = 16
+
 PING_AFTER = 2.0  # seconds a pooled PostgreSQL connection may sit idle and be used unchecked
 
 
@@ -179,11 +185,17 @@ class Database:
                 # narrowed if it exists; created only by `create_file`, when a migration makes
                 # its schema: opening a database must not bring one into being
                 keep_private(Path(path), create=False)
+            cached = {"cached_statements": SQLITE_STATEMENTS}
             self.write_engine = create_async_engine(
-                url, pool_size=1, max_overflow=0, pool_timeout=60, hide_parameters=True
+                url,
+                pool_size=1,
+                max_overflow=0,
+                pool_timeout=60,
+                hide_parameters=True,
+                connect_args=cached,
             )
             self.read_engine = create_async_engine(
-                url, pool_size=8, max_overflow=8, hide_parameters=True
+                url, pool_size=8, max_overflow=8, hide_parameters=True, connect_args=cached
             )
             sqlite_pragmas(self.write_engine, immediate=True)
             sqlite_pragmas(self.read_engine, immediate=False)
@@ -193,7 +205,7 @@ class Database:
                 parsed.set(drivername="sqlite"),
                 pool_size=4,
                 max_overflow=4,
-                connect_args={"check_same_thread": False},
+                connect_args={"check_same_thread": False, **cached},
                 hide_parameters=True,
             )
             sqlite_pragmas(self.sync_reader, immediate=None)
