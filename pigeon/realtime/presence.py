@@ -147,11 +147,29 @@ class RedisPresence:
                 continue
             users = [int(u) for u in await self.redis.smembers(self._served(process))]
             await self.redis.delete(self._served(process))
-            for uid in users:
-                await self.redis.srem(self._user(uid), process)
-                if not await self.is_online(uid):
-                    offline.append(uid)
+            for start in range(0, len(users), self.CHUNK):
+                offline += await self._left(process, users[start : start + self.CHUNK])
         return offline
+
+    async def _left(self, dead: str, users: list[int]) -> list[int]:
+        """Take a dead process out of these users' sets; those no live process holds now.
+        One pipeline and one read of liveness a chunk, not three round trips a user: a dead
+        process of 16,000 users held its survivors' check for 50,000 of them."""
+        pipe = self.redis.pipeline(transaction=False)
+        for uid in users:
+            pipe.srem(self._user(uid), dead)
+        for uid in users:
+            pipe.smembers(self._user(uid))
+        replies = await pipe.execute()
+        holders = [
+            {m.decode() if isinstance(m, bytes) else m for m in members}
+            for members in replies[len(users) :]
+        ]
+        others = sorted(set().union(*holders) - {self.process})
+        flags = await self.redis.mget([self._alive(p) for p in others]) if others else []
+        alive = {p for p, flag in zip(others, flags, strict=True) if flag is not None}
+        alive.add(self.process)
+        return [uid for uid, held in zip(users, holders, strict=True) if not held & alive]
 
     async def is_online(self, user_id: int) -> bool:
         members = await self.redis.smembers(self._user(user_id))

@@ -143,3 +143,28 @@ async def test_heartbeats_bring_back_what_redis_lost_of_the_users_connected():
         if keys:
             await redis.delete(*keys)
         await redis.aclose()
+
+
+async def test_a_dead_process_with_many_users_is_swept_in_chunks():
+    from redis.asyncio import from_url
+
+    redis = from_url(REDIS_URL)
+    prefix = f"pigeon-test-{uuid.uuid4().hex}"
+    dead = RedisPresence(redis, prefix, ttl_seconds=30)
+    one = RedisPresence(redis, prefix, ttl_seconds=30)
+    users = list(range(1, 3 * RedisPresence.CHUNK + 2))
+    also_here = set(users[::7])
+    try:
+        for _ in range(RedisPresence.SHARES):
+            await dead.heartbeat(users)
+        for uid in also_here:
+            await one.came_online(uid)
+        await redis.delete(f"{prefix}:process:{dead.process}")
+        assert sorted(await one.sweep()) == sorted(set(users) - also_here)
+        assert all([await one.is_online(uid) for uid in also_here])
+        assert not any([await one.is_online(uid) for uid in users if uid not in also_here])
+    finally:
+        keys = [k async for k in redis.scan_iter(f"{prefix}:*")]
+        if keys:
+            await redis.delete(*keys)
+        await redis.aclose()
