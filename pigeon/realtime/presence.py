@@ -7,7 +7,8 @@ process that dies stops counting once its key expires, so a user is never stuck 
 
 A user's set lives four times as long as a liveness key, and each heartbeat renews the sets of
 a quarter of the users connected here (by id), 250 to a pipeline: at 16,000 connections
-renewing every set at every beat took 0.6 s, all of it with the event loop held.
+renewing every set at every beat took 0.6 s, all of it with the event loop held. A process
+whose liveness key had lapsed (others may have swept its users away) renews them all.
 """
 
 from __future__ import annotations
@@ -112,14 +113,15 @@ class RedisPresence:
         return not await self._live_others(user_id)
 
     async def heartbeat(self, user_ids: Iterable[int]) -> None:
-        """Keep this process alive (beat at least three times a liveness key's life), and
-        renew this beat's share of the users' sets (each also renewed when they connect)."""
+        """Keep this process alive (the hub beats six times in a liveness key's life), and
+        renew this beat's share of the users' sets (each also renewed when they connect); all
+        of them if the key had lapsed, as another process may then have swept them away."""
         pipe = self.redis.pipeline(transaction=False)
-        pipe.set(self._alive(self.process), b"1", px=self.ttl_ms)
+        pipe.set(self._alive(self.process), b"1", px=self.ttl_ms, get=True)
         pipe.sadd(self._processes, self.process)
-        await pipe.execute()
+        lapsed = (await pipe.execute())[0] is None
         share, self._beats = self._beats % self.SHARES, self._beats + 1
-        ids = [uid for uid in user_ids if uid % self.SHARES == share]
+        ids = [uid for uid in user_ids if lapsed or uid % self.SHARES == share]
         for start in range(0, len(ids), self.CHUNK):
             chunk = ids[start : start + self.CHUNK]
             pipe = self.redis.pipeline(transaction=False)

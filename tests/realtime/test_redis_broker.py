@@ -138,6 +138,13 @@ async def test_heartbeats_bring_back_what_redis_lost_of_the_users_connected():
         assert ttl > 30_000  # outlives a liveness key: renewed well before it ends
         served = await redis.smembers(f"{prefix}:served:{here.process}")
         assert {int(u) for u in served} == set(users)  # a sweep would find them all
+
+        # its liveness lapsed (a long stall) and another process swept its users away
+        await redis.delete(f"{prefix}:process:{here.process}")
+        assert len(await there.sweep()) == len(users)
+        assert not await there.is_online(users[0])
+        await here.heartbeat(users)  # one beat brings them all back
+        assert all([await there.is_online(uid) for uid in users])
     finally:
         keys = [k async for k in redis.scan_iter(f"{prefix}:*")]
         if keys:
