@@ -80,19 +80,26 @@ class RedisPresence:
     def _processes(self) -> str:
         return f"{self.prefix}:processes"
 
+    async def _holders(self, user_id: int) -> set[str]:
+        return _names(await self.redis.smembers(self._user(user_id)))
+
+    async def _alive_among(self, processes: set[str]) -> set[str]:
+        """Those of `processes` whose liveness key is there, and this process: a user held by
+        one of these is online."""
+        others = sorted(processes - {self.process})
+        flags = await self.redis.mget([self._alive(p) for p in others]) if others else []
+        return {self.process, *(p for p, f in zip(others, flags, strict=True) if f is not None)}
+
     async def _live_others(self, user_id: int) -> list[str]:
-        members = [
-            m.decode() if isinstance(m, bytes) else m
-            for m in await self.redis.smembers(self._user(user_id))
-        ]
-        others = [m for m in members if m != self.process]
+        """The other live processes holding the user; dead ones are taken out of the set."""
+        others = await self._holders(user_id) - {self.process}
         if not others:
             return []
-        alive = await self.redis.mget([self._alive(p) for p in others])
-        dead = [p for p, flag in zip(others, alive, strict=True) if flag is None]
+        alive = await self._alive_among(others)
+        dead = others - alive
         if dead:
             await self.redis.srem(self._user(user_id), *dead)
-        return [p for p, flag in zip(others, alive, strict=True) if flag is not None]
+        return sorted(others & alive)
 
     async def came_online(self, user_id: int) -> bool:
         await self.redis.set(self._alive(self.process), b"1", px=self.ttl_ms)
@@ -163,21 +170,18 @@ class RedisPresence:
         for uid in users:
             pipe.smembers(self._user(uid))
         replies = await pipe.execute()
-        holders = [
-            {m.decode() if isinstance(m, bytes) else m for m in members}
-            for members in replies[len(users) :]
-        ]
-        others = sorted(set().union(*holders) - {self.process})
-        flags = await self.redis.mget([self._alive(p) for p in others]) if others else []
-        alive = {p for p, flag in zip(others, flags, strict=True) if flag is not None}
-        alive.add(self.process)
+        holders = [_names(members) for members in replies[len(users) :]]
+        alive = await self._alive_among(set().union(*holders))
         return [uid for uid, held in zip(users, holders, strict=True) if not held & alive]
 
     async def is_online(self, user_id: int) -> bool:
-        members = await self.redis.smembers(self._user(user_id))
-        if any((m.decode() if isinstance(m, bytes) else m) == self.process for m in members):
-            return True
-        return bool(await self._live_others(user_id))
+        """One read of the user's set (and of liveness, unless this process holds them)."""
+        holders = await self._holders(user_id)
+        return self.process in holders or bool(holders & await self._alive_among(holders))
 
     async def close(self) -> None:
         await self.redis.delete(self._alive(self.process))
+
+
+def _names(members: Iterable[Any]) -> set[str]:
+    return {m.decode() if isinstance(m, bytes) else m for m in members}

@@ -65,21 +65,15 @@ async def test_a_dropped_subscription_is_healed_and_reported(brokers):
     assert await asyncio.wait_for(got_b.get(), 5) == (EVENTS_CHANNEL, b"after")
 
 
-async def test_presence_spans_processes_and_forgets_a_dead_one():
+@pytest.fixture
+async def space():  # type: ignore[no-untyped-def]
+    """Redis, and a prefix of its own for the presence under test: emptied after."""
     from redis.asyncio import from_url
 
     redis = from_url(REDIS_URL)
     prefix = f"pigeon-test-{uuid.uuid4().hex}"
-    one = RedisPresence(redis, prefix, ttl_seconds=30)
-    two = RedisPresence(redis, prefix, ttl_seconds=30)
     try:
-        assert await one.came_online(7) is True  # the first connection anywhere
-        assert await two.came_online(7) is False  # already online through the other process
-        assert await one.went_offline(7) is False  # still connected through `two`
-        assert await one.is_online(7)
-        await two.close()  # that process dies: its liveness key is gone
-        assert not await one.is_online(7)
-        assert await one.came_online(7) is True
+        yield redis, prefix
     finally:
         keys = [k async for k in redis.scan_iter(f"{prefix}:*")]
         if keys:
@@ -87,91 +81,77 @@ async def test_presence_spans_processes_and_forgets_a_dead_one():
         await redis.aclose()
 
 
-async def test_a_dead_process_users_are_swept_offline_once():
-    from redis.asyncio import from_url
+async def test_presence_spans_processes_and_forgets_a_dead_one(space):
+    redis, prefix = space
+    one = RedisPresence(redis, prefix, ttl_seconds=30)
+    two = RedisPresence(redis, prefix, ttl_seconds=30)
+    assert await one.came_online(7) is True  # the first connection anywhere
+    assert await two.came_online(7) is False  # already online through the other process
+    assert await one.went_offline(7) is False  # still connected through `two`
+    assert await one.is_online(7)
+    await two.close()  # that process dies: its liveness key is gone
+    assert not await one.is_online(7)
+    assert await one.came_online(7) is True
 
-    redis = from_url(REDIS_URL)
-    prefix = f"pigeon-test-{uuid.uuid4().hex}"
+
+async def test_a_dead_process_users_are_swept_offline_once(space):
+    redis, prefix = space
     dead = RedisPresence(redis, prefix, ttl_seconds=30)
     one = RedisPresence(redis, prefix, ttl_seconds=30)
     two = RedisPresence(redis, prefix, ttl_seconds=30)
-    try:
-        await dead.came_online(7)  # only there
-        await dead.came_online(8)
-        await one.came_online(8)  # also here
-        await dead.heartbeat([7, 8])
-        await one.heartbeat([8])
-        assert await one.sweep() == []  # everyone is alive
-        await redis.delete(f"{prefix}:process:{dead.process}")  # killed: its heartbeat lapses
-        swept = await asyncio.gather(one.sweep(), two.sweep())
-        assert sorted(swept, key=len) == [[], [7]]  # one survivor claims it; 8 is still online
-        assert not await one.is_online(7) and await two.is_online(8)
-        assert await one.sweep() == [] and await two.sweep() == []
-    finally:
-        keys = [k async for k in redis.scan_iter(f"{prefix}:*")]
-        if keys:
-            await redis.delete(*keys)
-        await redis.aclose()
+    await dead.came_online(7)  # only there
+    await dead.came_online(8)
+    await one.came_online(8)  # also here
+    await dead.heartbeat([7, 8])
+    await one.heartbeat([8])
+    assert await one.sweep() == []  # everyone is alive
+    await redis.delete(f"{prefix}:process:{dead.process}")  # killed: its heartbeat lapses
+    swept = await asyncio.gather(one.sweep(), two.sweep())
+    assert sorted(swept, key=len) == [[], [7]]  # one survivor claims it; 8 is still online
+    assert not await one.is_online(7) and await two.is_online(8)
+    assert await one.sweep() == [] and await two.sweep() == []
 
 
-async def test_heartbeats_bring_back_what_redis_lost_of_the_users_connected():
+async def test_heartbeats_bring_back_what_redis_lost_of_the_users_connected(space):
     """Each beat renews a share of the users' sets, so that thousands of connections never hold
     the event loop at once; within a few beats every user is back, as seen from elsewhere."""
-    from redis.asyncio import from_url
-
-    redis = from_url(REDIS_URL)
-    prefix = f"pigeon-test-{uuid.uuid4().hex}"
+    redis, prefix = space
     here = RedisPresence(redis, prefix, ttl_seconds=30)
     there = RedisPresence(redis, prefix, ttl_seconds=30)
     users = list(range(1, 2_001))
-    try:
-        for uid in users[:3]:
-            await here.came_online(uid)
+    for uid in users[:3]:
+        await here.came_online(uid)
+    await here.heartbeat(users)
+    keys = [k async for k in redis.scan_iter(f"{prefix}:presence:*")]
+    await redis.delete(*keys)  # Redis lost them (restarted, say)
+    assert not any([await there.is_online(uid) for uid in users[:3]])
+    for _ in range(RedisPresence.SHARES):
         await here.heartbeat(users)
-        keys = [k async for k in redis.scan_iter(f"{prefix}:presence:*")]
-        await redis.delete(*keys)  # Redis lost them (restarted, say)
-        assert not any([await there.is_online(uid) for uid in users[:3]])
-        for _ in range(RedisPresence.SHARES):
-            await here.heartbeat(users)
-        assert all([await there.is_online(uid) for uid in users])
-        ttl = await redis.pttl(f"{prefix}:presence:{users[-1]}")
-        assert ttl > 30_000  # outlives a liveness key: renewed well before it ends
-        served = await redis.smembers(f"{prefix}:served:{here.process}")
-        assert {int(u) for u in served} == set(users)  # a sweep would find them all
+    assert all([await there.is_online(uid) for uid in users])
+    ttl = await redis.pttl(f"{prefix}:presence:{users[-1]}")
+    assert ttl > 30_000  # outlives a liveness key: renewed well before it ends
+    served = await redis.smembers(f"{prefix}:served:{here.process}")
+    assert {int(u) for u in served} == set(users)  # a sweep would find them all
 
-        # its liveness lapsed (a long stall) and another process swept its users away
-        await redis.delete(f"{prefix}:process:{here.process}")
-        assert len(await there.sweep()) == len(users)
-        assert not await there.is_online(users[0])
-        await here.heartbeat(users)  # one beat brings them all back
-        assert all([await there.is_online(uid) for uid in users])
-    finally:
-        keys = [k async for k in redis.scan_iter(f"{prefix}:*")]
-        if keys:
-            await redis.delete(*keys)
-        await redis.aclose()
+    # its liveness lapsed (a long stall) and another process swept its users away
+    await redis.delete(f"{prefix}:process:{here.process}")
+    assert len(await there.sweep()) == len(users)
+    assert not await there.is_online(users[0])
+    await here.heartbeat(users)  # one beat brings them all back
+    assert all([await there.is_online(uid) for uid in users])
 
 
-async def test_a_dead_process_with_many_users_is_swept_in_chunks():
-    from redis.asyncio import from_url
-
-    redis = from_url(REDIS_URL)
-    prefix = f"pigeon-test-{uuid.uuid4().hex}"
+async def test_a_dead_process_with_many_users_is_swept_in_chunks(space):
+    redis, prefix = space
     dead = RedisPresence(redis, prefix, ttl_seconds=30)
     one = RedisPresence(redis, prefix, ttl_seconds=30)
     users = list(range(1, 3 * RedisPresence.CHUNK + 2))
     also_here = set(users[::7])
-    try:
-        for _ in range(RedisPresence.SHARES):
-            await dead.heartbeat(users)
-        for uid in also_here:
-            await one.came_online(uid)
-        await redis.delete(f"{prefix}:process:{dead.process}")
-        assert sorted(await one.sweep()) == sorted(set(users) - also_here)
-        assert all([await one.is_online(uid) for uid in also_here])
-        assert not any([await one.is_online(uid) for uid in users if uid not in also_here])
-    finally:
-        keys = [k async for k in redis.scan_iter(f"{prefix}:*")]
-        if keys:
-            await redis.delete(*keys)
-        await redis.aclose()
+    for _ in range(RedisPresence.SHARES):
+        await dead.heartbeat(users)
+    for uid in also_here:
+        await one.came_online(uid)
+    await redis.delete(f"{prefix}:process:{dead.process}")
+    assert sorted(await one.sweep()) == sorted(set(users) - also_here)
+    assert all([await one.is_online(uid) for uid in also_here])
+    assert not any([await one.is_online(uid) for uid in users if uid not in also_here])
