@@ -29,6 +29,7 @@ from pigeon.admin import closing_api, email_api, moderation_api
 from pigeon.auth import account_api
 from pigeon.auth import api as auth_api
 from pigeon.auth.principals import principal_from_token
+from pigeon.auth.renewal import Renewal
 from pigeon.core import events, metrics, migrate
 from pigeon.core.clock import Clock
 from pigeon.core.db import Databases
@@ -107,9 +108,9 @@ def control_listener(rt: Runtime) -> events.Listener:
         if isinstance(message, SettingChanged):
             rt.switches.forget(message.key)
         elif isinstance(message, PeopleChanged):
-            rt.people.forget(*message.user_ids)
+            rt.people.principals.forget(message.user_ids)
         elif isinstance(message, BlocksChanged):
-            rt.people.forget_edges(*message.user_ids)
+            rt.people.edges.forget(message.user_ids)
         elif isinstance(message, SignInsRevoked):
             rt.signins_ended(message.family_ids)
 
@@ -160,6 +161,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         await rt.stream.start()
         sends = make_send_path(dbs.messaging)
         hub = Hub(rt)
+        renewal = Renewal(rt)  # what is believed of people in use, read afresh before it lapses
         schedule = retention.Schedule(rt)
         email_worker = EmailWorker(rt)  # only while an SMTP host is set
         digests = DigestJob(rt, hub.presence.is_online)  # likewise, and while its interval > 0
@@ -168,6 +170,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         try:
             await hub.start()
             realtime_api.close_before_server_stops(hub)
+            renewal.start()
             schedule.start()
             email_worker.start()
             digests.start()
@@ -185,6 +188,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
             await pushes.stop()
             await email_worker.stop()
             await schedule.stop()
+            await renewal.stop()
             await hub.stop()
             sends.close()
             await broker.stop()

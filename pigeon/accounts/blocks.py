@@ -98,23 +98,34 @@ async def blocks_among(
     return {(a, b) for a, b in rows}
 
 
-def _fetch_edges(conn: Connection, user_id: int) -> Edges:
+def _fetch_edges(conn: Connection, user_ids: set[int]) -> dict[int, Edges]:
     rows = conn.execute(
         select(Block.blocker_id, Block.blocked_id).where(
-            or_(Block.blocker_id == user_id, Block.blocked_id == user_id)
+            or_(Block.blocker_id.in_(user_ids), Block.blocked_id.in_(user_ids))
         )
     )
-    return frozenset((a, b) for a, b in rows)
+    found: dict[int, set[tuple[int, int]]] = {uid: set() for uid in user_ids}
+    for a, b in rows:
+        for uid in {a, b} & user_ids:
+            found[uid].add((a, b))
+    return {uid: frozenset(edges) for uid, edges in found.items()}
 
 
 async def get_block_edges(rt: Runtime, user_id: int) -> Edges:
     """Every (blocker, blocked) pair that involves `user_id`, cached on the runtime: the send
     path reads this on every message, and a block made anywhere applies at once."""
-    hit = rt.people.edges(user_id)
+    hit = rt.people.edges.get(user_id)
     if hit is not None:
         return hit
-    edges = await rt.dbs.app.run_read(lambda conn: _fetch_edges(conn, user_id))
-    rt.people.keep_edges(user_id, edges)
+    return (await read_edges(rt, {user_id}))[user_id]
+
+
+async def read_edges(rt: Runtime, user_ids: set[int]) -> dict[int, Edges]:
+    """The edges of these users read now, and believed from now on (unless a block was
+    announced during the read): a miss, or the renewal of those in use (`auth.renewal`)."""
+    mark = rt.people.edges.mark()
+    edges = await rt.dbs.app.run_read(lambda conn: _fetch_edges(conn, user_ids))
+    rt.people.edges.keep(edges.items(), mark)
     return edges
 
 

@@ -79,13 +79,20 @@ async def principals(rt: Runtime, user_ids: Iterable[int]) -> dict[int, Principa
     found: dict[int, Principal] = {}
     missing = set()
     for uid in set(user_ids):
-        hit = rt.people.principal(uid)
+        hit = rt.people.principals.get(uid)
         if hit is not None:
             found[uid] = hit
         else:
             missing.add(uid)
     if missing:
-        loaded = await rt.dbs.app.run_read(lambda conn: _fetch_principals(conn, missing))
-        rt.people.keep_principals(loaded.values())
-        found.update(loaded)
+        found.update(await read_principals(rt, missing))
     return found
+
+
+async def read_principals(rt: Runtime, user_ids: set[int]) -> dict[int, Principal]:
+    """Principals read now, and believed from now on (unless a change to anyone was
+    announced during the read): a miss, or the renewal of those in use (`auth.renewal`)."""
+    mark = rt.people.principals.mark()
+    loaded = await rt.dbs.app.run_read(lambda conn: _fetch_principals(conn, user_ids))
+    rt.people.principals.keep(loaded.items(), mark)
+    return loaded

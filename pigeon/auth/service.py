@@ -40,8 +40,6 @@ from pigeon.core.security import (
 )
 from pigeon.core.uow import UnitOfWork
 
-_LIVE_MAX = 100_000
-
 
 @dataclasses.dataclass(frozen=True)
 class TokenPair:
@@ -247,31 +245,38 @@ async def family_active(rt: Runtime, family_id: str) -> bool:
 
     Answered from memory in the common case: a revocation announced on the control channel is
     in `rt.revoked_signins` at once, and a sign-in read as live is believed for `rt.remember`
-    seconds: the longest a revocation this process was never told about can go unnoticed.
-    After that, or for one not seen before, one indexed read of its tokens.
+    seconds (`rt.people.signins`, renewed while in use): the longest a revocation this
+    process was never told about can go unnoticed. After that, or for one not seen before,
+    one indexed read of its tokens.
     """
     if family_id in rt.revoked_signins:
         return False
-    now = rt.clock.monotonic()
-    until = rt.live_signins.get(family_id)
-    if until is not None and until > now:
+    if rt.people.signins.get(family_id):
         return True
-    if await rt.dbs.app.run_read(lambda conn: _revoked(conn, family_id)):
-        rt.signins_ended([family_id])
-        return False
-    if len(rt.live_signins) >= _LIVE_MAX:
-        rt.live_signins.clear()
-    rt.live_signins[family_id] = now + rt.remember
-    return True
+    return family_id in await read_signins(rt, {family_id})
 
 
-def _revoked(conn: Connection, family_id: str) -> bool:
-    found = conn.execute(
-        select(RefreshToken.id)
-        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_not(None))
-        .limit(1)
-    ).first()
-    return found is not None
+async def read_signins(rt: Runtime, family_ids: set[str]) -> set[str]:
+    """Of these sign-ins, those live, read now and believed from now on (unless a revocation
+    was announced during the read); the revoked ones are ended. A miss, or the renewal of
+    those in use (`auth.renewal`)."""
+    mark = rt.people.signins.mark()
+    revoked = await rt.dbs.app.run_read(lambda conn: _revoked(conn, family_ids))
+    live = family_ids - revoked
+    rt.people.signins.keep(((family_id, True) for family_id in live), mark)
+    if revoked:
+        rt.signins_ended(revoked)
+    return live
+
+
+def _revoked(conn: Connection, family_ids: set[str]) -> set[str]:
+    return set(
+        conn.scalars(
+            select(RefreshToken.family_id)
+            .where(RefreshToken.family_id.in_(family_ids), RefreshToken.revoked_at.is_not(None))
+            .distinct()
+        )
+    )
 
 
 async def revoke_user(uow: UnitOfWork, user_id: int, *, keep: str | None = None) -> None:

@@ -1,62 +1,119 @@
-"""What one app remembers about people between requests: who they are (principals) and who
-blocked whom (block edges), each for at most `seconds` (`Runtime.remember`).
+"""What one app believes about people between requests: who they are (principals), who
+blocked whom (block edges) and which sign-ins are live, each for at most `seconds` after it
+was read (`Runtime.remember`).
 
-The send path reads both on every message, so they are served from memory. Every change to
-them is announced on the control channel once it commits, and every process forgets the people
-concerned at once; the expiry only backstops an announcement that never arrived (a CLI change
-with no Redis to carry it, say).
+The send path reads all three on every message, so they are served from memory. Every change
+to them is announced on the control channel once it commits, and every process forgets what
+it concerns at once; the expiry only backstops an announcement that never arrived (a CLI
+change with no Redis to carry it, say).
+
+A belief asked for in the last quarter of its life is due for renewal, and the server's
+renewal job (`auth.renewal`) reads the due ones afresh, in one read each, before they lapse:
+whoever is in use is never read on a request's path, and nobody is believed longer than
+`seconds` after a read. People nobody asks about lapse and are read on their next request.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
+from typing import Generic, TypeVar
 
 from pigeon.core.clock import Clock
 from pigeon.core.principal import Principal
 
 Edges = frozenset[tuple[int, int]]  # (blocker, blocked) pairs
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class Beliefs(Generic[K, V]):
+    """Values by key, each believed for `seconds` after it was kept. Asked for in its last
+    `AHEAD` of that, a key is due (`take_due`); a read that a `forget` overtook is not kept
+    (`mark`), so an announcement is never undone by a read begun before it."""
+
+    MAX_ENTRIES = 100_000
+    AHEAD = 0.25
+
+    def __init__(self, clock: Clock, seconds: float) -> None:
+        self.clock = clock
+        self.seconds = seconds
+        self._kept: dict[K, tuple[float, V]] = {}
+        # read by the send thread too: adding to a set and swapping it are safe under the
+        # GIL, and a mark lost to a swap is made again at the next ask
+        self._due: set[K] = set()
+        self._forgets = 0
+
+    def get(self, key: K) -> V | None:
+        hit = self._kept.get(key)
+        if hit is None:
+            return None
+        left = hit[0] - self.clock.monotonic()
+        if left <= 0:
+            return None
+        if left < self.seconds * self.AHEAD:
+            self._due.add(key)
+        return hit[1]
+
+    def mark(self) -> int:
+        """Taken before a read, handed to `keep` after it."""
+        return self._forgets
+
+    def keep(self, items: Iterable[tuple[K, V]], mark: int) -> None:
+        """Believe what was read since `mark` was taken, unless something was forgotten
+        meanwhile: the read may have missed the change that was announced."""
+        if mark != self._forgets:
+            return
+        if len(self._kept) > self.MAX_ENTRIES:
+            self._kept.clear()
+        until = self.clock.monotonic() + self.seconds
+        for key, value in items:
+            self._kept[key] = (until, value)
+
+    def forget(self, keys: Iterable[K]) -> None:
+        self._forgets += 1
+        for key in keys:
+            self._kept.pop(key, None)
+
+    def clear(self) -> None:
+        self._forgets += 1
+        self._kept.clear()
+
+    def take_due(self) -> set[K]:
+        """The keys due for renewal, once each."""
+        due, self._due = self._due, set()
+        return due
+
+
+RENEW_CHUNK = 500  # keys read afresh in one statement
+
+
+async def renew_due(beliefs: Beliefs[K, V], read: Callable[[set[K]], Awaitable[object]]) -> int:
+    """Reads afresh (`read`, which keeps what it read) the keys due for renewal, a chunk at
+    a time; how many there were."""
+    due = list(beliefs.take_due())
+    for start in range(0, len(due), RENEW_CHUNK):
+        await read(set(due[start : start + RENEW_CHUNK]))
+    return len(due)
 
 
 class PeopleCache:
-    MAX_ENTRIES = 100_000
-
     def __init__(self, clock: Clock, seconds: float = 10.0) -> None:
-        self.clock = clock
-        self.seconds = seconds
-        self._principals: dict[int, tuple[float, Principal]] = {}
-        self._edges: dict[int, tuple[float, Edges]] = {}
+        self.principals: Beliefs[int, Principal] = Beliefs(clock, seconds)
+        self.edges: Beliefs[int, Edges] = Beliefs(clock, seconds)
+        self.signins: Beliefs[str, bool] = Beliefs(clock, seconds)  # family id -> live
 
-    def principal(self, user_id: int) -> Principal | None:
-        hit = self._principals.get(user_id)
-        return hit[1] if hit and hit[0] > self.clock.monotonic() else None
+    @property
+    def seconds(self) -> float:
+        return self.principals.seconds
 
-    def keep_principals(self, found: Iterable[Principal]) -> None:
-        if len(self._principals) > self.MAX_ENTRIES:
-            self._principals.clear()
-        until = self.clock.monotonic() + self.seconds
-        for p in found:
-            self._principals[p.id] = (until, p)
-
-    def edges(self, user_id: int) -> Edges | None:
-        hit = self._edges.get(user_id)
-        return hit[1] if hit and hit[0] > self.clock.monotonic() else None
-
-    def keep_edges(self, user_id: int, edges: Edges) -> None:
-        if len(self._edges) > self.MAX_ENTRIES:
-            self._edges.clear()
-        self._edges[user_id] = (self.clock.monotonic() + self.seconds, edges)
-
-    def forget(self, *user_ids: int) -> None:
-        for uid in user_ids:
-            self._principals.pop(uid, None)
+    @seconds.setter
+    def seconds(self, seconds: float) -> None:
+        for beliefs in (self.principals, self.edges, self.signins):
+            beliefs.seconds = seconds
 
     def clear(self) -> None:
-        self._principals.clear()
-        self._edges.clear()
-
-    def forget_edges(self, *user_ids: int) -> None:
-        for uid in user_ids:
-            self._edges.pop(uid, None)
+        for beliefs in (self.principals, self.edges, self.signins):
+            beliefs.clear()
 
 
 def estranged(edges: Edges, user_id: int) -> set[int]:

@@ -80,10 +80,9 @@ class Runtime:
             concurrency=settings.password_hash_concurrency,
         )
         # sign-ins (token families) known to be revoked; a revocation is final, so forgetting
-        # them (when there are too many) only costs a read the next time one is presented
+        # them (when there are too many) only costs a read the next time one is presented;
+        # those lately read as live are `people.signins`
         self.revoked_signins: set[str] = set()
-        # sign-ins lately read as live: family id -> until when (monotonic) to believe it
-        self.live_signins: dict[str, float] = {}
         # (bearer token, session cookie) -> who is asking; auth installs the real one
         self.authenticate: Callable[[str | None, str | None], Awaitable[Principal]] = _nobody
 
@@ -101,14 +100,13 @@ class Runtime:
         """The broker may have dropped announcements (its subscription was lost and is back):
         read people and sign-ins afresh."""
         self.people.clear()
-        self.live_signins.clear()
 
     def signins_ended(self, family_ids: Iterable[str]) -> None:
+        ended = list(family_ids)
         if len(self.revoked_signins) > MAX_REMEMBERED_SIGNINS:
             self.revoked_signins.clear()
-        self.revoked_signins.update(family_ids)
-        for family_id in family_ids:
-            self.live_signins.pop(family_id, None)
+        self.revoked_signins.update(ended)
+        self.people.signins.forget(ended)
 
     def uow(self) -> UnitOfWork:
         """A unit of work for one request; its owner commits it (`core.deps.get_uow`)."""

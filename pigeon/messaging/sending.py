@@ -52,7 +52,7 @@ async def send_message(
         reply_to_id=reply_to_id,
         now=ctx.rt.clock.now(),
         edges=await blocks.get_block_edges(ctx.rt, ctx.viewer.id),
-        known=ctx.rt.people.principal,
+        known=ctx.rt.people.principals.get,
         attachment_ids=tuple(attachment_ids),
     )
     try:

@@ -62,3 +62,54 @@ async def test_an_announced_block_applies_at_once_and_silence_heals_in_ten_secon
         await session.execute(delete(Block))
     clock.advance(dt.timedelta(seconds=10.5))
     assert (await send(client, people.priv, conv["id"], "back")).status_code == 201
+
+
+async def test_whoever_is_in_use_is_read_afresh_before_their_belief_lapses(
+    client, app, people, clock
+):
+    """A person asked about in the last quarter of what the process believes of them is read
+    again by the renewal job: a change nobody announced is seen then, and their belief never
+    lapses, so no request of theirs waits on a read of who they are."""
+    import datetime as dt
+
+    from pigeon.auth import renewal
+
+    rt = app.state.runtime
+    conv = await dm(client, people.priv, people.free)
+    assert (await send(client, people.priv, conv["id"], "hi")).status_code == 201
+    # another process, whose announcements are lost: priv is demoted and free blocks priv
+    async with rt.dbs.app.write() as session:
+        await session.execute(update(User).where(User.id == people.priv.id).values(tier="free"))
+        session.add(
+            Block(blocker_id=people.free.id, blocked_id=people.priv.id, created_at=clock.now())
+        )
+    clock.advance(dt.timedelta(seconds=rt.people.seconds * 0.8))
+    # still believed, and being asked about in its last quarter makes it due
+    assert (await send(client, people.priv, conv["id"], "still?")).status_code == 201
+    assert await renewal.renew(rt) >= 2  # priv's principal and edges, at least
+    r = await send(client, people.priv, conv["id"], "now?")
+    assert r.status_code == 403 and r.json()["error"]["code"] == "blocked"
+    r = await client.post(
+        "/api/v1/conversations",
+        json={"participant_ids": [people.plus.id]},
+        headers=people.priv.headers,
+    )
+    assert r.status_code == 403 and r.json()["error"]["code"] == "initiation_not_allowed"
+    # past the first read's lapse, the renewed belief stands: no read on the request's path
+    clock.advance(dt.timedelta(seconds=rt.people.seconds * 0.5))
+    assert rt.people.principals.get(people.priv.id) is not None
+    assert rt.people.edges.get(people.priv.id) is not None
+
+
+def test_a_read_that_an_announcement_overtook_is_not_believed(clock):
+    """A read begun before a change was announced may have missed the change: believing it
+    would undo the announcement for as long as the belief lasts."""
+    from pigeon.core.people import Beliefs
+
+    beliefs: Beliefs[int, str] = Beliefs(clock, 10.0)
+    mark = beliefs.mark()
+    beliefs.forget([1])  # announced while the read was under way
+    beliefs.keep([(1, "as read")], mark)
+    assert beliefs.get(1) is None
+    beliefs.keep([(1, "read again")], beliefs.mark())
+    assert beliefs.get(1) == "read again"

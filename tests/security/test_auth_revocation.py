@@ -158,3 +158,33 @@ async def test_a_process_whose_subscription_dropped_reads_sign_ins_afresh(settin
         assert (await two.get(f"{API}/auth/me", headers=me)).status_code == 200  # still believed
         await cut_subscription(second.state.runtime.broker)
         await assert_refused(two, tokens["access_token"])
+
+
+async def test_a_revocation_nobody_announced_is_found_by_the_renewal(app, client, clock):
+    """A sign-in in use is read afresh before its belief lapses (`auth.renewal`): a sign-out
+    whose announcement was lost ends its token then, and the others go on."""
+    from sqlalchemy import update
+
+    from pigeon.auth import renewal
+    from pigeon.auth.models import RefreshToken
+
+    rt = app.state.runtime
+    mine, theirs = await sign_up(client), await sign_up(client, "other")
+    for tokens in (mine, theirs):
+        assert (
+            await client.get(f"{API}/auth/me", headers=bearer(tokens["access_token"]))
+        ).is_success
+    async with rt.dbs.app.write() as session:  # signed out elsewhere; the announcement lost
+        await session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.user_id == mine["user"]["id"])
+            .values(revoked_at=clock.now())
+        )
+    clock.advance(dt.timedelta(seconds=rt.people.seconds * 0.8))
+    for tokens in (mine, theirs):  # still believed; asked about in its last quarter: due
+        assert (
+            await client.get(f"{API}/auth/me", headers=bearer(tokens["access_token"]))
+        ).is_success
+    await renewal.renew(rt)
+    await assert_refused(client, mine["access_token"])
+    assert (await client.get(f"{API}/auth/me", headers=bearer(theirs["access_token"]))).is_success
