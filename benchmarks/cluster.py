@@ -576,7 +576,7 @@ async def live_run(
             return
         late.append(1000 * (time.perf_counter() - due))
         try:
-            await send_one(http, tally, seq0 + n, convs[n % len(convs)], by_user)
+            await send_one(http, tally, seq0 + n, convs[n % len(convs)], by_user, n // len(convs))
         except Exception:  # the connection failed: count it, and use a new one
             tally.errors += 1
             http.close()
@@ -594,7 +594,7 @@ async def live_run(
             await asyncio.sleep(delay)
         port = send_ports[n % len(send_ports)]
         _, a, b = convs[n % len(convs)]
-        recipient = b if (seq0 + n) % 2 == 0 else a
+        recipient = b if (n // len(convs)) % 2 == 0 else a  # as `send_one` takes turns
         crossing += port_of[recipient] != port
         task = asyncio.ensure_future(fire(n, port, due))
         pending.add(task)

@@ -104,10 +104,17 @@ async def client(
 
 
 async def send_one(
-    http: RawHTTP, tally: Tally, seq: int, conv: tuple[int, int, int], tokens: dict[int, str]
+    http: RawHTTP,
+    tally: Tally,
+    seq: int,
+    conv: tuple[int, int, int],
+    tokens: dict[int, str],
+    turn: int,
 ) -> None:
+    """Message `seq` in `conv`, from one side on even turns and from the other on odd ones: a
+    conversation both sides talk in, not a message request one side keeps sending."""
     conv_id, a, b = conv
-    sender, recipient = (a, b) if seq % 2 == 0 else (b, a)
+    sender, recipient = (a, b) if turn % 2 == 0 else (b, a)
     body = orjson.dumps({"body": f"bench message {seq}", "client_msg_id": f"b{seq}"})
     t0 = time.perf_counter()
     tally.sent[seq] = (t0, recipient)

@@ -54,7 +54,7 @@ async def run_live(
         async def fire(n: int) -> None:
             http = await pool.get()
             try:
-                await send_one(http, tally, n, convs[n % len(convs)], by_user)
+                await send_one(http, tally, n, convs[n % len(convs)], by_user, n // len(convs))
             finally:
                 pool.put_nowait(http)
 
@@ -75,10 +75,12 @@ async def run_live(
         async def loop(k: int) -> None:
             http = await pool.get()
             conv = convs[k % len(convs)]
+            turn = 0
             while time.perf_counter() < stop_at:
                 n = counter[0]
                 counter[0] += 1
-                await send_one(http, tally, n, conv, by_user)
+                await send_one(http, tally, n, conv, by_user, turn)
+                turn += 1
 
         await asyncio.gather(*(loop(k) for k in range(sc.senders)))
     elapsed = time.perf_counter() - t_start
