@@ -6,7 +6,7 @@ change is announced, so a block made in any process applies at once everywhere.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from sqlalchemy import delete, or_, select
 from sqlalchemy.engine import Connection
@@ -120,13 +120,9 @@ async def get_block_edges(rt: Runtime, user_id: int) -> Edges:
     return (await read_edges(rt, {user_id}))[user_id]
 
 
-async def read_edges(rt: Runtime, user_ids: set[int]) -> dict[int, Edges]:
-    """The edges of these users read now, and believed from now on (unless a block was
-    announced during the read): a miss, or the renewal of those in use (`auth.renewal`)."""
-    mark = rt.people.edges.mark()
-    edges = await rt.dbs.app.run_read(lambda conn: _fetch_edges(conn, user_ids))
-    rt.people.edges.keep(edges.items(), mark)
-    return edges
+async def read_edges(rt: Runtime, user_ids: set[int]) -> Mapping[int, Edges]:
+    """The edges of these users read now, and believed from now on (`core.people.Beliefs.read`)."""
+    return await rt.people.edges.read(rt.dbs.app, _fetch_edges, user_ids)
 
 
 def _edges_changed(uow: UnitOfWork, *user_ids: int) -> None:

@@ -4,7 +4,7 @@ standing), cached on the runtime, and the announcement that they changed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
@@ -89,10 +89,6 @@ async def principals(rt: Runtime, user_ids: Iterable[int]) -> dict[int, Principa
     return found
 
 
-async def read_principals(rt: Runtime, user_ids: set[int]) -> dict[int, Principal]:
-    """Principals read now, and believed from now on (unless a change to anyone was
-    announced during the read): a miss, or the renewal of those in use (`auth.renewal`)."""
-    mark = rt.people.principals.mark()
-    loaded = await rt.dbs.app.run_read(lambda conn: _fetch_principals(conn, user_ids))
-    rt.people.principals.keep(loaded.items(), mark)
-    return loaded
+async def read_principals(rt: Runtime, user_ids: set[int]) -> Mapping[int, Principal]:
+    """Principals read now, and believed from now on (`core.people.Beliefs.read`)."""
+    return await rt.people.principals.read(rt.dbs.app, _fetch_principals, user_ids)

@@ -257,26 +257,23 @@ async def family_active(rt: Runtime, family_id: str) -> bool:
 
 
 async def read_signins(rt: Runtime, family_ids: set[str]) -> set[str]:
-    """Of these sign-ins, those live, read now and believed from now on (unless a revocation
-    was announced during the read); the revoked ones are ended. A miss, or the renewal of
-    those in use (`auth.renewal`)."""
-    mark = rt.people.signins.mark()
-    revoked = await rt.dbs.app.run_read(lambda conn: _revoked(conn, family_ids))
-    live = family_ids - revoked
-    rt.people.signins.keep(((family_id, True) for family_id in live), mark)
-    if revoked:
+    """Of these sign-ins, those live, read now and believed from now on
+    (`core.people.Beliefs.read`); the revoked ones are ended."""
+    live = set(await rt.people.signins.read(rt.dbs.app, _live, family_ids))
+    if revoked := family_ids - live:
         rt.signins_ended(revoked)
     return live
 
 
-def _revoked(conn: Connection, family_ids: set[str]) -> set[str]:
-    return set(
+def _live(conn: Connection, family_ids: set[str]) -> dict[str, bool]:
+    revoked = set(
         conn.scalars(
             select(RefreshToken.family_id)
             .where(RefreshToken.family_id.in_(family_ids), RefreshToken.revoked_at.is_not(None))
             .distinct()
         )
     )
+    return dict.fromkeys(family_ids - revoked, True)
 
 
 async def revoke_user(uow: UnitOfWork, user_id: int, *, keep: str | None = None) -> None:

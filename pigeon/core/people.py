@@ -19,7 +19,10 @@ import asyncio
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from typing import Generic, TypeVar
 
+from sqlalchemy.engine import Connection
+
 from pigeon.core.clock import Clock
+from pigeon.core.db import Database
 from pigeon.core.principal import Principal
 
 Edges = frozenset[tuple[int, int]]  # (blocker, blocked) pairs
@@ -69,6 +72,16 @@ class Beliefs(Generic[K, V]):
         until = self.clock.monotonic() + self.seconds
         for key, value in items:
             self._kept[key] = (until, value)
+
+    async def read(
+        self, db: Database, fetch: Callable[[Connection, set[K]], Mapping[K, V]], keys: set[K]
+    ) -> Mapping[K, V]:
+        """`fetch` these keys from `db` now, and believe what it found: a miss, or the renewal
+        of those in use (`auth.renewal`)."""
+        mark = self.mark()
+        found = await db.run_read(lambda conn: fetch(conn, keys))
+        self.keep(found.items(), mark)
+        return found
 
     def forget(self, keys: Iterable[K]) -> None:
         self._forgets += 1
