@@ -118,39 +118,48 @@ async def test_a_flood_of_sign_ins_and_sign_ups_does_not_stall_health_checks(app
 
 async def test_a_slow_sign_in_holds_no_lock_that_a_write_needs(app, client):
     """While a sign-in checks its password, someone else's write to the same database goes
-    through: the check holds no transaction (on SQLite: no write lock) and no event loop."""
+    through: the check holds no transaction (on SQLite: no write lock) and no event loop.
+
+    The check is held open until the write has answered, so nothing here depends on timing: a
+    sign-in that kept a lock while checking would keep the write waiting until it gave up."""
     r = await client.post(f"{API}/auth/register", json=member(1))
     assert r.status_code == 201
-    other = r.json()  # signs up first; writes while member0 signs in
-    # member0's password is hashed at three times the cost (a check costs what the hash did),
-    # so the write has a wide margin even beside another test worker
-    rt = app.state.runtime
-    usual, rt.passwords = rt.passwords, Passwords(time_cost=6, memory_kib=65536, concurrency=2)
-    r = await client.post(f"{API}/auth/register", json=member(0))
-    rt.passwords = usual
-    assert r.status_code == 201
-    stall = one_hash() * 3
-    finished: list[str] = []
+    other = r.json()  # writes while member0 signs in
+    assert (await client.post(f"{API}/auth/register", json=member(0))).status_code == 201
+    passwords = app.state.runtime.passwords
+    checking, may_finish = threading.Event(), threading.Event()
+    real_check = passwords._check
 
-    async def sign_in() -> None:
-        r = await client.post(
-            f"{API}/auth/login", json={"login": "member0", "password": "a long enough password"}
+    def held_check(password_hash: str, password: str) -> bool:
+        checking.set()
+        may_finish.wait(60)
+        return real_check(password_hash, password)
+
+    passwords._check = held_check
+    try:
+        sign_in = asyncio.ensure_future(
+            client.post(
+                f"{API}/auth/login",
+                json={"login": "member0", "password": "a long enough password"},
+            )
+        )
+        assert await asyncio.to_thread(checking.wait, 30), "the sign-in never checked"
+        r = await asyncio.wait_for(
+            client.put(
+                f"{API}/users/{other['user']['id']}",
+                json={"display_name": "Renamed meanwhile"},
+                headers={"Authorization": f"Bearer {other['access_token']}"},
+            ),
+            timeout=30,
         )
         assert r.status_code == 200, r.text
-        finished.append("sign-in")
-
-    async def write() -> None:
-        await asyncio.sleep(stall / 4)  # the sign-in is checking the password by now
-        r = await client.put(
-            f"{API}/users/{other['user']['id']}",
-            json={"display_name": "Renamed meanwhile"},
-            headers={"Authorization": f"Bearer {other['access_token']}"},
-        )
-        assert r.status_code == 200, r.text
-        finished.append("write")
-
-    await asyncio.gather(sign_in(), write())
-    assert finished == ["write", "sign-in"]
+        assert not sign_in.done()  # the write went through while the password was checked
+    finally:
+        may_finish.set()
+        passwords._check = real_check
+    r = await sign_in
+    assert r.status_code == 200, r.text
+    assert r.json()["user"]["username"] == "member0"
 
 
 async def test_hashes_wait_their_turn_for_a_few_slots():
