@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import bindparam, delete, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import BindParameter
 
 from pigeon.accounts.models import Block, Contact, User
 from pigeon.accounts.service import visible_user
@@ -98,12 +99,15 @@ async def blocks_among(
     return {(a, b) for a, b in rows}
 
 
+# built once, as `directory`'s lookups are: the renewal reads edges all day long
+_IDS: BindParameter[int] = bindparam("ids", expanding=True)
+_EDGES = select(Block.blocker_id, Block.blocked_id).where(
+    or_(Block.blocker_id.in_(_IDS), Block.blocked_id.in_(_IDS))
+)
+
+
 def _fetch_edges(conn: Connection, user_ids: set[int]) -> dict[int, Edges]:
-    rows = conn.execute(
-        select(Block.blocker_id, Block.blocked_id).where(
-            or_(Block.blocker_id.in_(user_ids), Block.blocked_id.in_(user_ids))
-        )
-    )
+    rows = conn.execute(_EDGES, {"ids": list(user_ids)})
     found: dict[int, set[tuple[int, int]]] = {uid: set() for uid in user_ids}
     for a, b in rows:
         for uid in {a, b} & user_ids:

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import BindParameter
 
 from pigeon.accounts.models import Membership, User
 from pigeon.core.events import PeopleChanged
@@ -22,24 +23,30 @@ def changed(uow: UnitOfWork, *user_ids: int) -> None:
     uow.control(PeopleChanged(user_ids=list(user_ids)))
 
 
+# built once: a statement built per call leaves a cycle behind (SQLAlchemy's clause elements
+# refer to themselves) for the collector, and the renewal reads people all day long
+_IDS: BindParameter[int] = bindparam("ids", expanding=True)
+_PRINCIPALS = select(
+    User.id,
+    User.username,
+    User.display_name,
+    User.tier,
+    User.role,
+    User.is_active,
+    User.suspended_until,
+    User.show_last_seen,
+    User.read_receipts,
+    User.email_verified_at,
+).where(User.id.in_(_IDS))
+_MEMBERSHIPS = select(Membership.user_id, Membership.community_id).where(
+    Membership.user_id.in_(_IDS)
+)
+
+
 def _fetch_principals(conn: Connection, ids: set[int]) -> dict[int, Principal]:
-    users = conn.execute(
-        select(
-            User.id,
-            User.username,
-            User.display_name,
-            User.tier,
-            User.role,
-            User.is_active,
-            User.suspended_until,
-            User.show_last_seen,
-            User.read_receipts,
-            User.email_verified_at,
-        ).where(User.id.in_(ids))
-    ).all()
-    rows = conn.execute(
-        select(Membership.user_id, Membership.community_id).where(Membership.user_id.in_(ids))
-    )
+    given = {"ids": list(ids)}
+    users = conn.execute(_PRINCIPALS, given).all()
+    rows = conn.execute(_MEMBERSHIPS, given)
     communities: dict[int, set[int]] = {}
     for user_id, community_id in rows:
         communities.setdefault(user_id, set()).add(community_id)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -265,14 +265,19 @@ async def read_signins(rt: Runtime, family_ids: set[str]) -> set[str]:
     return live
 
 
-def _live(conn: Connection, family_ids: set[str]) -> dict[str, bool]:
-    revoked = set(
-        conn.scalars(
-            select(RefreshToken.family_id)
-            .where(RefreshToken.family_id.in_(family_ids), RefreshToken.revoked_at.is_not(None))
-            .distinct()
-        )
+# built once, as `directory`'s lookups are: the renewal reads sign-ins all day long
+_REVOKED = (
+    select(RefreshToken.family_id)
+    .where(
+        RefreshToken.family_id.in_(bindparam("families", expanding=True)),
+        RefreshToken.revoked_at.is_not(None),
     )
+    .distinct()
+)
+
+
+def _live(conn: Connection, family_ids: set[str]) -> dict[str, bool]:
+    revoked = set(conn.scalars(_REVOKED, {"families": list(family_ids)}))
     return dict.fromkeys(family_ids - revoked, True)
 
 

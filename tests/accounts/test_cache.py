@@ -113,3 +113,41 @@ def test_a_read_that_an_announcement_overtook_is_not_believed(clock):
     assert beliefs.get(1) is None
     beliefs.keep([(1, "read again")], beliefs.mark())
     assert beliefs.get(1) == "read again"
+
+
+async def test_the_renewal_leaves_nothing_for_the_cycle_collector(client, app, people, clock):
+    """The renewal reads people all day long: what each read builds is freed as soon as it is
+    done with, not left in reference cycles that pile up (and hold memory) until the next
+    collection."""
+    import datetime as dt
+    import gc
+
+    from pigeon.auth import renewal
+
+    rt = app.state.runtime
+    conv = await dm(client, people.priv, people.free)
+    assert (await send(client, people.priv, conv["id"], "hi")).status_code == 201
+    signins = list(rt.people.signins._kept)  # the sign-ins the two sends came through
+    in_use = [people.priv.id, people.free.id]
+
+    async def renew_all() -> int:
+        clock.advance(dt.timedelta(seconds=rt.people.seconds * 0.8))
+        for user_id in in_use:  # asked about in their beliefs' last quarter: due
+            assert rt.people.principals.get(user_id) is not None
+            assert rt.people.edges.get(user_id) is not None
+        for family in signins:
+            assert rt.people.signins.get(family)
+        return await renewal.renew(rt)
+
+    await renew_all()  # statements compiled and cached once
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        renewed = sum([await renew_all() for _ in range(20)])
+        gc.collect()
+        left = [type(o) for o in gc.garbage if type(o).__module__.startswith("sqlalchemy")]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert renewed >= 20 * (2 * len(in_use) + len(signins))
+    assert left == []
