@@ -6,6 +6,7 @@ from sqlalchemy import update
 
 from pigeon.accounts.models import Block, User
 from pigeon.core import events
+from tests.support.garbage import left_in_cycles
 from tests.support.people import dm, send
 
 
@@ -120,7 +121,6 @@ async def test_the_renewal_leaves_nothing_for_the_cycle_collector(client, app, p
     done with, not left in reference cycles that pile up (and hold memory) until the next
     collection."""
     import datetime as dt
-    import gc
 
     from pigeon.auth import renewal
 
@@ -129,25 +129,16 @@ async def test_the_renewal_leaves_nothing_for_the_cycle_collector(client, app, p
     assert (await send(client, people.priv, conv["id"], "hi")).status_code == 201
     signins = list(rt.people.signins._kept)  # the sign-ins the two sends came through
     in_use = [people.priv.id, people.free.id]
+    renewed: list[int] = []
 
-    async def renew_all() -> int:
+    async def renew_all() -> None:
         clock.advance(dt.timedelta(seconds=rt.people.seconds * 0.8))
         for user_id in in_use:  # asked about in their beliefs' last quarter: due
             assert rt.people.principals.get(user_id) is not None
             assert rt.people.edges.get(user_id) is not None
         for family in signins:
             assert rt.people.signins.get(family)
-        return await renewal.renew(rt)
+        renewed.append(await renewal.renew(rt))
 
-    await renew_all()  # statements compiled and cached once
-    gc.collect()
-    gc.set_debug(gc.DEBUG_SAVEALL)
-    try:
-        renewed = sum([await renew_all() for _ in range(20)])
-        gc.collect()
-        left = [type(o) for o in gc.garbage if type(o).__module__.startswith("sqlalchemy")]
-    finally:
-        gc.set_debug(0)
-        gc.garbage.clear()
-    assert renewed >= 20 * (2 * len(in_use) + len(signins))
-    assert left == []
+    assert await left_in_cycles(renew_all) == []
+    assert renewed == [2 * len(in_use) + len(signins)] * 21

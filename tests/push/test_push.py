@@ -15,6 +15,7 @@ from py_vapid import jwt as vapid_jwt
 
 from pigeon.push import service as push
 from tests.realtime.conftest import Server
+from tests.support.garbage import left_in_cycles
 from tests.support.people import Person, dm, send
 from tests.support.plans import reads_of_messages, whole_table_reads
 from tests.support.push import Browser, PushService
@@ -189,3 +190,26 @@ async def test_the_fan_out_reads_only_the_messages_above_its_cursor(app, client,
     assert [m.id for m in found] == ids[2:] and cursor == ids[-1]
     assert [m.recipients for m in found] == [[people.free.id]] * 2
     assert whole_table_reads(db, seen, cursor=True) == []
+
+
+async def test_the_fan_out_s_looks_leave_nothing_for_the_cycle_collector(
+    app, client, people, push_service: PushService
+) -> None:
+    """It looks five times a second under load: what a look builds is freed as soon as it is
+    done with, not left in reference cycles that pile up (and hold memory) until the next
+    collection."""
+    from pigeon.messaging.push_fanout import recipients_of
+
+    await subscribe(client, people.free, push_service, "free-phone")
+    conv = await dm(client, people.priv, people.free)
+    ids = [(await send(client, people.priv, conv["id"], f"m{i}")).json()["id"] for i in range(3)]
+    rt = app.state.runtime
+
+    async def look() -> None:
+        found, cursor = await recipients_of(rt.dbs.messaging, ids[0] - 1)
+        assert [m.recipients for m in found] == [[people.free.id]] * 3 and cursor == ids[-1]
+        async with rt.dbs.app.read() as session:
+            [device] = await push.targets(session, [people.free.id, people.priv.id])
+        assert device.user_id == people.free.id
+
+    assert await left_in_cycles(look) == []
