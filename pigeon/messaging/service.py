@@ -62,17 +62,27 @@ def attachment_out(row: Any) -> AttachmentOut:
     )
 
 
+# built once, as the page's own query is (an IN of literal values built per page leaves a
+# reference cycle behind for the collector; an expanding parameter does not)
+_ATTACHMENTS_OF = (
+    select(Attachment)
+    .where(Attachment.message_id.in_(bindparam("ids", expanding=True)))
+    .order_by(Attachment.message_id, Attachment.position, Attachment.id)
+)
+_REACTIONS_OF = (
+    select(Reaction.message_id, Reaction.emoji, Reaction.user_id)
+    .where(Reaction.message_id.in_(bindparam("ids", expanding=True)))
+    .order_by(Reaction.message_id, Reaction.created_at, Reaction.user_id)
+)
+
+
 def attachments_by_message(conn: Connection, rows: Sequence[Any]) -> dict[int, list[AttachmentOut]]:
     """The attachments of these messages, in order, looked up only for those that have some."""
     ids = [i for i, n, gone in by_position(rows, _ATTACHED) if n and gone is None]
     if not ids:
         return {}
     found: dict[int, list[AttachmentOut]] = {}
-    for a in conn.execute(
-        select(Attachment)
-        .where(Attachment.message_id.in_(ids))
-        .order_by(Attachment.message_id, Attachment.position, Attachment.id)
-    ).all():
+    for a in conn.execute(_ATTACHMENTS_OF, {"ids": ids}).all():
         found.setdefault(a.message_id, []).append(attachment_out(a))
     return found
 
@@ -83,13 +93,7 @@ def reactions_by_message(conn: Connection, rows: Sequence[Any]) -> dict[int, lis
     ids = [i for i, n, gone in by_position(rows, _REACTED) if n and gone is None]
     if not ids:
         return {}
-    return reactions_of(
-        conn.execute(
-            select(Reaction.message_id, Reaction.emoji, Reaction.user_id)
-            .where(Reaction.message_id.in_(ids))
-            .order_by(Reaction.message_id, Reaction.created_at, Reaction.user_id)
-        ).all()
-    )
+    return reactions_of(conn.execute(_REACTIONS_OF, {"ids": ids}).all())
 
 
 def reactions_of(rows: Iterable[Any]) -> dict[int, list[ReactionOut]]:

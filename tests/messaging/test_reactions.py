@@ -107,3 +107,22 @@ async def test_reactions_arrive_live_but_not_to_those_who_blocked_the_reactor(
     await unreact(client, people.free, msg["id"], "🙏")
     assert (await author.next("reaction.removed"))["data"]["reactions"] == []
     assert [f["type"] for f in await blocker.drain() if f["type"].startswith("reaction")] == []
+
+
+async def test_a_history_page_with_reactions_leaves_nothing_for_the_cycle_collector(client, people):
+    """History is the most read page: what reading its reactions builds is freed as soon as
+    the page is served, not left in reference cycles that pile up until the next collection."""
+    from tests.support.garbage import left_in_cycles
+
+    conv = await dm(client, people.priv, people.free)
+    for i in range(3):
+        msg = (await send(client, people.priv, conv["id"], f"m{i}")).json()
+        assert (await react(client, people.free, msg["id"], "👍")).status_code == 201
+
+    async def page() -> None:
+        r = await client.get(
+            f"{API}/conversations/{conv['id']}/messages", headers=people.priv.headers
+        )
+        assert [m["reactions"][0]["count"] for m in r.json()] == [1, 1, 1]
+
+    assert await left_in_cycles(page) == []
