@@ -16,6 +16,7 @@ from PIL import Image
 
 from tests.media import samples
 from tests.safety.conftest import travel
+from tests.support.garbage import left_in_cycles
 from tests.support.people import Person, dm, send
 
 API = "/api/v1"
@@ -449,3 +450,27 @@ async def test_numbers_past_what_any_file_or_id_has_get_a_clear_answer(client, p
         )
         assert r.status_code == 422, (odd, r.text)
         assert r.json()["error"]["fields"]["conversation_id"]
+
+
+async def test_a_history_page_with_attachments_leaves_nothing_for_the_cycle_collector(
+    client, people
+):
+    """History is the most read page: what reading its attachments builds is freed as soon as
+    the page is served, not left in reference cycles that pile up until the next collection."""
+    conv = await dm(client, people.priv, people.free)
+    for i in range(3):
+        pic = await uploaded(client, people.priv, samples.png(), f"p{i}.png")
+        r = await send(client, people.priv, conv["id"], f"m{i}", attachment_ids=[pic["id"]])
+        assert r.status_code == 201, r.text
+
+    async def page() -> None:
+        r = await client.get(
+            f"{API}/conversations/{conv['id']}/messages", headers=people.free.headers
+        )
+        assert [m["attachments"][0]["file_name"] for m in r.json()] == [
+            "p0.png",
+            "p1.png",
+            "p2.png",
+        ]
+
+    assert await left_in_cycles(page) == []

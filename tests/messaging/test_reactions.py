@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.realtime import conftest as realtime
+from tests.support.garbage import left_in_cycles
 from tests.support.people import Person, dm, send
 
 API = "/api/v1"
@@ -112,8 +113,6 @@ async def test_reactions_arrive_live_but_not_to_those_who_blocked_the_reactor(
 async def test_a_history_page_with_reactions_leaves_nothing_for_the_cycle_collector(client, people):
     """History is the most read page: what reading its reactions builds is freed as soon as
     the page is served, not left in reference cycles that pile up until the next collection."""
-    from tests.support.garbage import left_in_cycles
-
     conv = await dm(client, people.priv, people.free)
     for i in range(3):
         msg = (await send(client, people.priv, conv["id"], f"m{i}")).json()
