@@ -9,6 +9,7 @@ from contextlib import closing
 from typing import Any
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.web.conftest import Server, api_client, expect
 
@@ -49,9 +50,28 @@ BACKGROUND_TAB = """
 """
 
 
+# where the page's service worker stands: what a failure to take control reports
+WORKER_STATE = """
+navigator.serviceWorker.getRegistration().then((r) => r ? {
+  installing: r.installing && r.installing.state, waiting: r.waiting && r.waiting.state,
+  active: r.active && r.active.state, controller: navigator.serviceWorker.controller !== null,
+} : "no registration")
+"""
+
+
 def controlled(page: Any) -> None:
-    # installing fetches the offline page and its files first: slow on a busy machine
-    page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=30000)
+    """Wait until the service worker controls the page. Installing fetches the offline page and
+    its files first; an install that fails (a fetch cut short on a busy machine) is tried
+    again at the next page load, as a person's browser would, so the page is loaded again."""
+    for _ in range(3):
+        try:
+            page.wait_for_function(
+                "() => navigator.serviceWorker.controller !== null", timeout=20000
+            )
+            return
+        except PlaywrightTimeout:
+            page.reload()
+    raise AssertionError(f"the service worker never took control: {page.evaluate(WORKER_STATE)}")
 
 
 def test_the_app_installs_and_shows_the_offline_page_without_a_network(
