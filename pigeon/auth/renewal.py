@@ -1,9 +1,10 @@
 """Renewing what the process believes of people before it lapses (`core.people`).
 
-Whoever was asked about in the last quarter of their belief (a sender, a recipient, a
-connected person the hub walks, a sign-in presenting its token) is read afresh here, a
-chunk to a read, and so is never read on a request's path while in use. A belief is still
-no older than `rt.remember` seconds: renewing is reading the database again.
+Whoever was asked about since their belief was read (a sender, a recipient, a connected
+person the hub walks, a sign-in presenting its token) is read afresh here in the last
+quarter of that belief, a chunk to a read, and so is never read on a request's path while
+in use: someone who sends every six seconds, say, is never asked about in that quarter. A
+belief is still no older than `rt.remember` seconds: renewing is reading the database again.
 """
 
 from __future__ import annotations

@@ -7,10 +7,12 @@ to them is announced on the control channel once it commits, and every process f
 it concerns at once; the expiry only backstops an announcement that never arrived (a CLI
 change with no Redis to carry it, say).
 
-A belief asked for in the last quarter of its life is due for renewal, and the server's
-renewal job (`auth.renewal`) reads the due ones afresh, in one read each, before they lapse:
-whoever is in use is never read on a request's path, and nobody is believed longer than
-`seconds` after a read. People nobody asks about lapse and are read on their next request.
+A belief asked for at any time since it was read is due for renewal once it is in the last
+quarter of its life, and the server's renewal job (`auth.renewal`) reads the due ones afresh,
+in one read each, before they lapse: whoever is in use (asked about at least once in each
+`seconds`) is never read on a request's path, and nobody is believed longer than `seconds`
+after a read. People nobody asked about since their last read lapse and are read on their
+next request.
 """
 
 from __future__ import annotations
@@ -31,9 +33,9 @@ V = TypeVar("V")
 
 
 class Beliefs(Generic[K, V]):
-    """Values by key, each believed for `seconds` after it was kept. Asked for in its last
-    `AHEAD` of that, a key is due (`take_due`); a read that a `forget` overtook is not kept
-    (`mark`), so an announcement is never undone by a read begun before it."""
+    """Values by key, each believed for `seconds` after it was kept. A key asked for since it
+    was kept is due (`take_due`) in the last `AHEAD` of that; a read that a `forget` overtook
+    is not kept (`mark`), so an announcement is never undone by a read begun before it."""
 
     MAX_ENTRIES = 100_000
     AHEAD = 0.25
@@ -42,20 +44,19 @@ class Beliefs(Generic[K, V]):
         self.clock = clock
         self.seconds = seconds
         self._kept: dict[K, tuple[float, V]] = {}
-        # read by the send thread too: adding to a set and swapping it are safe under the
-        # GIL, and a mark lost to a swap is made again at the next ask
-        self._due: set[K] = set()
+        # the keys asked for since they were kept. Read by the send thread too: adding to a
+        # set and swapping it are safe under the GIL, and a mark lost to a swap is made again
+        # at the next ask
+        self._asked: set[K] = set()
         self._forgets = 0
 
     def get(self, key: K) -> V | None:
         hit = self._kept.get(key)
         if hit is None:
             return None
-        left = hit[0] - self.clock.monotonic()
-        if left <= 0:
+        if hit[0] <= self.clock.monotonic():
             return None
-        if left < self.seconds * self.AHEAD:
-            self._due.add(key)
+        self._asked.add(key)
         return hit[1]
 
     def mark(self) -> int:
@@ -93,8 +94,23 @@ class Beliefs(Generic[K, V]):
         self._kept.clear()
 
     def take_due(self) -> set[K]:
-        """The keys due for renewal, once each."""
-        due, self._due = self._due, set()
+        """The keys due for renewal, once each: asked for since they were kept, and in the
+        last `AHEAD` of their belief. The others asked for wait for theirs; a key that lapsed
+        or was forgotten is read at its next ask instead."""
+        asked, self._asked = self._asked, set()
+        now = self.clock.monotonic()
+        soon = now + self.seconds * self.AHEAD
+        due: set[K] = set()
+        later: list[K] = []
+        for key in asked:
+            hit = self._kept.get(key)
+            if hit is None or hit[0] <= now:
+                continue
+            if hit[0] <= soon:
+                due.add(key)
+            else:
+                later.append(key)
+        self._asked.update(later)
         return due
 
 

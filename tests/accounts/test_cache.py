@@ -4,6 +4,7 @@ from typing import Any
 
 from sqlalchemy import update
 
+from pigeon.accounts import directory
 from pigeon.accounts.models import Block, User
 from pigeon.core import events
 from tests.support.garbage import left_in_cycles
@@ -100,6 +101,34 @@ async def test_whoever_is_in_use_is_read_afresh_before_their_belief_lapses(
     clock.advance(dt.timedelta(seconds=rt.people.seconds * 0.5))
     assert rt.people.principals.get(people.priv.id) is not None
     assert rt.people.edges.get(people.priv.id) is not None
+
+
+async def test_someone_who_acts_every_few_seconds_is_renewed_though_never_asked_late(
+    client, app, people, clock
+):
+    """Someone who sends every six seconds (of a ten-second belief) is asked about in the
+    middle of their belief, never in its last quarter: they are in use all the same, so the
+    renewal reads them before the belief lapses and their next send waits on no read. Someone
+    nobody asked about since their read is left to lapse."""
+    import datetime as dt
+
+    from pigeon.auth import renewal
+
+    rt = app.state.runtime
+    life = rt.people.seconds
+    conv = await dm(client, people.priv, people.free)
+    assert (await send(client, people.priv, conv["id"], "hi")).status_code == 201
+    assert rt.people.principals.get(people.plus.id) is None
+    await directory.principals(rt, {people.plus.id})  # read once, then never asked about
+    clock.advance(dt.timedelta(seconds=life * 0.6))
+    assert (await send(client, people.priv, conv["id"], "six seconds on")).status_code == 201
+    assert await renewal.renew(rt) == 0  # nobody is in the last quarter of their belief yet
+    clock.advance(dt.timedelta(seconds=life * 0.2))
+    assert await renewal.renew(rt) >= 2  # priv's principal and edges, at least
+    clock.advance(dt.timedelta(seconds=life * 0.3))  # past the first read's lapse
+    assert rt.people.principals.get(people.priv.id) is not None
+    assert rt.people.edges.get(people.priv.id) is not None
+    assert rt.people.principals.get(people.plus.id) is None
 
 
 def test_a_read_that_an_announcement_overtook_is_not_believed(clock):
