@@ -32,6 +32,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
+from pigeon.core.errors import AppError
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -117,15 +119,61 @@ SQLITE_STATEMENTS = 16
 PING_AFTER = 2.0  # seconds a pooled PostgreSQL connection may sit idle and be used unchecked
 
 
-def ping_when_idle(engine: AsyncEngine, after: float) -> None:
-    """Check a pooled connection before use only if it sat idle for `after` seconds or more:
-    one that PostgreSQL (or a network in between) dropped meanwhile is replaced, and the
-    request never sees it. A connection in steady use is not checked: the check costs three
-    round trips (the driver's ping is BEGIN, a statement, ROLLBACK), more than a send's own
-    statements, and a server restarted within the last seconds fails the statements that
-    were under way all the same."""
+class DatabaseUnavailable(AppError):
+    """The connection to the database was lost (the server restarted, a failover, a network
+    cut) or cannot be made. Clients get a 503 that says so, with Retry-After: what was under
+    way may or may not have been kept, and sending it again is safe (a send with the same
+    `client_msg_id` is kept once)."""
+
+    status = 503
+    code = "database_unavailable"
+    message = "The database cannot be reached right now; try again shortly."
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(headers={"Retry-After": "1"})
+        self.detail = detail  # the driver's words: for the log and `pigeon doctor`
+
+    def __str__(self) -> str:
+        return self.detail
+
+
+class Outages:
+    """When a connection to the database server was last found lost, by any engine that
+    shares this: every connection pooled before then is checked before its next use."""
+
+    def __init__(self) -> None:
+        self.last = float("-inf")  # monotonic
+
+
+def check_before_use(engine: AsyncEngine, after: float, outages: Outages) -> None:
+    """Check a pooled connection before use if it sat idle for `after` seconds or more, or
+    was pooled before a connection was last found lost: one that PostgreSQL (or a network in
+    between) dropped meanwhile is replaced, and the request never sees it. One the server
+    closed is replaced without a check (the driver knows it closed). A connection in steady
+    use is not checked otherwise: the check costs three round trips (the driver's ping is
+    BEGIN, a statement, ROLLBACK), more than a send's own statements. So when the server
+    restarts, the statements under way at that moment fail, and those alone: each answers
+    `DatabaseUnavailable`, and every other pooled connection (of every database on
+    `outages`) is checked before it is used again."""
+    import asyncpg  # type: ignore[import-untyped]
+
     sync = engine.sync_engine
     dialect = sync.dialect
+    # what connecting raises when the server is down, starting, stopping or full
+    unreachable = (
+        OSError,
+        TimeoutError,
+        asyncpg.PostgresConnectionError,
+        asyncpg.exceptions.OperatorInterventionError,
+        asyncpg.exceptions.TooManyConnectionsError,
+    )
+
+    @event.listens_for(sync, "do_connect")
+    def _connect(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except unreachable as exc:
+            raise DatabaseUnavailable(str(exc)) from exc
 
     @event.listens_for(sync, "checkin")
     def _checkin(_dbapi_conn: Any, record: Any) -> None:
@@ -133,13 +181,24 @@ def ping_when_idle(engine: AsyncEngine, after: float) -> None:
 
     @event.listens_for(sync, "checkout")
     def _checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        # a connection the server closed (a restart, a terminated backend) is known closed as
+        # soon as the event loop has read its end: no round trip to find that out
+        if dbapi_conn.driver_connection.is_closed():
+            raise DisconnectionError("connection closed by the server")
         since = record.info.get("idle_since")
-        if since is None or time.monotonic() - since < after:
+        if since is None or (time.monotonic() - since < after and since > outages.last):
             return
         try:
             dialect.do_ping(dbapi_conn)
         except Exception as exc:  # the pool drops it and checks out another
             raise DisconnectionError("idle connection lost") from exc
+
+    @event.listens_for(sync, "handle_error")
+    def _lost(context: Any) -> None:
+        if context.is_disconnect:  # SQLAlchemy invalidates the connection, then this is raised
+            outages.last = time.monotonic()
+            lost = context.original_exception
+            raise DatabaseUnavailable(f"connection lost: {lost}") from lost
 
 
 def keep_private(path: Path, *, create: bool = True) -> None:
@@ -174,6 +233,7 @@ class Database:
         pool_size: int = 5,
         max_overflow: int = 10,
         ping_after: float = PING_AFTER,
+        outages: Outages | None = None,
     ) -> None:
         self.url = url
         self.name = name
@@ -219,7 +279,7 @@ class Database:
                 max_overflow=max_overflow,
                 hide_parameters=True,
             )
-            ping_when_idle(self.write_engine, ping_after)
+            check_before_use(self.write_engine, ping_after, outages or Outages())
             self.read_engine = self.write_engine
             self.sync_reader = None
         # `run_read`'s statements each run as their own consistent read, as SQLite's in-place
@@ -287,8 +347,11 @@ class Databases:
         self, app_url: str, messaging_url: str, *, pool_size: int = 5, max_overflow: int = 10
     ) -> None:
         pools = {"pool_size": pool_size, "max_overflow": max_overflow}
-        self.app = Database(app_url, name="app", **pools)
-        self.messaging = Database(messaging_url, name="messaging", **pools)
+        # both are usually on one server: a connection found lost to either has the other's
+        # pooled connections checked too
+        outages = Outages()
+        self.app = Database(app_url, name="app", outages=outages, **pools)
+        self.messaging = Database(messaging_url, name="messaging", outages=outages, **pools)
 
     async def dispose(self) -> None:
         await self.app.dispose()

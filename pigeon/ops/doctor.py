@@ -23,7 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from pigeon.core import migrate
-from pigeon.core.db import Database
+from pigeon.core.db import Database, DatabaseUnavailable
 from pigeon.email import sender
 from pigeon.media.storage import open_store
 from pigeon.settings import Settings
@@ -130,7 +130,7 @@ async def _database(settings: Settings, name: str) -> list[Finding]:
     db = Database(url, name=name)
     try:
         current, head = await migrate.status(db)
-    except (OSError, asyncpg.PostgresError, SQLAlchemyError) as exc:
+    except (OSError, asyncpg.PostgresError, SQLAlchemyError, DatabaseUnavailable) as exc:
         return [Finding(check, "fail", f"cannot connect: {exc}", "check the database URL")]
     finally:
         await db.dispose()
