@@ -159,14 +159,9 @@ def check_before_use(engine: AsyncEngine, after: float, outages: Outages) -> Non
 
     sync = engine.sync_engine
     dialect = sync.dialect
-    # what connecting raises when the server is down, starting, stopping or full
-    unreachable = (
-        OSError,
-        TimeoutError,
-        asyncpg.PostgresConnectionError,
-        asyncpg.exceptions.OperatorInterventionError,
-        asyncpg.exceptions.TooManyConnectionsError,
-    )
+    # connecting fails: the server is down, starting, stopping or full, or refuses this
+    # database (the driver's words say which, in the log and in `pigeon doctor`)
+    unreachable = (OSError, TimeoutError, asyncpg.PostgresError)
 
     @event.listens_for(sync, "do_connect")
     def _connect(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:

@@ -29,6 +29,7 @@ from starlette.websockets import WebSocket, WebSocketState
 
 from pigeon.accounts import directory
 from pigeon.auth.principals import signin_of
+from pigeon.core.db import DatabaseUnavailable
 from pigeon.core.deps import SESSION_COOKIE, Bearer, CurrentUser
 from pigeon.core.errors import AppError, NotAllowed, Unauthorized
 from pigeon.core.logs import AnsweredRoute
@@ -129,7 +130,12 @@ async def _refuse(ws: WebSocket, code: int, reason: str) -> None:
 async def websocket_endpoint(ws: WebSocket) -> None:
     await ws.accept()
     async with ws.app.state.hub.admission:
-        conn = await _admit(ws, ws.app)
+        try:
+            conn = await _admit(ws, ws.app)
+        except DatabaseUnavailable as exc:  # the client reconnects after a moment
+            log.warning("live connection turned away: %s", exc)
+            await _refuse(ws, *Close.TRY_AGAIN)
+            return
     if conn is None:
         return
     try:

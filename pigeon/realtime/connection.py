@@ -42,6 +42,7 @@ class Close:
 
     GOING_AWAY = (1001, "server shutting down")
     RESUME = (1012, "reconnect and resume")
+    TRY_AGAIN = (1013, "database_unavailable")
     UNAUTHORIZED = 4401
     FORBIDDEN = 4403
     SLOW = (4008, "slow consumer")

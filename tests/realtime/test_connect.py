@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
+import asyncpg
+import pytest
+
+from tests.conftest import POSTGRES_URL
+from tests.support import pg
 from tests.support.people import dm, send
 
 
@@ -54,6 +60,40 @@ async def test_messaging_off_refuses_with_4403(client, people, server):
     assert r.status_code == 200
     live = await server.connect(people.free, hello=False)
     assert await live.closed() == (4403, "messaging_disabled")
+
+
+async def test_a_database_that_refuses_connections_has_people_try_again(
+    backend, client, people, server, postgres_dbs
+):
+    """The messaging database takes no connections for a while (an operator's doing, a
+    restart): a request is answered 503 with Retry-After and a live connection is closed
+    with 1013, so clients come back a moment later; once it takes them again, both work."""
+    if backend != "postgres":
+        pytest.skip("PostgreSQL refusing connections")
+    assert (await client.get("/api/v1/conversations", headers=people.free.headers)).is_success
+    messages = postgres_dbs[1]
+    admin = await asyncpg.connect(pg.dsn(POSTGRES_URL))
+    try:
+        await admin.execute(f'ALTER DATABASE "{messages}" ALLOW_CONNECTIONS false')
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", messages
+        )
+        while await admin.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1", messages
+        ):
+            await asyncio.sleep(0.02)
+        r = await client.get("/api/v1/conversations", headers=people.free.headers)
+        assert r.status_code == 503
+        assert r.json()["error"]["code"] == "database_unavailable"
+        assert r.headers["retry-after"] == "1"
+        live = await server.connect(people.free, hello=False)
+        assert await live.closed() == (1013, "database_unavailable")
+    finally:
+        await admin.execute(f'ALTER DATABASE "{messages}" ALLOW_CONNECTIONS true')
+        await admin.close()
+    assert (await client.get("/api/v1/conversations", headers=people.free.headers)).is_success
+    live = await server.connect(people.free)
+    assert await live.drain() == []
 
 
 async def test_ping_gets_pong_and_bad_frames_get_an_error(people, server):
