@@ -9,6 +9,7 @@ import contextlib
 import logging
 
 from pigeon.core import metrics
+from pigeon.core.db import DatabaseUnavailable
 from pigeon.core.errors import Conflict
 from pigeon.core.leases import holder_id
 from pigeon.core.runtime import Runtime
@@ -74,6 +75,10 @@ class Periodic(Background):
                 ran = await self.run_once(holder)
             except Conflict:
                 log.debug("%s is running in another process", self.name)
+                continue
+            except DatabaseUnavailable as exc:  # an outage, not a fault: one line a run
+                metrics.job_done(self.name, False, 0)
+                log.warning("%s run failed: %s", self.name, exc)
                 continue
             except Exception:
                 metrics.job_done(self.name, False, 0)

@@ -24,6 +24,7 @@ from typing import Any, Literal
 from pigeon.accounts import blocks, directory
 from pigeon.accounts import service as accounts
 from pigeon.core import events, metrics
+from pigeon.core.db import DatabaseUnavailable
 from pigeon.core.events import Envelope, SettingChanged, SignInsRevoked
 from pigeon.core.people import withheld
 from pigeon.core.runtime import Runtime
@@ -251,6 +252,8 @@ class Hub:
         try:
             if await self.presence.came_online(user_id):
                 await self._announce(user_id, "online", self.rt.clock.now())
+        except DatabaseUnavailable as exc:
+            log.warning("presence (online) failed: %s", exc)
         except Exception:
             log.exception("presence (online) failed")
 
@@ -265,6 +268,8 @@ class Hub:
                 await accounts.touch_last_seen(session, user_id, seen)
             if user_id not in self.by_user:
                 await self._announce(user_id, "offline", seen)
+        except DatabaseUnavailable as exc:
+            log.warning("presence (offline) failed: %s", exc)
         except Exception:
             log.exception("presence (offline) failed")
 

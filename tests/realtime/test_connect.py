@@ -63,11 +63,12 @@ async def test_messaging_off_refuses_with_4403(client, people, server):
 
 
 async def test_a_database_that_refuses_connections_has_people_try_again(
-    backend, client, people, server, postgres_dbs
+    backend, client, people, server, postgres_dbs, caplog
 ):
     """The messaging database takes no connections for a while (an operator's doing, a
     restart): a request is answered 503 with Retry-After and a live connection is closed
-    with 1013, so clients come back a moment later; once it takes them again, both work."""
+    with 1013, so clients come back a moment later; once it takes them again, both work.
+    The log says so in a line each time, with no traceback: it is an outage, not a fault."""
     if backend != "postgres":
         pytest.skip("PostgreSQL refusing connections")
     assert (await client.get("/api/v1/conversations", headers=people.free.headers)).is_success
@@ -88,6 +89,9 @@ async def test_a_database_that_refuses_connections_has_people_try_again(
         assert r.headers["retry-after"] == "1"
         live = await server.connect(people.free, hello=False)
         assert await live.closed() == (1013, "database_unavailable")
+        said = [r for r in caplog.records if r.name.startswith("pigeon")]
+        assert any("not currently accepting connections" in r.getMessage() for r in said)
+        assert [r.getMessage() for r in said if r.exc_info] == []
     finally:
         await admin.execute(f'ALTER DATABASE "{messages}" ALLOW_CONNECTIONS true')
         await admin.close()
