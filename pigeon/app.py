@@ -167,6 +167,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         digests = DigestJob(rt, hub.presence.is_online)  # likewise, and while its interval > 0
         pushes = PushFanout(rt, hub.is_connected)  # Web Push to whoever has no live connection
         app.state.runtime, app.state.sends, app.state.hub = rt, sends, hub
+        app.state.renewal = renewal
         try:
             await hub.start()
             realtime_api.close_before_server_stops(hub)

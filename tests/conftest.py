@@ -135,6 +135,14 @@ async def app(settings, clock):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
+async def renewal_by_hand(app):  # type: ignore[no-untyped-def]
+    """The test runs the renewal of beliefs itself (`auth.renewal.renew`): the server's own
+    job, which looks every second, is stopped, or it would take due beliefs from under the
+    test and still be reading them when the test looks."""
+    await app.state.renewal.stop()
+
+
+@pytest.fixture
 async def client(app) -> AsyncIterator[AsyncClient]:  # type: ignore[no-untyped-def]
     transport = ASGITransport(app=app)
     async with AsyncClient(transport=transport, base_url="http://testserver") as c:

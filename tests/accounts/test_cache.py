@@ -67,7 +67,7 @@ async def test_an_announced_block_applies_at_once_and_silence_heals_in_ten_secon
 
 
 async def test_whoever_is_in_use_is_read_afresh_before_their_belief_lapses(
-    client, app, people, clock
+    client, app, people, clock, renewal_by_hand
 ):
     """A person asked about in the last quarter of what the process believes of them is read
     again by the renewal job: a change nobody announced is seen then, and their belief never
@@ -104,7 +104,7 @@ async def test_whoever_is_in_use_is_read_afresh_before_their_belief_lapses(
 
 
 async def test_someone_who_acts_every_few_seconds_is_renewed_though_never_asked_late(
-    client, app, people, clock
+    client, app, people, clock, renewal_by_hand
 ):
     """Someone who sends every six seconds (of a ten-second belief) is asked about in the
     middle of their belief, never in its last quarter: they are in use all the same, so the
@@ -145,7 +145,9 @@ def test_a_read_that_an_announcement_overtook_is_not_believed(clock):
     assert beliefs.get(1) == "read again"
 
 
-async def test_the_renewal_leaves_nothing_for_the_cycle_collector(client, app, people, clock):
+async def test_the_renewal_leaves_nothing_for_the_cycle_collector(
+    client, app, people, clock, renewal_by_hand
+):
     """The renewal reads people all day long: what each read builds is freed as soon as it is
     done with, not left in reference cycles that pile up (and hold memory) until the next
     collection."""

@@ -160,7 +160,9 @@ async def test_a_process_whose_subscription_dropped_reads_sign_ins_afresh(settin
         await assert_refused(two, tokens["access_token"])
 
 
-async def test_a_revocation_nobody_announced_is_found_by_the_renewal(app, client, clock):
+async def test_a_revocation_nobody_announced_is_found_by_the_renewal(
+    app, client, clock, renewal_by_hand
+):
     """A sign-in in use is read afresh before its belief lapses (`auth.renewal`): a sign-out
     whose announcement was lost ends its token then, and the others go on."""
     from sqlalchemy import update
