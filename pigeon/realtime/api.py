@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -105,7 +106,10 @@ async def ws_ticket(request: Request, user: CurrentUser, creds: Bearer) -> Ticke
 
 
 def close_before_server_stops(hub: Hub) -> None:
-    """On SIGTERM/SIGINT, send "going away" before the server drops its sockets on its own."""
+    """On SIGTERM/SIGINT, send "going away" (1001) before the server drops its sockets on its
+    own: the server is told to stop once every close frame is out (or after `CLOSE_FIRST`
+    seconds), or its own shutdown, on its next tick, would close them first with 1012. A
+    second signal goes straight to the server (a forced exit on a second Ctrl-C)."""
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         try:
@@ -117,10 +121,24 @@ def close_before_server_stops(hub: Hub) -> None:
             continue  # only wrap a running server's own handler
 
         def handler(signum: int, frame: Any, previous: Any = previous) -> None:
-            loop.call_soon_threadsafe(hub.going_away)
-            previous(signum, frame)
+            if hub.stopping:
+                previous(signum, frame)
+                return
+            hub.stopping = True
+            then = functools.partial(previous, signum, frame)
+            loop.call_soon_threadsafe(lambda: hub.spawn(_going_away_then(hub, then)))
 
         signal.signal(sig, handler)
+
+
+CLOSE_FIRST = 2.0  # seconds the close frames have before the server stops regardless
+
+
+async def _going_away_then(hub: Hub, stop: Callable[[], None]) -> None:
+    try:
+        await hub.gone_away(CLOSE_FIRST)
+    finally:
+        stop()
 
 
 async def _refuse(ws: WebSocket, code: int, reason: str) -> None:

@@ -94,12 +94,9 @@ class Hub:
 
     async def stop(self) -> None:
         """Close every connection with "going away" so clients reconnect elsewhere."""
-        self.going_away()
         if self._checker is not None:
             self._checker.cancel()
-        pending = [t for t in self._closing if not t.done()]
-        if pending:
-            await asyncio.wait(pending, timeout=2.0)
+        await self.gone_away()
         for task in list(self._background):
             task.cancel()
         try:
@@ -113,6 +110,13 @@ class Hub:
             conn.close(*Close.GOING_AWAY)
             if conn.closer is not None:
                 self._closing.append(conn.closer)
+
+    async def gone_away(self, timeout: float = 2.0) -> None:
+        """`going_away`, then wait (`timeout` at most) until every close frame is out."""
+        self.going_away()
+        pending = [t for t in self._closing if not t.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=timeout)
 
     def connections(self) -> list[Connection]:
         return [c for conns in self.by_user.values() for c in conns]
