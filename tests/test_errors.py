@@ -112,3 +112,44 @@ async def test_nul_bytes_are_refused_not_crashing(client, people):
     assert_envelope(r, 422, "validation_error")
     r = await client.get(f"{API}/admin/users", params={"q": "\u0000"}, headers=people.admin.headers)
     assert_envelope(r, 422, "validation_error")
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # no database is asked
+async def test_a_background_job_logs_an_outage_in_a_line_and_a_fault_with_its_traceback(
+    app, caplog
+):
+    """A job that meets the database out of reach says so in one line each run (an outage
+    is not a fault, and a traceback a second would bury the log); a bug in it keeps its
+    traceback."""
+    import asyncio
+    import logging
+
+    from pigeon.core.background import Periodic
+    from pigeon.core.db import DatabaseUnavailable
+
+    failures = [DatabaseUnavailable("connection lost: the server restarted"), RuntimeError("a bug")]
+
+    class Job(Periodic):
+        name = "probe"
+
+        def interval(self) -> float:
+            return 0.01
+
+        async def run_once(self, holder: str) -> bool:
+            raise failures.pop(0) if failures else asyncio.CancelledError()
+
+    job = Job(app.state.runtime)
+    with caplog.at_level(logging.WARNING, logger="pigeon.background"):
+        job.start()
+        while failures:
+            await asyncio.sleep(0.01)
+        await job.stop()
+    said = [
+        (r.getMessage(), r.exc_info is not None)
+        for r in caplog.records
+        if r.name == "pigeon.background"
+    ]
+    assert said == [
+        ("probe run failed: connection lost: the server restarted", False),
+        ("probe run failed", True),
+    ]

@@ -9,8 +9,7 @@ import contextlib
 import logging
 
 from pigeon.core import metrics
-from pigeon.core.db import DatabaseUnavailable
-from pigeon.core.errors import Conflict
+from pigeon.core.errors import Conflict, log_failure
 from pigeon.core.leases import holder_id
 from pigeon.core.runtime import Runtime
 
@@ -76,13 +75,9 @@ class Periodic(Background):
             except Conflict:
                 log.debug("%s is running in another process", self.name)
                 continue
-            except DatabaseUnavailable as exc:  # an outage, not a fault: one line a run
-                metrics.job_done(self.name, False, 0)
-                log.warning("%s run failed: %s", self.name, exc)
-                continue
             except Exception:
                 metrics.job_done(self.name, False, 0)
-                log.exception("%s run failed", self.name)
+                log_failure(log, "%s run failed", self.name)
                 continue
             if ran:
                 metrics.job_done(self.name, True, self.rt.clock.now().timestamp())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import sys
 from typing import Any
 
 import orjson
@@ -206,6 +207,18 @@ def install_error_handlers(app: FastAPI, html_handler: Any = None) -> None:
 
 
 _UNEXPECTED = ("internal_error", "Something went wrong on our side.")
+
+
+def log_failure(logger: logging.Logger, what: str, *args: object) -> None:
+    """In an `except` block: log what failed. A domain error answered with a 5xx (a database
+    or a store out of reach, a transaction that gave way) is something the server depends on
+    failing, not a fault of its own: one line with its words, as a request's answer logs it.
+    Anything else is logged with its traceback."""
+    exc = sys.exc_info()[1]
+    if isinstance(exc, AppError) and exc.status >= 500:
+        logger.warning(f"{what}: %s", *args, exc, stacklevel=2)
+    else:
+        logger.exception(what, *args, stacklevel=2)
 
 
 def _log_app_error(exc: AppError, method: str, path: str) -> None:

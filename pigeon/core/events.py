@@ -23,6 +23,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from pigeon.core import metrics
+from pigeon.core.errors import log_failure
 from pigeon.core.stream import Stream, Ticket
 
 log = logging.getLogger("pigeon.events")
@@ -192,7 +193,7 @@ class InProcessBroker:
             try:
                 await listener(channel, payload)
             except Exception:  # a failing listener must not break the sender
-                log.exception("event listener failed")
+                log_failure(log, "event listener failed")
 
     async def ping(self) -> bool:
         return True
@@ -238,7 +239,7 @@ class Publisher:
                     tickets, payloads or [position_only(now)]
                 )
             except Exception:
-                log.exception("releasing places in the message stream failed")
+                log_failure(log, "releasing places in the message stream failed")
                 upto, published = None, False
             if published:
                 return upto
@@ -249,7 +250,7 @@ class Publisher:
                 await self.broker.publish(EVENTS_CHANNEL, payload)
             except Exception:
                 metrics.publish_failures.inc()
-                log.exception("publishing an event failed (clients will catch up on resume)")
+                log_failure(log, "publishing an event failed (clients will catch up on resume)")
         return upto
 
     async def controls(self, queued: Iterable[Control]) -> None:
@@ -257,7 +258,7 @@ class Publisher:
             try:
                 await self.broker.publish(CONTROL_CHANNEL, encode_control(message))
             except Exception:
-                log.exception("publishing a control message failed")
+                log_failure(log, "publishing a control message failed")
 
 
 def _conversation_of(event: Event) -> int | None:

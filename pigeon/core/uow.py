@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pigeon.core.clock import Clock
 from pigeon.core.db import Database, Databases
-from pigeon.core.errors import AppError
+from pigeon.core.errors import AppError, log_failure
 from pigeon.core.events import Control, Event, Publisher
 from pigeon.core.stream import Ticket
 
@@ -144,7 +144,7 @@ class UnitOfWork:
             try:
                 await action()
             except Exception:
-                log.exception("a clean-up after commit failed")
+                log_failure(log, "a clean-up after commit failed")
 
     async def rollback(self) -> None:
         """Undo everything written so far and forget what was queued; usable again after."""
@@ -158,7 +158,7 @@ class UnitOfWork:
             try:
                 await action()
             except Exception:
-                log.exception("a clean-up after rollback failed")
+                log_failure(log, "a clean-up after rollback failed")
 
     async def close(self) -> None:
         await self._release()  # neither committed nor rolled back: closing undoes the writes

@@ -43,6 +43,7 @@ from pigeon.accounts import blocks, directory
 from pigeon.core import events, migrate
 from pigeon.core.background import Background
 from pigeon.core.db import Database
+from pigeon.core.errors import log_failure
 from pigeon.core.leases import acquire_lease, holder_id, release_lease
 from pigeon.core.runtime import Runtime
 from pigeon.messaging import catchup, policy
@@ -164,7 +165,7 @@ class PushFanout(Background):
                         while await self.run_pass() >= BATCH:
                             pass
                 except Exception:
-                    log.exception("push fan-out failed")
+                    log_failure(log, "push fan-out failed")
                 woken = False
                 try:  # not wait_for: on 3.11 it may swallow a cancel that meets the doorbell
                     async with asyncio.timeout(interval):

@@ -52,7 +52,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine, Row
 
 from pigeon.core.db import Database, Prepared, sqlite_pragmas
-from pigeon.core.errors import AppError, Invalid, NotFound
+from pigeon.core.errors import AppError, Invalid, NotFound, log_failure
 from pigeon.core.principal import Principal
 from pigeon.core.uow import UnitOfWork
 from pigeon.messaging import policy
@@ -522,7 +522,7 @@ class GroupCommit:
                     except AppError as exc:
                         outcomes.append(exc)
         except Exception as exc:  # the batch did not commit: nobody's send is acknowledged
-            log.exception("send batch failed")
+            log_failure(log, "send batch failed")
             outcomes = [exc] * len(batch)
         for (_, future, loop), outcome in zip(batch, outcomes, strict=True):
             loop.call_soon_threadsafe(_settle, future, outcome)

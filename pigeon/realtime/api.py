@@ -32,7 +32,7 @@ from pigeon.accounts import directory
 from pigeon.auth.principals import signin_of
 from pigeon.core.db import DatabaseUnavailable
 from pigeon.core.deps import SESSION_COOKIE, Bearer, CurrentUser
-from pigeon.core.errors import AppError, NotAllowed, Unauthorized
+from pigeon.core.errors import AppError, NotAllowed, Unauthorized, log_failure
 from pigeon.core.logs import AnsweredRoute
 from pigeon.core.runtime import Runtime
 from pigeon.messaging import changes
@@ -165,7 +165,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         await _receive_loop(ws, conn, ws.app)
     except Exception:
         if not conn.closed:
-            log.exception("live connection failed")
+            log_failure(log, "live connection failed")
     finally:
         try:
             if conn.reads is not None:

@@ -24,7 +24,7 @@ from typing import Any, Literal
 from pigeon.accounts import blocks, directory
 from pigeon.accounts import service as accounts
 from pigeon.core import events, metrics
-from pigeon.core.db import DatabaseUnavailable
+from pigeon.core.errors import log_failure
 from pigeon.core.events import Envelope, SettingChanged, SignInsRevoked
 from pigeon.core.people import withheld
 from pigeon.core.runtime import Runtime
@@ -102,7 +102,7 @@ class Hub:
         try:
             await self.presence.close()
         except Exception:
-            log.exception("presence cleanup failed")
+            log_failure(log, "presence cleanup failed")
 
     def going_away(self) -> None:
         self.stopping = True
@@ -256,10 +256,8 @@ class Hub:
         try:
             if await self.presence.came_online(user_id):
                 await self._announce(user_id, "online", self.rt.clock.now())
-        except DatabaseUnavailable as exc:
-            log.warning("presence (online) failed: %s", exc)
         except Exception:
-            log.exception("presence (online) failed")
+            log_failure(log, "presence (online) failed")
 
     async def _offline(self, user_id: int) -> None:
         try:
@@ -272,10 +270,8 @@ class Hub:
                 await accounts.touch_last_seen(session, user_id, seen)
             if user_id not in self.by_user:
                 await self._announce(user_id, "offline", seen)
-        except DatabaseUnavailable as exc:
-            log.warning("presence (offline) failed: %s", exc)
         except Exception:
-            log.exception("presence (offline) failed")
+            log_failure(log, "presence (offline) failed")
 
     async def _announce(
         self, user_id: int, status: Literal["online", "offline"], at: dt.datetime
@@ -321,7 +317,7 @@ class Hub:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("realtime check failed")
+                log_failure(log, "realtime check failed")
 
     async def _unstick(self) -> None:
         """Parked for a while: a process may have died holding a place in the stream; drop

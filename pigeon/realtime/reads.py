@@ -17,6 +17,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from pigeon.core.errors import log_failure
+
 log = logging.getLogger("pigeon.realtime")
 
 # (conversation_id, message_id, ref) -> the position written, or None when it was refused
@@ -82,7 +84,7 @@ class ReadMarks:
                 try:
                     upto = await self._write(conversation_id, message_id, ref)
                 except Exception:
-                    log.exception("writing a read mark failed")
+                    log_failure(log, "writing a read mark failed")
                     upto = None
                 finally:
                     del self._writing[conversation_id]

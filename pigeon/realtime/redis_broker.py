@@ -19,6 +19,7 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from pigeon.core import redis_pool
+from pigeon.core.errors import log_failure
 from pigeon.core.events import CONTROL_CHANNEL, EVENTS_CHANNEL, Listener
 
 log = logging.getLogger("pigeon.broker")
@@ -85,7 +86,7 @@ class RedisBroker:
                 try:
                     await listener(channel, message["data"])
                 except Exception:
-                    log.exception("event listener failed")
+                    log_failure(log, "event listener failed")
 
     async def _reconnect(self, delay: float) -> None:
         self._subscribed.clear()
@@ -102,7 +103,7 @@ class RedisBroker:
             try:
                 await listener()
             except Exception:
-                log.exception("gap listener failed")
+                log_failure(log, "gap listener failed")
 
     async def publish(self, channel: str, payload: bytes) -> None:
         await self.redis.publish(self._to_redis[channel], payload)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from pigeon.core.errors import log_failure
 from pigeon.messaging import catchup, request_state
 from pigeon.messaging import service as messaging
 from pigeon.messaging.context import Ctx
@@ -58,5 +59,5 @@ async def replay(ctx: Ctx, conn: Connection, after: int, *, parked: bool = False
     except asyncio.CancelledError:
         raise
     except Exception:
-        log.exception("catch-up failed")
+        log_failure(log, "catch-up failed")
         conn.close(*Close.RESUME)
