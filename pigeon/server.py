@@ -92,7 +92,7 @@ def run() -> None:
         port=settings.port,
         loop="uvloop",
         http="httptools",
-        ws="websockets-sansio",
+        ws="pigeon.realtime.keepalive:Socket",  # uvicorn's sans-I/O socket, pinged from one timer
         ws_ping_interval=settings.ws_heartbeat_seconds,
         ws_ping_timeout=settings.ws_heartbeat_seconds,
         ws_per_message_deflate=False,  # small frames gain little; a zlib state per socket costs

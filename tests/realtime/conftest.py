@@ -15,6 +15,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from pigeon.realtime.frames import server_frame
+from pigeon.realtime.keepalive import Socket
 
 TIMEOUT = 5.0
 
@@ -90,17 +91,18 @@ class Server:
 
 
 @contextlib.asynccontextmanager
-async def serving(app) -> AsyncIterator[Server]:  # type: ignore[no-untyped-def]
-    """Serve an app (its lifespan already running) over real sockets."""
+async def serving(app, ping_interval: float | None = None) -> AsyncIterator[Server]:  # type: ignore[no-untyped-def]
+    """Serve an app (its lifespan already running) over real sockets, with the server's socket."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     config = uvicorn.Config(
         app,
         lifespan="off",
-        ws="websockets-sansio",
+        ws=Socket,
         log_level="warning",
-        ws_ping_interval=None,
+        ws_ping_interval=ping_interval,
+        ws_ping_timeout=ping_interval,
         ws_per_message_deflate=False,
     )
     srv = uvicorn.Server(config)

@@ -1,0 +1,140 @@
+"""Keepalive: every live socket is pinged once an interval; one that stops answering is closed."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import struct
+
+import pytest
+
+from pigeon.realtime import keepalive
+from pigeon.realtime.keepalive import TICKS, Heartbeat
+from tests.realtime.conftest import serving
+
+INTERVAL = 0.4
+
+
+class RawClient:
+    """A WebSocket client by hand, to see each ping, and to answer them or not."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+        self.pings = 0
+
+    @classmethod
+    async def open(cls, port: int, token: str) -> RawClient:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        key = base64.b64encode(os.urandom(16)).decode()
+        writer.write(
+            (
+                f"GET /api/v1/ws?token={token} HTTP/1.1\r\nHost: test\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                "Sec-WebSocket-Version: 13\r\n\r\n"
+            ).encode()
+        )
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert b" 101 " in head.split(b"\r\n")[0], head
+        return cls(reader, writer)
+
+    async def frame(self) -> tuple[int, bytes]:
+        """The next frame from the server (unmasked): its opcode and payload."""
+        first, second = await self.reader.readexactly(2)
+        size = second & 0x7F
+        if size == 126:
+            size = int.from_bytes(await self.reader.readexactly(2), "big")
+        elif size == 127:
+            size = int.from_bytes(await self.reader.readexactly(8), "big")
+        return first & 0x0F, await self.reader.readexactly(size)
+
+    async def until_closed(self, *, answer: bool, within: float) -> tuple[int, str] | None:
+        """Read frames for `within` seconds, counting pings (answered or not): the close, if any."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + within
+        while (left := end - loop.time()) > 0:
+            try:
+                opcode, payload = await asyncio.wait_for(self.frame(), left)
+            except TimeoutError:
+                return None
+            if opcode == 0x9:
+                self.pings += 1
+                if answer:  # a pong, masked as a client's frames must be (with a zero key)
+                    self.writer.write(bytes([0x8A, 0x80 | len(payload)]) + bytes(4) + payload)
+            elif opcode == 0x8:
+                code = struct.unpack("!H", payload[:2])[0]
+                return code, payload[2:].decode()
+        return None
+
+
+async def test_a_socket_that_answers_stays_and_one_that_stops_answering_is_closed_1011(app, people):
+    async with serving(app, ping_interval=INTERVAL) as server:
+        answering = await RawClient.open(server.port, people.priv.token)
+        silent = await RawClient.open(server.port, people.free.token)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+
+        async def timed(client: RawClient, **how: bool | float) -> tuple[object, float]:
+            closed = await client.until_closed(**how)  # type: ignore[arg-type]
+            return closed, loop.time() - started
+
+        (silent_end, took), (answering_end, _) = await asyncio.gather(
+            timed(silent, answer=False, within=4 * INTERVAL),
+            timed(answering, answer=True, within=6 * INTERVAL),
+        )
+        # the silent one's first ping came within an interval; the close, one interval after it
+        assert silent_end == (1011, "keepalive ping timeout")
+        assert silent.pings == 1
+        assert took <= 2 * INTERVAL + 0.3
+        assert await silent.reader.read() == b""  # and the server hung up
+        # the one that answers was pinged once an interval and stays, well past two of them
+        assert answering_end is None
+        assert 5 <= answering.pings <= 7
+        live = await server.connect(people.priv)  # and the server still serves
+        await live.send(type="ping")
+        assert (await live.next("pong"))["type"] == "pong"
+        for client in (answering, silent):
+            client.writer.close()
+
+
+class Beaten:
+    def __init__(self) -> None:
+        self.slot: int | None = None
+        self.payloads: list[bytes] = []
+
+    def beat(self, payload: bytes) -> None:
+        self.payloads.append(payload)
+
+
+async def test_pings_are_spread_evenly_over_the_interval_and_stop_with_the_last_socket():
+    loop = asyncio.get_running_loop()
+    heartbeat = Heartbeat(loop, interval=0.2)
+    sockets = [Beaten() for _ in range(3 * TICKS)]
+    for s in sockets:
+        heartbeat.add(s)  # type: ignore[arg-type]
+    assert sorted(map(len, heartbeat.slots)) == [3] * TICKS  # each tick pings the same number
+
+    while heartbeat.beats < 2 * TICKS:  # two intervals
+        await asyncio.sleep(0.05)
+    ticks = heartbeat.beats
+    for s in sockets:  # each was pinged by its own slot's ticks, and by no other
+        assert s.slot is not None
+        assert len(s.payloads) == len(range(s.slot, ticks, TICKS)) >= 2
+    # a tick sends one payload to its slot; another tick, another payload
+    assert len({s.payloads[0] for s in sockets}) == TICKS
+
+    gone = sockets[0]
+    heartbeat.discard(gone)  # type: ignore[arg-type]
+    before = len(gone.payloads)
+    await asyncio.sleep(0.3)
+    assert len(gone.payloads) == before and gone.slot is None
+
+    for s in sockets[1:]:
+        heartbeat.discard(s)  # type: ignore[arg-type]
+    await asyncio.sleep(0.1)
+    assert heartbeat.timer is None and len(heartbeat) == 0  # nothing left: no timer ticks on
+
+
+@pytest.fixture(autouse=True)
+def _fresh_heartbeats():
+    keepalive._heartbeats.clear()
