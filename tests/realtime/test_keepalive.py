@@ -10,7 +10,7 @@ import struct
 import pytest
 
 from pigeon.realtime import keepalive
-from pigeon.realtime.keepalive import TICKS, Heartbeat
+from pigeon.realtime.keepalive import Heartbeat
 from tests.realtime.conftest import serving
 
 INTERVAL = 0.4
@@ -108,30 +108,33 @@ class Beaten:
 
 async def test_pings_are_spread_evenly_over_the_interval_and_stop_with_the_last_socket():
     loop = asyncio.get_running_loop()
-    heartbeat = Heartbeat(loop, interval=0.2)
-    sockets = [Beaten() for _ in range(3 * TICKS)]
+    heartbeat = Heartbeat(loop, interval=0.4)
+    ticks = heartbeat.ticks
+    assert ticks > 1
+    sockets = [Beaten() for _ in range(3 * ticks)]
     for s in sockets:
         heartbeat.add(s)  # type: ignore[arg-type]
-    assert sorted(map(len, heartbeat.slots)) == [3] * TICKS  # each tick pings the same number
+    assert sorted(map(len, heartbeat.slots)) == [3] * ticks  # each tick pings the same number
 
-    while heartbeat.beats < 2 * TICKS:  # two intervals
+    while heartbeat.beats < 2 * ticks:  # two intervals
         await asyncio.sleep(0.05)
-    ticks = heartbeat.beats
+    beats = heartbeat.beats
     for s in sockets:  # each was pinged by its own slot's ticks, and by no other
         assert s.slot is not None
-        assert len(s.payloads) == len(range(s.slot, ticks, TICKS)) >= 2
+        assert len(s.payloads) == len(range(s.slot, beats, ticks)) >= 2
     # a tick sends one payload to its slot; another tick, another payload
-    assert len({s.payloads[0] for s in sockets}) == TICKS
+    assert len({s.payloads[0] for s in sockets}) == ticks
 
     gone = sockets[0]
     heartbeat.discard(gone)  # type: ignore[arg-type]
-    before = len(gone.payloads)
-    await asyncio.sleep(0.3)
+    before, kept = len(gone.payloads), len(sockets[ticks].payloads)  # the same slot
+    await asyncio.sleep(0.5)  # past that slot's next tick
     assert len(gone.payloads) == before and gone.slot is None
+    assert len(sockets[ticks].payloads) > kept  # while the others of its slot are still pinged
 
     for s in sockets[1:]:
         heartbeat.discard(s)  # type: ignore[arg-type]
-    await asyncio.sleep(0.1)
+    await asyncio.sleep(0.3)
     assert heartbeat.timer is None and len(heartbeat) == 0  # nothing left: no timer ticks on
 
 
