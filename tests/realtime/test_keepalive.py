@@ -6,12 +6,17 @@ import asyncio
 import base64
 import os
 import struct
+import subprocess
+import sys
+from pathlib import Path
 
+import httpx
 import pytest
 
 from pigeon.realtime import keepalive
 from pigeon.realtime.keepalive import Heartbeat
 from tests.realtime.conftest import serving
+from tests.support.serve import environment, pigeon_serve
 
 INTERVAL = 0.4
 
@@ -95,6 +100,35 @@ async def test_a_socket_that_answers_stays_and_one_that_stops_answering_is_close
         assert (await live.next("pong"))["type"] == "pong"
         for client in (answering, silent):
             client.writer.close()
+
+
+def test_the_shipped_server_pings_every_heartbeat_and_closes_a_peer_that_stopped(tmp_path: Path):
+    """`pigeon serve` as shipped, with `PIGEON_WS_HEARTBEAT_SECONDS`: its sockets are ours."""
+    env = {
+        "PIGEON_PASSWORD_HASH_TIME_COST": "1",
+        "PIGEON_PASSWORD_HASH_MEMORY_KIB": "64",
+        "PIGEON_WS_HEARTBEAT_SECONDS": "0.5",
+        "PIGEON_LOG_LEVEL": "warning",
+        "PIGEON_REGISTRATION": "open",
+    }
+    data = tmp_path / "data"
+    enable = [sys.executable, "-m", "pigeon.cli", "messaging", "enable"]
+    subprocess.run(enable, env=environment(data, env), check=True, capture_output=True)
+    with pigeon_serve(data, env) as base:
+        who = {"email": "ada@example.org", "username": "ada", "password": "a long passphrase"}
+        r = httpx.post(f"{base}/api/v1/auth/register", json=who)
+        assert r.status_code == 201, r.text
+        token, port = r.json()["access_token"], int(base.rpartition(":")[2])
+
+        async def stay_silent() -> tuple[tuple[int, str] | None, int]:
+            client = await RawClient.open(port, token)
+            try:
+                return await client.until_closed(answer=False, within=3.0), client.pings
+            finally:
+                client.writer.close()
+
+        closed, pings = asyncio.run(stay_silent())
+    assert closed == (1011, "keepalive ping timeout") and pings == 1
 
 
 class Beaten:
