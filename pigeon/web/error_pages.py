@@ -69,7 +69,10 @@ def explain(status: int, code: str, message: str, retry_after: str | None) -> Ex
         heading, text = BY_CODE[code]
         return Explanation(heading, text or message)
     if status == 429:
-        wait = f"{retry_after} seconds" if retry_after and retry_after.isdigit() else "a moment"
+        if retry_after and retry_after.isdigit():
+            wait = "1 second" if retry_after == "1" else f"{retry_after} seconds"
+        else:
+            wait = "a moment"
         return Explanation(
             "Slow down a little", f"That was done too often just now. Try again in {wait}."
         )

@@ -90,7 +90,7 @@ async def test_a_socket_that_answers_stays_and_one_that_stops_answering_is_close
         # the silent one's first ping came within an interval; the close, one interval after it
         assert silent_end == (1011, "keepalive ping timeout")
         assert silent.pings == 1
-        assert took <= 2 * INTERVAL + 0.3
+        assert took <= 2 * INTERVAL + 0.5  # with room for a busy machine
         assert await silent.reader.read() == b""  # and the server hung up
         # the one that answers was pinged once an interval and stays, well past two of them
         assert answering_end is None

@@ -180,6 +180,14 @@ async def test_rate_limited_page_says_when_to_try_again(app, client, people, mon
         assert "Slow down a little" in r.text and "Try again in 42 seconds" in r.text
         assert NAV in r.text and 'href="/messages">Back to Messages' in r.text
 
+    async def nearly_over(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise RateLimited(1)
+
+    async with signed_in(app, "priv") as c:
+        monkeypatch.setattr(messaging, "start_direct", nearly_over)
+        r = await post_form(c, "/u/plus", "/u/plus/message", {})
+        assert r.status_code == 429 and "Try again in 1 second." in r.text
+
 
 async def test_messaging_off_explains_and_leads_somewhere_that_works(app, client, people):
     r = await client.put(
