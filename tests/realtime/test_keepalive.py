@@ -11,9 +11,7 @@ import sys
 from pathlib import Path
 
 import httpx
-import pytest
 
-from pigeon.realtime import keepalive
 from pigeon.realtime.keepalive import Heartbeat
 from tests.realtime.conftest import serving
 from tests.support.serve import environment, pigeon_serve
@@ -169,9 +167,4 @@ async def test_pings_are_spread_evenly_over_the_interval_and_stop_with_the_last_
     for s in sockets[1:]:
         heartbeat.discard(s)  # type: ignore[arg-type]
     await asyncio.sleep(0.3)
-    assert heartbeat.timer is None and len(heartbeat) == 0  # nothing left: no timer ticks on
-
-
-@pytest.fixture(autouse=True)
-def _fresh_heartbeats():
-    keepalive._heartbeats.clear()
+    assert heartbeat.timer is None and not any(heartbeat.slots)  # nothing left: no timer ticks on
