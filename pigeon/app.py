@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import gc
 import hmac
 import ipaddress
@@ -18,6 +19,7 @@ from prometheus_client import generate_latest
 from sqlalchemy import text
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
@@ -125,6 +127,34 @@ def make_broker(settings: Settings) -> events.Broker:
     return events.InProcessBroker()
 
 
+@functools.cache
+def shared_routes() -> tuple[BaseRoute, ...]:
+    """The API's and the pages' routes, built once a process and shared by every app created
+    in it. Building them (FastAPI reads every endpoint's parameters and builds their
+    validators) is most of what creating an app costs, and they hold nothing of an app: a
+    route finds the runtime, the settings and the hub on `request.app.state`."""
+    api = APIRouter(prefix="/api/v1")
+    api.include_router(messaging_api.router)  # first: the send path is matched most often
+    api.include_router(media_api.router)
+    api.include_router(requests_api.router)
+    api.include_router(auth_api.router)
+    api.include_router(account_api.router)
+    api.include_router(accounts_api.router)
+    api.include_router(notifications_api.router)
+    api.include_router(invitations_api.router)
+    api.include_router(admin_api.router)
+    api.include_router(moderation_api.router)
+    api.include_router(email_api.router)
+    api.include_router(closing_api.router)
+    api.include_router(push_api.router)
+    root = APIRouter()
+    root.include_router(api)
+    root.include_router(realtime_api.router)
+    for router in pages.ROUTERS:
+        root.include_router(router, include_in_schema=False)
+    return tuple(root.routes)
+
+
 def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
     """The app. `clock` lets tests (and several apps standing for several processes) share a
     clock they move instead of sleeping; by default each app has its own."""
@@ -206,21 +236,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     install_error_handlers(app)
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES, streamed=UPLOAD_PATHS)
 
-    api = APIRouter(prefix="/api/v1")
-    api.include_router(messaging_api.router)  # first: the send path is matched most often
-    api.include_router(media_api.router)
-    api.include_router(requests_api.router)
-    api.include_router(auth_api.router)
-    api.include_router(account_api.router)
-    api.include_router(accounts_api.router)
-    api.include_router(notifications_api.router)
-    api.include_router(invitations_api.router)
-    api.include_router(admin_api.router)
-    api.include_router(moderation_api.router)
-    api.include_router(email_api.router)
-    api.include_router(closing_api.router)
-    api.include_router(push_api.router)
-    app.include_router(api)
+    app.router.routes.extend(shared_routes())
     realtime_api.install(app)
     pages.install(app)
     _ops_routes(app)

@@ -116,7 +116,7 @@ def settings(
     }
     if backend == "postgres":
         assert postgres_dbs is not None and POSTGRES_URL is not None
-        pg.truncate_all(POSTGRES_URL, postgres_dbs)
+        pg.empty_all(POSTGRES_URL, postgres_dbs)
         values["database_url"] = pg.async_url(POSTGRES_URL, postgres_dbs[0])
         values["messaging_database_url"] = pg.async_url(POSTGRES_URL, postgres_dbs[1])
     else:

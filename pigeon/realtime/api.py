@@ -64,7 +64,7 @@ LIVE_ROUTE = AnsweredRoute(WS_PATH)
 
 
 def install(app: FastAPI) -> None:
-    app.include_router(router)
+    """The live socket's route (its ticket route is among `app.shared_routes`)."""
     app.add_api_websocket_route(WS_PATH, websocket_endpoint, name="ws")
 
 

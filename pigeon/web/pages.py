@@ -110,12 +110,10 @@ class SecurityHeaders:
         return await self.app(scope, receive, send_with_headers)
 
 
-def install(app: FastAPI) -> None:
-    settings = app.state.settings
-    install_error_handlers(app, html_handler=html_error)
-    app.add_middleware(SecurityHeaders)
-    app.add_middleware(ApiCsrfGuard, settings=settings)
-    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
+# the pages' routers, in the order they are matched: /messages/new, /messages/search and
+# /messages/requests before /messages/{id} (`app.shared_routes` includes them)
+ROUTERS = tuple(
+    module.router
     for module in (
         app_shell,
         auth_pages,
@@ -134,5 +132,15 @@ def install(app: FastAPI) -> None:
         admin_account_pages,
         moderation_pages,
         suspension_pages,
-    ):  # /messages/new, /messages/search and /messages/requests before /messages/{id}
-        app.include_router(module.router, include_in_schema=False)
+    )
+)
+
+
+def install(app: FastAPI) -> None:
+    """What the pages add to an app besides their routes: error pages, headers, the CSRF
+    guard, the static files."""
+    settings = app.state.settings
+    install_error_handlers(app, html_handler=html_error)
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(ApiCsrfGuard, settings=settings)
+    app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
