@@ -132,7 +132,8 @@ def shared_routes() -> tuple[BaseRoute, ...]:
     """The API's and the pages' routes, built once a process and shared by every app created
     in it. Building them (FastAPI reads every endpoint's parameters and builds their
     validators) is most of what creating an app costs, and they hold nothing of an app: a
-    route finds the runtime, the settings and the hub on `request.app.state`."""
+    route finds the runtime, the settings and the hub on `request.app.state`. (Nor do they
+    see an app's `dependency_overrides`, which Pigeon does not use.)"""
     api = APIRouter(prefix="/api/v1")
     api.include_router(messaging_api.router)  # first: the send path is matched most often
     api.include_router(media_api.router)
