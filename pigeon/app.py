@@ -135,19 +135,22 @@ def shared_routes() -> tuple[BaseRoute, ...]:
     route finds the runtime, the settings and the hub on `request.app.state`. (Nor do they
     see an app's `dependency_overrides`, which Pigeon does not use.)"""
     api = APIRouter(prefix="/api/v1")
-    api.include_router(messaging_api.router)  # first: the send path is matched most often
-    api.include_router(media_api.router)
-    api.include_router(requests_api.router)
-    api.include_router(auth_api.router)
-    api.include_router(account_api.router)
-    api.include_router(accounts_api.router)
-    api.include_router(notifications_api.router)
-    api.include_router(invitations_api.router)
-    api.include_router(admin_api.router)
-    api.include_router(moderation_api.router)
-    api.include_router(email_api.router)
-    api.include_router(closing_api.router)
-    api.include_router(push_api.router)
+    for router in (
+        messaging_api.router,  # first: the send path is matched most often
+        media_api.router,
+        requests_api.router,
+        auth_api.router,
+        account_api.router,
+        accounts_api.router,
+        notifications_api.router,
+        invitations_api.router,
+        admin_api.router,
+        moderation_api.router,
+        email_api.router,
+        closing_api.router,
+        push_api.router,
+    ):
+        api.include_router(router)
     root = APIRouter()
     root.include_router(api)
     root.include_router(realtime_api.router)

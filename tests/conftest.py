@@ -86,6 +86,12 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def copy_template(template: Path, data: Path) -> None:
+    """A fresh install's SQLite databases in `data`, from the template migrated once."""
+    for name in ("app.db", "messages.db"):
+        shutil.copy(template / name, data / name)
+
+
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest, postgres_dbs: tuple[str, str] | None) -> str:
     if request.param == "postgres" and postgres_dbs is None:
@@ -120,8 +126,7 @@ def settings(
         values["database_url"] = pg.async_url(POSTGRES_URL, postgres_dbs[0])
         values["messaging_database_url"] = pg.async_url(POSTGRES_URL, postgres_dbs[1])
     else:
-        for name in ("app.db", "messages.db"):
-            shutil.copy(sqlite_template / name, data / name)
+        copy_template(sqlite_template, data)
     return Settings(**values)  # type: ignore[arg-type]
 
 

@@ -22,16 +22,14 @@ async def test_two_apps_in_one_process_each_answer_from_their_own_install(
 ):
     """Every app a process creates shares one build of the routes (`app.shared_routes`):
     what a route answers still comes from the app it was asked through."""
-    import shutil
-
     from httpx import ASGITransport, AsyncClient
 
     from pigeon.app import create_app, shared_routes
+    from tests.conftest import copy_template
 
     other_data = tmp_path / "other"
     other_data.mkdir()
-    for name in ("app.db", "messages.db"):
-        shutil.copy(sqlite_template / name, other_data / name)
+    copy_template(sqlite_template, other_data)
     other_settings = settings.model_copy(
         update={
             "data_dir": other_data,
