@@ -340,11 +340,7 @@ def apply_send(
         found = run.rows(_BY_CLIENT_ID, {"sid": op.sender_id, "cmid": op.client_msg_id})
         if found:
             return _original(run, found[0], op)
-    people = {uid: op.known(uid) for uid in others}
-    unknown = [uid for uid, p in people.items() if p is None]
-    if unknown and not op.skip_unknown:
-        raise PeopleNeeded(unknown)
-    policy.check_same_community(op.sender, [p for p in people.values() if p is not None])
+    policy.check_same_community(op.sender, known_people(op, others))
     blockers = policy.send_blockers(kind, op.sender_id, others, op.edges)
     if op.reply_to_id is not None:
         target = run.rows(_REPLY_TARGET, {"rid": op.reply_to_id})
@@ -408,6 +404,16 @@ def _totals(run: Statements, recipients: list[int]) -> dict[int, int]:
     return {}
 
 
+def known_people(op: SendOp, others: list[int]) -> list[Principal]:
+    """The other members as the people cache holds them; `PeopleNeeded` for any it lacks, but
+    on the retry (`skip_unknown`), whoever is still unknown has no account any more."""
+    people = [op.known(uid) for uid in others]
+    unknown = [uid for uid, p in zip(others, people, strict=True) if p is None]
+    if unknown and not op.skip_unknown:
+        raise PeopleNeeded(unknown)
+    return [p for p in people if p is not None]
+
+
 def _original(run: Statements, row: Any, op: SendOp) -> SendResult:
     if row.conversation_id != op.conversation_id:
         raise Invalid(
@@ -440,6 +446,10 @@ class InTransaction:
         if not self.concurrent:
             return await session.run_sync(lambda s: apply_send(OnConnection(s.connection()), op))
         members = await session.run_sync(lambda s: take_turns(OnConnection(s.connection()), op))
+        if members[0].original is None:
+            # people the cache lacks are read before the send holds a place: a place holds
+            # back every process's deliveries, and reading people is a round trip or three
+            known_people(op, [m.user_id for m in members if m.user_id != op.sender_id])
         ticket = await uow.reserve()
         alone = not ticket.placed
         result = await session.run_sync(

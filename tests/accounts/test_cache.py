@@ -173,3 +173,34 @@ async def test_the_renewal_leaves_nothing_for_the_cycle_collector(
 
     assert await left_in_cycles(renew_all) == []
     assert renewed == [2 * len(in_use) + len(signins)] * 21
+
+
+async def test_someone_not_yet_known_is_read_before_the_send_holds_back_the_stream(
+    client, app, people, monkeypatch
+):
+    """A send to someone this process has not read yet (a cold cache after a start) reads
+    them first, then sends. On PostgreSQL the send must not hold its place in the message
+    stream meanwhile: a held place holds back every process's deliveries."""
+    from pigeon.messaging import sending
+
+    rt = app.state.runtime
+    conv = await dm(client, people.priv, people.free)
+    rt.people.principals.forget([people.free.id])
+    read: list[tuple[set[int], int | None]] = []
+    real = directory.principals
+
+    async def principals(rt_: Any, ids: Any) -> Any:
+        read.append((set(ids), rt_.stream.upto()))  # upto: None while no place is held
+        return await real(rt_, ids)
+
+    monkeypatch.setattr(sending.directory, "principals", principals)
+    r = await send(client, people.priv, conv["id"], "are you there?")
+    assert r.status_code == 201
+    assert [(ids, upto) for ids, upto in read if people.free.id in ids] == [
+        ({people.free.id}, None)
+    ]
+    assert rt.people.principals.get(people.free.id) is not None
+    history = await client.get(
+        f"/api/v1/conversations/{conv['id']}/messages", headers=people.free.headers
+    )
+    assert [m["body"] for m in history.json()] == ["are you there?"]
