@@ -196,6 +196,25 @@ def check_before_use(engine: AsyncEngine, after: float, outages: Outages) -> Non
             raise DatabaseUnavailable(f"connection lost: {lost}") from lost
 
 
+# asyncpg knows how to read and write `integer[]` and `bigint[]` only once it has asked the
+# server about them: a recursive query of the catalog, about 8 ms of the server's time, made
+# on each new connection at the first statement that uses them. The send's write (`send_tx`)
+# passes and returns both, and runs while the send holds its place in the message stream, so
+# on a fresh connection that query held back every process's deliveries. Asked here instead,
+# as each connection is made, before any send has it.
+_LEARN_ARRAYS = "SELECT CAST($1 AS integer[]), CAST($2 AS bigint[])"
+
+
+def learn_array_types(engine: AsyncEngine) -> None:
+    """Have each new PostgreSQL connection learn the array types the send path uses."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _learn(dbapi_conn: Any, _record: Any) -> None:
+        # only a head start: a connection that cannot answer now says so at its first use
+        with contextlib.suppress(Exception):
+            dbapi_conn.run_async(lambda conn: conn.prepare(_LEARN_ARRAYS))
+
+
 def keep_private(path: Path, *, create: bool = True) -> None:
     """Make a SQLite database and its companions readable and writable by this user only.
 
@@ -275,6 +294,7 @@ class Database:
                 hide_parameters=True,
             )
             check_before_use(self.write_engine, ping_after, outages or Outages())
+            learn_array_types(self.write_engine)
             self.read_engine = self.write_engine
             self.sync_reader = None
         # `run_read`'s statements each run as their own consistent read, as SQLite's in-place

@@ -153,3 +153,25 @@ async def test_a_server_that_cannot_be_reached_says_so(app_url: str) -> None:
             await db.dispose()
     assert caught.value.status == 503 and caught.value.headers == {"Retry-After": "1"}
     assert "refused" in str(caught.value) or "failed" in str(caught.value)
+
+
+async def test_a_new_connection_knows_the_send_paths_array_types_before_any_send(
+    app_url: str,
+) -> None:
+    """The send's write passes and returns `integer[]` and `bigint[]`. asyncpg learns how to
+    read them by querying the catalog (milliseconds of the server's time), once a connection:
+    done in the middle of a send, that query held the send's place in the message stream and
+    with it every process's deliveries. Each connection learns them as it is made."""
+    db = Database(app_url, name="messaging", pool_size=1, max_overflow=0)
+    try:
+        async with db.write_engine.connect() as conn:
+            driver = (await conn.get_raw_connection()).driver_connection
+            asked: list[str] = []
+            driver.add_query_logger(lambda record: asked.append(record.query))
+            row = await driver.fetchrow(
+                "SELECT CAST($1 AS integer[]) AS ids, CAST($2 AS bigint[]) AS totals", [3, 4], [5]
+            )
+            assert (row["ids"], row["totals"]) == ([3, 4], [5])
+            assert [q for q in asked if "pg_catalog" in q or "typeinfo" in q] == []
+    finally:
+        await db.dispose()
