@@ -247,9 +247,11 @@
 
   /* the thread header's "online" / "last seen …" (the server sends frames only to those who
      may see them) */
+  var presenceFrames = 0;
   function showPresence(data) {
     var el = document.getElementById("presence");
     if (!el || Number(el.dataset.userId) !== data.user_id) return;
+    presenceFrames++;
     var online = data.status === "online";
     el.classList.toggle("online", online);
     var at = new Date(data.last_seen_at);
@@ -259,6 +261,20 @@
     if (!dot || !dot.hasAttribute("aria-hidden")) {
       dot = node("span", null, " · "); dot.setAttribute("aria-hidden", "true"); el.before(dot);
     }
+  }
+
+  /* once the socket is open, presence changes come as frames; one between the page's render
+     and the hello came in none, so the header asks how it stands now */
+  function refreshPresence() {
+    var el = document.getElementById("presence");
+    if (!el || !convId) return;
+    var asked = presenceFrames;
+    getHTML("/messages/" + convId + "/presence").then(function (html) {
+      var now = fragment(html).querySelector("#presence");
+      if (!now || presenceFrames !== asked) return;  /* a frame since says more */
+      if (now.dataset.status !== "online" && !now.dataset.lastSeenAt) return;  /* never seen */
+      showPresence({ user_id: Number(now.dataset.userId), status: now.dataset.status, last_seen_at: now.dataset.lastSeenAt || null });
+    }).catch(function () {});
   }
 
   function banner(text) {
@@ -276,7 +292,7 @@
       if (typeof total === "number") setBadge(total);
       var latest = data.last_message_id || data.latest_message_id || 0;
       if (latest > globalLast) globalLast = latest;
-      catchUp(); refreshList();
+      catchUp(); refreshList(); refreshPresence();
     } else if (type === "message.new") {
       if (data.id > globalLast) globalLast = data.id;
       if (data.conversation_id === convId) { if (data.sender_id !== me) clearTyping(); catchUp(); }

@@ -170,18 +170,7 @@ async def render_thread(
         if other["username"]:
             blocked_banner = {"name": other["display_name"], "username": other["username"]}
     replying = await _replying(ctx, view, reply) if reply else None
-    presence = None
-    if convo.kind == "direct" and others:
-        other_id = others[0]
-        # nothing but the messages passes while it is a request (`request_state`), and then
-        # only what `withheld` allows
-        members = (await messaging.access_conversation(ctx, conversation_id)).members
-        if not request_state.is_pending(members) and other_id not in await privacy.last_seen_hidden(
-            ctx.rt, ctx.viewer, [other_id]
-        ):
-            online = await request.app.state.hub.presence.is_online(other_id)
-            seen_at = people_by_id(view)[other_id]["last_seen_at"]
-            presence = {"user_id": other_id, "online": online, "last_seen_at": seen_at}
+    presence = await _presence(request, ctx, view, others)
     read_only: Any = may if may is not None and may.code in READ_ONLY else None
     if await ctx.rt.switches.messaging_mode() == "read_only":  # the whole server, for now
         read_only = {"code": "messaging_read_only", "reason": READ_ONLY_SERVER}
@@ -224,6 +213,36 @@ async def render_thread(
         "max_files": MAX_ATTACHMENTS,
     }
     return render(request, "messages/thread.html", context, status=status)
+
+
+async def _presence(
+    request: Request, ctx: Ctx, convo: dict[str, Any], others: list[int]
+) -> dict[str, Any] | None:
+    """What a direct thread's header says of the other person: online, or when they were last
+    seen; None where nothing may be said."""
+    if convo["kind"] != "direct" or not others:
+        return None
+    other_id = others[0]
+    # nothing but the messages passes while it is a request (`request_state`), and then only
+    # what `withheld` allows
+    members = (await messaging.access_conversation(ctx, convo["id"])).members
+    if request_state.is_pending(members) or other_id in await privacy.last_seen_hidden(
+        ctx.rt, ctx.viewer, [other_id]
+    ):
+        return None
+    online = await request.app.state.hub.presence.is_online(other_id)
+    seen_at = people_by_id(convo)[other_id]["last_seen_at"]
+    return {"user_id": other_id, "online": online, "last_seen_at": seen_at}
+
+
+@router.get("/messages/{conversation_id}/presence")
+async def presence(request: Request, conversation_id: RowIdPath, ctx: PageCtx) -> Response:
+    """The header's presence as it stands now, for the script to ask once its live socket is
+    open: a change between the page's render and the socket's hello reaches it in no frame."""
+    convo = (await views.get_conversation(ctx, conversation_id)).model_dump()
+    others = [p["id"] for p in convo["participants"] if p["id"] != ctx.viewer.id]
+    context = {"presence": await _presence(request, ctx, convo, others)}
+    return render(request, "messages/_presence.html", context)
 
 
 async def _replying(ctx: Ctx, convo: dict[str, Any], message_id: int) -> dict[str, Any] | None:

@@ -207,11 +207,21 @@ def test_the_list_keeps_its_place_on_a_wide_screen(open_as: Any, server: Server)
     assert ivy.evaluate("document.scrollingElement.scrollTop") == 0  # the page itself stays put
 
 
-def test_online_and_last_seen_in_the_header_live(open_as: Any, server: Server) -> None:
+def _jon_and_ivy_talking(server: Server) -> int:
+    """Their direct conversation, in which Ivy has answered: no longer a message request,
+    which would keep her presence from Jon whatever the tests before did."""
     with closing(api_client(server, "jon")) as jon_api:
         r = jon_api.post("/conversations", json={"participant_ids": [server.ids["ivy"]]})
-        conv_id = r.json()["id"]
+        conv_id = int(r.json()["id"])
         jon_api.post(f"/conversations/{conv_id}/messages", json={"body": "there?"})
+    with closing(api_client(server, "ivy")) as ivy_api:
+        r = ivy_api.post(f"/conversations/{conv_id}/messages", json={"body": "here"})
+        assert r.status_code == 201, r.text
+    return conv_id
+
+
+def test_online_and_last_seen_in_the_header_live(open_as: Any, server: Server) -> None:
+    conv_id = _jon_and_ivy_talking(server)
     jon = open_as("jon")
     jon.goto(f"/messages/{conv_id}")
     mark_no_reload(jon)
@@ -221,4 +231,32 @@ def test_online_and_last_seen_in_the_header_live(open_as: Any, server: Server) -
     expect(presence).to_have_text("online")
     ivy.context.close()  # Ivy goes away: Jon's header says when, without a reload
     expect(presence).to_contain_text("last seen today at")
+    assert_no_reload(jon)
+
+
+def test_someone_who_comes_online_before_the_page_is_live_shows_online(
+    open_as: Any, server: Server
+) -> None:
+    """Ivy comes online after Jon's thread was rendered but before his page's live socket is
+    open: no frame carries it, so once the socket says hello the header asks how it stands."""
+    conv_id = _jon_and_ivy_talking(server)
+    jon = open_as("jon")
+    held: list[Any] = []  # Jon's socket, kept from the server until Ivy is online
+    jon.route_web_socket("**/api/v1/ws", lambda ws: held.append(ws))
+    jon.goto(f"/messages/{conv_id}")
+    mark_no_reload(jon)
+    presence = jon.locator("#presence")
+    expect(presence).not_to_have_text("online")
+    ivy = open_as("ivy")
+    ivy.goto(f"/messages/{conv_id}")
+    for _ in range(100):  # until the server has Ivy online
+        now = jon.request.get(f"/messages/{conv_id}/presence").text()
+        if 'data-status="online"' in now:
+            break
+        jon.wait_for_timeout(50)
+    else:
+        raise AssertionError("the server never saw Ivy online")
+    assert held, "the page opened no live socket"
+    held[0].connect_to_server()
+    expect(presence).to_have_text("online")
     assert_no_reload(jon)

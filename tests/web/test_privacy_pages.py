@@ -83,13 +83,18 @@ async def test_no_presence_in_the_header_across_a_block_or_when_i_hide_mine(
         await app.state.hub.presence.came_online(who.id)
 
     async def headers() -> dict[str, str]:
-        """Each one's thread header."""
+        """Each one's thread header; the header's presence as the page's script asks for it
+        again once live says the same, under the same rules."""
         found = {}
         for who in ("priv", "free"):
             async with signed_in(app, who) as c:
                 page = (await c.get(f"/messages/{conv['id']}")).text
+                again = await c.get(f"/messages/{conv['id']}/presence")
             start = page.index('<header class="thread-head">')
             found[who] = page[start : page.index("</header>", start)]
+            assert again.status_code == 200 and again.text.strip() in found[who], who
+            if not shown(found[who]):
+                assert again.text.strip() == "", who
         return found
 
     def shown(header: str) -> bool:
@@ -112,3 +117,5 @@ async def test_no_presence_in_the_header_across_a_block_or_when_i_hide_mine(
     )
     assert r.status_code == 200, r.text
     assert not any(shown(h) for h in (await headers()).values())
+    async with signed_in(app, "plus") as c:  # not in the conversation: nothing of it
+        assert (await c.get(f"/messages/{conv['id']}/presence")).status_code == 404
