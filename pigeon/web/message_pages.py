@@ -236,7 +236,7 @@ async def _presence(
 
 
 @router.get("/messages/{conversation_id}/presence")
-async def presence(request: Request, conversation_id: RowIdPath, ctx: PageCtx) -> Response:
+async def thread_presence(request: Request, conversation_id: RowIdPath, ctx: PageCtx) -> Response:
     """The header's presence as it stands now, for the script to ask once its live socket is
     open: a change between the page's render and the socket's hello reaches it in no frame."""
     convo = (await views.get_conversation(ctx, conversation_id)).model_dump()
