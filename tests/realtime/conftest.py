@@ -20,6 +20,12 @@ from pigeon.realtime.keepalive import Socket
 TIMEOUT = 5.0
 
 
+def besides_presence(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The frames that are not presence. Someone's coming online is announced by a task of its
+    own, so whether it reaches a socket before or after a test's other frames is not fixed."""
+    return [f for f in frames if f["type"] != "presence"]
+
+
 class Live:
     """A connected client: reads frames, and can wait until everything sent so far arrived."""
 

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 
+from tests.realtime.conftest import besides_presence
 from tests.support.people import dm, send
 
 
 async def received(socks):  # type: ignore[no-untyped-def]
-    """{name: [event types]} for everything each socket got since the last look."""
-    return {name: [f["type"] for f in await s.drain()] for name, s in socks.items()}
-
-
-def nopresence(frames):  # type: ignore[no-untyped-def]
-    return [f for f in frames if f["type"] != "presence"]
+    """{name: [event types]} for everything each socket got since the last look, presence
+    aside (whom it reaches is `test_presence_reaches_people_who_share_a_conversation`'s)."""
+    return {
+        name: [f["type"] for f in besides_presence(await s.drain())] for name, s in socks.items()
+    }
 
 
 def only(got, expected):  # type: ignore[no-untyped-def]
@@ -160,7 +160,7 @@ async def test_typing_is_throttled_expires_and_reaches_only_participants(
     await priv.send(type="typing", conversation_id=conv["id"])
     await priv.send(type="typing", conversation_id=conv["id"])  # a repeat within the window
     await priv.drain()  # the server has handled both
-    got = nopresence(await free.drain())
+    got = besides_presence(await free.drain())
     assert [f["type"] for f in got] == ["typing"]
     expires = dt.datetime.fromisoformat(got[0]["data"]["expires_at"])
     assert got[0]["data"]["user_id"] == people.priv.id
@@ -168,16 +168,16 @@ async def test_typing_is_throttled_expires_and_reaches_only_participants(
 
     clock.advance(dt.timedelta(seconds=3))
     await priv.send(type="typing", conversation_id=conv["id"])
-    assert nopresence(await priv.drain()) == []
-    got = nopresence(await free.drain())
+    assert besides_presence(await priv.drain()) == []
+    got = besides_presence(await free.drain())
     assert [f["type"] for f in got] == ["typing"]
-    assert nopresence(await plus.drain()) == []
+    assert besides_presence(await plus.drain()) == []
 
     # someone outside the conversation cannot announce typing into it
     await plus.send(type="typing", conversation_id=conv["id"])
-    errors = nopresence(await plus.drain())
+    errors = besides_presence(await plus.drain())
     assert [f["data"]["code"] for f in errors] == ["conversation_not_found"]
-    assert nopresence(await free.drain()) == []
+    assert besides_presence(await free.drain()) == []
 
 
 async def test_typing_in_a_group_skips_whoever_blocked_the_typist(client, people, server):
@@ -196,8 +196,8 @@ async def test_typing_in_a_group_skips_whoever_blocked_the_typist(client, people
     plus = await server.connect(people.plus)
     await priv.send(type="typing", conversation_id=group["id"])
     await priv.drain()
-    assert [f["type"] for f in nopresence(await plus.drain())] == ["typing"]
-    assert nopresence(await free.drain()) == []
+    assert [f["type"] for f in besides_presence(await plus.drain())] == ["typing"]
+    assert besides_presence(await free.drain()) == []
 
 
 async def test_presence_reaches_people_who_share_a_conversation(client, people, server):

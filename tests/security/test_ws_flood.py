@@ -14,7 +14,7 @@ from sqlalchemy import event
 from websockets.exceptions import ConnectionClosed
 
 from tests.realtime import conftest as realtime
-from tests.realtime.conftest import Live
+from tests.realtime.conftest import Live, besides_presence
 from tests.support.people import dm, send
 
 server = realtime.server  # the live server fixture
@@ -151,8 +151,8 @@ async def test_a_burst_of_reads_is_written_once_and_old_reads_cost_nothing(
     participant_updates.clear()
     for message_id in ids * 5:
         await reader.send(type="read", conversation_id=conv["id"], message_id=message_id)
-    assert await reader.drain() == []
-    assert await sender.drain() == []
+    assert besides_presence(await reader.drain()) == []
+    assert besides_presence(await sender.drain()) == []
     assert participant_updates == []
     r = await client.get(f"/api/v1/conversations/{conv['id']}", headers=people.free.headers)
     assert r.json()["unread_count"] == 0
@@ -172,7 +172,7 @@ async def test_the_last_read_is_written_when_the_connection_ends(client, people,
     await reader.close()  # well before the interval is over
     last = await sender.next("receipt.read")
     assert last["data"]["message_id"] == ids[2]
-    assert await sender.drain() == []
+    assert besides_presence(await sender.drain()) == []
 
 
 # --- resume ---
