@@ -82,6 +82,7 @@ def _tune_malloc() -> None:
 
 def run() -> None:
     import uvicorn
+    from uvicorn.config import LOG_LEVELS
 
     settings = get_settings()
     _tune_malloc()
@@ -99,6 +100,8 @@ def run() -> None:
         # bigger client frames are refused by the app anyway; past this, before they are buffered
         ws_max_size=max(64 * 1024, settings.ws_max_frame_bytes * 4),
         log_level=settings.log_level,
+        # access lines are logged at info: above it, uvicorn would build each and drop it
+        access_log=LOG_LEVELS.get(settings.log_level.lower(), logging.INFO) <= logging.INFO,
         log_config=server_log_config(settings.log_format, settings.log_level),
         # X-Forwarded-* is believed only from PIGEON_TRUSTED_PROXIES, by the app itself (so
         # every route and the rate limits see one client address); uvicorn's own handling
