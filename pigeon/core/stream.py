@@ -40,11 +40,14 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 log = logging.getLogger("pigeon.stream")
 
 LEASE_SECONDS = 5.0
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclasses.dataclass(slots=True)
@@ -226,36 +229,50 @@ _RESERVE = """
 local top = tonumber(redis.call('GET', KEYS[3]) or '0')
 local now = redis.call('TIME')
 local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
-redis.call('ZADD', KEYS[1], top + 1, ARGV[1])
-redis.call('ZADD', KEYS[2], ms + tonumber(ARGV[2]), ARGV[1])
+for i = 2, #ARGV do
+  redis.call('ZADD', KEYS[1], top + 1, ARGV[i])
+  redis.call('ZADD', KEYS[2], ms + tonumber(ARGV[1]), ARGV[i])
+end
 return top
 """
-# ARGV: the events channel, the number of places, pairs of (token, id or 0), then payloads,
-# each published with the new position in front (`core.events.positioned`). The places of a
-# process that died are dropped once their leases end. No places and no payloads: a sweep.
+# ARGV: the events channel, the number of releases, then each release in turn: its number of
+# places, pairs of (token, id or 0), its number of payloads, the payloads. Each release's
+# payloads are published with the position just after it (`core.events.positioned`), exactly
+# as if each were a call of its own. The places of a process that died are dropped first, once
+# their leases end. A release of no places and no payloads: a sweep. Returns each position.
 _RELEASE = """
 local top = tonumber(redis.call('GET', KEYS[3]) or '0')
-local count = tonumber(ARGV[2])
-for i = 3, 2 + 2 * count, 2 do
-  redis.call('ZREM', KEYS[1], ARGV[i])
-  redis.call('ZREM', KEYS[2], ARGV[i])
-  local id = tonumber(ARGV[i + 1])
-  if id > top then top = id end
-end
-redis.call('SET', KEYS[3], top)
 local now = redis.call('TIME')
 local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 for _, token in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ms)) do
   redis.call('ZREM', KEYS[1], token)
   redis.call('ZREM', KEYS[2], token)
 end
-local low = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-local position = top
-if low[2] then position = tonumber(low[2]) - 1 end
-for i = 3 + 2 * count, #ARGV do
-  redis.call('PUBLISH', ARGV[1], '@' .. position .. '\\n' .. ARGV[i])
+local positions = {}
+local i = 3
+for r = 1, tonumber(ARGV[2]) do
+  local count = tonumber(ARGV[i])
+  i = i + 1
+  for _ = 1, count do
+    redis.call('ZREM', KEYS[1], ARGV[i])
+    redis.call('ZREM', KEYS[2], ARGV[i])
+    local id = tonumber(ARGV[i + 1])
+    if id > top then top = id end
+    i = i + 2
+  end
+  local low = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  local position = top
+  if low[2] then position = tonumber(low[2]) - 1 end
+  local payloads = tonumber(ARGV[i])
+  i = i + 1
+  for _ = 1, payloads do
+    redis.call('PUBLISH', ARGV[1], '@' .. position .. '\\n' .. ARGV[i])
+    i = i + 1
+  end
+  positions[r] = position
 end
-return position
+redis.call('SET', KEYS[3], top)
+return positions
 """
 # ARGV[1]: the newest id in the database (on start: never below what is stored)
 _SEED = """
@@ -265,8 +282,70 @@ return 0
 """
 
 
+class _Gathered(Generic[T, R]):
+    """One call at a time: what is asked while one is out goes together in the next, so that
+    sends arriving at once share a round trip to Redis and its cost. Nothing waits for a timer:
+    with one send at a time, each goes at once. `run` answers the items in order.
+
+    An item goes whether or not its caller still waits (a release must), unless `give_back`
+    is given: then an item whose caller gave up (a cancelled request) before its call went is
+    left out, and one whose caller gave up after it went is handed to `give_back` (a place
+    reserved for nobody)."""
+
+    def __init__(
+        self,
+        run: Callable[[list[T]], Awaitable[list[R]]],
+        give_back: Callable[[T, R], None] | None = None,
+    ) -> None:
+        self._run = run
+        self._give_back = give_back
+        self._waiting: list[tuple[T, asyncio.Future[R]]] = []
+        self._task: asyncio.Future[None] | None = None
+
+    async def __call__(self, item: T) -> R:
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, future))
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            while self._waiting:
+                batch = [
+                    (item, f)
+                    for item, f in self._waiting
+                    if self._give_back is None or not f.done()
+                ]
+                self._waiting = []
+                if not batch:
+                    continue
+                try:
+                    answers = await self._run([item for item, _ in batch])
+                except BaseException as exc:  # each caller sees the call's failure
+                    for _, future in batch:
+                        if future.done():
+                            continue
+                        if isinstance(exc, asyncio.CancelledError):
+                            future.cancel()
+                        else:
+                            future.set_exception(exc)
+                    if not isinstance(exc, Exception):
+                        raise
+                    continue
+                for (item, future), answer in zip(batch, answers, strict=True):
+                    if not future.done():
+                        future.set_result(answer)
+                    elif self._give_back is not None:
+                        self._give_back(item, answer)
+        finally:
+            self._task = None
+
+
 class RedisStream(_Known):
-    """Several processes: the places in Redis, shared by all of them."""
+    """Several processes: the places in Redis, shared by all of them. The sends of a process
+    that reserve (or release) while its last reservation (or release) is out go together in
+    the next (`_Gathered`)."""
 
     def __init__(
         self,
@@ -290,6 +369,9 @@ class RedisStream(_Known):
         self._lost: tuple[type[Exception], ...] = (ConnectionError, TimeoutError, OSError)
         self._tokens = itertools.count(1)
         self._scripts: dict[str, Any] = {}
+        self._reserves = _Gathered(self._reserve_all, give_back=self._give_back)
+        self._releases = _Gathered(self._release_all)
+        self._giving_back: set[asyncio.Future[Any]] = set()
 
     def _script(self, source: str) -> Any:
         script = self._scripts.get(source)
@@ -314,14 +396,26 @@ class RedisStream(_Known):
 
     async def reserve(self) -> Ticket:
         ticket = Ticket(f"{self._name}:{next(self._tokens)}", time.monotonic(), self.lease)
+        ticket.placed = await self._reserves(ticket.token)
+        return ticket
+
+    async def _reserve_all(self, tokens: list[str]) -> list[bool]:
         try:
             await self.start()
             lease_ms = int(self.lease * 1000)
-            await self._script(_RESERVE)(keys=self._keys, args=[ticket.token, lease_ms])
+            await self._script(_RESERVE)(keys=self._keys, args=[lease_ms, *tokens])
         except self._lost as exc:
             self._failed(exc)
-            ticket.placed = False
-        return ticket
+            return [False] * len(tokens)
+        return [True] * len(tokens)
+
+    def _give_back(self, token: str, placed: bool) -> None:
+        """A place reserved for a send that gave up meanwhile: released now, not held until its
+        lease ends (which would hold back every process's deliveries)."""
+        if placed:
+            task = asyncio.ensure_future(self._releases(([token, 0], [])))
+            self._giving_back.add(task)
+            task.add_done_callback(self._giving_back.discard)
 
     def handed_out(self, ticket: Ticket, message_id: int) -> None:
         """The send's id is known. Its place stays at its marker: moving it up would cost a
@@ -340,23 +434,27 @@ class RedisStream(_Known):
                 places += [ticket.token, ticket.message_id]
         if not places:
             return None, False
-        settled = await self._release([self._channel, len(places) // 2, *places, *payloads])
+        settled = await self._releases((places, payloads))
         return settled, settled is not None
 
     async def sweep(self, announce: bytes | None = None) -> int | None:
         """Drop the places whose lease ended and read the position (a periodic check). With
         `announce` (an envelope for nobody), the position is also published in front of it,
         after every envelope it covers, so that every process's hub hears it in order."""
-        return await self._release([self._channel, 0, *([announce] if announce else [])])
+        return await self._releases(([], [announce] if announce else []))
 
-    async def _release(self, args: list[Any]) -> int | None:
+    async def _release_all(self, releases: list[tuple[list[Any], list[bytes]]]) -> list[int | None]:
+        args: list[Any] = [self._channel, len(releases)]
+        for places, payloads in releases:
+            args += [len(places) // 2, *places, len(payloads), *payloads]
         try:
-            settled = int(await self._script(_RELEASE)(keys=self._keys, args=args))
+            positions = await self._script(_RELEASE)(keys=self._keys, args=args)
         except self._lost as exc:  # the places lapse with their leases
             self._failed(exc)
-            return None
-        self.advance(settled)
-        return settled
+            return [None] * len(releases)
+        settled = [int(position) for position in positions]
+        self.advance(max(settled))
+        return list(settled)
 
 
 def make_stream(

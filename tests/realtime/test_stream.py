@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from redis.commands.core import AsyncScript
 
 from pigeon.core import redis_pool
 from pigeon.core.events import Envelope, positioned
@@ -154,6 +155,105 @@ async def test_a_dead_process_holds_the_position_only_until_its_lease_ends(redis
         assert got == [b"@9\nfor nobody"]
     finally:
         await listening.aclose()
+
+
+class Counted:
+    """The Redis client, counting the scripts run through it (each one round trip); while
+    `held`, a script's answer does not come back (Redis has run it: it is on its way)."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.calls = 0
+        self.held = asyncio.Event()
+        self.held.set()
+        self.asked = asyncio.Event()
+
+    def register_script(self, source: str) -> AsyncScript:
+        return AsyncScript(self, source)  # type: ignore[arg-type]
+
+    async def evalsha(self, *args: Any) -> Any:
+        self.calls += 1
+        answer = await self.client.evalsha(*args)
+        self.asked.set()
+        await self.held.wait()
+        return answer
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+
+async def heard(listening: Any, count: int) -> list[bytes]:
+    got: list[bytes] = []
+    async with asyncio.timeout(5):
+        while len(got) < count:
+            message = await listening.get_message(timeout=0.5)
+            if message is not None:
+                got.append(message["data"])
+    return got
+
+
+@needs_redis
+async def test_sends_at_once_share_a_call_and_each_release_keeps_its_own_position(
+    redis: Any,
+) -> None:
+    channel = f"pigeon-test-{uuid.uuid4().hex}:events"
+    counted = Counted(redis)
+    prefix = f"pigeon-test-{uuid.uuid4().hex}"
+    stream = RedisStream(newest(30), lambda: counted, prefix, channel=channel)
+    await stream.start()
+    listening = redis.pubsub(ignore_subscribe_messages=True)
+    await listening.subscribe(channel)
+    try:
+        counted.calls = 0
+        first, second, third = await asyncio.gather(*(stream.reserve() for _ in range(3)))
+        assert counted.calls == 1 and first.placed and second.placed and third.placed
+        first.message_id, second.message_id, third.message_id = 31, 32, 33
+        # released together, in this order: each with the position just after its own release
+        counted.calls = 0
+        answers = await asyncio.gather(
+            stream.release([second], [b"two"]),
+            stream.release([first], [b"one"]),
+            stream.release([third], [b"three"]),
+        )
+        assert counted.calls == 1
+        assert answers == [(30, True), (30, True), (33, True)]  # 31 was still out; then 32's
+        assert await heard(listening, 3) == [b"@30\ntwo", b"@30\none", b"@33\nthree"]
+        assert stream.position == 33 and await stream.sweep() == 33
+    finally:
+        await listening.aclose()
+
+
+@needs_redis
+async def test_a_send_that_gives_up_while_reserving_holds_back_nobody(redis: Any) -> None:
+    """A request cancelled while its place is being reserved: the place is given back at once,
+    not held until its lease ends (every process's deliveries would wait); one asked for
+    meanwhile, and cancelled before its turn, is never made."""
+    prefix = f"pigeon-test-{uuid.uuid4().hex}"
+    counted = Counted(redis)
+    mine = RedisStream(newest(60), lambda: counted, prefix)
+    other = RedisStream(newest(60), lambda: redis, prefix)
+    await mine.start()
+    await other.start()
+    counted.calls = 0
+    counted.held.clear()
+    counted.asked.clear()
+    out = asyncio.ensure_future(mine.reserve())
+    await counted.asked.wait()  # Redis has made the place; the answer is on its way
+    queued = asyncio.ensure_future(mine.reserve())
+    await asyncio.sleep(0)
+    queued.cancel()
+    out.cancel()
+    counted.held.set()  # the answer lands, for a send that gave up
+    for cancelled in (out, queued):
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+    async with asyncio.timeout(1):  # well within the lease (5 s)
+        while await redis.zcard(mine._keys[0]):
+            await asyncio.sleep(0.005)
+    assert counted.calls == 2  # the reservation, then its giving back
+    ticket = await other.reserve()
+    ticket.message_id = 61
+    assert (await other.release([ticket], []))[0] == 61  # not held back at 60
 
 
 @needs_redis
