@@ -25,11 +25,13 @@ from sqlalchemy.engine import Connection
 
 from pigeon.core.clock import Clock
 from pigeon.core.db import Database
+from pigeon.core.gather import Gathered
 from pigeon.core.principal import Principal
 
 Edges = frozenset[tuple[int, int]]  # (blocker, blocked) pairs
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
+Fetch = Callable[[Connection, set[K]], Mapping[K, V]]
 
 
 class Beliefs(Generic[K, V]):
@@ -49,6 +51,7 @@ class Beliefs(Generic[K, V]):
         # at the next ask
         self._asked: set[K] = set()
         self._forgets = 0
+        self._reads: dict[tuple[Database, Fetch[K, V]], Gathered[frozenset[K], Mapping[K, V]]] = {}
 
     def get(self, key: K) -> V | None:
         hit = self._kept.get(key)
@@ -74,15 +77,27 @@ class Beliefs(Generic[K, V]):
         for key, value in items:
             self._kept[key] = (until, value)
 
-    async def read(
-        self, db: Database, fetch: Callable[[Connection, set[K]], Mapping[K, V]], keys: set[K]
-    ) -> Mapping[K, V]:
+    async def read(self, db: Database, fetch: Fetch[K, V], keys: set[K]) -> Mapping[K, V]:
         """`fetch` these keys from `db` now, and believe what it found: a miss, or the renewal
-        of those in use (`auth.renewal`)."""
+        of those in use (`auth.renewal`). Keys asked for while a read of the same kind is out
+        are read together in the next (`core.gather`): a process that has just started meets
+        many people at once, and alone each would cost a round trip and a statement."""
+        gathered = self._reads.get((db, fetch))
+        if gathered is None:
+            gathered = Gathered(lambda asked: self._read_all(db, fetch, asked))
+            self._reads[(db, fetch)] = gathered
+        return await gathered(frozenset(keys))
+
+    async def _read_all(
+        self, db: Database, fetch: Fetch[K, V], asked: list[frozenset[K]]
+    ) -> list[Mapping[K, V]]:
+        keys = set().union(*asked)
         mark = self.mark()
         found = await db.run_read(lambda conn: fetch(conn, keys))
         self.keep(found.items(), mark)
-        return found
+        if len(asked) == 1:
+            return [found]
+        return [{key: found[key] for key in wanted if key in found} for wanted in asked]
 
     def forget(self, keys: Iterable[K]) -> None:
         self._forgets += 1

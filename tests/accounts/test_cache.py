@@ -204,3 +204,32 @@ async def test_someone_not_yet_known_is_read_before_the_send_holds_back_the_stre
         f"/api/v1/conversations/{conv['id']}/messages", headers=people.free.headers
     )
     assert [m["body"] for m in history.json()] == ["are you there?"]
+
+
+async def test_people_asked_for_at_once_are_read_together(app, people):
+    """A process that has just started reads many people at once (the first request of each
+    member through it): those asked for while a read is out are read in the next, together,
+    and each asker gets exactly whom it asked for."""
+    import asyncio
+
+    from sqlalchemy import event
+
+    rt = app.state.runtime
+    db = rt.dbs.app
+    engine = db.sync_reader or db.read_engine.sync_engine
+    reads: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if 'FROM "user"' in statement or "FROM user" in statement:
+            reads.append(statement)
+
+    ids = [people.priv.id, people.free.id, people.free2.id, people.plus.id, people.manager.id]
+    rt.people.clear()
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        found = await asyncio.gather(*(directory.principals(rt, [uid]) for uid in ids))
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert [{uid: p.id for uid, p in got.items()} for got in found] == [{uid: uid} for uid in ids]
+    assert 1 <= len(reads) <= 2  # not one each
+    assert all(rt.people.principals.get(uid) is not None for uid in ids)
