@@ -33,7 +33,7 @@ import datetime as dt
 import logging
 import queue
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from sqlalchemy import (
@@ -78,6 +78,9 @@ class SendOp:
     known: Callable[[int], Principal | None]
     attachment_ids: tuple[int, ...] = ()
     skip_unknown: bool = False  # the retry: whoever is still unknown has no account any more
+    # reads people into the cache: PostgreSQL's send reads them where it finds it lacks them,
+    # after its turns, instead of failing and taking its turns again (`InTransaction.run`)
+    read_people: Callable[[list[int]], Awaitable[object]] | None = None
 
     @property
     def sender_id(self) -> int:
@@ -449,7 +452,13 @@ class InTransaction:
         if members[0].original is None:
             # people the cache lacks are read before the send holds a place: a place holds
             # back every process's deliveries, and reading people is a round trip or three
-            known_people(op, [m.user_id for m in members if m.user_id != op.sender_id])
+            try:
+                known_people(op, [m.user_id for m in members if m.user_id != op.sender_id])
+            except PeopleNeeded as need:
+                if op.read_people is None:
+                    raise
+                await op.read_people(need.user_ids)  # the turns stay taken meanwhile
+                op.skip_unknown = True
         ticket = await uow.reserve()
         alone = not ticket.placed
         result = await session.run_sync(

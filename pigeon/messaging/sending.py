@@ -54,10 +54,11 @@ async def send_message(
         edges=await blocks.get_block_edges(ctx.rt, ctx.viewer.id),
         known=ctx.rt.people.principals.get,
         attachment_ids=tuple(attachment_ids),
+        read_people=lambda user_ids: directory.principals(ctx.rt, user_ids),
     )
     try:
         result = await ctx.sends.run(ctx.uow, op)
-    except PeopleNeeded as need:  # rare: someone not in the people cache right now
+    except PeopleNeeded as need:  # rare (SQLite): someone not in the people cache right now
         await directory.principals(ctx.rt, need.user_ids)
         op.skip_unknown = True
         result = await ctx.sends.run(ctx.uow, op)

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import event, update
 
 from pigeon.accounts import directory
 from pigeon.accounts.models import Block, User
@@ -194,11 +194,24 @@ async def test_someone_not_yet_known_is_read_before_the_send_holds_back_the_stre
         return await real(rt_, ids)
 
     monkeypatch.setattr(sending.directory, "principals", principals)
-    r = await send(client, people.priv, conv["id"], "are you there?")
+    turns: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        if "pg_advisory_xact_lock(" in statement:
+            turns.append(statement)
+
+    engine = rt.dbs.messaging.write_engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        r = await send(client, people.priv, conv["id"], "are you there?")
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
     assert r.status_code == 201
     assert [(ids, upto) for ids, upto in read if people.free.id in ids] == [
         ({people.free.id}, None)
     ]
+    if rt.dbs.messaging.dialect == "postgresql":
+        assert len(turns) == 1  # read within its turns, not by failing and taking them again
     assert rt.people.principals.get(people.free.id) is not None
     history = await client.get(
         f"/api/v1/conversations/{conv['id']}/messages", headers=people.free.headers
@@ -211,8 +224,6 @@ async def test_people_asked_for_at_once_are_read_together(app, people):
     member through it): those asked for while a read is out are read in the next, together,
     and each asker gets exactly whom it asked for."""
     import asyncio
-
-    from sqlalchemy import event
 
     rt = app.state.runtime
     db = rt.dbs.app
