@@ -4,7 +4,7 @@ Redis (`core.stream`), and people read on a miss (`core.people`)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -23,7 +23,7 @@ class Gathered(Generic[T, R]):
 
     def __init__(
         self,
-        run: Callable[[list[T]], Awaitable[list[R]]],
+        run: Callable[[list[T]], Awaitable[Sequence[R]]],
         give_back: Callable[[T, R], None] | None = None,
     ) -> None:
         self._run = run

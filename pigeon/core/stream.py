@@ -39,7 +39,7 @@ import itertools
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from pigeon.core.gather import Gathered
@@ -382,7 +382,9 @@ class RedisStream(_Known):
         after every envelope it covers, so that every process's hub hears it in order."""
         return await self._releases(([], [announce] if announce else []))
 
-    async def _release_all(self, releases: list[tuple[list[Any], list[bytes]]]) -> list[int | None]:
+    async def _release_all(
+        self, releases: list[tuple[list[Any], list[bytes]]]
+    ) -> Sequence[int | None]:
         args: list[Any] = [self._channel, len(releases)]
         for places, payloads in releases:
             args += [len(places) // 2, *places, len(payloads), *payloads]
@@ -393,7 +395,7 @@ class RedisStream(_Known):
             return [None] * len(releases)
         settled = [int(position) for position in positions]
         self.advance(max(settled))
-        return list(settled)
+        return settled
 
 
 def make_stream(
