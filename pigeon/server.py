@@ -42,7 +42,7 @@ def server_log_config(log_format: str = "text", level: str = "info") -> dict[str
     """Uvicorn's logging and the server's own, with secrets redacted on every handler and the
     current request's id on every line; in JSON, one object a line, and the server's own
     request lines (route templates, no paths or queries) instead of uvicorn's access lines."""
-    from uvicorn.config import LOGGING_CONFIG
+    from uvicorn.config import LOG_LEVELS, LOGGING_CONFIG
 
     config = copy.deepcopy(LOGGING_CONFIG)
     config.setdefault("filters", {})["redact_secrets"] = {"()": RedactSecrets}
@@ -53,6 +53,12 @@ def server_log_config(log_format: str = "text", level: str = "info") -> dict[str
         "handlers": ["default"],
         "level": level.upper(),
         "propagate": False,
+    }
+    # everything else (asyncio, SQLAlchemy, the driver, Python's warnings once captured)
+    # through the same handler: in JSON, no line of the server's log is anything else
+    config["root"] = {
+        "handlers": ["default"],
+        "level": max(logging.WARNING, LOG_LEVELS.get(level.lower(), logging.INFO)),
     }
     if log_format == "json":
         config["formatters"] = {"json": {"()": "pigeon.core.logs.JsonFormatter"}}
@@ -86,6 +92,7 @@ def run() -> None:
 
     settings = get_settings()
     _tune_malloc()
+    logging.captureWarnings(True)  # as log records, through the server's handlers
     uvicorn.run(
         "pigeon.app:create_app",
         factory=True,

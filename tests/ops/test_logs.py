@@ -141,3 +141,30 @@ def test_a_start_says_once_what_it_did_to_each_database_and_where_each_stands(
     assert said[2].startswith("messaging database: not created")
     said = started()  # a restart: nothing to change
     assert len(said) == 2 and said[0].startswith("app database: at "), said
+
+
+def test_every_line_is_json_whichever_library_logs_it() -> None:
+    """Lines from the event loop, the database libraries and Python's warnings go through the
+    server's own handler: a JSON log has no line of any other form (a log shipper would drop
+    it, or stop)."""
+    script = (
+        "import logging, logging.config, warnings\n"
+        "from pigeon.server import server_log_config\n"
+        "logging.config.dictConfig(server_log_config('json', 'info'))\n"
+        "logging.captureWarnings(True)\n"
+        "logging.getLogger('asyncio').error('Task was destroyed but it is pending!')\n"
+        "logging.getLogger('sqlalchemy.pool').warning('a connection was not returned')\n"
+        "logging.getLogger('sqlalchemy.engine').info('chatter below the root level')\n"
+        "warnings.warn('something is deprecated')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    lines = (done.stdout + done.stderr).splitlines()
+    records = [json.loads(line) for line in lines]  # every line is one JSON object
+    assert [(r["logger"], r["level"]) for r in records] == [
+        ("asyncio", "error"),
+        ("sqlalchemy.pool", "warning"),
+        ("py.warnings", "warning"),
+    ]
+    assert "something is deprecated" in records[2]["message"]
