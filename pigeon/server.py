@@ -42,7 +42,7 @@ def server_log_config(log_format: str = "text", level: str = "info") -> dict[str
     """Uvicorn's logging and the server's own, with secrets redacted on every handler and the
     current request's id on every line; in JSON, one object a line, and the server's own
     request lines (route templates, no paths or queries) instead of uvicorn's access lines."""
-    from uvicorn.config import LOG_LEVELS, LOGGING_CONFIG
+    from uvicorn.config import LOGGING_CONFIG
 
     config = copy.deepcopy(LOGGING_CONFIG)
     config.setdefault("filters", {})["redact_secrets"] = {"()": RedactSecrets}
@@ -58,7 +58,7 @@ def server_log_config(log_format: str = "text", level: str = "info") -> dict[str
     # through the same handler: in JSON, no line of the server's log is anything else
     config["root"] = {
         "handlers": ["default"],
-        "level": max(logging.WARNING, LOG_LEVELS.get(level.lower(), logging.INFO)),
+        "level": max(logging.WARNING, _level_number(level)),
     }
     if log_format == "json":
         config["formatters"] = {"json": {"()": "pigeon.core.logs.JsonFormatter"}}
@@ -66,6 +66,13 @@ def server_log_config(log_format: str = "text", level: str = "info") -> dict[str
             handler["formatter"] = "json"
         config["loggers"]["uvicorn.access"] = {"handlers": [], "propagate": False}
     return config
+
+
+def _level_number(level: str) -> int:
+    """`PIGEON_LOG_LEVEL` as a number, with uvicorn's names (`trace` too)."""
+    from uvicorn.config import LOG_LEVELS
+
+    return LOG_LEVELS.get(level.lower(), logging.INFO)
 
 
 def _tune_malloc() -> None:
@@ -88,7 +95,6 @@ def _tune_malloc() -> None:
 
 def run() -> None:
     import uvicorn
-    from uvicorn.config import LOG_LEVELS
 
     settings = get_settings()
     _tune_malloc()
@@ -108,7 +114,7 @@ def run() -> None:
         ws_max_size=max(64 * 1024, settings.ws_max_frame_bytes * 4),
         log_level=settings.log_level,
         # access lines are logged at info: above it, uvicorn would build each and drop it
-        access_log=LOG_LEVELS.get(settings.log_level.lower(), logging.INFO) <= logging.INFO,
+        access_log=_level_number(settings.log_level) <= logging.INFO,
         log_config=server_log_config(settings.log_format, settings.log_level),
         # X-Forwarded-* is believed only from PIGEON_TRUSTED_PROXIES, by the app itself (so
         # every route and the rate limits see one client address); uvicorn's own handling

@@ -76,15 +76,20 @@ class SendOp:
     # who the other members are (their communities), from the people cache: the send reads
     # nothing of the primary database; what the cache lacks is fetched and the send retried
     known: Callable[[int], Principal | None]
+    read_people: Callable[[list[int]], Awaitable[object]]  # into the cache `known` reads
     attachment_ids: tuple[int, ...] = ()
-    skip_unknown: bool = False  # the retry: whoever is still unknown has no account any more
-    # reads people into the cache: PostgreSQL's send reads them where it finds it lacks them,
-    # after its turns, instead of failing and taking its turns again (`InTransaction.run`)
-    read_people: Callable[[list[int]], Awaitable[object]] | None = None
+    skip_unknown: bool = False  # whoever is still unknown, once read, has no account any more
 
     @property
     def sender_id(self) -> int:
         return self.sender.id
+
+    async def learn(self, user_ids: list[int]) -> None:
+        """Read the people the cache lacked (`PeopleNeeded`): PostgreSQL's send where it finds
+        it lacks them, after its turns (`InTransaction.run`); SQLite's before its retry, as its
+        writer thread cannot wait for a read."""
+        await self.read_people(user_ids)
+        self.skip_unknown = True
 
 
 class PeopleNeeded(AppError):
@@ -455,10 +460,7 @@ class InTransaction:
             try:
                 known_people(op, [m.user_id for m in members if m.user_id != op.sender_id])
             except PeopleNeeded as need:
-                if op.read_people is None:
-                    raise
-                await op.read_people(need.user_ids)  # the turns stay taken meanwhile
-                op.skip_unknown = True
+                await op.learn(need.user_ids)  # the turns stay taken meanwhile
         ticket = await uow.reserve()
         alone = not ticket.placed
         result = await session.run_sync(

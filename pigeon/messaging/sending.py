@@ -59,8 +59,7 @@ async def send_message(
     try:
         result = await ctx.sends.run(ctx.uow, op)
     except PeopleNeeded as need:  # rare (SQLite): someone not in the people cache right now
-        await directory.principals(ctx.rt, need.user_ids)
-        op.skip_unknown = True
+        await op.learn(need.user_ids)
         result = await ctx.sends.run(ctx.uow, op)
     message = message_out(result.row, map(attachment_out, result.attachments))
     if result.created:

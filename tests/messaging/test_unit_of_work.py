@@ -116,6 +116,7 @@ async def test_a_batch_of_valid_and_refused_sends_commits_the_valid_ones(
             now=clock.now(),
             edges=edges,
             known=everyone.get,
+            read_people=lambda user_ids: directory.principals(rt, user_ids),
         )
 
     ops = [
