@@ -153,3 +153,35 @@ async def test_a_background_job_logs_an_outage_in_a_line_and_a_fault_with_its_tr
         ("probe run failed: connection lost: the server restarted", False),
         ("probe run failed", True),
     ]
+
+
+async def test_redis_out_of_reach_is_logged_in_a_line_not_as_a_fault(caplog):
+    """Every socket that closes while Redis restarts has its presence fail: one line each,
+    with Redis's words, not a traceback each (fifty thousand of them would bury the log)."""
+    import logging
+    import socket
+
+    import redis.asyncio as aioredis
+
+    from pigeon.core.errors import log_failure
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    gone = aioredis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=1)
+    logger = logging.getLogger("pigeon.realtime")
+    with caplog.at_level(logging.WARNING, logger="pigeon.realtime"):
+        try:
+            await gone.smembers("presence")
+        except Exception:
+            log_failure(logger, "presence (offline) failed")
+        try:
+            raise RuntimeError("a bug")
+        except Exception:
+            log_failure(logger, "presence (offline) failed")
+    await gone.aclose()
+    said = [(r.getMessage(), r.exc_info is not None) for r in caplog.records]
+    assert len(said) == 2
+    assert said[0][0].startswith("presence (offline) failed: ") and str(port) in said[0][0]
+    assert not said[0][1]
+    assert said[1] == ("presence (offline) failed", True)

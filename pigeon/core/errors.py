@@ -211,14 +211,22 @@ _UNEXPECTED = ("internal_error", "Something went wrong on our side.")
 
 def log_failure(logger: logging.Logger, what: str, *args: object) -> None:
     """In an `except` block: log what failed. A domain error answered with a 5xx (a database
-    or a store out of reach, a transaction that gave way) is something the server depends on
-    failing, not a fault of its own: one line with its words, as a request's answer logs it.
-    Anything else is logged with its traceback."""
+    or a store out of reach, a transaction that gave way), or Redis out of reach, is something
+    the server depends on failing, not a fault of its own: one line with its words, as a
+    request's answer logs it. Anything else is logged with its traceback."""
     exc = sys.exc_info()[1]
-    if isinstance(exc, AppError) and exc.status >= 500:
+    if (isinstance(exc, AppError) and exc.status >= 500) or _redis_out_of_reach(exc):
         logger.warning(f"{what}: %s", *args, exc, stacklevel=2)
     else:
         logger.exception(what, *args, stacklevel=2)
+
+
+def _redis_out_of_reach(exc: BaseException | None) -> bool:
+    """Redis could not be reached, or dropped the connection (a restart): what each of many
+    background tasks (presence, say) meets at once, one line each rather than a traceback. A
+    process that never loaded the Redis client cannot have met its errors."""
+    found = sys.modules.get("redis.exceptions")
+    return found is not None and isinstance(exc, (found.ConnectionError, found.TimeoutError))
 
 
 def _log_app_error(exc: AppError, method: str, path: str) -> None:
