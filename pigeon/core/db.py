@@ -24,6 +24,7 @@ from sqlalchemy import DateTime, MetaData, create_engine, event
 from sqlalchemy.engine import Connection, CursorResult, Engine, Result, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -346,6 +347,11 @@ class Database:
                 return fn(conn)
         async with self._lookups.connect() as conn:
             return await conn.run_sync(fn)
+
+    def autocommit(self) -> AsyncConnection:
+        """A connection (`async with`) whose statements each commit on their own: no BEGIN,
+        no COMMIT, so no round trip for either (PostgreSQL's send at once, `send_tx`)."""
+        return self._lookups.connect()
 
     async def dispose(self) -> None:
         if self.sync_reader is not None:

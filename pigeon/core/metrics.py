@@ -10,6 +10,12 @@ ProcessCollector(registry=registry)  # process_resident_memory_bytes, process_cp
 messages_sent = Counter(
     "pigeon_messages_sent", "Messages accepted and committed", registry=registry
 )
+sends_in_transaction = Counter(
+    "pigeon_sends_in_transaction",
+    "PostgreSQL sends made in a transaction after the write at once could not be made"
+    " (a turn taken, the members changed, a repeated client_msg_id, Redis away)",
+    registry=registry,
+)
 messaging_enabled = Gauge(
     "pigeon_messaging_enabled", "1 when the messaging switch is on", registry=registry
 )

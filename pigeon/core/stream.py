@@ -58,10 +58,17 @@ class Ticket:
     lease: float = LEASE_SECONDS
     message_id: int = 0
     placed: bool = True  # False: Redis could not be reached; the send takes its turn alone
+    # its message committed in a statement of its own (`send_tx.AtOnce`), which checked the
+    # lease before it wrote: nothing is left to refuse
+    committed: bool = False
+
+    def left(self) -> float:
+        """Seconds the send may still take before its commit: half the lease, less its age."""
+        return self.lease / 2 - (time.monotonic() - self.reserved_at)
 
     def expired(self) -> bool:
         """Held too long to commit safely: the place may be dropped before the commit lands."""
-        return time.monotonic() - self.reserved_at > self.lease / 2
+        return not self.committed and self.left() < 0
 
 
 class Stream(Protocol):

@@ -86,6 +86,12 @@ class UnitOfWork:
         self._tickets.append(ticket)
         return ticket
 
+    async def give_back(self, ticket: Ticket) -> None:
+        """Release one place at once, nothing written under it: a send that found it must
+        wait for its turns gives its place back, to reserve one again once it has them."""
+        self._tickets.remove(ticket)
+        await self.publisher.events((), tickets=[ticket])
+
     async def _release(self) -> None:
         """Give the places back without a commit (nothing of theirs was written)."""
         tickets, self._tickets = self._tickets, []

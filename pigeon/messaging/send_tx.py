@@ -23,11 +23,20 @@ How it runs is chosen once, at start-up (`make_send_path`):
   has settled, so resuming from the highest id seen skips nothing). The same `client_msg_id`
   reused at once in another conversation meets the unique index (`ON CONFLICT DO NOTHING`)
   and is told it is taken.
+  A send whose unit of work has not written the messaging database is first tried at once
+  (`InTransaction._at_once`): the send checked by `admit` as above against the members this
+  process remembers (`Members`; read by a statement of their own where it does not), its
+  place reserved, then one statement (`pigeon_send_at_once`) that takes the same turns in the
+  same order, but only if each is free, checks the members are still those, and writes as
+  above, committing by itself: one round trip instead of four. Where a turn is taken (or the
+  members changed) it writes nothing, the place is given back, and the send is made in the
+  transaction as above, waiting for its turns with no place held.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
 import datetime as dt
 import logging
@@ -50,7 +59,9 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine, Row
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from pigeon.core import metrics
 from pigeon.core.db import Database, Prepared, sqlite_pragmas
 from pigeon.core.errors import AppError, Invalid, NotFound, log_failure
 from pigeon.core.principal import Principal
@@ -133,6 +144,18 @@ _MEMBERS_IN_TURN = text(
     " SELECT m.kind, m.user_id, m.request_pending, (SELECT count(*) FROM turns) AS turns,"
     " (SELECT id FROM message WHERE sender_id = CAST(:sid AS integer)"
     " AND client_msg_id = CAST(:cmid AS varchar)) AS original FROM m"
+)
+# PostgreSQL's send at once (`InTransaction._at_once`): what the send is checked against, read
+# without a transaction and without a turn; its write (`pigeon_send_at_once`, a function made
+# by a migration) takes the turns and finds out whether the members are still these
+_MEMBERS_AT_ONCE = text(
+    "SELECT conversation.kind, participant.user_id, participant.request_pending,"
+    " (SELECT id FROM message WHERE sender_id = CAST(:sid AS integer)"
+    " AND client_msg_id = CAST(:cmid AS varchar)) AS original,"
+    " (SELECT conversation_id FROM message WHERE id = CAST(:rid AS bigint)) AS reply_in"
+    " FROM conversation JOIN participant ON participant.conversation_id = conversation.id"
+    " WHERE conversation.id = CAST(:cid AS bigint) AND conversation.deleted_at IS NULL"
+    " ORDER BY participant.user_id"
 )
 _BY_CLIENT_ID = select(Message).where(
     Message.sender_id == bindparam("sid"), Message.client_msg_id == bindparam("cmid")
@@ -263,6 +286,14 @@ def _write_in_turn(lock: str) -> Any:
 
 _WRITE_BESIDE_OTHERS = _write_in_turn("pg_advisory_xact_lock_shared")
 _WRITE_ALONE = _write_in_turn("pg_advisory_xact_lock")
+_SEND_AT_ONCE = text(
+    f"SELECT {', '.join(c.name for c in _COLUMNS)}, total_uids, total_ns"
+    " FROM pigeon_send_at_once(CAST(:cid AS bigint), CAST(:sid AS integer),"
+    " CAST(:body AS text), CAST(:cmid AS varchar), CAST(:rid AS bigint),"
+    " CAST(:now AS timestamptz), CAST(:members AS integer[]), CAST(:pending AS integer[]),"
+    " CAST(:skip AS integer[]), CAST(:uids AS integer[]), CAST(:space AS integer),"
+    " CAST(:alone AS bigint), CAST(:budget AS double precision))"
+).columns(*_COLUMNS)
 
 
 _TOTAL_OF_ONE = (
@@ -342,33 +373,18 @@ def apply_send(
     concurrent = alone is not None
     if members is None:
         members = _members(run, op, _MEMBERS)
-    kind = members[0].kind
-    others = [m.user_id for m in members if m.user_id != op.sender_id]
     if op.client_msg_id is not None and (not concurrent or members[0].original is not None):
         found = run.rows(_BY_CLIENT_ID, {"sid": op.sender_id, "cmid": op.client_msg_id})
         if found:
             return _original(run, found[0], op)
-    policy.check_same_community(op.sender, known_people(op, others))
-    blockers = policy.send_blockers(kind, op.sender_id, others, op.edges)
+    others, blockers = admit(op, members)
     if op.reply_to_id is not None:
         target = run.rows(_REPLY_TARGET, {"rid": op.reply_to_id})
-        if not target or target[0].conversation_id != op.conversation_id:
-            raise Invalid(
-                "You can only reply to a message in the same conversation.",
-                fields={"reply_to_id": "no such message in this conversation"},
-            )
+        check_reply(op, target[0].conversation_id if target else None)
     if op.attachment_ids:
         uploads = run.rows(_UPLOADS, {"ids": list(op.attachment_ids)})
         policy.check_attachments(op.sender_id, op.attachment_ids, uploads)
-    values = {
-        "cid": op.conversation_id,
-        "sid": op.sender_id,
-        "body": op.body,
-        "cmid": op.client_msg_id,
-        "rid": op.reply_to_id,
-        "now": op.now,
-        "natt": len(op.attachment_ids),
-    }
+    values = _values(op)
     recipients = [uid for uid in others if uid not in blockers]
     if concurrent:  # PostgreSQL: the row, the counts and the totals in one statement
         written = run.rows(
@@ -379,7 +395,7 @@ def apply_send(
             [found] = run.rows(_BY_CLIENT_ID, {"sid": op.sender_id, "cmid": op.client_msg_id})
             return _original(run, found, op)
         [row] = written
-        totals = dict(zip(row.total_uids, map(int, row.total_ns), strict=True))
+        totals = _carried_totals(row)
     else:
         [row] = run.rows(_INSERT, values)
         counts = {"cid": op.conversation_id, "sid": op.sender_id, "mid": row.id}
@@ -397,6 +413,47 @@ def apply_send(
                 {"aid": attachment_id, "mid": row.id, "cid": op.conversation_id, "pos": position},
             )
         attachments = run.rows(_ATTACHED, {"mid": row.id})
+    return _written(op, members, row, recipients, totals, attachments)
+
+
+def admit(op: SendOp, members: Sequence[Any]) -> tuple[list[int], set[int]]:
+    """The rules a send is checked against its members by: the community boundary, then the
+    blocks. Returns the other members, and those of them the send must skip (in a group, who
+    blocked the sender)."""
+    others = [m.user_id for m in members if m.user_id != op.sender_id]
+    policy.check_same_community(op.sender, known_people(op, others))
+    return others, policy.send_blockers(members[0].kind, op.sender_id, others, op.edges)
+
+
+def check_reply(op: SendOp, target_conversation_id: int | None) -> None:
+    """A reply names a message of the same conversation (`None`: no such message)."""
+    if op.reply_to_id is not None and target_conversation_id != op.conversation_id:
+        raise Invalid(
+            "You can only reply to a message in the same conversation.",
+            fields={"reply_to_id": "no such message in this conversation"},
+        )
+
+
+def _values(op: SendOp) -> dict[str, Any]:
+    return {
+        "cid": op.conversation_id,
+        "sid": op.sender_id,
+        "body": op.body,
+        "cmid": op.client_msg_id,
+        "rid": op.reply_to_id,
+        "now": op.now,
+        "natt": len(op.attachment_ids),
+    }
+
+
+def _written(
+    op: SendOp,
+    members: Sequence[Any],
+    row: Any,
+    recipients: list[int],
+    totals: dict[int, int],
+    attachments: Sequence[Any] = (),
+) -> SendResult:
     requested = frozenset(m.user_id for m in members if m.request_pending) - {op.sender_id}
     accepted = any(m.user_id == op.sender_id and m.request_pending for m in members)
     return SendResult(row, True, recipients, totals, attachments, requested, accepted)
@@ -410,6 +467,11 @@ def _totals(run: Statements, recipients: list[int]) -> dict[int, int]:
     if recipients:
         return {uid: int(n) for uid, n in run.rows(_TOTALS, {"uids": recipients})}
     return {}
+
+
+def _carried_totals(row: Any) -> dict[int, int]:
+    """Each recipient's new unread total, as PostgreSQL's write returns them."""
+    return dict(zip(row.total_uids, map(int, row.total_ns), strict=True))
 
 
 def known_people(op: SendOp, others: list[int]) -> list[Principal]:
@@ -442,14 +504,88 @@ class SendPath(Protocol):
     def close(self) -> None: ...
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Member:
+    kind: str  # the conversation's
+    user_id: int
+    request_pending: bool
+
+
+class Members:
+    """Each conversation's members, as this process last read or wrote them: the send at once
+    checks a send against them without reading them (`InTransaction._checked`), and its write
+    finds out whether they are still so; if not, they are forgotten and read again. At most
+    `size` members in all (about 100 bytes each), the conversations least recently sent to
+    forgotten first."""
+
+    def __init__(self, size: int = 50_000) -> None:
+        self.size = size
+        self._known: collections.OrderedDict[int, tuple[Member, ...]] = collections.OrderedDict()
+        self._held = 0  # members remembered, over every conversation
+
+    def get(self, conversation_id: int) -> tuple[Member, ...] | None:
+        found = self._known.get(conversation_id)
+        if found is not None:
+            self._known.move_to_end(conversation_id)
+        return found
+
+    def learn(self, conversation_id: int, rows: Sequence[Any]) -> tuple[Member, ...]:
+        members = tuple(Member(r.kind, r.user_id, r.request_pending) for r in rows)
+        self.forget(conversation_id)
+        if len(members) <= self.size:
+            self._known[conversation_id] = members
+            self._held += len(members)
+        while self._held > self.size:
+            self._held -= len(self._known.popitem(last=False)[1])
+        return members
+
+    def sent(self, conversation_id: int, sender_id: int) -> None:
+        """The sender wrote to it: a request to them is accepted (a reply accepts)."""
+        found = self._known.get(conversation_id)
+        if found is not None and any(m.user_id == sender_id and m.request_pending for m in found):
+            self._known[conversation_id] = tuple(
+                dataclasses.replace(m, request_pending=False) if m.user_id == sender_id else m
+                for m in found
+            )
+
+    def forget(self, conversation_id: int) -> None:
+        self._held -= len(self._known.pop(conversation_id, ()))
+
+    def __len__(self) -> int:
+        return self._held
+
+
+async def _admit_learning(op: SendOp, members: Sequence[Any]) -> tuple[list[int], set[int]]:
+    """`admit`, the people the cache lacked read first where it lacked some."""
+    try:
+        return admit(op, members)
+    except PeopleNeeded as need:
+        await op.learn(need.user_ids)
+        return admit(op, members)
+
+
 class InTransaction:
     """Run the send in the unit of work's messaging session (PostgreSQL), its place in the
-    message stream reserved before its id is handed out."""
+    message stream reserved before its id is handed out.
 
-    def __init__(self, dialect: str) -> None:
-        self.concurrent = dialect == "postgresql"
+    A send whose unit of work has not written the messaging database yet is first tried at
+    once (`_at_once`): one statement that commits by itself (two where the members must be
+    read), instead of a transaction's four round trips (BEGIN, the turns, the write, COMMIT).
+    Like SQLite's writer thread, it commits the message before the unit of work commits; the
+    events still go out after that, and the place it holds keeps them in order meanwhile.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.concurrent = db.dialect == "postgresql"
+        self.members = Members()
 
     async def run(self, uow: UnitOfWork, op: SendOp) -> SendResult:
+        if self.concurrent and not op.attachment_ids and not uow.has_written(self.db):
+            done = await self._at_once(uow, op)
+            if done is not None:
+                return done
+            metrics.sends_in_transaction.inc()
         session = uow.messaging
         if not self.concurrent:
             return await session.run_sync(lambda s: apply_send(OnConnection(s.connection()), op))
@@ -469,6 +605,72 @@ class InTransaction:
         if result.created:
             uow.publisher.stream.handed_out(ticket, result.row.id)
         return result
+
+    async def _at_once(self, uow: UnitOfWork, op: SendOp) -> SendResult | None:
+        """The send checked against its conversation's members (`_checked`), its place
+        reserved, then `pigeon_send_at_once` run, which takes the turns and writes only if
+        every turn is free and the members are as checked. Returns None where it wrote nothing
+        and the send is for the transaction to make (a retried `client_msg_id`, a turn taken,
+        the members changed, a place not in Redis): the place is given back first, so no
+        place is held while the send waits for its turns."""
+        async with self.db.autocommit() as conn:
+            checked = await self._checked(conn, op)
+            if checked is None:
+                return None
+            members, others, blockers = checked
+            recipients = [uid for uid in others if uid not in blockers]
+            ticket = await uow.reserve()
+            left = ticket.left()
+            if not ticket.placed or left <= 0:
+                await uow.give_back(ticket)
+                return None
+            params = {
+                **_values(op),
+                "members": [m.user_id for m in members],
+                "pending": [m.user_id for m in members if m.request_pending],
+                "skip": sorted(blockers),
+                "uids": recipients,
+                "space": _PERSON_LOCKS,
+                "alone": _ALONE_KEY,
+                "budget": left,
+            }
+            written = await conn.run_sync(lambda c: OnConnection(c).rows(_SEND_AT_ONCE, params))
+        if not written:
+            self.members.forget(op.conversation_id)
+            await uow.give_back(ticket)
+            return None
+        [row] = written
+        ticket.committed = True
+        uow.publisher.stream.handed_out(ticket, row.id)
+        self.members.sent(op.conversation_id, op.sender_id)
+        return _written(op, members, row, recipients, _carried_totals(row))
+
+    async def _checked(
+        self, conn: AsyncConnection, op: SendOp
+    ) -> tuple[Sequence[Member], list[int], set[int]] | None:
+        """The members, the others and who of them to skip (`admit`). Members are taken as
+        this process remembers them where it does (not for a reply, whose target is read with
+        them): the write finds out if they changed. A send is refused only on members just
+        read, never on remembered ones, which may be out of date. None: a retried
+        `client_msg_id`, which the transaction answers."""
+        remembered = None if op.reply_to_id is not None else self.members.get(op.conversation_id)
+        if remembered is not None:
+            try:
+                if not any(m.user_id == op.sender_id for m in remembered):
+                    raise NotFound("No such conversation.", code="conversation_not_found")
+                return remembered, *await _admit_learning(op, remembered)
+            except AppError:
+                self.members.forget(op.conversation_id)
+        read = {"sid": op.sender_id, "cmid": op.client_msg_id, "rid": op.reply_to_id}
+        rows = await conn.run_sync(
+            lambda c: _members(OnConnection(c), op, _MEMBERS_AT_ONCE, **read)
+        )
+        if rows[0].original is not None:
+            return None
+        members = self.members.learn(op.conversation_id, rows)
+        others, blockers = await _admit_learning(op, members)
+        check_reply(op, rows[0].reply_in)
+        return members, others, blockers
 
     def close(self) -> None:
         return None
@@ -562,4 +764,4 @@ def make_send_path(db: Database) -> SendPath:
     """Chosen once when the app starts: group commit on SQLite, the unit of work elsewhere."""
     if db.is_sqlite and db.path not in (None, "", ":memory:"):
         return GroupCommit(db)
-    return InTransaction(db.dialect)
+    return InTransaction(db)

@@ -197,8 +197,8 @@ async def test_someone_not_yet_known_is_read_before_the_send_holds_back_the_stre
     turns: list[str] = []
 
     def record(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        if "pg_advisory_xact_lock(" in statement:
-            turns.append(statement)
+        if "pg_advisory_xact_lock(" in statement or "pigeon_send_at_once(" in statement:
+            turns.append(statement)  # in a transaction, or at once
 
     engine = rt.dbs.messaging.write_engine.sync_engine
     event.listen(engine, "before_cursor_execute", record)

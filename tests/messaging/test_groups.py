@@ -9,18 +9,9 @@ from pigeon.core.errors import AppError
 from pigeon.messaging import groups
 from pigeon.messaging.service import access_conversation
 from tests.support.acting import acting_as
+from tests.support.people import group
 
 API = "/api/v1"
-
-
-async def _group(client, owner, *members) -> int:  # type: ignore[no-untyped-def]
-    r = await client.post(
-        f"{API}/groups",
-        json={"title": "Readers", "member_ids": [m.id for m in members]},
-        headers=owner.headers,
-    )
-    assert r.status_code == 201, r.text
-    return int(r.json()["id"])
 
 
 async def _powers(app, who, gid: int) -> groups.Powers:  # type: ignore[no-untyped-def]
@@ -40,7 +31,7 @@ async def _refused(app, who, change) -> str | None:  # type: ignore[no-untyped-d
 
 
 async def test_powers_agree_with_the_changes(app, client, people) -> None:
-    gid = await _group(client, people.priv, people.free, people.free2)
+    gid = await group(client, people.priv, people.free, people.free2)
     owner = await _powers(app, people.priv, gid)
     assert (owner.rename, owner.add, owner.delete) == (True, True, True)
     assert owner.removable == {people.free.id, people.free2.id}
@@ -74,7 +65,7 @@ async def test_powers_agree_with_the_changes(app, client, people) -> None:
 
 
 async def test_a_free_owner_may_rename_but_is_told_why_they_cannot_add(app, client, people) -> None:
-    gid = await _group(client, people.priv, people.free)
+    gid = await group(client, people.priv, people.free)
     r = await client.patch(
         f"{API}/admin/users/{people.priv.id}", json={"tier": "free"}, headers=people.admin.headers
     )
@@ -91,7 +82,7 @@ def settings(settings):  # type: ignore[no-untyped-def]
 
 async def test_adding_people_counts_as_starting(client, people) -> None:
     """Each add reaches new people like a new conversation does: the same hourly limit."""
-    gid = await _group(client, people.priv, people.free)  # one of a burst of two
+    gid = await group(client, people.priv, people.free)  # one of a burst of two
     add = f"{API}/groups/{gid}/members"
     r = await client.post(add, json={"user_ids": [people.plus.id]}, headers=people.priv.headers)
     assert r.status_code == 200

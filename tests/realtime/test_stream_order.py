@@ -59,11 +59,19 @@ def new_ids(frames: list[dict[str, Any]]) -> list[int]:
     return [f["id"] for f in frames if f["type"] == "message.new"]
 
 
-async def hold_a_send(app: Any, user_id: int, conversation_id: int, body: str) -> tuple[Any, Any]:
-    """A send through `app` written but not committed: its unit of work, and the message."""
+async def hold_a_send(
+    app: Any, user_id: int, conversation_id: int, body: str, *, at_once: bool = False
+) -> tuple[Any, Any]:
+    """A send through `app` whose unit of work has not committed: the unit of work, and the
+    message. The send goes in the unit of work's transaction (its messaging session is open,
+    as a request's that wrote there first), so it is written but not committed; or, `at_once`,
+    it commits by itself (`send_tx.InTransaction._at_once`) and holds its place until the unit
+    of work commits."""
     rt = app.state.runtime
     viewer = await directory.get_principal(rt, user_id)
     uow = rt.uow()
+    if not at_once:
+        assert uow.messaging is not None
     ctx = Ctx(rt=rt, sends=app.state.sends, viewer=viewer, uow=uow)
     message, created = await sending.send_message(ctx, conversation_id, body=body)
     assert created
@@ -80,8 +88,9 @@ async def plus_watched_on_both(
     return a, b, (await server.connect(people.plus), await there.connect(people.plus))
 
 
+@pytest.mark.parametrize("at_once", [False, True], ids=["in_transaction", "at_once"])
 async def test_no_one_sees_an_id_while_a_lower_one_is_still_committing(
-    app, client, people, server, other
+    app, client, people, server, other, at_once
 ) -> None:
     there, there_http = other
     mine = await dm(client, people.priv, people.plus)
@@ -89,7 +98,9 @@ async def test_no_one_sees_an_id_while_a_lower_one_is_still_committing(
     here = await server.connect(people.priv)  # priv's phone, on this process
     away = await there.connect(people.priv)  # priv's laptop, on the other
 
-    uow, held = await hold_a_send(app, people.priv.id, mine["id"], "sent first, slow to commit")
+    uow, held = await hold_a_send(
+        app, people.priv.id, mine["id"], "sent first, slow to commit", at_once=at_once
+    )
     later = asyncio.ensure_future(send(there_http, people.manager, theirs["id"], "sent second"))
     await asyncio.sleep(0.3)
     assert not later.done(), "answered before a lower id settled"
@@ -99,6 +110,10 @@ async def test_no_one_sees_an_id_while_a_lower_one_is_still_committing(
         f"/api/v1/conversations/{theirs['id']}/messages", headers=people.priv.headers
     )
     assert [m["body"] for m in history.json()] == []  # committed, but not shown yet
+    own = await client.get(
+        f"/api/v1/conversations/{mine['id']}/messages", headers=people.priv.headers
+    )
+    assert own.json() == []  # at once: committed too, but its place is still held
     fresh = await server.connect(people.priv, hello=False)
     hello = await fresh.recv()
     assert hello["type"] == "hello" and hello["data"]["latest_message_id"] < held.id

@@ -104,6 +104,19 @@ async def dm(client: AsyncClient, a: Person, b: Person, *, accepted: bool = True
     return r.json()
 
 
+async def group(
+    client: AsyncClient, owner: Person, *members: Person, title: str = "Readers"
+) -> int:
+    """A group `owner` starts with `members`; its id."""
+    r = await client.post(
+        "/api/v1/groups",
+        json={"title": title, "member_ids": [m.id for m in members]},
+        headers=owner.headers,
+    )
+    assert r.status_code == 201, r.text
+    return int(r.json()["id"])
+
+
 async def send(client: AsyncClient, who: Person, conv_id: int, body: str, **extra: Any) -> Any:
     return await client.post(
         f"/api/v1/conversations/{conv_id}/messages",

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 
-from tests.support.people import Person, dm
+from tests.support.people import Person, dm, group
 from tests.web.support import csrf_of, post_form, signed_in
 
 API = "/api/v1"
@@ -23,13 +23,7 @@ def settings(settings):  # type: ignore[no-untyped-def]
 
 
 async def make_group(client: AsyncClient, owner: Person, *members: Person) -> int:
-    r = await client.post(
-        f"{API}/groups",
-        json={"title": "Book club", "member_ids": [m.id for m in members]},
-        headers=owner.headers,
-    )
-    assert r.status_code == 201, r.text
-    return int(r.json()["id"])
+    return await group(client, owner, *members, title="Book club")
 
 
 async def roster(client: AsyncClient, gid: int, who: Person) -> dict[int, str]:
