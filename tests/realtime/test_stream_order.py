@@ -71,7 +71,7 @@ async def hold_a_send(
     viewer = await directory.get_principal(rt, user_id)
     uow = rt.uow()
     if not at_once:
-        assert uow.messaging is not None
+        await uow.messaging.connection()  # its transaction begun: the send joins it
     ctx = Ctx(rt=rt, sends=app.state.sends, viewer=viewer, uow=uow)
     message, created = await sending.send_message(ctx, conversation_id, body=body)
     assert created
