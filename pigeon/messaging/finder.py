@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import unicodedata
 
-from sqlalchemy import and_, not_, select
+from sqlalchemy import select
 
 from pigeon.accounts import service as accounts
 from pigeon.messaging.context import Ctx
 from pigeon.messaging.models import Conversation, Participant
 from pigeon.messaging.schemas import ConversationOut
-from pigeon.messaging.service import require_enabled
+from pigeon.messaging.service import not_removed, require_enabled
 from pigeon.messaging.views import conversation_views
 
 MAX_SCANNED = 2000  # the most recent conversations looked through for a name
@@ -35,14 +35,11 @@ async def find_conversations(ctx: Ctx, q: str, *, limit: int = 20) -> list[Conve
     needle = folded(q.strip())
     if not needle:
         return []
-    removed = and_(
-        Participant.removed_at.is_not(None), Conversation.updated_at <= Participant.removed_at
-    )
     mine = (
         select(Conversation)
         .join(Participant, Participant.conversation_id == Conversation.id)
         .where(Participant.user_id == ctx.viewer.id, Conversation.deleted_at.is_(None))
-        .where(not_(removed))
+        .where(not_removed())
         .order_by(Conversation.updated_at.desc(), Conversation.id.desc())
         .limit(MAX_SCANNED)
     )

@@ -685,40 +685,49 @@ async def unread(ctx: Ctx) -> UnreadOut:
 async def unread_for(session: AsyncSession, user_id: int) -> UnreadOut:
     """The badge: unread counts of the inbox (message requests stay out of it), the total
     without muted ones, and how many requests wait."""
-    rows = (
-        await session.execute(
-            select(Participant.conversation_id, Participant.unread_count, Participant.muted)
-            .join(Conversation, Conversation.id == Participant.conversation_id)
-            .where(
-                Participant.user_id == user_id,
-                Participant.unread_count > 0,
-                Participant.request_pending.is_(False),
-                Conversation.deleted_at.is_(None),
-            )
-        )
-    ).all()
+    rows = (await session.execute(_UNREAD, {"viewer": user_id})).all()
     counts = {str(r.conversation_id): r.unread_count for r in rows}
     total = sum(r.unread_count for r in rows if not r.muted)  # muted: no badge
-    waiting = await session.scalar(
-        select(func.count())
-        .select_from(Participant)
-        .join(Conversation, Conversation.id == Participant.conversation_id)
-        .where(
-            Participant.user_id == user_id,
-            Participant.request_pending.is_(True),
-            Conversation.deleted_at.is_(None),
-            not_removed(),
-        )
-    )
+    waiting = await session.scalar(_REQUESTS_WAITING, {"viewer": user_id})
     return UnreadOut(total=total, conversations=counts, requests=int(waiting or 0))
+
+
+# The viewer's row is not one they removed for themselves (or declined) with nothing new since.
+# Built once: a negated clause built at each call leaves a reference cycle behind (each
+# connection's hello reads the badge), for the collector to find.
+_NOT_REMOVED = ~and_(
+    Participant.removed_at.is_not(None), Conversation.updated_at <= Participant.removed_at
+)
 
 
 def not_removed() -> Any:
     """The viewer's row is not one they removed for themselves (or declined) with nothing new
     since."""
-    return ~and_(
-        Participant.removed_at.is_not(None), Conversation.updated_at <= Participant.removed_at
+    return _NOT_REMOVED
+
+
+# the badge's two reads (`unread_for`), shaped once
+_UNREAD = (
+    select(Participant.conversation_id, Participant.unread_count, Participant.muted)
+    .join(Conversation, Conversation.id == Participant.conversation_id)
+    .where(
+        Participant.user_id == bindparam("viewer"),
+        Participant.unread_count > 0,
+        Participant.request_pending.is_(False),
+        Conversation.deleted_at.is_(None),
     )
+)
+_REQUESTS_WAITING = (
+    select(func.count())
+    .select_from(Participant)
+    .join(Conversation, Conversation.id == Participant.conversation_id)
+    .where(
+        Participant.user_id == bindparam("viewer"),
+        Participant.request_pending.is_(True),
+        Conversation.deleted_at.is_(None),
+        _NOT_REMOVED,
+    )
+)
 
 
 async def unread_totals(session: AsyncSession, user_ids: Iterable[int]) -> dict[int, int]:

@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import POSTGRES_URL
 from tests.support import pg
+from tests.support.garbage import left_in_cycles
 from tests.support.people import dm, send
 
 
@@ -135,3 +136,18 @@ async def test_the_pages_cookie_session_signs_in_until_the_session_ends(app, peo
     late = Live(await connect(server.url(), additional_headers=headers, origin=origin))
     server.clients.append(late)
     assert await late.closed() == (4401, "invalid_token")
+
+
+async def test_hellos_and_badges_leave_nothing_for_the_cycle_collector(client, people, server):
+    """Every connection's hello reads the badge (so does the badge route): with fifty thousand
+    sockets connecting, each read leaving SQLAlchemy objects in a reference cycle kept the
+    collector busy while messages waited."""
+    await dm(client, people.priv, people.plus)
+
+    async def hello_and_badge() -> None:
+        live = await server.connect(people.plus)
+        await live.close()
+        r = await client.get("/api/v1/unread", headers=people.plus.headers)
+        assert r.status_code == 200
+
+    assert await left_in_cycles(hello_and_badge) == []
