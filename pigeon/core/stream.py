@@ -58,8 +58,8 @@ class Ticket:
     lease: float = LEASE_SECONDS
     message_id: int = 0
     placed: bool = True  # False: Redis could not be reached; the send takes its turn alone
-    # its message committed in a statement of its own (`send_tx.AtOnce`), which checked the
-    # lease before it wrote: nothing is left to refuse
+    # its message committed in a statement of its own (`send_tx.InTransaction._at_once`),
+    # which checked the lease before it wrote: nothing is left to refuse
     committed: bool = False
 
     def left(self) -> float:

@@ -2,7 +2,10 @@
 
 A request (or a CLI command, or a job) opens one `UnitOfWork`. Services take it, write through
 its sessions and flush, never commit; they queue events (`emit`) and control messages
-(`control`) on it. The owner commits once at the end:
+(`control`) on it. One write commits by itself: a send its unit of work has not written the
+messaging database before (SQLite's writer thread, PostgreSQL's send at once; `send_tx`), its
+events still queued here and its place in the message stream held until the end. The owner
+commits once at the end:
 
 1. the messaging database first, then the primary one. The only writes that span both are
    moderation's (a report resolved, then the author suspended), and they are written so that a
