@@ -105,7 +105,7 @@ def run() -> None:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        http="pigeon.realtime.upgrade:HttpProtocol",  # httptools, freed once a socket opens
         ws="pigeon.realtime.keepalive:Socket",  # uvicorn's sans-I/O socket, pinged from one timer
         ws_ping_interval=settings.ws_heartbeat_seconds,
         ws_ping_timeout=settings.ws_heartbeat_seconds,

@@ -16,6 +16,7 @@ from websockets.exceptions import ConnectionClosed
 
 from pigeon.realtime.frames import server_frame
 from pigeon.realtime.keepalive import Socket
+from pigeon.realtime.upgrade import HttpProtocol
 
 TIMEOUT = 5.0
 
@@ -105,6 +106,7 @@ async def serving(app, ping_interval: float | None = None) -> AsyncIterator[Serv
     config = uvicorn.Config(
         app,
         lifespan="off",
+        http=HttpProtocol,
         ws=Socket,
         log_level="warning",
         ws_ping_interval=ping_interval,

@@ -151,3 +151,33 @@ async def test_hellos_and_badges_leave_nothing_for_the_cycle_collector(client, p
         assert r.status_code == 200
 
     assert await left_in_cycles(hello_and_badge) == []
+
+
+async def test_a_socket_opening_leaves_nothing_of_its_http_side_for_the_cycle_collector(
+    people, server
+) -> None:
+    """The HTTP request a WebSocket opens with is dropped once the socket has the connection;
+    with fifty thousand sockets connecting, each leaving it in a reference cycle (its parser
+    calls back into it) kept the collector busy while messages waited."""
+    import gc
+
+    async def open_and_close() -> None:
+        live = await server.connect(people.plus)
+        await live.close()
+
+    await open_and_close()
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        for _ in range(20):
+            await open_and_close()
+        gc.collect()
+        left = [
+            type(o).__name__
+            for o in gc.garbage
+            if type(o).__module__.startswith(("uvicorn.protocols.http", "httptools"))
+        ]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert left == []
