@@ -59,7 +59,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Engine, Row
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pigeon.core import metrics
 from pigeon.core.db import Database, Prepared, sqlite_pragmas
@@ -96,8 +95,8 @@ class SendOp:
         return self.sender.id
 
     async def learn(self, user_ids: list[int]) -> None:
-        """Read the people the cache lacked (`PeopleNeeded`): PostgreSQL's send where it finds
-        it lacks them, after its turns (`InTransaction.run`); SQLite's before its retry, as its
+        """Read the people the cache lacked (`PeopleNeeded`): PostgreSQL's send as it checks
+        the send before holding a place (`_admit_learning`); SQLite's before its retry, as its
         writer thread cannot wait for a read."""
         await self.read_people(user_ids)
         self.skip_unknown = True
@@ -342,7 +341,11 @@ class PreparedOnCursor:
 
 
 def _members(run: Statements, op: SendOp, statement: Any, **more: Any) -> Sequence[Any]:
-    members = run.rows(statement, {"cid": op.conversation_id, **more})
+    return _with_sender(op, run.rows(statement, {"cid": op.conversation_id, **more}))
+
+
+def _with_sender(op: SendOp, members: Sequence[Any]) -> Sequence[Any]:
+    """The members, if the sender is one of them (a conversation one is not in: not found)."""
     if not any(m.user_id == op.sender_id for m in members):
         raise NotFound("No such conversation.", code="conversation_not_found")
     return members
@@ -591,12 +594,10 @@ class InTransaction:
             return await session.run_sync(lambda s: apply_send(OnConnection(s.connection()), op))
         members = await session.run_sync(lambda s: take_turns(OnConnection(s.connection()), op))
         if members[0].original is None:
-            # people the cache lacks are read before the send holds a place: a place holds
-            # back every process's deliveries, and reading people is a round trip or three
-            try:
-                known_people(op, [m.user_id for m in members if m.user_id != op.sender_id])
-            except PeopleNeeded as need:
-                await op.learn(need.user_ids)  # the turns stay taken meanwhile
+            # checked (and the people the cache lacks read) before the send holds a place: a
+            # place holds back every process's deliveries, and reading people is a round trip
+            # or three; the turns stay taken meanwhile
+            await _admit_learning(op, members)
         ticket = await uow.reserve()
         alone = not ticket.placed
         result = await session.run_sync(
@@ -612,28 +613,29 @@ class InTransaction:
         every turn is free and the members are as checked. Returns None where it wrote nothing
         and the send is for the transaction to make (a retried `client_msg_id`, a turn taken,
         the members changed, a place not in Redis): the place is given back first, so no
-        place is held while the send waits for its turns."""
+        place is held while the send waits for its turns. A connection is held only for each
+        statement, not while people or Redis are waited for."""
+        checked = await self._checked(op)
+        if checked is None:
+            return None
+        members, others, blockers = checked
+        recipients = [uid for uid in others if uid not in blockers]
+        ticket = await uow.reserve()
+        left = ticket.left()
+        if not ticket.placed or left <= 0:
+            await uow.give_back(ticket)
+            return None
+        params = {
+            **_values(op),
+            "members": [m.user_id for m in members],
+            "pending": [m.user_id for m in members if m.request_pending],
+            "skip": sorted(blockers),
+            "uids": recipients,
+            "space": _PERSON_LOCKS,
+            "alone": _ALONE_KEY,
+            "budget": left,
+        }
         async with self.db.autocommit() as conn:
-            checked = await self._checked(conn, op)
-            if checked is None:
-                return None
-            members, others, blockers = checked
-            recipients = [uid for uid in others if uid not in blockers]
-            ticket = await uow.reserve()
-            left = ticket.left()
-            if not ticket.placed or left <= 0:
-                await uow.give_back(ticket)
-                return None
-            params = {
-                **_values(op),
-                "members": [m.user_id for m in members],
-                "pending": [m.user_id for m in members if m.request_pending],
-                "skip": sorted(blockers),
-                "uids": recipients,
-                "space": _PERSON_LOCKS,
-                "alone": _ALONE_KEY,
-                "budget": left,
-            }
             written = await conn.run_sync(lambda c: OnConnection(c).rows(_SEND_AT_ONCE, params))
         if not written:
             self.members.forget(op.conversation_id)
@@ -645,9 +647,7 @@ class InTransaction:
         self.members.sent(op.conversation_id, op.sender_id)
         return _written(op, members, row, recipients, _carried_totals(row))
 
-    async def _checked(
-        self, conn: AsyncConnection, op: SendOp
-    ) -> tuple[Sequence[Member], list[int], set[int]] | None:
+    async def _checked(self, op: SendOp) -> tuple[Sequence[Member], list[int], set[int]] | None:
         """The members, the others and who of them to skip (`admit`). Members are taken as
         this process remembers them where it does (not for a reply, whose target is read with
         them): the write finds out if they changed. A send is refused only on members just
@@ -656,13 +656,11 @@ class InTransaction:
         remembered = None if op.reply_to_id is not None else self.members.get(op.conversation_id)
         if remembered is not None:
             try:
-                if not any(m.user_id == op.sender_id for m in remembered):
-                    raise NotFound("No such conversation.", code="conversation_not_found")
-                return remembered, *await _admit_learning(op, remembered)
+                return remembered, *await _admit_learning(op, _with_sender(op, remembered))
             except AppError:
                 self.members.forget(op.conversation_id)
         read = {"sid": op.sender_id, "cmid": op.client_msg_id, "rid": op.reply_to_id}
-        rows = await conn.run_sync(
+        rows = await self.db.run_read(
             lambda c: _members(OnConnection(c), op, _MEMBERS_AT_ONCE, **read)
         )
         if rows[0].original is not None:

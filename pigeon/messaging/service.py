@@ -692,9 +692,8 @@ async def unread_for(session: AsyncSession, user_id: int) -> UnreadOut:
     return UnreadOut(total=total, conversations=counts, requests=int(waiting or 0))
 
 
-# The viewer's row is not one they removed for themselves (or declined) with nothing new since.
-# Built once: a negated clause built at each call leaves a reference cycle behind (each
-# connection's hello reads the badge), for the collector to find.
+# built once: a negated clause built at each call leaves a reference cycle behind (each
+# connection's hello reads the badge), for the collector to find
 _NOT_REMOVED = ~and_(
     Participant.removed_at.is_not(None), Conversation.updated_at <= Participant.removed_at
 )
